@@ -1,0 +1,240 @@
+//! The command line: `priorauth parse` and `priorauth adjudicate`.
+//!
+//! Exit codes (SPEC §5): 0 every transaction set accepted, 1 some sets
+//! rejected (the rest still processed), 2 usage or configuration error.
+//! A closed pipe on stdout counts as success.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Parser as ClapParser, Subcommand, ValueEnum};
+use serde::Serialize;
+
+use crate::x12::{self, AckEnvelope, GroupAck, Parser, Summary, SyntaxError};
+
+/// Payer-side prior-authorization validation of X12 837 claims.
+#[derive(Debug, ClapParser)]
+#[command(name = "priorauth", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Parse 837 files and print the claim model as JSON (or a 999, or counts).
+    Parse {
+        /// Output: the claim model as JSON, or the 999 acknowledgment.
+        #[arg(long, value_enum, default_value_t = ParseFormat::Json)]
+        format: ParseFormat,
+        /// Print only counts (interchanges, transaction sets, claims, lines, bytes).
+        #[arg(long)]
+        summary: bool,
+        /// 837 files (`-` for standard input).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ParseFormat {
+    Json,
+    #[value(name = "999")]
+    Ack999,
+}
+
+/// Exit code: every set accepted.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: some transaction sets rejected.
+pub const EXIT_REJECTED: i32 = 1;
+/// Exit code: usage or configuration error.
+pub const EXIT_USAGE: i32 = 2;
+
+/// Runs the CLI with the process arguments and returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => EXIT_OK,
+        Err(e) => {
+            eprintln!("priorauth: error: {e:#}");
+            EXIT_USAGE
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Parse {
+            format,
+            summary,
+            files,
+        } => parse_command(&files, format, summary),
+    }
+}
+
+/// Opens a file, or standard input for `-`.
+pub fn open_input(path: &PathBuf) -> Result<Box<dyn Read>> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(io::stdin().lock()));
+    }
+    let f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    Ok(Box::new(f))
+}
+
+/// A rejected transaction set as the JSON output shows it.
+#[derive(Debug, Serialize)]
+pub struct Rejected {
+    /// ST02 (null when the problem is outside any set).
+    pub control_number: Option<String>,
+    /// The file it came from.
+    pub file: String,
+    /// Its errors.
+    pub errors: Vec<SyntaxError>,
+}
+
+/// What reading all input files produced besides claims.
+#[derive(Debug, Default)]
+pub struct Intake {
+    /// Rejected sets and unreadable stretches.
+    pub rejected: Vec<Rejected>,
+    /// Envelope problems that did not reject a set.
+    pub warnings: Vec<x12::EnvelopeError>,
+    /// Group acknowledgments for the 999.
+    pub acks: Vec<GroupAck>,
+    /// Totals.
+    pub summary: Summary,
+}
+
+impl Intake {
+    /// The exit code this intake earns.
+    pub fn exit_code(&self) -> i32 {
+        if self.rejected.is_empty() {
+            EXIT_OK
+        } else {
+            EXIT_REJECTED
+        }
+    }
+}
+
+/// Reads every file, calling `on_set` for each accepted transaction set, and
+/// collects rejections, warnings and acknowledgments.
+pub fn read_files(
+    files: &[PathBuf],
+    mut on_set: impl FnMut(x12::TransactionSet) -> Result<()>,
+) -> Result<Intake> {
+    let mut intake = Intake::default();
+    for path in files {
+        let mut parser = Parser::new(open_input(path)?);
+        let name = path.display().to_string();
+        while let Some(set) = parser.next_set() {
+            if set.accepted() {
+                on_set(set)?;
+            } else {
+                intake.rejected.push(Rejected {
+                    control_number: Some(set.control_number),
+                    file: name.clone(),
+                    errors: set.errors,
+                });
+            }
+        }
+        for e in parser.envelope_errors() {
+            if e.lost_data {
+                intake.rejected.push(Rejected {
+                    control_number: None,
+                    file: name.clone(),
+                    errors: vec![SyntaxError {
+                        segment: 0,
+                        id: e.id.clone(),
+                        loop_id: None,
+                        element: None,
+                        component: None,
+                        byte: e.byte,
+                        kind: x12::ErrorKind::Unreadable,
+                        message: e.message.clone(),
+                    }],
+                });
+            } else {
+                intake.warnings.push(e.clone());
+            }
+        }
+        let s = parser.summary();
+        let t = &mut intake.summary;
+        t.interchanges += s.interchanges;
+        t.transaction_sets += s.transaction_sets;
+        t.claims += s.claims;
+        t.service_lines += s.service_lines;
+        t.rejected_sets += s.rejected_sets;
+        t.bytes += s.bytes;
+        intake.acks.extend_from_slice(parser.acks());
+    }
+    Ok(intake)
+}
+
+/// The envelope of a 999 written now.
+#[allow(clippy::disallowed_methods)] // the CLI is the edge that reads the clock
+pub fn ack_envelope_now() -> AckEnvelope {
+    let now = chrono::Utc::now().naive_utc();
+    AckEnvelope {
+        created: now,
+        // A control number that increases between runs without a store.
+        control_number: u32::try_from(now.and_utc().timestamp().rem_euclid(1_000_000_000)).unwrap_or(1),
+        test: false,
+    }
+}
+
+fn parse_command(files: &[PathBuf], format: ParseFormat, summary: bool) -> Result<i32> {
+    let stdout = io::stdout();
+    let mut out = BufWriter::with_capacity(256 * 1024, stdout.lock());
+    if summary {
+        let intake = read_files(files, |_| Ok(()))?;
+        serde_json::to_writer(&mut out, &intake.summary)?;
+        writeln!(out)?;
+        out.flush()?;
+        return Ok(intake.exit_code());
+    }
+    if format == ParseFormat::Ack999 {
+        let intake = read_files(files, |_| Ok(()))?;
+        if intake.acks.is_empty() {
+            anyhow::bail!("no functional group could be read, so there is nothing a 999 can acknowledge");
+        }
+        out.write_all(x12::write_999(&intake.acks, &ack_envelope_now()).as_bytes())?;
+        out.flush()?;
+        return Ok(intake.exit_code());
+    }
+    // Stream claims out as sets complete: memory stays flat for any file size.
+    out.write_all(b"{\"claims\":[")?;
+    let mut first = true;
+    let intake = read_files(files, |set| {
+        for claim in &set.claims {
+            if !first {
+                out.write_all(b",")?;
+            }
+            first = false;
+            serde_json::to_writer(&mut out, claim)?;
+        }
+        Ok(())
+    })?;
+    out.write_all(b"],\"rejected\":")?;
+    serde_json::to_writer(&mut out, &intake.rejected)?;
+    out.write_all(b",\"warnings\":")?;
+    serde_json::to_writer(&mut out, &intake.warnings)?;
+    out.write_all(b"}\n")?;
+    out.flush()?;
+    Ok(intake.exit_code())
+}

@@ -1,0 +1,13 @@
+//! priorauth: payer-side prior-authorization validation of X12 837 claims.
+//!
+//! Code tour, in the order data flows:
+//! - [`x12`]: zero-copy segment reader, envelope checks, the 837 claim
+//!   builder (HL tree → CLM → LX) and the 999 writer. Pure.
+//! - [`model`]: the owned claim model adjudication works on.
+//! - [`cli`]: the `priorauth` command line (the only place that reads files
+//!   and the clock).
+#![deny(missing_docs)]
+
+pub mod cli;
+pub mod model;
+pub mod x12;

@@ -1,0 +1,73 @@
+//! Service dates: a single day (D8) or an inclusive range (RD8).
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+/// An inclusive range of days. A single date is a range of one day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct DateRange {
+    /// First day.
+    pub start: NaiveDate,
+    /// Last day (equal to `start` for a D8 date).
+    pub end: NaiveDate,
+}
+
+impl DateRange {
+    /// A one-day range.
+    pub fn day(d: NaiveDate) -> Self {
+        DateRange { start: d, end: d }
+    }
+
+    /// Parses an X12 date by its DTP02 format qualifier: `D8` (CCYYMMDD) or
+    /// `RD8` (CCYYMMDD-CCYYMMDD, start not after end).
+    pub fn parse(format: &[u8], value: &[u8]) -> Option<DateRange> {
+        match format {
+            b"D8" => parse_ccyymmdd(value).map(DateRange::day),
+            b"RD8" => {
+                let (a, b) = (value.get(..8)?, value.get(9..)?);
+                if value.get(8) != Some(&b'-') {
+                    return None;
+                }
+                let (start, end) = (parse_ccyymmdd(a)?, parse_ccyymmdd(b)?);
+                (start <= end).then_some(DateRange { start, end })
+            }
+            _ => None,
+        }
+    }
+
+    /// True when `d` is inside the range.
+    pub fn contains(&self, d: NaiveDate) -> bool {
+        self.start <= d && d <= self.end
+    }
+}
+
+/// Parses `CCYYMMDD`. Hand-written because it runs for every service line and
+/// a format-string parser is several times slower.
+pub fn parse_ccyymmdd(s: &[u8]) -> Option<NaiveDate> {
+    if s.len() != 8 || !s.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| {
+        s.get(r)
+            .map(|d| d.iter().fold(0u32, |acc, &b| acc * 10 + u32::from(b - b'0')))
+    };
+    NaiveDate::from_ymd_opt(i32::try_from(n(0..4)?).ok()?, n(4..6)?, n(6..8)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn d8_and_rd8() {
+        let d = DateRange::parse(b"D8", b"20260304").unwrap();
+        assert_eq!(d.start, NaiveDate::from_ymd_opt(2026, 3, 4).unwrap());
+        assert_eq!(d.start, d.end);
+        let r = DateRange::parse(b"RD8", b"20260301-20260310").unwrap();
+        assert_eq!(r.end, NaiveDate::from_ymd_opt(2026, 3, 10).unwrap());
+        assert!(DateRange::parse(b"RD8", b"20260310-20260301").is_none());
+        assert!(DateRange::parse(b"D8", b"20260230").is_none());
+        assert!(DateRange::parse(b"D8", b"2026030").is_none());
+        assert!(DateRange::parse(b"DT", b"20260304").is_none());
+    }
+}

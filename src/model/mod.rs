@@ -1,0 +1,9 @@
+//! The owned claim model: what adjudication needs from an 837, nothing more.
+
+mod claim;
+mod dates;
+
+pub use claim::{
+    Claim, ClaimKind, Frequency, LineOfBusiness, Patient, Procedure, ServiceLine, Subscriber,
+};
+pub use dates::{parse_ccyymmdd, DateRange};

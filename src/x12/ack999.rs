@@ -1,0 +1,106 @@
+//! The 999 implementation acknowledgment (005010X231A1).
+
+use chrono::NaiveDateTime;
+
+use super::parser::GroupAck;
+use super::write::X12Writer;
+
+/// Envelope values of the 999 priorauth writes.
+#[derive(Debug, Clone)]
+pub struct AckEnvelope {
+    /// When the acknowledgment is made (passed in: the core reads no clock).
+    pub created: NaiveDateTime,
+    /// ISA13 / GS06 of the 999 interchange.
+    pub control_number: u32,
+    /// ISA15 test indicator.
+    pub test: bool,
+}
+
+/// Writes one 999 interchange acknowledging every functional group in
+/// `groups`: one ST*999 per group, with AK2 for each transaction set, IK3 /
+/// IK4 for each error the parser found, IK5 and AK9 results.
+///
+/// The 999 never copies element values (IK404 is left out): they may be PHI.
+pub fn write_999(groups: &[GroupAck], env: &AckEnvelope) -> String {
+    let mut w = X12Writer::new(true);
+    let first = groups.first();
+    // The 999 goes back to whoever sent the 837: sender and receiver swap.
+    let (sender, receiver) = match first {
+        Some(g) => (g.receiver.clone(), g.sender.clone()),
+        None => (Default::default(), Default::default()),
+    };
+    let date6 = env.created.format("%y%m%d").to_string();
+    let date8 = env.created.format("%Y%m%d").to_string();
+    let time = env.created.format("%H%M").to_string();
+    let ctl = env.control_number.to_string();
+    w.isa((&sender.0, &sender.1), (&receiver.0, &receiver.1), &date6, &time, env.control_number, env.test);
+    let (app_sender, app_receiver) = match first {
+        Some(g) => (g.app_receiver.clone(), g.app_sender.clone()),
+        None => ("PRIORAUTH".to_string(), "SUBMITTER".to_string()),
+    };
+    let nonempty = |s: String, d: &str| if s.is_empty() { d.to_string() } else { s };
+    w.segment(
+        "GS",
+        &[
+            "FA",
+            &nonempty(app_sender, "PRIORAUTH"),
+            &nonempty(app_receiver, "SUBMITTER"),
+            &date8,
+            &time,
+            &ctl,
+            "X",
+            "005010X231A1",
+        ],
+    );
+    for (i, g) in groups.iter().enumerate() {
+        let st = format!("{:04}", i + 1);
+        w.segment("ST", &["999", &st, "005010X231A1"]);
+        w.segment("AK1", &[&nonempty(g.functional_id.clone(), "HC"), &nonempty(g.control_number.clone(), "0"), &g.version]);
+        let mut accepted = 0usize;
+        for set in &g.sets {
+            w.segment("AK2", &[&set.set_id, &set.control_number, &set.guide]);
+            let mut ik5: Vec<&str> = Vec::new();
+            for e in &set.errors {
+                if let Some(ik3) = e.kind.ik3_code() {
+                    let pos = e.segment.to_string();
+                    let id = if super::valid_segment_id(e.id.as_bytes()) { e.id.as_str() } else { "ZZZ" };
+                    w.segment("IK3", &[id, &pos, e.loop_id.unwrap_or(""), ik3]);
+                    if let (Some(ik4), Some(el)) = (e.kind.ik4_code(), e.element) {
+                        let el = el.to_string();
+                        let comp = e.component.map(|c| c.to_string()).unwrap_or_default();
+                        let position = w.composite(&[&el, &comp]);
+                        w.segment("IK4", &[&position, "", ik4]);
+                    }
+                }
+                let code = e.kind.ik5_code();
+                if !ik5.contains(&code) {
+                    ik5.push(code);
+                }
+            }
+            if set.errors.is_empty() {
+                accepted += 1;
+                w.segment("IK5", &["A"]);
+            } else {
+                let mut el: Vec<&str> = vec!["R"];
+                el.extend(ik5.iter().take(5));
+                w.segment("IK5", &el);
+            }
+        }
+        let n = g.sets.len();
+        let status = if n > 0 && accepted == n {
+            if g.group_errors.is_empty() { "A" } else { "E" }
+        } else if accepted == 0 {
+            "R"
+        } else {
+            "P"
+        };
+        let (n, acc) = (n.to_string(), accepted.to_string());
+        let mut ak9: Vec<&str> = vec![status, &n, &n, &acc];
+        ak9.extend(g.group_errors.iter().take(5));
+        w.segment("AK9", &ak9);
+        w.end_set(&st);
+    }
+    w.segment("GE", &[&groups.len().to_string(), &ctl]);
+    w.segment("IEA", &["1", &format!("{:09}", env.control_number)]);
+    w.finish()
+}

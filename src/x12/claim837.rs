@@ -1,0 +1,720 @@
+//! Builds claims from the segments of one 837 transaction set.
+//!
+//! An explicit state machine over the HL tree (billing provider 20 →
+//! subscriber 22 → patient 23) and the claim loops (2300 CLM → 2400 LX).
+//! It copies out only what the claim model needs; everything else in the
+//! 837 is skipped without a look, which is what keeps it fast.
+
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+
+use super::error::{ErrorKind, SyntaxError};
+use super::segment::Segment;
+use crate::model::{
+    Claim, ClaimKind, DateRange, Frequency, Patient, Procedure, ServiceLine, Subscriber,
+};
+
+/// Most errors recorded for one set; past this the set is rejected anyway.
+const MAX_ERRORS: usize = 50;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Level {
+    BillingProvider,
+    Subscriber,
+    Patient,
+}
+
+/// Where in the 837 the builder is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// Before the first HL (BHT, submitter, receiver).
+    Header,
+    /// 2000A/2010AA/2010AB.
+    BillingProvider,
+    /// 2000B/2010BA/2010BB.
+    Subscriber,
+    /// 2000C/2010CA.
+    Patient,
+    /// 2300 before any 2310 provider loop.
+    Claim,
+    /// 2310 provider loops: references there are provider ids.
+    ClaimProvider,
+    /// 2320/2330 other payer loops: their REF*G1 is another payer's.
+    OtherPayer,
+    /// 2400 before 2410-2440.
+    Line,
+    /// 2410-2440 under a line.
+    LineDetail,
+}
+
+/// Which NM1 the following DMG/REF belong to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Party {
+    Other,
+    Subscriber,
+    Patient,
+}
+
+/// Builds the claims of one transaction set.
+#[derive(Debug)]
+pub(crate) struct SetBuilder {
+    pub control_number: String,
+    pub kind: Option<ClaimKind>,
+    pub errors: Vec<SyntaxError>,
+    pub claims: Vec<Claim>,
+    /// Segments counted so far, ST included.
+    pub count: u32,
+    levels: Vec<Level>,
+    last_billing_hl: Option<u32>,
+    last_subscriber_hl: Option<u32>,
+    place: Place,
+    party: Party,
+    billing_npi: Option<String>,
+    subscriber: Option<Subscriber>,
+    patient: Option<Patient>,
+    claim: Option<Claim>,
+    claim_segment: u32,
+    claim_byte: u64,
+    line: Option<ServiceLine>,
+    line_has_service: bool,
+    line_segment: u32,
+    line_byte: u64,
+}
+
+fn decimal(bytes: &[u8]) -> Option<Decimal> {
+    let s = std::str::from_utf8(bytes).ok()?;
+    // X12 "R" values: digits, optional sign and point; no exponents, no spaces.
+    if s.is_empty()
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+    {
+        return None;
+    }
+    Decimal::from_str(s).ok()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn opt_text(bytes: &[u8]) -> Option<String> {
+    (!bytes.is_empty()).then(|| text(bytes))
+}
+
+impl SetBuilder {
+    pub fn new(control_number: String, kind: Option<ClaimKind>) -> Self {
+        SetBuilder {
+            control_number,
+            kind,
+            errors: Vec::new(),
+            claims: Vec::new(),
+            count: 1,
+            levels: Vec::new(),
+            last_billing_hl: None,
+            last_subscriber_hl: None,
+            place: Place::Header,
+            party: Party::Other,
+            billing_npi: None,
+            subscriber: None,
+            patient: None,
+            claim: None,
+            claim_segment: 0,
+            claim_byte: 0,
+            line: None,
+            line_has_service: false,
+            line_segment: 0,
+            line_byte: 0,
+        }
+    }
+
+    fn loop_id(&self) -> Option<&'static str> {
+        Some(match self.place {
+            Place::Header => "1000A",
+            Place::BillingProvider => "2000A",
+            Place::Subscriber => "2000B",
+            Place::Patient => "2000C",
+            Place::Claim | Place::ClaimProvider | Place::OtherPayer => "2300",
+            Place::Line | Place::LineDetail => "2400",
+        })
+    }
+
+    /// Records an error at a segment.
+    #[allow(clippy::too_many_arguments)]
+    pub fn error(
+        &mut self,
+        seg_pos: u32,
+        id: &[u8],
+        byte: u64,
+        element: Option<u8>,
+        component: Option<u8>,
+        kind: ErrorKind,
+        message: String,
+    ) {
+        if self.errors.len() >= MAX_ERRORS {
+            return;
+        }
+        let loop_id = match kind {
+            ErrorKind::SegmentCount
+            | ErrorKind::ControlNumberMismatch
+            | ErrorKind::TrailerMissing
+            | ErrorKind::UnsupportedGuide
+            | ErrorKind::Unreadable => None,
+            _ => self.loop_id(),
+        };
+        self.errors.push(SyntaxError {
+            segment: seg_pos,
+            id: String::from_utf8_lossy(id).into_owned(),
+            loop_id,
+            element,
+            component,
+            byte,
+            kind,
+            message,
+        });
+    }
+
+    fn element_error(&mut self, s: &Segment<'_>, el: u8, comp: Option<u8>, kind: ErrorKind, what: &str) {
+        let id = s.id();
+        let name = match comp {
+            Some(c) => format!("{}{:02}-{}", String::from_utf8_lossy(id), el, c),
+            None => format!("{}{:02}", String::from_utf8_lossy(id), el),
+        };
+        let msg = match kind {
+            ErrorKind::ElementMissing => format!("{name} ({what}) is required but missing"),
+            ErrorKind::InvalidDate => format!("{name} ({what}) is not a valid date"),
+            ErrorKind::InvalidNumber => format!("{name} ({what}) is not a valid decimal number"),
+            _ => format!("{name} ({what}) is invalid"),
+        };
+        self.error(self.count, id, s.byte, Some(el), comp, kind, msg);
+    }
+
+    /// Feeds one segment (neither ST nor SE) of the set.
+    pub fn segment(&mut self, s: &Segment<'_>) {
+        self.count += 1;
+        match s.id() {
+            b"HL" => self.hl(s),
+            b"NM1" => self.nm1(s),
+            b"SBR" => self.sbr(s),
+            b"PAT" => self.pat(),
+            b"CLM" => self.clm(s),
+            b"REF" => self.reference(s),
+            b"DTP" => self.dtp(s),
+            b"HI" => self.hi(s),
+            b"CL1" => {
+                if let Some(c) = self.claim.as_mut().filter(|_| self.place == Place::Claim) {
+                    c.admission_type = opt_text(s.element(1));
+                }
+            }
+            b"LX" => self.lx(s),
+            b"SV1" | b"SV2" | b"SV3" => self.service(s),
+            b"LIN" | b"SVD" | b"LQ" | b"CTP" => {
+                if matches!(self.place, Place::Line | Place::LineDetail) {
+                    self.place = Place::LineDetail;
+                }
+            }
+            id => {
+                if !valid_segment_id(id) {
+                    let shown = if id.len() <= 3 && id.iter().all(u8::is_ascii_graphic) {
+                        format!("'{}'", String::from_utf8_lossy(id))
+                    } else {
+                        format!("of {} bytes", id.len())
+                    };
+                    self.error(
+                        self.count,
+                        id,
+                        s.byte,
+                        None,
+                        None,
+                        ErrorKind::BadSegmentId,
+                        format!(
+                            "segment {} has an invalid segment identifier {shown}: \
+                             expected 2-3 upper-case letters or digits",
+                            self.count
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    fn hl(&mut self, s: &Segment<'_>) {
+        self.finish_claim(s);
+        self.party = Party::Other;
+        let expected = self.levels.len() as u32 + 1;
+        let id = s.text(1);
+        match id.parse::<u32>() {
+            Ok(n) if n == expected => {}
+            _ => {
+                self.element_error(s, 1, None, ErrorKind::InvalidCode, "hierarchical id number");
+                if let Some(e) = self.errors.last_mut() {
+                    e.message = format!("HL01 must be {expected}: HL ids run 1, 2, 3 in order");
+                }
+            }
+        }
+        let parent: Option<u32> = s.text(2).parse().ok();
+        let level = match s.element(3) {
+            b"20" => Level::BillingProvider,
+            b"22" => Level::Subscriber,
+            b"23" => Level::Patient,
+            _ => {
+                self.element_error(s, 3, None, ErrorKind::InvalidCode, "hierarchical level code");
+                if let Some(e) = self.errors.last_mut() {
+                    e.message = "HL03 must be 20 (billing provider), 22 (subscriber) or 23 (patient)".into();
+                }
+                self.levels.push(Level::Patient);
+                return;
+            }
+        };
+        let (want_parent, what) = match level {
+            Level::BillingProvider => (None, "no parent"),
+            Level::Subscriber => (self.last_billing_hl, "the billing provider HL (level 20) it follows"),
+            Level::Patient => (self.last_subscriber_hl, "the subscriber HL (level 22) it follows"),
+        };
+        let parent_ok = match (level, parent) {
+            // HL02 is not used at level 20; tolerate only an empty one.
+            (Level::BillingProvider, p) => p.is_none() && s.element(2).is_empty(),
+            (_, Some(p)) => Some(p) == want_parent,
+            (_, None) => false,
+        };
+        if !parent_ok {
+            let kind = if s.element(2).is_empty() {
+                ErrorKind::ElementMissing
+            } else {
+                ErrorKind::InvalidCode
+            };
+            self.element_error(s, 2, None, kind, "hierarchical parent id");
+            if let Some(e) = self.errors.last_mut() {
+                e.message = format!(
+                    "HL02 of HL {expected} (level {}) must point to {what}",
+                    String::from_utf8_lossy(s.element(3))
+                );
+            }
+        }
+        self.levels.push(level);
+        match level {
+            Level::BillingProvider => {
+                self.last_billing_hl = Some(expected);
+                self.last_subscriber_hl = None;
+                self.billing_npi = None;
+                self.subscriber = None;
+                self.patient = None;
+                self.place = Place::BillingProvider;
+            }
+            Level::Subscriber => {
+                self.last_subscriber_hl = Some(expected);
+                self.subscriber = Some(Subscriber::default());
+                self.patient = None;
+                self.place = Place::Subscriber;
+            }
+            Level::Patient => {
+                self.patient = Some(Patient::default());
+                self.place = Place::Patient;
+            }
+        }
+    }
+
+    fn nm1(&mut self, s: &Segment<'_>) {
+        let entity = s.element(1);
+        self.party = Party::Other;
+        match (self.place, entity) {
+            (Place::BillingProvider, b"85") => {
+                self.billing_npi = opt_text(s.element(9));
+            }
+            (Place::Subscriber, b"IL") => {
+                if let Some(sub) = self.subscriber.as_mut() {
+                    sub.member_id = text(s.element(9));
+                    sub.last_name = text(s.element(3));
+                    sub.first_name = text(s.element(4));
+                }
+                self.party = Party::Subscriber;
+            }
+            (Place::Patient, b"QC") => {
+                if let Some(p) = self.patient.as_mut() {
+                    p.last_name = text(s.element(3));
+                    p.first_name = text(s.element(4));
+                }
+                self.party = Party::Patient;
+            }
+            (Place::Claim | Place::ClaimProvider, _) => {
+                if entity == b"82" {
+                    if let Some(c) = self.claim.as_mut() {
+                        c.rendering_npi = opt_text(s.element(9));
+                    }
+                }
+                self.place = Place::ClaimProvider;
+            }
+            (Place::Line | Place::LineDetail, _) => {
+                if entity == b"82" {
+                    if let Some(l) = self.line.as_mut() {
+                        l.rendering_npi = opt_text(s.element(9));
+                    }
+                }
+                self.place = Place::LineDetail;
+            }
+            _ => {}
+        }
+    }
+
+    fn sbr(&mut self, s: &Segment<'_>) {
+        match self.place {
+            Place::Subscriber => {
+                if let Some(sub) = self.subscriber.as_mut() {
+                    sub.filing_indicator = text(s.element(9));
+                }
+            }
+            Place::Claim | Place::ClaimProvider | Place::OtherPayer => {
+                self.place = Place::OtherPayer;
+            }
+            _ => {}
+        }
+    }
+
+    fn pat(&mut self) {
+        // PAT01 relationship; kept so staff can tell a dependant's claim.
+        // (Value read in `segment` would need the segment; PAT is rare.)
+    }
+
+    fn clm(&mut self, s: &Segment<'_>) {
+        self.finish_claim(s);
+        if !matches!(self.place, Place::Subscriber | Place::Patient) {
+            let msg = "CLM must follow a subscriber (HL level 22) or patient (HL level 23) loop".to_string();
+            self.error(self.count, b"CLM", s.byte, None, None, ErrorKind::UnexpectedSegment, msg);
+        }
+        let claim_id = text(s.element(1));
+        if claim_id.is_empty() {
+            self.element_error(s, 1, None, ErrorKind::ElementMissing, "patient control number");
+        }
+        let total_charge = match decimal(s.element(2)) {
+            Some(d) => d,
+            None => {
+                let kind = if s.element(2).is_empty() {
+                    ErrorKind::ElementMissing
+                } else {
+                    ErrorKind::InvalidNumber
+                };
+                self.element_error(s, 2, None, kind, "total claim charge amount");
+                Decimal::ZERO
+            }
+        };
+        let facility_code = text(s.component(5, 1));
+        if facility_code.is_empty() {
+            self.element_error(s, 5, Some(1), ErrorKind::ElementMissing, "place of service or facility type code");
+        }
+        let frequency_code = text(s.component(5, 3));
+        if frequency_code.is_empty() {
+            self.element_error(s, 5, Some(3), ErrorKind::ElementMissing, "claim frequency type code");
+        }
+        let billing_npi = match &self.billing_npi {
+            Some(n) => n.clone(),
+            None => {
+                let msg = "billing provider NM1*85 with an identifier (NM109) is missing before this claim".to_string();
+                self.error(self.count, b"NM1", s.byte, None, None, ErrorKind::RequiredSegmentMissing, msg);
+                String::new()
+            }
+        };
+        let subscriber = self.subscriber.clone().unwrap_or_default();
+        if subscriber.member_id.is_empty() && matches!(self.place, Place::Subscriber | Place::Patient) {
+            let msg = "subscriber NM1*IL with a member id (NM109) is missing before this claim".to_string();
+            self.error(self.count, b"NM1", s.byte, None, None, ErrorKind::RequiredSegmentMissing, msg);
+        }
+        self.claim = Some(Claim {
+            kind: self.kind.unwrap_or(ClaimKind::Professional),
+            claim_id,
+            total_charge,
+            frequency: Frequency::from_code(&frequency_code),
+            frequency_code,
+            facility_code,
+            billing_npi,
+            rendering_npi: None,
+            subscriber,
+            patient: self.patient.clone(),
+            prior_auths: Vec::new(),
+            referrals: Vec::new(),
+            payer_claim_number: None,
+            diagnoses: Vec::new(),
+            service_date: None,
+            statement_period: None,
+            admission_type: None,
+            lines: Vec::new(),
+            transaction_set: self.control_number.clone(),
+        });
+        self.claim_segment = self.count;
+        self.claim_byte = s.byte;
+        self.place = Place::Claim;
+    }
+
+    fn reference(&mut self, s: &Segment<'_>) {
+        let value = s.element(2);
+        match self.place {
+            Place::Claim => {
+                if let Some(c) = self.claim.as_mut() {
+                    match s.element(1) {
+                        b"G1" => c.prior_auths.push(text(value)),
+                        b"9F" => c.referrals.push(text(value)),
+                        b"F8" => c.payer_claim_number = Some(text(value)),
+                        _ => {}
+                    }
+                }
+            }
+            Place::Line => {
+                if let Some(l) = self.line.as_mut() {
+                    match s.element(1) {
+                        b"G1" => l.prior_auths.push(text(value)),
+                        b"9F" => l.referrals.push(text(value)),
+                        b"6R" => l.control_number = Some(text(value)),
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn dtp(&mut self, s: &Segment<'_>) {
+        let qualifier = s.element(1);
+        let target = match (self.place, qualifier) {
+            (Place::Claim, b"472") => 1,
+            (Place::Claim, b"434") => 2,
+            (Place::Line, b"472") => 3,
+            _ => return,
+        };
+        let Some(range) = DateRange::parse(s.element(2), s.element(3)) else {
+            let what = if matches!(s.element(2), b"D8" | b"RD8") {
+                "date (D8 CCYYMMDD or RD8 CCYYMMDD-CCYYMMDD)"
+            } else {
+                "date, with DTP02 format qualifier D8 or RD8"
+            };
+            let el = if matches!(s.element(2), b"D8" | b"RD8") { 3 } else { 2 };
+            self.element_error(s, el, None, ErrorKind::InvalidDate, what);
+            return;
+        };
+        match target {
+            1 => {
+                if let Some(c) = self.claim.as_mut() {
+                    c.service_date = Some(range);
+                }
+            }
+            2 => {
+                if let Some(c) = self.claim.as_mut() {
+                    c.statement_period = Some(range);
+                }
+            }
+            _ => {
+                if let Some(l) = self.line.as_mut() {
+                    l.service_date = Some(range);
+                }
+            }
+        }
+    }
+
+    fn hi(&mut self, s: &Segment<'_>) {
+        if self.place != Place::Claim {
+            return;
+        }
+        let Some(c) = self.claim.as_mut() else {
+            return;
+        };
+        let comp = s.delimiters().component;
+        for n in 1..=12 {
+            let el = s.element(n);
+            if el.is_empty() {
+                break;
+            }
+            let qualifier = super::segment::component(el, comp, 1);
+            if matches!(
+                qualifier,
+                b"ABK" | b"ABF" | b"ABJ" | b"APR" | b"ABN" | b"BK" | b"BF" | b"BJ" | b"PR" | b"BN"
+            ) {
+                c.diagnoses.push(text(super::segment::component(el, comp, 2)));
+            }
+        }
+    }
+
+    fn lx(&mut self, s: &Segment<'_>) {
+        self.finish_line();
+        if self.claim.is_none() {
+            let msg = "LX (service line) must follow a CLM".to_string();
+            self.error(self.count, b"LX", s.byte, None, None, ErrorKind::UnexpectedSegment, msg);
+            return;
+        }
+        let number = match s.text(1).parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => {
+                self.element_error(s, 1, None, ErrorKind::InvalidNumber, "assigned line number");
+                0
+            }
+        };
+        self.line = Some(ServiceLine {
+            number,
+            procedure: None,
+            revenue_code: None,
+            charge: Decimal::ZERO,
+            unit_basis: None,
+            units: Decimal::ONE,
+            place_of_service: None,
+            emergency: false,
+            service_date: None,
+            prior_auths: Vec::new(),
+            referrals: Vec::new(),
+            control_number: None,
+            rendering_npi: None,
+        });
+        self.line_has_service = false;
+        self.line_segment = self.count;
+        self.line_byte = s.byte;
+        self.place = Place::Line;
+    }
+
+    fn service(&mut self, s: &Segment<'_>) {
+        let id = s.id();
+        let wanted: &[u8] = match self.kind {
+            Some(ClaimKind::Institutional) => b"SV2",
+            Some(ClaimKind::Dental) => b"SV3",
+            _ => b"SV1",
+        };
+        if self.place != Place::Line || self.line_has_service || id != wanted {
+            let msg = format!(
+                "{} is not expected here: each LX service line carries exactly one {} in this transaction set",
+                String::from_utf8_lossy(id),
+                String::from_utf8_lossy(wanted)
+            );
+            self.error(self.count, id, s.byte, None, None, ErrorKind::UnexpectedSegment, msg);
+            return;
+        }
+        // (procedure element, charge element, units element)
+        let (proc_el, charge_el, units_el): (usize, usize, usize) = match id {
+            b"SV2" => (2, 3, 5),
+            b"SV3" => (1, 2, 6),
+            _ => (1, 2, 4),
+        };
+        let procedure = {
+            let mut parts = s.components(proc_el);
+            let qualifier = parts.next().unwrap_or_default();
+            let code = parts.next().unwrap_or_default();
+            (!code.is_empty()).then(|| Procedure {
+                qualifier: text(qualifier),
+                code: text(code),
+                modifiers: parts.take(4).filter(|m| !m.is_empty()).map(text).collect(),
+            })
+        };
+        if procedure.is_none() && id != b"SV2" {
+            self.element_error(s, proc_el as u8, Some(2), ErrorKind::ElementMissing, "procedure code");
+        }
+        let charge = match decimal(s.element(charge_el)) {
+            Some(d) => d,
+            None => {
+                let kind = if s.element(charge_el).is_empty() {
+                    ErrorKind::ElementMissing
+                } else {
+                    ErrorKind::InvalidNumber
+                };
+                self.element_error(s, charge_el as u8, None, kind, "line item charge amount");
+                Decimal::ZERO
+            }
+        };
+        let units_raw = s.element(units_el);
+        let units = if units_raw.is_empty() {
+            Decimal::ONE
+        } else {
+            match decimal(units_raw) {
+                Some(d) => d,
+                None => {
+                    self.element_error(s, units_el as u8, None, ErrorKind::InvalidNumber, "service unit count");
+                    Decimal::ONE
+                }
+            }
+        };
+        let revenue_code = if id == b"SV2" {
+            let r = opt_text(s.element(1));
+            if r.is_none() {
+                self.element_error(s, 1, None, ErrorKind::ElementMissing, "service line revenue code");
+            }
+            r
+        } else {
+            None
+        };
+        let (basis_el, pos_el) = match id {
+            b"SV1" => (Some(3), Some(5)),
+            b"SV2" => (Some(4), None),
+            _ => (None, Some(3)),
+        };
+        let emergency = id == b"SV1" && s.element(9) == b"Y";
+        let unit_basis = basis_el.and_then(|e| opt_text(s.element(e)));
+        let place_of_service = pos_el.and_then(|e| opt_text(s.element(e)));
+        if let Some(l) = self.line.as_mut() {
+            l.procedure = procedure;
+            l.revenue_code = revenue_code;
+            l.charge = charge;
+            l.units = units;
+            l.unit_basis = unit_basis;
+            l.place_of_service = place_of_service;
+            l.emergency = emergency;
+        }
+        self.line_has_service = true;
+    }
+
+    fn finish_line(&mut self) {
+        let Some(line) = self.line.take() else {
+            return;
+        };
+        if !self.line_has_service {
+            let wanted = match self.kind {
+                Some(ClaimKind::Institutional) => "SV2",
+                Some(ClaimKind::Dental) => "SV3",
+                _ => "SV1",
+            };
+            let msg = format!("service line LX*{} has no {wanted} segment", line.number);
+            self.error(
+                self.line_segment,
+                wanted.as_bytes(),
+                self.line_byte,
+                None,
+                None,
+                ErrorKind::RequiredSegmentMissing,
+                msg,
+            );
+        }
+        if let Some(c) = self.claim.as_mut() {
+            c.lines.push(line);
+        }
+    }
+
+    /// Closes the open claim at segment `s` (the one that ends it).
+    fn finish_claim(&mut self, s: &Segment<'_>) {
+        let at = (self.count, s.id().to_vec(), s.byte);
+        self.finish_claim_at(at.0, &at.1, at.2);
+    }
+
+    fn finish_claim_at(&mut self, pos: u32, id: &[u8], byte: u64) {
+        self.finish_line();
+        let Some(claim) = self.claim.take() else {
+            return;
+        };
+        if claim.lines.is_empty() {
+            let msg = format!(
+                "claim at segment {} (CLM) has no service line: LX is required before {}",
+                self.claim_segment,
+                String::from_utf8_lossy(id)
+            );
+            self.place = Place::Claim;
+            self.error(pos, b"LX", byte, None, None, ErrorKind::RequiredSegmentMissing, msg);
+        }
+        self.claims.push(claim);
+    }
+
+    /// Ends the set at its SE (or wherever it was cut off).
+    pub fn finish(&mut self, pos: u32, id: &[u8], byte: u64) {
+        self.finish_claim_at(pos, id, byte);
+    }
+}
+
+/// A segment id: 2 or 3 upper-case letters or digits, starting with a letter.
+pub fn valid_segment_id(id: &[u8]) -> bool {
+    (2..=3).contains(&id.len())
+        && id.first().is_some_and(u8::is_ascii_uppercase)
+        && id
+            .iter()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}

@@ -1,0 +1,31 @@
+//! X12 intake: a zero-copy segment reader, envelope checks, the 837 claim
+//! builder and the 999 acknowledgment writer. Pure: no I/O beyond the
+//! `io::Read` it is handed, no clock, no async.
+//!
+//! ```
+//! use priorauth::x12::Parser;
+//! let x12 = std::fs::read("fixtures/x12/837p-sample.x12").unwrap();
+//! let mut parser = Parser::new(&x12[..]);
+//! while let Some(set) = parser.next_set() {
+//!     for claim in &set.claims {
+//!         println!("{} has {} lines", claim.claim_id, claim.lines.len());
+//!     }
+//! }
+//! ```
+
+mod ack999;
+mod claim837;
+mod delimiters;
+mod error;
+mod lexer;
+mod parser;
+mod segment;
+pub mod write;
+
+pub use ack999::{write_999, AckEnvelope};
+pub use claim837::valid_segment_id;
+pub use delimiters::{Delimiters, IsaProblem};
+pub use error::{EnvelopeError, ErrorKind, SyntaxError};
+pub use lexer::{LexError, LexProblem, Lexed, SegmentReader, MAX_SEGMENT};
+pub use parser::{kind_of_guide, GroupAck, Parser, SetAck, Summary, TransactionSet};
+pub use segment::Segment;
