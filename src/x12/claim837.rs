@@ -66,6 +66,7 @@ pub(crate) struct SetBuilder {
     /// Segments counted so far, ST included.
     pub count: u32,
     levels: Vec<Level>,
+    hl_ids: std::collections::HashSet<u32>,
     last_billing_hl: Option<u32>,
     last_subscriber_hl: Option<u32>,
     place: Place,
@@ -112,6 +113,7 @@ impl SetBuilder {
             claims: Vec::new(),
             count: 1,
             levels: Vec::new(),
+            hl_ids: std::collections::HashSet::new(),
             last_billing_hl: None,
             last_subscriber_hl: None,
             place: Place::Header,
@@ -242,17 +244,20 @@ impl SetBuilder {
     fn hl(&mut self, s: &Segment<'_>) {
         self.finish_claim(s);
         self.party = Party::Other;
-        let expected = self.levels.len() as u32 + 1;
-        let id = s.text(1);
-        match id.parse::<u32>() {
-            Ok(n) if n == expected => {}
+        // TR3 asks for HL01 = 1, 2, 3...; what adjudication needs is a
+        // well-formed tree, so ids need only be unique and parents must be
+        // the enclosing loop of the right level.
+        let this_id = match s.text(1).parse::<u32>() {
+            Ok(n) if n > 0 && self.hl_ids.insert(n) => n,
             _ => {
                 self.element_error(s, 1, None, ErrorKind::InvalidCode, "hierarchical id number");
                 if let Some(e) = self.errors.last_mut() {
-                    e.message = format!("HL01 must be {expected}: HL ids run 1, 2, 3 in order");
+                    e.message = "HL01 must be a number not used by an earlier HL in this transaction set".into();
                 }
+                0
             }
-        }
+        };
+        let expected = this_id;
         let parent: Option<u32> = s.text(2).parse().ok();
         let level = match s.element(3) {
             b"20" => Level::BillingProvider,
@@ -287,7 +292,8 @@ impl SetBuilder {
             self.element_error(s, 2, None, kind, "hierarchical parent id");
             if let Some(e) = self.errors.last_mut() {
                 e.message = format!(
-                    "HL02 of HL {expected} (level {}) must point to {what}",
+                    "HL02 of HL {} (level {}) must point to {what}",
+                    String::from_utf8_lossy(s.element(1)),
                     String::from_utf8_lossy(s.element(3))
                 );
             }

@@ -93,7 +93,11 @@ impl Delimiters {
         };
         let component = *bytes.get(isa16_at).ok_or(IsaProblem::Short)?;
         let segment = *bytes.get(isa16_at + 1).ok_or(IsaProblem::Short)?;
-        let repetition = isa11.filter(|b| !b.is_ascii_alphanumeric() && *b != b' ');
+        // A repetition separator equal to another delimiter is not one
+        // (some samples put ^ in both ISA11 and ISA16); ignore it.
+        let repetition = isa11.filter(|b| {
+            !b.is_ascii_alphanumeric() && *b != b' ' && *b != element && *b != component && *b != segment
+        });
         let d = Delimiters {
             element,
             component,
@@ -105,7 +109,6 @@ impl Delimiters {
             || segment == component
             || component.is_ascii_alphanumeric()
             || segment.is_ascii_alphanumeric()
-            || repetition.is_some_and(|r| r == element || r == component || r == segment)
         {
             return Err(IsaProblem::Clash);
         }

@@ -28,6 +28,8 @@ pub enum LexProblem {
     BadIsa(IsaProblem),
     /// The data ends inside a segment (no terminator).
     Unterminated,
+    /// The input is UTF-16 text; X12 is ASCII (or UTF-8).
+    Utf16,
     /// A segment longer than [`MAX_SEGMENT`].
     TooLong,
     /// Reading the source failed.
@@ -202,6 +204,14 @@ impl<R: Read> SegmentReader<R> {
             self.fill();
         }
         let byte = self.bytes_read();
+        let p = self.pending();
+        if p.starts_with(b"\xFF\xFE") || p.starts_with(b"\xFE\xFF") || p.starts_with(b"I\0S\0A\0") {
+            self.start = self.end;
+            while self.fill() {
+                self.start = self.end;
+            }
+            return Some(Lexed::Error(LexError { problem: LexProblem::Utf16, byte }));
+        }
         match Delimiters::from_isa(self.pending()) {
             Ok((d, len)) => {
                 self.delims = Some(d);
@@ -241,6 +251,17 @@ impl<R: Read> SegmentReader<R> {
             }
             if !self.fill() {
                 let byte = self.bytes_read();
+                let rest = self.pending();
+                let trimmed = rest.len() - rest.iter().rev().take_while(|b| b.is_ascii_whitespace()).count();
+                if rest.starts_with(b"IEA") && trimmed <= 64 {
+                    // A last IEA without its terminator loses nothing: take it.
+                    let s = self.start;
+                    self.start = self.end;
+                    self.segments += 1;
+                    self.delims = None;
+                    let raw = self.buf.get(s..s + trimmed).unwrap_or_default();
+                    return Some(Lexed::Segment(Segment::new(raw, d, byte, self.segments)));
+                }
                 self.start = self.end;
                 self.delims = None;
                 return Some(Lexed::Error(LexError {

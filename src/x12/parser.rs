@@ -254,6 +254,7 @@ impl State {
             LexProblem::ExpectedIsa => "data where an ISA interchange header was expected; skipped to the next ISA".to_string(),
             LexProblem::BadIsa(p) => format!("ISA header cannot be read ({p:?}): the interchange is skipped"),
             LexProblem::Unterminated => "the file ends inside a segment (no segment terminator): it was cut off".to_string(),
+            LexProblem::Utf16 => "the file is UTF-16 encoded: X12 must be ASCII or UTF-8; re-save it and resend".to_string(),
             LexProblem::TooLong => "a segment runs over 64 KiB without a terminator".to_string(),
             LexProblem::Io(m) => format!("read error: {m}"),
         };
