@@ -193,7 +193,8 @@ pub fn ack_envelope_now() -> AckEnvelope {
     AckEnvelope {
         created: now,
         // A control number that increases between runs without a store.
-        control_number: u32::try_from(now.and_utc().timestamp().rem_euclid(1_000_000_000)).unwrap_or(1),
+        control_number: u32::try_from(now.and_utc().timestamp().rem_euclid(1_000_000_000))
+            .unwrap_or(1),
         test: false,
     }
 }
@@ -211,7 +212,9 @@ fn parse_command(files: &[PathBuf], format: ParseFormat, summary: bool) -> Resul
     if format == ParseFormat::Ack999 {
         let intake = read_files(files, |_| Ok(()))?;
         if intake.acks.is_empty() {
-            anyhow::bail!("no functional group could be read, so there is nothing a 999 can acknowledge");
+            anyhow::bail!(
+                "no functional group could be read, so there is nothing a 999 can acknowledge"
+            );
         }
         out.write_all(x12::write_999(&intake.acks, &ack_envelope_now()).as_bytes())?;
         out.flush()?;

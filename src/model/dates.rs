@@ -48,8 +48,10 @@ pub fn parse_ccyymmdd(s: &[u8]) -> Option<NaiveDate> {
         return None;
     }
     let n = |r: std::ops::Range<usize>| {
-        s.get(r)
-            .map(|d| d.iter().fold(0u32, |acc, &b| acc * 10 + u32::from(b - b'0')))
+        s.get(r).map(|d| {
+            d.iter()
+                .fold(0u32, |acc, &b| acc * 10 + u32::from(b - b'0'))
+        })
     };
     NaiveDate::from_ymd_opt(i32::try_from(n(0..4)?).ok()?, n(4..6)?, n(6..8)?)
 }

@@ -33,7 +33,14 @@ pub fn write_999(groups: &[GroupAck], env: &AckEnvelope) -> String {
     let date8 = env.created.format("%Y%m%d").to_string();
     let time = env.created.format("%H%M").to_string();
     let ctl = env.control_number.to_string();
-    w.isa((&sender.0, &sender.1), (&receiver.0, &receiver.1), &date6, &time, env.control_number, env.test);
+    w.isa(
+        (&sender.0, &sender.1),
+        (&receiver.0, &receiver.1),
+        &date6,
+        &time,
+        env.control_number,
+        env.test,
+    );
     let (app_sender, app_receiver) = match first {
         Some(g) => (g.app_receiver.clone(), g.app_sender.clone()),
         None => ("PRIORAUTH".to_string(), "SUBMITTER".to_string()),
@@ -55,7 +62,14 @@ pub fn write_999(groups: &[GroupAck], env: &AckEnvelope) -> String {
     for (i, g) in groups.iter().enumerate() {
         let st = format!("{:04}", i + 1);
         w.segment("ST", &["999", &st, "005010X231A1"]);
-        w.segment("AK1", &[&nonempty(g.functional_id.clone(), "HC"), &nonempty(g.control_number.clone(), "0"), &g.version]);
+        w.segment(
+            "AK1",
+            &[
+                &nonempty(g.functional_id.clone(), "HC"),
+                &nonempty(g.control_number.clone(), "0"),
+                &g.version,
+            ],
+        );
         let mut accepted = 0usize;
         for set in &g.sets {
             w.segment("AK2", &[&set.set_id, &set.control_number, &set.guide]);
@@ -63,7 +77,11 @@ pub fn write_999(groups: &[GroupAck], env: &AckEnvelope) -> String {
             for e in &set.errors {
                 if let Some(ik3) = e.kind.ik3_code() {
                     let pos = e.segment.to_string();
-                    let id = if super::valid_segment_id(e.id.as_bytes()) { e.id.as_str() } else { "ZZZ" };
+                    let id = if super::valid_segment_id(e.id.as_bytes()) {
+                        e.id.as_str()
+                    } else {
+                        "ZZZ"
+                    };
                     w.segment("IK3", &[id, &pos, e.loop_id.unwrap_or(""), ik3]);
                     if let (Some(ik4), Some(el)) = (e.kind.ik4_code(), e.element) {
                         let el = el.to_string();
@@ -88,7 +106,11 @@ pub fn write_999(groups: &[GroupAck], env: &AckEnvelope) -> String {
         }
         let n = g.sets.len();
         let status = if n > 0 && accepted == n {
-            if g.group_errors.is_empty() { "A" } else { "E" }
+            if g.group_errors.is_empty() {
+                "A"
+            } else {
+                "E"
+            }
         } else if accepted == 0 {
             "R"
         } else {

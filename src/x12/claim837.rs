@@ -66,7 +66,6 @@ pub(crate) struct SetBuilder {
     /// Segments counted so far, ST included.
     pub count: u32,
     levels: Vec<Level>,
-    hl_ids: std::collections::HashSet<u32>,
     last_billing_hl: Option<u32>,
     last_subscriber_hl: Option<u32>,
     place: Place,
@@ -113,7 +112,6 @@ impl SetBuilder {
             claims: Vec::new(),
             count: 1,
             levels: Vec::new(),
-            hl_ids: std::collections::HashSet::new(),
             last_billing_hl: None,
             last_subscriber_hl: None,
             place: Place::Header,
@@ -133,10 +131,10 @@ impl SetBuilder {
 
     fn loop_id(&self) -> Option<&'static str> {
         Some(match self.place {
-            Place::Header => "1000A",
-            Place::BillingProvider => "2000A",
-            Place::Subscriber => "2000B",
-            Place::Patient => "2000C",
+            // The 999's loop identifier holds at most 4 characters, so the
+            // HL loops are all "2000" (2000A/B/C by the HL level).
+            Place::Header => "1000",
+            Place::BillingProvider | Place::Subscriber | Place::Patient => "2000",
             Place::Claim | Place::ClaimProvider | Place::OtherPayer => "2300",
             Place::Line | Place::LineDetail => "2400",
         })
@@ -154,7 +152,15 @@ impl SetBuilder {
         kind: ErrorKind,
         message: String,
     ) {
-        if self.errors.len() >= MAX_ERRORS {
+        let envelope = matches!(
+            kind,
+            ErrorKind::SegmentCount
+                | ErrorKind::ControlNumberMismatch
+                | ErrorKind::TrailerMissing
+                | ErrorKind::Unreadable
+        );
+        // Past the cap only trailer errors are kept: they say most about the set.
+        if self.errors.len() >= MAX_ERRORS && !envelope {
             return;
         }
         let loop_id = match kind {
@@ -177,7 +183,14 @@ impl SetBuilder {
         });
     }
 
-    fn element_error(&mut self, s: &Segment<'_>, el: u8, comp: Option<u8>, kind: ErrorKind, what: &str) {
+    fn element_error(
+        &mut self,
+        s: &Segment<'_>,
+        el: u8,
+        comp: Option<u8>,
+        kind: ErrorKind,
+        what: &str,
+    ) {
         let id = s.id();
         let name = match comp {
             Some(c) => format!("{}{:02}-{}", String::from_utf8_lossy(id), el, c),
@@ -199,7 +212,7 @@ impl SetBuilder {
             b"HL" => self.hl(s),
             b"NM1" => self.nm1(s),
             b"SBR" => self.sbr(s),
-            b"PAT" => self.pat(),
+            b"PAT" => self.pat(s),
             b"CLM" => self.clm(s),
             b"REF" => self.reference(s),
             b"DTP" => self.dtp(s),
@@ -244,29 +257,38 @@ impl SetBuilder {
     fn hl(&mut self, s: &Segment<'_>) {
         self.finish_claim(s);
         self.party = Party::Other;
-        // TR3 asks for HL01 = 1, 2, 3...; what adjudication needs is a
-        // well-formed tree, so ids need only be unique and parents must be
-        // the enclosing loop of the right level.
-        let this_id = match s.text(1).parse::<u32>() {
-            Ok(n) if n > 0 && self.hl_ids.insert(n) => n,
-            _ => {
-                self.element_error(s, 1, None, ErrorKind::InvalidCode, "hierarchical id number");
-                if let Some(e) = self.errors.last_mut() {
-                    e.message = "HL01 must be a number not used by an earlier HL in this transaction set".into();
-                }
-                0
-            }
+        // Errors in this HL belong to the loop it opens.
+        self.place = match s.element(3) {
+            b"20" => Place::BillingProvider,
+            b"22" => Place::Subscriber,
+            _ => Place::Patient,
         };
-        let expected = this_id;
+        // TR3: HL01 starts at 1 in each transaction set and goes up by one.
+        let expected = self.levels.len() as u32 + 1;
+        if s.text(1).parse::<u32>().ok() != Some(expected) {
+            self.element_error(s, 1, None, ErrorKind::InvalidCode, "hierarchical id number");
+            if let Some(e) = self.errors.last_mut() {
+                e.message = format!("HL01 must be {expected}: HL ids start at 1 in each transaction set and go up by one");
+            }
+        }
+        let this_id = expected;
         let parent: Option<u32> = s.text(2).parse().ok();
         let level = match s.element(3) {
             b"20" => Level::BillingProvider,
             b"22" => Level::Subscriber,
             b"23" => Level::Patient,
             _ => {
-                self.element_error(s, 3, None, ErrorKind::InvalidCode, "hierarchical level code");
+                self.element_error(
+                    s,
+                    3,
+                    None,
+                    ErrorKind::InvalidCode,
+                    "hierarchical level code",
+                );
                 if let Some(e) = self.errors.last_mut() {
-                    e.message = "HL03 must be 20 (billing provider), 22 (subscriber) or 23 (patient)".into();
+                    e.message =
+                        "HL03 must be 20 (billing provider), 22 (subscriber) or 23 (patient)"
+                            .into();
                 }
                 self.levels.push(Level::Patient);
                 return;
@@ -274,8 +296,14 @@ impl SetBuilder {
         };
         let (want_parent, what) = match level {
             Level::BillingProvider => (None, "no parent"),
-            Level::Subscriber => (self.last_billing_hl, "the billing provider HL (level 20) it follows"),
-            Level::Patient => (self.last_subscriber_hl, "the subscriber HL (level 22) it follows"),
+            Level::Subscriber => (
+                self.last_billing_hl,
+                "the billing provider HL (level 20) it follows",
+            ),
+            Level::Patient => (
+                self.last_subscriber_hl,
+                "the subscriber HL (level 22) it follows",
+            ),
         };
         let parent_ok = match (level, parent) {
             // HL02 is not used at level 20; tolerate only an empty one.
@@ -292,8 +320,7 @@ impl SetBuilder {
             self.element_error(s, 2, None, kind, "hierarchical parent id");
             if let Some(e) = self.errors.last_mut() {
                 e.message = format!(
-                    "HL02 of HL {} (level {}) must point to {what}",
-                    String::from_utf8_lossy(s.element(1)),
+                    "HL02 of HL {this_id} (level {}) must point to {what}",
                     String::from_utf8_lossy(s.element(3))
                 );
             }
@@ -301,7 +328,7 @@ impl SetBuilder {
         self.levels.push(level);
         match level {
             Level::BillingProvider => {
-                self.last_billing_hl = Some(expected);
+                self.last_billing_hl = Some(this_id);
                 self.last_subscriber_hl = None;
                 self.billing_npi = None;
                 self.subscriber = None;
@@ -309,7 +336,7 @@ impl SetBuilder {
                 self.place = Place::BillingProvider;
             }
             Level::Subscriber => {
-                self.last_subscriber_hl = Some(expected);
+                self.last_subscriber_hl = Some(this_id);
                 self.subscriber = Some(Subscriber::default());
                 self.patient = None;
                 self.place = Place::Subscriber;
@@ -377,20 +404,36 @@ impl SetBuilder {
         }
     }
 
-    fn pat(&mut self) {
-        // PAT01 relationship; kept so staff can tell a dependant's claim.
-        // (Value read in `segment` would need the segment; PAT is rare.)
+    fn pat(&mut self, s: &Segment<'_>) {
+        if let (Place::Patient, Some(p)) = (self.place, self.patient.as_mut()) {
+            p.relationship = text(s.element(1));
+        }
     }
 
     fn clm(&mut self, s: &Segment<'_>) {
         self.finish_claim(s);
         if !matches!(self.place, Place::Subscriber | Place::Patient) {
-            let msg = "CLM must follow a subscriber (HL level 22) or patient (HL level 23) loop".to_string();
-            self.error(self.count, b"CLM", s.byte, None, None, ErrorKind::UnexpectedSegment, msg);
+            let msg = "CLM must follow a subscriber (HL level 22) or patient (HL level 23) loop"
+                .to_string();
+            self.error(
+                self.count,
+                b"CLM",
+                s.byte,
+                None,
+                None,
+                ErrorKind::UnexpectedSegment,
+                msg,
+            );
         }
         let claim_id = text(s.element(1));
         if claim_id.is_empty() {
-            self.element_error(s, 1, None, ErrorKind::ElementMissing, "patient control number");
+            self.element_error(
+                s,
+                1,
+                None,
+                ErrorKind::ElementMissing,
+                "patient control number",
+            );
         }
         let total_charge = match decimal(s.element(2)) {
             Some(d) => d,
@@ -406,24 +449,55 @@ impl SetBuilder {
         };
         let facility_code = text(s.component(5, 1));
         if facility_code.is_empty() {
-            self.element_error(s, 5, Some(1), ErrorKind::ElementMissing, "place of service or facility type code");
+            self.element_error(
+                s,
+                5,
+                Some(1),
+                ErrorKind::ElementMissing,
+                "place of service or facility type code",
+            );
         }
         let frequency_code = text(s.component(5, 3));
         if frequency_code.is_empty() {
-            self.element_error(s, 5, Some(3), ErrorKind::ElementMissing, "claim frequency type code");
+            self.element_error(
+                s,
+                5,
+                Some(3),
+                ErrorKind::ElementMissing,
+                "claim frequency type code",
+            );
         }
         let billing_npi = match &self.billing_npi {
             Some(n) => n.clone(),
             None => {
                 let msg = "billing provider NM1*85 with an identifier (NM109) is missing before this claim".to_string();
-                self.error(self.count, b"NM1", s.byte, None, None, ErrorKind::RequiredSegmentMissing, msg);
+                self.error(
+                    self.count,
+                    b"NM1",
+                    s.byte,
+                    None,
+                    None,
+                    ErrorKind::RequiredSegmentMissing,
+                    msg,
+                );
                 String::new()
             }
         };
         let subscriber = self.subscriber.clone().unwrap_or_default();
-        if subscriber.member_id.is_empty() && matches!(self.place, Place::Subscriber | Place::Patient) {
-            let msg = "subscriber NM1*IL with a member id (NM109) is missing before this claim".to_string();
-            self.error(self.count, b"NM1", s.byte, None, None, ErrorKind::RequiredSegmentMissing, msg);
+        if subscriber.member_id.is_empty()
+            && matches!(self.place, Place::Subscriber | Place::Patient)
+        {
+            let msg = "subscriber NM1*IL with a member id (NM109) is missing before this claim"
+                .to_string();
+            self.error(
+                self.count,
+                b"NM1",
+                s.byte,
+                None,
+                None,
+                ErrorKind::RequiredSegmentMissing,
+                msg,
+            );
         }
         self.claim = Some(Claim {
             kind: self.kind.unwrap_or(ClaimKind::Professional),
@@ -492,7 +566,11 @@ impl SetBuilder {
             } else {
                 "date, with DTP02 format qualifier D8 or RD8"
             };
-            let el = if matches!(s.element(2), b"D8" | b"RD8") { 3 } else { 2 };
+            let el = if matches!(s.element(2), b"D8" | b"RD8") {
+                3
+            } else {
+                2
+            };
             self.element_error(s, el, None, ErrorKind::InvalidDate, what);
             return;
         };
@@ -533,7 +611,8 @@ impl SetBuilder {
                 qualifier,
                 b"ABK" | b"ABF" | b"ABJ" | b"APR" | b"ABN" | b"BK" | b"BF" | b"BJ" | b"PR" | b"BN"
             ) {
-                c.diagnoses.push(text(super::segment::component(el, comp, 2)));
+                c.diagnoses
+                    .push(text(super::segment::component(el, comp, 2)));
             }
         }
     }
@@ -542,7 +621,15 @@ impl SetBuilder {
         self.finish_line();
         if self.claim.is_none() {
             let msg = "LX (service line) must follow a CLM".to_string();
-            self.error(self.count, b"LX", s.byte, None, None, ErrorKind::UnexpectedSegment, msg);
+            self.error(
+                self.count,
+                b"LX",
+                s.byte,
+                None,
+                None,
+                ErrorKind::UnexpectedSegment,
+                msg,
+            );
             return;
         }
         let number = match s.text(1).parse::<u32>() {
@@ -586,7 +673,15 @@ impl SetBuilder {
                 String::from_utf8_lossy(id),
                 String::from_utf8_lossy(wanted)
             );
-            self.error(self.count, id, s.byte, None, None, ErrorKind::UnexpectedSegment, msg);
+            self.error(
+                self.count,
+                id,
+                s.byte,
+                None,
+                None,
+                ErrorKind::UnexpectedSegment,
+                msg,
+            );
             return;
         }
         // (procedure element, charge element, units element)
@@ -606,7 +701,13 @@ impl SetBuilder {
             })
         };
         if procedure.is_none() && id != b"SV2" {
-            self.element_error(s, proc_el as u8, Some(2), ErrorKind::ElementMissing, "procedure code");
+            self.element_error(
+                s,
+                proc_el as u8,
+                Some(2),
+                ErrorKind::ElementMissing,
+                "procedure code",
+            );
         }
         let charge = match decimal(s.element(charge_el)) {
             Some(d) => d,
@@ -627,7 +728,13 @@ impl SetBuilder {
             match decimal(units_raw) {
                 Some(d) => d,
                 None => {
-                    self.element_error(s, units_el as u8, None, ErrorKind::InvalidNumber, "service unit count");
+                    self.element_error(
+                        s,
+                        units_el as u8,
+                        None,
+                        ErrorKind::InvalidNumber,
+                        "service unit count",
+                    );
                     Decimal::ONE
                 }
             }
@@ -635,7 +742,13 @@ impl SetBuilder {
         let revenue_code = if id == b"SV2" {
             let r = opt_text(s.element(1));
             if r.is_none() {
-                self.element_error(s, 1, None, ErrorKind::ElementMissing, "service line revenue code");
+                self.element_error(
+                    s,
+                    1,
+                    None,
+                    ErrorKind::ElementMissing,
+                    "service line revenue code",
+                );
             }
             r
         } else {
@@ -705,7 +818,15 @@ impl SetBuilder {
                 String::from_utf8_lossy(id)
             );
             self.place = Place::Claim;
-            self.error(pos, b"LX", byte, None, None, ErrorKind::RequiredSegmentMissing, msg);
+            self.error(
+                pos,
+                b"LX",
+                byte,
+                None,
+                None,
+                ErrorKind::RequiredSegmentMissing,
+                msg,
+            );
         }
         self.claims.push(claim);
     }

@@ -36,6 +36,8 @@ pub enum IsaProblem {
     NotIsa,
     /// The header ends before ISA16 and its terminator.
     Short,
+    /// Element separators are not where the fixed-width ISA puts them.
+    NotFixedWidth,
     /// Two delimiters are the same byte, or one is alphanumeric.
     Clash,
 }
@@ -44,10 +46,7 @@ impl Delimiters {
     /// Reads the delimiters from the start of an ISA segment.
     ///
     /// Returns the delimiters and the length of the ISA segment including its
-    /// terminator. The standard ISA is fixed width (106 bytes); a header with
-    /// padded-out-of-spec elements is still read by counting 16 element
-    /// separators, because rejecting an otherwise readable interchange over
-    /// padding helps nobody.
+    /// terminator (always 106).
     ///
     /// ```
     /// use priorauth::x12::Delimiters;
@@ -65,38 +64,32 @@ impl Delimiters {
         if element.is_ascii_alphanumeric() || element == b' ' {
             return Err(IsaProblem::Clash);
         }
-        // Fast path: the fixed-width header of the standard.
-        let fixed = bytes.len() >= 106
-            && [6usize, 17, 20, 31, 34, 50, 53, 69, 76, 81, 83, 89, 99, 101, 103]
-                .iter()
-                .all(|&i| bytes.get(i) == Some(&element));
-        let (isa11, isa16_at) = if fixed {
-            (bytes.get(82).copied(), 104usize)
-        } else {
-            // Count separators: ISA16 follows the 16th.
-            let mut seen = 0usize;
-            let mut isa11 = None;
-            let mut at = None;
-            for (i, &b) in bytes.iter().enumerate().skip(3).take(200) {
-                if b == element {
-                    seen += 1;
-                    if seen == 11 {
-                        isa11 = bytes.get(i + 1).copied();
-                    }
-                    if seen == 16 {
-                        at = Some(i + 1);
-                        break;
-                    }
-                }
-            }
-            (isa11, at.ok_or(IsaProblem::Short)?)
-        };
+        // The ISA is fixed width (106 bytes): every element has its exact
+        // length, which is how a reader finds ISA16 and the terminator at
+        // all. A header that is not fixed width is refused, as pyx12 and
+        // translators refuse it; guessing could misread the delimiters.
+        if bytes.len() < 106 {
+            return Err(IsaProblem::Short);
+        }
+        let fixed = [
+            6usize, 17, 20, 31, 34, 50, 53, 69, 76, 81, 83, 89, 99, 101, 103,
+        ]
+        .iter()
+        .all(|&i| bytes.get(i) == Some(&element));
+        if !fixed {
+            return Err(IsaProblem::NotFixedWidth);
+        }
+        let (isa11, isa16_at) = (bytes.get(82).copied(), 104usize);
         let component = *bytes.get(isa16_at).ok_or(IsaProblem::Short)?;
         let segment = *bytes.get(isa16_at + 1).ok_or(IsaProblem::Short)?;
         // A repetition separator equal to another delimiter is not one
         // (some samples put ^ in both ISA11 and ISA16); ignore it.
         let repetition = isa11.filter(|b| {
-            !b.is_ascii_alphanumeric() && *b != b' ' && *b != element && *b != component && *b != segment
+            !b.is_ascii_alphanumeric()
+                && *b != b' '
+                && *b != element
+                && *b != component
+                && *b != segment
         });
         let d = Delimiters {
             element,
@@ -134,6 +127,11 @@ mod tests {
     #[test]
     fn short_and_clashing_headers_are_refused() {
         assert_eq!(Delimiters::from_isa(b"ISA*00*"), Err(IsaProblem::Short));
+        let unpadded = b"ISA*00* *00* *ZZ*133052274 *ZZ*752280001 *160527*2139*^*00501*000004444*0*P*:~GS*HC*133052274*752280001*20160527*213905*4444*X*005010X222A1~";
+        assert_eq!(
+            Delimiters::from_isa(unpadded),
+            Err(IsaProblem::NotFixedWidth)
+        );
         assert_eq!(Delimiters::from_isa(b"GS*HC"), Err(IsaProblem::NotIsa));
         let isa = b"ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       *260101*1200*U*00401*000000001*0*P***";
         assert_eq!(Delimiters::from_isa(isa), Err(IsaProblem::Clash));

@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 use std::io::Read;
 
 use super::claim837::{valid_segment_id, SetBuilder};
+use super::delimiters::IsaProblem;
 use super::error::{EnvelopeError, ErrorKind, SyntaxError};
 use super::lexer::{LexProblem, Lexed, SegmentReader};
 use super::segment::Segment;
@@ -219,8 +220,21 @@ impl<R: Read> Parser<R> {
 }
 
 impl State {
+    /// Marks the last envelope error as one that lost data.
+    fn lost(&mut self) {
+        if let Some(e) = self.envelope_errors.last_mut() {
+            e.lost_data = true;
+        }
+    }
 
-    fn envelope_error(&mut self, id: &str, byte: u64, ak9: Option<&'static str>, in_group: bool, message: String) {
+    fn envelope_error(
+        &mut self,
+        id: &str,
+        byte: u64,
+        ak9: Option<&'static str>,
+        in_group: bool,
+        message: String,
+    ) {
         let interchange = self
             .interchange
             .as_ref()
@@ -252,7 +266,9 @@ impl State {
     fn lex_error(&mut self, e: super::lexer::LexError) {
         let msg = match &e.problem {
             LexProblem::ExpectedIsa => "data where an ISA interchange header was expected; skipped to the next ISA".to_string(),
-            LexProblem::BadIsa(p) => format!("ISA header cannot be read ({p:?}): the interchange is skipped"),
+            LexProblem::BadIsa(IsaProblem::NotFixedWidth) => "ISA is not the fixed-width 106-character header (each ISA element must have its exact length): the interchange is skipped".to_string(),
+            LexProblem::BadIsa(IsaProblem::Short) => "ISA header is cut short before ISA16 and its terminator: the interchange is skipped".to_string(),
+            LexProblem::BadIsa(_) => "ISA header declares clashing or alphanumeric delimiters: the interchange is skipped".to_string(),
             LexProblem::Unterminated => "the file ends inside a segment (no segment terminator): it was cut off".to_string(),
             LexProblem::Utf16 => "the file is UTF-16 encoded: X12 must be ASCII or UTF-8; re-save it and resend".to_string(),
             LexProblem::TooLong => "a segment runs over 64 KiB without a terminator".to_string(),
@@ -260,7 +276,15 @@ impl State {
         };
         if let Some(open) = self.set.as_mut() {
             let pos = open.builder.count + 1;
-            open.builder.error(pos, b"", e.byte, None, None, ErrorKind::Unreadable, msg.clone());
+            open.builder.error(
+                pos,
+                b"",
+                e.byte,
+                None,
+                None,
+                ErrorKind::Unreadable,
+                msg.clone(),
+            );
             self.close_set(None);
         }
         self.envelope_error("ISA", e.byte, None, false, msg);
@@ -280,14 +304,20 @@ impl State {
             _ => {
                 if let Some(open) = self.set.as_mut() {
                     open.builder.segment(s);
-                } else if valid_segment_id(s.id()) || !s.raw().is_empty() {
+                } else if !s.raw().is_empty() {
+                    let what = if valid_segment_id(s.id()) {
+                        String::new()
+                    } else {
+                        " and has an invalid segment identifier".to_string()
+                    };
                     self.envelope_error(
                         &text(s.id()),
                         s.byte,
                         None,
                         self.group.is_some(),
-                        format!("segment {} is outside any ST/SE transaction set and was ignored", s.number),
+                        format!("segment {} is outside any ST/SE transaction set{what}; it was not read", s.number),
                     );
+                    self.lost();
                 }
             }
         }
@@ -297,7 +327,13 @@ impl State {
         if self.interchange.is_some() {
             self.close_set_unterminated(s, "ISA");
             self.close_group_unterminated(s.byte);
-            self.envelope_error("IEA", s.byte, None, false, "interchange ends without IEA before the next ISA".into());
+            self.envelope_error(
+                "IEA",
+                s.byte,
+                None,
+                false,
+                "interchange ends without IEA before the next ISA".into(),
+            );
         }
         self.summary.interchanges += 1;
         let trim = |b: &[u8]| text(b).trim_end().to_string();
@@ -312,12 +348,19 @@ impl State {
     fn iea(&mut self, s: &Segment<'_>) {
         self.close_set_unterminated(s, "IEA");
         self.close_group_unterminated(s.byte);
-        let Some((groups, control)) = self.interchange.as_ref().map(|i| (i.groups, i.control.clone())) else {
+        let Some((groups, control)) = self
+            .interchange
+            .as_ref()
+            .map(|i| (i.groups, i.control.clone()))
+        else {
             self.envelope_error("IEA", s.byte, None, false, "IEA without an ISA".into());
             return;
         };
         if s.text(1).parse::<u32>().ok() != Some(groups) {
-            let msg = format!("IEA01 says {} functional groups, the interchange has {groups}", s.text(1));
+            let msg = format!(
+                "IEA01 says {} functional groups, the interchange has {groups}",
+                s.text(1)
+            );
             self.envelope_error("IEA", s.byte, None, false, msg);
         }
         if s.element(2) != control.as_bytes() {
@@ -336,7 +379,13 @@ impl State {
                 (ic.control.clone(), ic.sender.clone(), ic.receiver.clone())
             }
             None => {
-                self.envelope_error("GS", s.byte, None, false, "GS outside an interchange (no ISA)".into());
+                self.envelope_error(
+                    "GS",
+                    s.byte,
+                    None,
+                    false,
+                    "GS outside an interchange (no ISA)".into(),
+                );
                 Default::default()
             }
         };
@@ -370,11 +419,20 @@ impl State {
                 s.byte,
                 Some("5"),
                 true,
-                format!("GE01 says {} transaction sets, the group has {sets}", s.text(1)),
+                format!(
+                    "GE01 says {} transaction sets, the group has {sets}",
+                    s.text(1)
+                ),
             );
         }
         if s.element(2) != control.as_bytes() {
-            self.envelope_error("GE", s.byte, Some("4"), true, "GE02 group control number differs from GS06".into());
+            self.envelope_error(
+                "GE",
+                s.byte,
+                Some("4"),
+                true,
+                "GE02 group control number differs from GS06".into(),
+            );
         }
         if let Some(g) = self.group.take() {
             self.acks.push(g.ack);
@@ -395,13 +453,33 @@ impl State {
         let control = text(s.element(2));
         let st03 = text(s.element(3));
         let guide = if st03.is_empty() { group_version } else { st03 };
-        let kind = if set_id == "837" { kind_of_guide(&guide) } else { None };
+        let kind = if set_id == "837" {
+            kind_of_guide(&guide)
+        } else {
+            None
+        };
         let mut builder = SetBuilder::new(control.clone(), kind);
         if self.group.is_none() {
-            builder.error(1, b"ST", s.byte, None, None, ErrorKind::UnexpectedSegment, "ST outside a functional group (no GS)".into());
+            builder.error(
+                1,
+                b"ST",
+                s.byte,
+                None,
+                None,
+                ErrorKind::UnexpectedSegment,
+                "ST outside a functional group (no GS)".into(),
+            );
         }
         if control.is_empty() {
-            builder.error(1, b"ST", s.byte, Some(2), None, ErrorKind::ElementMissing, "ST02 (transaction set control number) is required but missing".into());
+            builder.error(
+                1,
+                b"ST",
+                s.byte,
+                Some(2),
+                None,
+                ErrorKind::ElementMissing,
+                "ST02 (transaction set control number) is required but missing".into(),
+            );
         }
         if kind.is_none() {
             let msg = if set_id != "837" {
@@ -409,7 +487,15 @@ impl State {
             } else {
                 format!("implementation guide '{guide}' is not supported: priorauth reads 005010X222 (837P), 005010X223 (837I) and 005010X224 (837D)")
             };
-            builder.error(1, b"ST", s.byte, Some(3), None, ErrorKind::UnsupportedGuide, msg);
+            builder.error(
+                1,
+                b"ST",
+                s.byte,
+                Some(3),
+                None,
+                ErrorKind::UnsupportedGuide,
+                msg,
+            );
         }
         self.set = Some(OpenSet {
             builder,
@@ -420,7 +506,13 @@ impl State {
 
     fn se(&mut self, s: &Segment<'_>) {
         let Some(open) = self.set.as_mut() else {
-            self.envelope_error("SE", s.byte, None, self.group.is_some(), "SE without an ST".into());
+            self.envelope_error(
+                "SE",
+                s.byte,
+                None,
+                self.group.is_some(),
+                "SE without an ST".into(),
+            );
             return;
         };
         let b = &mut open.builder;
@@ -428,12 +520,31 @@ impl State {
         let pos = b.count;
         b.finish(pos, b"SE", s.byte);
         if s.text(1).parse::<u32>().ok() != Some(pos) {
-            let msg = format!("SE01 says {} segments, the transaction set has {pos} (ST to SE inclusive)", s.text(1));
-            b.error(pos, b"SE", s.byte, Some(1), None, ErrorKind::SegmentCount, msg);
+            let msg = format!(
+                "SE01 says {} segments, the transaction set has {pos} (ST to SE inclusive)",
+                s.text(1)
+            );
+            b.error(
+                pos,
+                b"SE",
+                s.byte,
+                Some(1),
+                None,
+                ErrorKind::SegmentCount,
+                msg,
+            );
         }
         if s.element(2) != b.control_number.as_bytes() {
             let msg = "SE02 transaction set control number differs from ST02".to_string();
-            b.error(pos, b"SE", s.byte, Some(2), None, ErrorKind::ControlNumberMismatch, msg);
+            b.error(
+                pos,
+                b"SE",
+                s.byte,
+                Some(2),
+                None,
+                ErrorKind::ControlNumberMismatch,
+                msg,
+            );
         }
         self.close_set(None);
     }
@@ -445,14 +556,28 @@ impl State {
             let pos = b.count + 1;
             b.finish(pos, id.as_bytes(), s.byte);
             let msg = format!("transaction set has no SE trailer: {id} found at segment {pos}");
-            b.error(pos, b"SE", s.byte, None, None, ErrorKind::TrailerMissing, msg);
+            b.error(
+                pos,
+                b"SE",
+                s.byte,
+                None,
+                None,
+                ErrorKind::TrailerMissing,
+                msg,
+            );
             self.close_set(None);
         }
     }
 
     fn close_group_unterminated(&mut self, byte: u64) {
         if self.group.is_some() {
-            self.envelope_error("GE", byte, Some("3"), true, "functional group has no GE trailer".into());
+            self.envelope_error(
+                "GE",
+                byte,
+                Some("3"),
+                true,
+                "functional group has no GE trailer".into(),
+            );
             if let Some(g) = self.group.take() {
                 self.acks.push(g.ack);
             }
@@ -470,8 +595,14 @@ impl State {
         } = open;
         let accepted = builder.errors.is_empty();
         let (interchange, group) = (
-            self.interchange.as_ref().map(|i| i.control.clone()).unwrap_or_default(),
-            self.group.as_ref().map(|g| g.ack.control_number.clone()).unwrap_or_default(),
+            self.interchange
+                .as_ref()
+                .map(|i| i.control.clone())
+                .unwrap_or_default(),
+            self.group
+                .as_ref()
+                .map(|g| g.ack.control_number.clone())
+                .unwrap_or_default(),
         );
         if let Some(g) = self.group.as_mut() {
             g.ack.sets.push(SetAck {
@@ -483,7 +614,11 @@ impl State {
         }
         let claims = if accepted {
             self.summary.claims += builder.claims.len() as u64;
-            self.summary.service_lines += builder.claims.iter().map(|c| c.lines.len() as u64).sum::<u64>();
+            self.summary.service_lines += builder
+                .claims
+                .iter()
+                .map(|c| c.lines.len() as u64)
+                .sum::<u64>();
             builder.claims
         } else {
             self.summary.rejected_sets += 1;
@@ -507,15 +642,36 @@ impl State {
             let b = &mut open.builder;
             let pos = b.count + 1;
             b.finish(pos, b"SE", byte);
-            b.error(pos, b"SE", byte, None, None, ErrorKind::TrailerMissing, "the file ends before the SE trailer of this transaction set".into());
+            b.error(
+                pos,
+                b"SE",
+                byte,
+                None,
+                None,
+                ErrorKind::TrailerMissing,
+                "the file ends before the SE trailer of this transaction set".into(),
+            );
             self.close_set(None);
         }
         self.close_group_unterminated(byte);
         if self.interchange.take().is_some() {
-            self.envelope_error("IEA", byte, None, false, "the file ends before the IEA trailer".into());
+            self.envelope_error(
+                "IEA",
+                byte,
+                None,
+                false,
+                "the file ends before the IEA trailer: it may have been cut off".into(),
+            );
+            self.lost();
         }
         if self.summary.interchanges == 0 {
-            self.envelope_error("ISA", 0, None, false, "no ISA interchange header found: this is not an X12 file".into());
+            self.envelope_error(
+                "ISA",
+                0,
+                None,
+                false,
+                "no ISA interchange header found: this is not an X12 file".into(),
+            );
         }
     }
 }

@@ -106,7 +106,12 @@ mod tests {
 
     #[test]
     fn elements_and_components() {
-        let s = Segment::new(b"SV1*HC:99213:25**100*UN*1***1", Delimiters::default(), 0, 1);
+        let s = Segment::new(
+            b"SV1*HC:99213:25**100*UN*1***1",
+            Delimiters::default(),
+            0,
+            1,
+        );
         assert_eq!(s.id(), b"SV1");
         assert_eq!(s.element(1), b"HC:99213:25");
         assert_eq!(s.component(1, 2), b"99213");

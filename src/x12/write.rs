@@ -28,7 +28,10 @@ impl X12Writer {
     /// are dropped, as X12 requires. Delimiter characters inside values are
     /// replaced by spaces so they cannot break the structure.
     pub fn segment(&mut self, id: &str, elements: &[&str]) {
-        let last = elements.iter().rposition(|e| !e.is_empty()).map_or(0, |i| i + 1);
+        let last = elements
+            .iter()
+            .rposition(|e| !e.is_empty())
+            .map_or(0, |i| i + 1);
         self.out.push_str(id);
         for e in elements.iter().take(last) {
             self.out.push(char::from(self.delims.element));
@@ -46,7 +49,10 @@ impl X12Writer {
 
     /// Writes a composite from its components (trailing empties dropped).
     pub fn composite(&self, parts: &[&str]) -> String {
-        let last = parts.iter().rposition(|e| !e.is_empty()).map_or(0, |i| i + 1);
+        let last = parts
+            .iter()
+            .rposition(|e| !e.is_empty())
+            .map_or(0, |i| i + 1);
         let mut s = String::new();
         for (i, p) in parts.iter().take(last).enumerate() {
             if i > 0 {
@@ -89,17 +95,59 @@ impl X12Writer {
 
     /// Writes the fixed-width ISA header.
     #[allow(clippy::too_many_arguments)]
-    pub fn isa(&mut self, sender: (&str, &str), receiver: (&str, &str), date: &str, time: &str, control: u32, test: bool) {
+    pub fn isa(
+        &mut self,
+        sender: (&str, &str),
+        receiver: (&str, &str),
+        date: &str,
+        time: &str,
+        control: u32,
+        test: bool,
+    ) {
         let pad = |s: &str, n: usize| format!("{:<n$}", s.chars().take(n).collect::<String>());
-        let qual = |q: &str| if q.len() == 2 { q.to_string() } else { "ZZ".to_string() };
+        let qual = |q: &str| {
+            if q.len() == 2 {
+                q.to_string()
+            } else {
+                "ZZ".to_string()
+            }
+        };
         let ctl = format!("{control:09}");
         let sq = qual(sender.0);
         let rq = qual(receiver.0);
-        let sid = pad(if sender.1.is_empty() { "PRIORAUTH" } else { sender.1 }, 15);
-        let rid = pad(if receiver.1.is_empty() { "SUBMITTER" } else { receiver.1 }, 15);
+        let sid = pad(
+            if sender.1.is_empty() {
+                "PRIORAUTH"
+            } else {
+                sender.1
+            },
+            15,
+        );
+        let rid = pad(
+            if receiver.1.is_empty() {
+                "SUBMITTER"
+            } else {
+                receiver.1
+            },
+            15,
+        );
         let fields: [&str; 16] = [
-            "00", "          ", "00", "          ", &sq, &sid, &rq, &rid, date, time, "^", "00501", &ctl, "0",
-            if test { "T" } else { "P" }, ":",
+            "00",
+            "          ",
+            "00",
+            "          ",
+            &sq,
+            &sid,
+            &rq,
+            &rid,
+            date,
+            time,
+            "^",
+            "00501",
+            &ctl,
+            "0",
+            if test { "T" } else { "P" },
+            ":",
         ];
         self.out.push_str("ISA");
         for f in fields {

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Fills fuzz/corpus/<target>/ (gitignored) with seed inputs, at run time:
+#   - the repo's own fixtures/x12/*.x12 and fixtures/fuzz-regressions/*
+#   - the public X12 samples in ../shared/corpus (sibling of the repo), when present
+#   - a few small synthetic 837Ps from ../shared/peers/gen837.py, when present
+# Nothing from ../shared is copied into the repository itself.
+#
+# usage: fuzz/seed.sh [target...]      (default: parse_837 lexer)
+set -euo pipefail
+cd "$(dirname "$0")/.."                      # repo root
+SHARED=${SHARED:-../shared}
+MAX_SEED=${MAX_SEED:-65536}                  # bytes; larger samples only slow the fuzzer
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(parse_837 lexer)
+
+for t in "${targets[@]}"; do
+  dir=fuzz/corpus/$t
+  mkdir -p "$dir"
+  n0=$(find "$dir" -type f | wc -l)
+  copy() {  # copy FILE under a name derived from its content, so reruns add nothing twice
+    local f=$1 h
+    [ "$(stat -c %s "$f")" -le "$MAX_SEED" ] || return 0
+    h=$(sha1sum "$f" | cut -c1-16)
+    cp -n "$f" "$dir/seed-$h" 2>/dev/null || true
+  }
+  for f in fixtures/x12/*.x12 fixtures/fuzz-regressions/*; do
+    [ -f "$f" ] && case $f in *.md) ;; *) copy "$f" ;; esac
+  done
+  if [ -d "$SHARED/corpus" ]; then
+    while IFS= read -r -d '' f; do copy "$f"; done < <(
+      find "$SHARED/corpus" -type f ! -name '*.md' ! -name '*.json' -print0)
+  else
+    echo "seed.sh: $SHARED/corpus not found; seeding from fixtures only" >&2
+  fi
+  if [ -f "$SHARED/peers/gen837.py" ]; then
+    tmp=$(mktemp -d)
+    for args in "1 --seed 1" "3 --seed 2 --newlines" "7 --seed 3 --per-st 2" \
+                "5 --seed 4 --line-auth-rate 0" "4 --seed 5 --version 005010X222A2"; do
+      set -- $args
+      python3 "$SHARED/peers/gen837.py" "$1" "$tmp/g.x12" "${@:2}" && copy "$tmp/g.x12"
+    done
+    rm -rf "$tmp"
+  fi
+  echo "seed.sh: $dir: $n0 -> $(find "$dir" -type f | wc -l) inputs"
+done

@@ -1,0 +1,99 @@
+//! Shared helpers: paths, running the binary, pyx12.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The shared corpus beside the repository (`../shared/corpus`), or
+/// `PRIORAUTH_CORPUS`.
+pub fn corpus_dir() -> PathBuf {
+    std::env::var_os("PRIORAUTH_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("../shared/corpus"))
+}
+
+/// Runs the priorauth binary.
+pub fn priorauth(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_priorauth"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("run priorauth")
+}
+
+/// Runs priorauth with standard input.
+pub fn priorauth_stdin(args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_priorauth"))
+        .args(args)
+        .current_dir(root())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn priorauth");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// A fresh temporary directory for one test.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("priorauth-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Path of pyx12's `x12valid`: `PRIORAUTH_PYX12` if set (`.ci/run` sets
+/// it), else a venv this test run creates once under the temp dir. Never
+/// skipped: a 999 that pyx12 was not asked about has not been validated.
+pub fn x12valid() -> &'static Path {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        if let Some(p) = std::env::var_os("PRIORAUTH_PYX12") {
+            return PathBuf::from(p);
+        }
+        let venv = std::env::temp_dir().join("priorauth-pyx12-venv");
+        let bin = venv.join("bin/x12valid");
+        if !bin.exists() {
+            let ok = Command::new("python3")
+                .args(["-m", "venv"])
+                .arg(&venv)
+                .status()
+                .unwrap()
+                .success()
+                && Command::new(venv.join("bin/pip"))
+                    .args(["install", "-q", "pyx12==4.0.0"])
+                    .status()
+                    .unwrap()
+                    .success();
+            assert!(ok, "could not install pyx12 into {}", venv.display());
+        }
+        bin
+    })
+}
+
+/// Validates an X12 file with pyx12; returns its log when it is not clean.
+pub fn pyx12_errors(x12: &str, name: &str) -> Option<String> {
+    let dir = temp_dir(&format!("pyx12-{name}"));
+    let file = dir.join(format!("{name}.x12"));
+    std::fs::write(&file, x12).unwrap();
+    let out = Command::new(x12valid())
+        .arg(&file)
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    // x12valid exits 1 even on success: read its verdict line instead.
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let clean = log.contains(&format!("{name}.x12: OK")) && !log.contains("ERROR");
+    (!clean).then_some(log)
+}

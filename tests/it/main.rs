@@ -1,0 +1,17 @@
+//! One integration-test binary (a binary per file would multiply link time).
+//! See tests/README.md for what each module covers and what it needs.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: a panic is a test failure
+
+mod helpers;
+
+mod ack999;
+mod cli;
+mod corpus;
+mod intake;
+mod render;
+mod roundtrip;
