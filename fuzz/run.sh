@@ -8,7 +8,8 @@
 # cargo-fuzz passes -Z flags (sanitizer, coverage) that only nightly accepts;
 # RUSTC_BOOTSTRAP=1 lets the stable compiler take them. The fuzz build gets
 # its own target dir so its sanitizer flags never invalidate the shared cache.
-# Crashes land in fuzz/artifacts/<target>/ (gitignored): copy one worth
+# One process, one job (libFuzzer default; -jobs=N would fork and log to
+# ./fuzz-N.log). Crashes land in fuzz/artifacts/<target>/ (gitignored): copy one worth
 # keeping to fixtures/fuzz-regressions/ with a note.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,5 +22,5 @@ export CARGO_TARGET_DIR=${FUZZ_TARGET_DIR:-$HOME/.cache/priorauth-fuzz-target}
 bash fuzz/seed.sh "$target"
 mkdir -p "fuzz/artifacts/$target"
 exec cargo fuzz run --fuzz-dir fuzz "$target" "fuzz/corpus/$target" -- \
-  -max_total_time="$secs" -jobs=1 -workers=1 -max_len="${MAX_LEN:-65536}" \
+  -max_total_time="$secs" -max_len="${MAX_LEN:-65536}" \
   -dict=fuzz/x12.dict -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 "$@"

@@ -36,8 +36,8 @@ for t in "${targets[@]}"; do
     tmp=$(mktemp -d)
     for args in "1 --seed 1" "3 --seed 2 --newlines" "7 --seed 3 --per-st 2" \
                 "5 --seed 4 --line-auth-rate 0" "4 --seed 5 --version 005010X222A2"; do
-      set -- $args
-      python3 "$SHARED/peers/gen837.py" "$1" "$tmp/g.x12" "${@:2}" && copy "$tmp/g.x12"
+      read -ra a <<<"$args"
+      python3 "$SHARED/peers/gen837.py" "${a[0]}" "$tmp/g.x12" "${a[@]:1}" && copy "$tmp/g.x12"
     done
     rm -rf "$tmp"
   fi

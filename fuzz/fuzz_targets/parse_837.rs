@@ -28,7 +28,11 @@ fuzz_target!(|data: &[u8]| {
     let created = NaiveDate::from_ymd_opt(2026, 1, 2)
         .and_then(|d| d.and_hms_opt(3, 4, 0))
         .unwrap_or_default();
-    let env = AckEnvelope { created, control_number: 1, test: true };
+    let env = AckEnvelope {
+        created,
+        control_number: 1,
+        test: true,
+    };
     let ack = write_999(parser.acks(), &env);
     assert!(ack.starts_with("ISA"));
 });

@@ -795,6 +795,24 @@ impl SetBuilder {
                 msg,
             );
         }
+        let has_date = line.service_date.is_some()
+            || self
+                .claim
+                .as_ref()
+                .is_some_and(|c| c.service_date.is_some() || c.statement_period.is_some());
+        if !has_date && self.line_has_service {
+            let (msg, id) = match self.kind {
+                Some(ClaimKind::Institutional) => (
+                    format!("service line LX*{} has no service date: DTP*472 on the line or DTP*434 statement dates on the claim are required", line.number),
+                    "DTP",
+                ),
+                _ => (
+                    format!("service line LX*{} has no service date: DTP*472 is required on the line (or on the claim)", line.number),
+                    "DTP",
+                ),
+            };
+            self.error(self.line_segment, id.as_bytes(), self.line_byte, None, None, ErrorKind::RequiredSegmentMissing, msg);
+        }
         if let Some(c) = self.claim.as_mut() {
             c.lines.push(line);
         }

@@ -1,0 +1,611 @@
+//! The adjudication core (SPEC §3): a pure function of a claim, the rule
+//! index and the authorization book. No I/O, no clock, no HTTP, no SQL.
+//!
+//! Order of checks per line that needs PA, first failure decides:
+//! 1 no number, 2 not on file, 3 member, 4 provider, 5 denied, 6 pending,
+//! 7 cancelled, 8a after end, 8b before start, 9 codes, 10 no units,
+//! 11 too few units (partial), 12 approved.
+
+pub mod codes;
+mod output;
+
+use std::collections::HashMap;
+
+use rust_decimal::{Decimal, RoundingStrategy};
+
+use crate::authorizations::{AuthBook, AuthStatus, Authorization};
+use crate::model::{Claim, DateRange, Frequency, ServiceLine};
+use crate::rules::{index::LineFacts, Rule, RulesIndex};
+use codes::{Carc, Group, Rarc};
+pub use output::{money, Adjustment, ClaimDecision, ClaimStatus, Consumption, Decision, LineDecision};
+
+/// Why an authorization number did not pass (rows of the SPEC §3 table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Failure {
+    /// Row 1.
+    NoNumber,
+    /// Row 2.
+    NotOnFile,
+    /// Row 3.
+    Member,
+    /// Row 4.
+    Provider,
+    /// Row 5.
+    StatusDenied,
+    /// Row 6.
+    Pending,
+    /// Row 7.
+    Cancelled,
+    /// Row 8a.
+    AfterEnd,
+    /// Row 8b.
+    BeforeStart,
+    /// Row 9.
+    Codes,
+    /// Row 10.
+    NoUnits,
+    /// Row 11: this many units remain.
+    TooFewUnits(Decimal),
+}
+
+impl Failure {
+    /// Group, CARC and RARC of a full denial.
+    fn codes(&self) -> (Carc, Option<Rarc>) {
+        match self {
+            Failure::NoNumber | Failure::NotOnFile | Failure::Cancelled => (Carc::C197, Some(Rarc::M62)),
+            Failure::Member => (Carc::C197, Some(Rarc::N54)),
+            Failure::Provider => (Carc::C296, Some(Rarc::N54)),
+            Failure::StatusDenied => (Carc::C39, Some(Rarc::N758)),
+            Failure::AfterEnd => (Carc::C302, Some(Rarc::N351)),
+            Failure::BeforeStart => (Carc::C197, Some(Rarc::N351)),
+            Failure::Codes => (Carc::C284, Some(Rarc::N54)),
+            Failure::NoUnits | Failure::TooFewUnits(_) | Failure::Pending => (Carc::C198, None),
+        }
+    }
+
+    /// Rows after which priorauth looks for an authorization that would pass.
+    fn suggests(&self) -> bool {
+        matches!(
+            self,
+            Failure::NoNumber
+                | Failure::NotOnFile
+                | Failure::Member
+                | Failure::Provider
+                | Failure::Cancelled
+                | Failure::AfterEnd
+                | Failure::BeforeStart
+                | Failure::Codes
+        )
+    }
+}
+
+/// What an earlier claim consumed, kept to reverse it on replacement or void.
+#[derive(Debug, Clone)]
+pub struct PriorClaim {
+    /// Its payer claim id.
+    pub payer_claim_id: String,
+    /// What it consumed.
+    pub consumption: Vec<Consumption>,
+}
+
+/// Claims adjudicated before: where duplicates are found and replacements
+/// and voids find what to reverse. In memory for a CLI run; the service
+/// backs it with the store.
+pub trait ClaimHistory {
+    /// The earlier claim with this billing NPI and CLM01.
+    fn by_key(&self, billing_npi: &str, claim_id: &str) -> Option<PriorClaim>;
+    /// The earlier claim with this payer claim id (REF*F8).
+    fn by_payer_id(&self, payer_claim_id: &str) -> Option<(String, String)>;
+    /// Records an adjudicated claim under its key.
+    fn record(&mut self, billing_npi: &str, claim_id: &str, prior: PriorClaim);
+    /// Forgets a voided claim.
+    fn forget(&mut self, billing_npi: &str, claim_id: &str);
+}
+
+/// History of one run, in memory.
+#[derive(Debug, Default)]
+pub struct MemoryHistory {
+    by_key: HashMap<(String, String), PriorClaim>,
+    by_payer_id: HashMap<String, (String, String)>,
+}
+
+impl ClaimHistory for MemoryHistory {
+    fn by_key(&self, billing_npi: &str, claim_id: &str) -> Option<PriorClaim> {
+        self.by_key
+            .get(&(billing_npi.to_string(), claim_id.to_string()))
+            .cloned()
+    }
+    fn by_payer_id(&self, payer_claim_id: &str) -> Option<(String, String)> {
+        self.by_payer_id.get(payer_claim_id).cloned()
+    }
+    fn record(&mut self, billing_npi: &str, claim_id: &str, prior: PriorClaim) {
+        let key = (billing_npi.to_string(), claim_id.to_string());
+        self.by_payer_id.insert(prior.payer_claim_id.clone(), key.clone());
+        self.by_key.insert(key, prior);
+    }
+    fn forget(&mut self, billing_npi: &str, claim_id: &str) {
+        if let Some(p) = self.by_key.remove(&(billing_npi.to_string(), claim_id.to_string())) {
+            self.by_payer_id.remove(&p.payer_claim_id);
+        }
+    }
+}
+
+fn round_cents(d: Decimal) -> Decimal {
+    d.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
+}
+
+fn plural(units: Decimal) -> &'static str {
+    if units == Decimal::ONE {
+        "unit"
+    } else {
+        "units"
+    }
+}
+
+fn u(d: Decimal) -> String {
+    d.normalize().to_string()
+}
+
+fn dates_text(d: &DateRange) -> String {
+    if d.start == d.end {
+        d.start.to_string()
+    } else {
+        format!("{}..{}", d.start, d.end)
+    }
+}
+
+/// "Line 2 (70551, 2026-03-04)"
+fn line_label(line: &ServiceLine, dates: Option<&DateRange>) -> String {
+    let code = match (&line.procedure, &line.revenue_code) {
+        (Some(p), _) => p.code.clone(),
+        (None, Some(r)) => format!("revenue code {r}"),
+        (None, None) => "no code".to_string(),
+    };
+    match dates {
+        Some(d) => format!("Line {} ({code}, {})", line.number, dates_text(d)),
+        None => format!("Line {} ({code}, no service date)", line.number),
+    }
+}
+
+fn rule_text(rule: &Rule) -> String {
+    format!(
+        "{} requires prior authorization under Section {} (rule {})",
+        rule.title, rule.section, rule.id
+    )
+}
+
+/// Adjudicates claims against a rule index, an authorization book and a
+/// claim history. Holds no state of its own: everything that changes lives
+/// in the book and the history passed in.
+#[derive(Debug, Clone, Copy)]
+pub struct Adjudicator<'r> {
+    rules: &'r RulesIndex,
+}
+
+struct Checked<'a> {
+    number: Option<&'a str>,
+    auth: Option<&'a Authorization>,
+    result: Result<(), Failure>,
+}
+
+impl<'r> Adjudicator<'r> {
+    /// An adjudicator over a rule index.
+    pub fn new(rules: &'r RulesIndex) -> Self {
+        Adjudicator { rules }
+    }
+
+    /// The rule index.
+    pub fn rules(&self) -> &'r RulesIndex {
+        self.rules
+    }
+
+    /// Adjudicates one claim: duplicates, replacements and voids first (via
+    /// `history`), then every line by SPEC §3, consuming units from `book`
+    /// in line order.
+    pub fn adjudicate(
+        &self,
+        claim: &Claim,
+        payer_claim_id: &str,
+        book: &mut AuthBook,
+        history: &mut impl ClaimHistory,
+    ) -> ClaimDecision {
+        let npi = claim.billing_npi.as_str();
+        let id = claim.claim_id.as_str();
+        match claim.frequency {
+            Frequency::Original => {
+                if let Some(prior) = history.by_key(npi, id) {
+                    return self.duplicate(claim, payer_claim_id, &prior);
+                }
+            }
+            Frequency::Replacement | Frequency::Void => {
+                // The earlier claim: by REF*F8 payer claim id, else by key.
+                let key = claim
+                    .payer_claim_number
+                    .as_deref()
+                    .and_then(|f8| history.by_payer_id(f8))
+                    .unwrap_or_else(|| (npi.to_string(), id.to_string()));
+                let prior = history.by_key(&key.0, &key.1);
+                let mut reversed = Vec::new();
+                if let Some(p) = &prior {
+                    for c in &p.consumption {
+                        book.consume(&c.authorization, -c.units);
+                    }
+                    reversed.clone_from(&p.consumption);
+                    history.forget(&key.0, &key.1);
+                }
+                if claim.frequency == Frequency::Void {
+                    return self.void(claim, payer_claim_id, prior.as_ref(), reversed);
+                }
+                let mut d = self.adjudicate_lines(claim, payer_claim_id, book);
+                d.reversed = reversed;
+                history.record(
+                    npi,
+                    id,
+                    PriorClaim {
+                        payer_claim_id: payer_claim_id.to_string(),
+                        consumption: d.consumption.clone(),
+                    },
+                );
+                return d;
+            }
+            Frequency::Other => {}
+        }
+        let d = self.adjudicate_lines(claim, payer_claim_id, book);
+        history.record(
+            npi,
+            id,
+            PriorClaim {
+                payer_claim_id: payer_claim_id.to_string(),
+                consumption: d.consumption.clone(),
+            },
+        );
+        d
+    }
+
+    fn base_line(&self, claim: &Claim, line: &ServiceLine) -> LineDecision {
+        let dates = claim.line_dates(line);
+        LineDecision {
+            line: line.number,
+            procedure: line.procedure.as_ref().map(|p| p.code.clone()),
+            revenue_code: line.revenue_code.clone(),
+            modifiers: line.procedure.as_ref().map(|p| p.modifiers.clone()).unwrap_or_default(),
+            service_date: dates.map(|d| d.start),
+            units: line.units,
+            charge: line.charge,
+            decision: Decision::NotRequired,
+            rule: None,
+            authorization: None,
+            suggestion: None,
+            units_approved: line.units,
+            units_denied: Decimal::ZERO,
+            adjustments: Vec::new(),
+            remarks: Vec::new(),
+            reason: String::new(),
+        }
+    }
+
+    fn duplicate(&self, claim: &Claim, payer_claim_id: &str, prior: &PriorClaim) -> ClaimDecision {
+        let lines = claim
+            .lines
+            .iter()
+            .map(|line| {
+                let mut d = self.base_line(claim, line);
+                d.rule = self.rules.rule_for(claim, line).map(|r| r.id.clone());
+                d.decision = Decision::Denied;
+                d.units_approved = Decimal::ZERO;
+                d.units_denied = line.units;
+                d.adjustments.push(Adjustment {
+                    group: Group::OA,
+                    carc: Carc::C18,
+                    amount: money(line.charge),
+                    units: line.units,
+                });
+                d.reason = format!(
+                    "{}: exact duplicate of claim {} from billing NPI {}, already adjudicated as payer claim {}; \
+                     nothing was paid or consumed. To correct the earlier claim, send a replacement (frequency 7) with REF*F8 {}.",
+                    line_label(line, claim.line_dates(line).as_ref()),
+                    claim.claim_id,
+                    claim.billing_npi,
+                    prior.payer_claim_id,
+                    prior.payer_claim_id
+                );
+                d
+            })
+            .collect();
+        ClaimDecision {
+            claim_id: claim.claim_id.clone(),
+            payer_claim_id: payer_claim_id.to_string(),
+            status: ClaimStatus::Denied,
+            lines,
+            consumption: Vec::new(),
+            reversed: Vec::new(),
+        }
+    }
+
+    fn void(&self, claim: &Claim, payer_claim_id: &str, prior: Option<&PriorClaim>, reversed: Vec<Consumption>) -> ClaimDecision {
+        let what = match prior {
+            Some(p) if !reversed.is_empty() => format!(
+                "the units earlier claim {} (payer claim {}) consumed were returned to {}",
+                claim.claim_id,
+                p.payer_claim_id,
+                reversed.iter().map(|c| c.authorization.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+            Some(p) => format!("earlier claim {} (payer claim {}) had consumed no units", claim.claim_id, p.payer_claim_id),
+            None => format!("no earlier claim {} from billing NPI {} was found, so nothing was reversed", claim.claim_id, claim.billing_npi),
+        };
+        let lines = claim
+            .lines
+            .iter()
+            .map(|line| {
+                let mut d = self.base_line(claim, line);
+                d.reason = format!(
+                    "{}: claim voided (frequency 8); {what}. Nothing on this line is adjudicated.",
+                    line_label(line, claim.line_dates(line).as_ref())
+                );
+                d
+            })
+            .collect();
+        ClaimDecision {
+            claim_id: claim.claim_id.clone(),
+            payer_claim_id: payer_claim_id.to_string(),
+            status: ClaimStatus::Voided,
+            lines,
+            consumption: Vec::new(),
+            reversed,
+        }
+    }
+
+    fn adjudicate_lines(&self, claim: &Claim, payer_claim_id: &str, book: &mut AuthBook) -> ClaimDecision {
+        let mut lines = Vec::with_capacity(claim.lines.len());
+        let mut consumption = Vec::new();
+        for line in &claim.lines {
+            let d = self.line(claim, line, book, &mut consumption);
+            lines.push(d);
+        }
+        let status = claim_status(&lines);
+        ClaimDecision {
+            claim_id: claim.claim_id.clone(),
+            payer_claim_id: payer_claim_id.to_string(),
+            status,
+            lines,
+            consumption,
+            reversed: Vec::new(),
+        }
+    }
+
+    /// Runs checks 2-11 for one number.
+    fn check<'a>(&self, claim: &Claim, line: &ServiceLine, number: &'a str, book: &'a AuthBook, dates: Option<&DateRange>) -> Checked<'a> {
+        let Some(a) = book.get(number) else {
+            return Checked { number: Some(number), auth: None, result: Err(Failure::NotOnFile) };
+        };
+        let fail = |f| Checked { number: Some(number), auth: Some(a), result: Err(f) };
+        if a.member_id != claim.subscriber.member_id {
+            return fail(Failure::Member);
+        }
+        if !claim.provider_npis(line).any(|n| n == a.provider_npi) {
+            return fail(Failure::Provider);
+        }
+        match a.status {
+            AuthStatus::Denied => return fail(Failure::StatusDenied),
+            AuthStatus::Pending => return fail(Failure::Pending),
+            AuthStatus::Cancelled => return fail(Failure::Cancelled),
+            AuthStatus::Approved => {}
+        }
+        match dates {
+            Some(d) if d.end > a.end_date => return fail(Failure::AfterEnd),
+            Some(d) if d.start < a.start_date => return fail(Failure::BeforeStart),
+            Some(_) => {}
+            None => return fail(Failure::BeforeStart),
+        }
+        let procedure = line.procedure.as_ref().map(|p| p.code.as_str());
+        if !a.covers_code(procedure, line.revenue_code.as_deref()) {
+            return fail(Failure::Codes);
+        }
+        match a.remaining() {
+            Some(r) if r <= Decimal::ZERO => fail(Failure::NoUnits),
+            Some(r) if line.units > r => fail(Failure::TooFewUnits(r)),
+            _ => Checked { number: Some(number), auth: Some(a), result: Ok(()) },
+        }
+    }
+
+    /// An authorization on file that would pass every check for this line.
+    fn suggestion(&self, claim: &Claim, line: &ServiceLine, book: &AuthBook, dates: Option<&DateRange>) -> Option<String> {
+        let dates = dates?;
+        let procedure = line.procedure.as_ref().map(|p| p.code.as_str());
+        book.for_member(&claim.subscriber.member_id)
+            .filter(|a| {
+                a.status == AuthStatus::Approved
+                    && claim.provider_npis(line).any(|n| n == a.provider_npi)
+                    && a.covers_dates(dates)
+                    && a.covers_code(procedure, line.revenue_code.as_deref())
+                    && a.remaining().is_none_or_ge_one()
+            })
+            .min_by(|x, y| (x.end_date, &x.number).cmp(&(y.end_date, &y.number)))
+            .map(|a| a.number.clone())
+    }
+
+    fn line(&self, claim: &Claim, line: &ServiceLine, book: &mut AuthBook, consumption: &mut Vec<Consumption>) -> LineDecision {
+        let mut d = self.base_line(claim, line);
+        let dates = claim.line_dates(line);
+        let label = line_label(line, dates.as_ref());
+        let facts = LineFacts::of(claim, line);
+        let Some(rule) = self.rules.lookup(&facts) else {
+            d.reason = format!(
+                "{label}: no Section 5.1 rule requires prior authorization for this service{}; no authorization is needed.",
+                if facts.emergency { " (emergency services are exempt)" } else { "" }
+            );
+            return d;
+        };
+        d.rule = Some(rule.id.clone());
+        let numbers: &[String] = if line.prior_auths.is_empty() { &claim.prior_auths } else { &line.prior_auths };
+        // Every number is checked in order; the first that passes decides,
+        // otherwise the first number's failure is reported.
+        let decided = {
+            let book_ref: &AuthBook = book;
+            let mut first: Option<Checked<'_>> = None;
+            let mut passed = None;
+            for n in numbers.iter().take(5) {
+                let c = self.check(claim, line, n, book_ref, dates.as_ref());
+                if c.result.is_ok() {
+                    passed = Some(c);
+                    break;
+                }
+                if first.is_none() {
+                    first = Some(c);
+                }
+            }
+            let chosen = passed.or(first).unwrap_or(Checked { number: None, auth: None, result: Err(Failure::NoNumber) });
+            (
+                chosen.number.map(str::to_string),
+                chosen.auth.cloned(),
+                chosen.result,
+            )
+        };
+        let (number, auth, result) = decided;
+        d.authorization = number.clone();
+        let rule_says = rule_text(rule);
+        let num = number.clone().unwrap_or_default();
+        match result {
+            Ok(()) => {
+                let a = auth.as_ref();
+                book.consume(&num, line.units);
+                consumption.push(Consumption { authorization: num.clone(), line: line.number, units: line.units });
+                d.decision = Decision::Approved;
+                let left = a
+                    .and_then(|a| a.remaining())
+                    .map(|r| format!("; {} of {} {} remain", u(r - line.units), u(a.and_then(|a| a.units).unwrap_or_default()), "units"))
+                    .unwrap_or_else(|| "; the authorization has no unit limit".to_string());
+                d.reason = format!(
+                    "{label}: {rule_says}; authorization {num} covers it: {} {} approved{left}.",
+                    u(line.units),
+                    plural(line.units)
+                );
+            }
+            Err(Failure::Pending) => {
+                d.decision = Decision::Pended;
+                d.units_approved = Decimal::ZERO;
+                d.reason = format!(
+                    "{label}: {rule_says}; authorization {num} is still pending review by utilization management, \
+                     so the line is pended (not final) until it is decided."
+                );
+            }
+            Err(Failure::TooFewUnits(remaining)) => {
+                let excess = line.units - remaining;
+                book.consume(&num, remaining);
+                consumption.push(Consumption { authorization: num.clone(), line: line.number, units: remaining });
+                let amount = if line.units.is_zero() {
+                    Decimal::ZERO
+                } else {
+                    round_cents(line.charge * excess / line.units)
+                };
+                d.decision = Decision::Partial;
+                d.units_approved = remaining;
+                d.units_denied = excess;
+                d.adjustments.push(Adjustment { group: Group::CO, carc: Carc::C198, amount: money(amount), units: excess });
+                let total = auth.as_ref().and_then(|a| a.units).unwrap_or_default();
+                d.reason = format!(
+                    "{label}: {rule_says}; authorization {num} had {} of {} {} left: {} approved, {} denied (CO-198, authorization exceeded). \
+                     Ask utilization management to extend the authorization for the extra {}.",
+                    u(remaining),
+                    u(total),
+                    plural(total),
+                    u(remaining),
+                    u(excess),
+                    plural(excess)
+                );
+            }
+            Err(f) => {
+                let (carc, rarc) = f.codes();
+                d.decision = Decision::Denied;
+                d.units_approved = Decimal::ZERO;
+                d.units_denied = line.units;
+                d.adjustments.push(Adjustment { group: Group::CO, carc, amount: money(line.charge), units: line.units });
+                d.remarks.extend(rarc);
+                if f.suggests() {
+                    d.suggestion = self.suggestion(claim, line, book, dates.as_ref());
+                }
+                let why = failure_text(&f, &num, auth.as_ref(), line, dates.as_ref());
+                let next = match &d.suggestion {
+                    Some(s) => format!(
+                        " Authorization {s} on file covers this service: attach it (REF*G1) and resubmit as a replacement claim (frequency 7)."
+                    ),
+                    None => match f {
+                        Failure::NoNumber | Failure::NotOnFile => " Obtain prior authorization, or correct the number, and resubmit.".to_string(),
+                        Failure::StatusDenied => " The request was denied by utilization management; the provider may appeal that decision.".to_string(),
+                        Failure::NoUnits => " Ask utilization management to extend the authorization before billing more units.".to_string(),
+                        _ => " Obtain an authorization that covers this service and resubmit.".to_string(),
+                    },
+                };
+                d.reason = format!("{label}: {rule_says}; {why} ({}-{}{}).{next}", "CO", carc.as_str(), rarc.map(|r| format!(", {}", r.as_str())).unwrap_or_default());
+            }
+        }
+        d
+    }
+}
+
+trait RemainingExt {
+    fn is_none_or_ge_one(&self) -> bool;
+}
+
+impl RemainingExt for Option<Decimal> {
+    fn is_none_or_ge_one(&self) -> bool {
+        self.map_or(true, |r| r >= Decimal::ONE)
+    }
+}
+
+fn failure_text(f: &Failure, num: &str, a: Option<&Authorization>, line: &ServiceLine, dates: Option<&DateRange>) -> String {
+    let span = a.map(|a| format!("{}..{}", a.start_date, a.end_date)).unwrap_or_default();
+    match f {
+        Failure::NoNumber => "the claim carries no authorization number (REF*G1) for it".to_string(),
+        Failure::NotOnFile => format!("authorization {num} is not on file"),
+        Failure::Member => format!("authorization {num} was issued for a different member than this claim's subscriber"),
+        Failure::Provider => format!(
+            "authorization {num} was issued to provider NPI {}, which is neither the billing nor a rendering provider on this claim",
+            a.map(|a| a.provider_npi.as_str()).unwrap_or_default()
+        ),
+        Failure::StatusDenied => format!("authorization {num} was denied when it was requested"),
+        Failure::Pending => format!("authorization {num} is pending"),
+        Failure::Cancelled => format!("authorization {num} was cancelled"),
+        Failure::AfterEnd => format!(
+            "authorization {num} covers {span}, which does not include the service date{} (it ended {})",
+            if dates.is_some_and(|d| d.start != d.end) { "s" } else { "" },
+            a.map(|a| a.end_date.to_string()).unwrap_or_default()
+        ),
+        Failure::BeforeStart => match dates {
+            Some(d) => format!(
+                "authorization {num} covers {span}, which does not include the service date{} (it starts {})",
+                if d.start != d.end { "s" } else { "" },
+                a.map(|a| a.start_date.to_string()).unwrap_or_default()
+            ),
+            None => format!("the line has no service date, so authorization {num} cannot be matched to it"),
+        },
+        Failure::Codes => format!(
+            "authorization {num} covers {}, not {}",
+            a.map(|a| a.codes_text()).unwrap_or_default(),
+            line.procedure
+                .as_ref()
+                .map(|p| p.code.clone())
+                .or_else(|| line.revenue_code.clone())
+                .unwrap_or_default()
+        ),
+        Failure::NoUnits => format!(
+            "authorization {num} has no units left ({} of {} used)",
+            u(a.map(|a| a.units_used).unwrap_or_default()),
+            u(a.and_then(|a| a.units).unwrap_or_default())
+        ),
+        Failure::TooFewUnits(_) => String::new(),
+    }
+}
+
+/// SPEC §3 claim status from its lines.
+pub fn claim_status(lines: &[LineDecision]) -> ClaimStatus {
+    if lines.iter().any(|l| l.decision == Decision::Pended) {
+        ClaimStatus::Pended
+    } else if !lines.is_empty() && lines.iter().all(|l| l.decision == Decision::Denied) {
+        ClaimStatus::Denied
+    } else if lines.iter().any(|l| matches!(l.decision, Decision::Denied | Decision::Partial)) {
+        ClaimStatus::Partial
+    } else {
+        ClaimStatus::Approved
+    }
+}

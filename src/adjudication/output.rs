@@ -1,0 +1,150 @@
+//! What adjudication answers (SPEC §4): per claim, per line.
+
+use rust_decimal::Decimal;
+use serde::{Serialize, Serializer};
+
+use super::codes::{Carc, Group, Rarc};
+
+/// Money with at least two decimals ("2400.00"), as a JSON string.
+pub fn money(d: Decimal) -> Decimal {
+    if d.scale() < 2 {
+        let mut m = d;
+        m.rescale(2);
+        m
+    } else {
+        d
+    }
+}
+
+fn ser_money<S: Serializer>(d: &Decimal, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&money(*d).to_string())
+}
+
+fn ser_units<S: Serializer>(d: &Decimal, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&d.normalize().to_string())
+}
+
+/// A line's decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// PA required and a valid authorization covers the line.
+    Approved,
+    /// No rule requires PA.
+    NotRequired,
+    /// PA required and not satisfied.
+    Denied,
+    /// Some units approved, the excess denied.
+    Partial,
+    /// The authorization is pending: not final.
+    Pended,
+}
+
+/// A claim's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClaimStatus {
+    /// Every line approved or not requiring PA.
+    Approved,
+    /// Every line denied.
+    Denied,
+    /// Some lines denied or partial.
+    Partial,
+    /// Some line pended.
+    Pended,
+    /// A void (frequency 8).
+    Voided,
+}
+
+/// One adjustment (a CAS triplet with its group).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Adjustment {
+    /// Group code (CO, OA).
+    pub group: Group,
+    /// Reason code.
+    pub carc: Carc,
+    /// Amount adjusted.
+    #[serde(serialize_with = "ser_money")]
+    pub amount: Decimal,
+    /// Units adjusted.
+    #[serde(serialize_with = "ser_units")]
+    pub units: Decimal,
+}
+
+/// Units an approved or partial line took from an authorization.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Consumption {
+    /// Authorization number.
+    pub authorization: String,
+    /// LX line number.
+    pub line: u32,
+    /// Units taken.
+    pub units: Decimal,
+}
+
+/// The decision on one service line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LineDecision {
+    /// LX line number.
+    pub line: u32,
+    /// Procedure code.
+    pub procedure: Option<String>,
+    /// Revenue code (837I).
+    pub revenue_code: Option<String>,
+    /// Procedure modifiers.
+    pub modifiers: Vec<String>,
+    /// Service date (first day).
+    pub service_date: Option<chrono::NaiveDate>,
+    /// Billed units.
+    #[serde(serialize_with = "ser_units")]
+    pub units: Decimal,
+    /// Line charge.
+    #[serde(serialize_with = "ser_money")]
+    pub charge: Decimal,
+    /// The decision.
+    pub decision: Decision,
+    /// Id of the rule that requires PA (null when none does).
+    pub rule: Option<String>,
+    /// The authorization number that decided (null when none was attached).
+    pub authorization: Option<String>,
+    /// An authorization on file that would have passed, when denied.
+    pub suggestion: Option<String>,
+    /// Units approved.
+    #[serde(serialize_with = "ser_units")]
+    pub units_approved: Decimal,
+    /// Units denied.
+    #[serde(serialize_with = "ser_units")]
+    pub units_denied: Decimal,
+    /// Adjustments (CAS).
+    pub adjustments: Vec<Adjustment>,
+    /// Remark codes (LQ*HE).
+    pub remarks: Vec<Rarc>,
+    /// A sentence a person can act on.
+    pub reason: String,
+}
+
+impl LineDecision {
+    /// Sum of adjustment amounts.
+    pub fn adjusted(&self) -> Decimal {
+        self.adjustments.iter().map(|a| a.amount).sum()
+    }
+}
+
+/// The decision on one claim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClaimDecision {
+    /// CLM01 patient control number.
+    pub claim_id: String,
+    /// The payer's id for this claim.
+    pub payer_claim_id: String,
+    /// Claim status.
+    pub status: ClaimStatus,
+    /// Line decisions in LX order.
+    pub lines: Vec<LineDecision>,
+    /// Units this claim consumed (the store's ledger); not part of the JSON.
+    #[serde(skip)]
+    pub consumption: Vec<Consumption>,
+    /// Units given back to authorizations by a replacement or void.
+    #[serde(skip)]
+    pub reversed: Vec<Consumption>,
+}

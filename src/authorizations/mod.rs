@@ -1,0 +1,384 @@
+//! Authorization records (what utilization management approved): the CSV
+//! import of SPEC §2.3 and the in-memory book adjudication consumes units from.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::model::{any_matches, CodeSpec, DateRange};
+
+/// UM status of an authorization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthStatus {
+    /// Approved: the service may be paid within its limits.
+    Approved,
+    /// Denied at the time it was requested.
+    Denied,
+    /// Still under review.
+    Pending,
+    /// Cancelled after approval.
+    Cancelled,
+}
+
+impl FromStr for AuthStatus {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "approved" => Ok(AuthStatus::Approved),
+            "denied" => Ok(AuthStatus::Denied),
+            "pending" => Ok(AuthStatus::Pending),
+            "cancelled" | "canceled" => Ok(AuthStatus::Cancelled),
+            _ => Err(()),
+        }
+    }
+}
+
+impl AuthStatus {
+    /// The word used in files and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthStatus::Approved => "approved",
+            AuthStatus::Denied => "denied",
+            AuthStatus::Pending => "pending",
+            AuthStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// One authorization record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorization {
+    /// The approval reference number providers put in REF*G1.
+    pub number: String,
+    /// Member the authorization was issued for.
+    pub member_id: String,
+    /// Provider it was issued to.
+    pub provider_npi: String,
+    /// Codes it covers (empty: any code).
+    pub codes: Vec<CodeSpec>,
+    /// Approved units (None: unlimited).
+    pub units: Option<Decimal>,
+    /// Units already consumed.
+    pub units_used: Decimal,
+    /// First day covered.
+    pub start_date: NaiveDate,
+    /// Last day covered.
+    pub end_date: NaiveDate,
+    /// UM status.
+    pub status: AuthStatus,
+}
+
+impl Authorization {
+    /// Units still available (None: unlimited).
+    pub fn remaining(&self) -> Option<Decimal> {
+        self.units.map(|u| (u - self.units_used).max(Decimal::ZERO))
+    }
+
+    /// True when the line's procedure or revenue code is covered.
+    pub fn covers_code(&self, procedure: Option<&str>, revenue: Option<&str>) -> bool {
+        self.codes.is_empty()
+            || procedure.is_some_and(|c| any_matches(&self.codes, c))
+            || revenue.is_some_and(|c| any_matches(&self.codes, c))
+    }
+
+    /// True when every day of `dates` is inside the authorization.
+    pub fn covers_dates(&self, dates: &DateRange) -> bool {
+        self.start_date <= dates.start && dates.end <= self.end_date
+    }
+
+    /// The codes as written in files (`70551|70553`).
+    pub fn codes_text(&self) -> String {
+        self.codes.iter().map(|c| c.to_string()).collect::<Vec<_>>().join("|")
+    }
+}
+
+/// A bad CSV row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CsvProblem {
+    /// 1-based line number in the file (the header is line 1).
+    pub line: u64,
+    /// Column at fault, when one is.
+    pub field: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// A CSV file that was not imported (nothing of it was).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
+#[error("authorizations not imported ({} problem{}): {}", .problems.len(), if .problems.len() == 1 { "" } else { "s" }, .problems.iter().take(20).map(|p| format!("line {}{}: {}", p.line, p.field.as_ref().map(|f| format!(" ({f})")).unwrap_or_default(), p.message)).collect::<Vec<_>>().join("; "))]
+pub struct CsvImportError {
+    /// Every problem found (the first 1000).
+    pub problems: Vec<CsvProblem>,
+}
+
+const COLUMNS: [&str; 9] = [
+    "number",
+    "member_id",
+    "provider_npi",
+    "codes",
+    "units",
+    "units_used",
+    "start_date",
+    "end_date",
+    "status",
+];
+
+/// Parses the authorization CSV of SPEC §2.3. All or nothing: any bad row
+/// fails the whole import, with every bad row reported by line number.
+pub fn import_csv(data: &[u8]) -> Result<Vec<Authorization>, CsvImportError> {
+    let mut problems = Vec::new();
+    let mut rdr = csv::ReaderBuilder::new().has_headers(true).trim(csv::Trim::All).from_reader(data);
+    let header: Vec<String> = match rdr.headers() {
+        Ok(h) => h.iter().map(|s| s.trim_start_matches('\u{feff}').to_string()).collect(),
+        Err(e) => {
+            return Err(CsvImportError {
+                problems: vec![CsvProblem { line: 1, field: None, message: format!("header cannot be read: {e}") }],
+            })
+        }
+    };
+    let mut col = HashMap::new();
+    for name in COLUMNS {
+        match header.iter().position(|h| h == name) {
+            Some(i) => {
+                col.insert(name, i);
+            }
+            None => problems.push(CsvProblem {
+                line: 1,
+                field: Some(name.to_string()),
+                message: format!("header lacks column `{name}` (expected: {})", COLUMNS.join(",")),
+            }),
+        }
+    }
+    for h in &header {
+        if !COLUMNS.contains(&h.as_str()) {
+            problems.push(CsvProblem { line: 1, field: Some(h.clone()), message: "unknown column".into() });
+        }
+    }
+    if !problems.is_empty() {
+        return Err(CsvImportError { problems });
+    }
+    let mut out = Vec::new();
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    for rec in rdr.records() {
+        let rec = match rec {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                problems.push(CsvProblem { line, field: None, message: format!("row cannot be read: {e}") });
+                continue;
+            }
+        };
+        let line = rec.position().map_or(0, |p| p.line());
+        let get = |name: &str| col.get(name).and_then(|&i| rec.get(i)).unwrap_or("");
+        let mut bad = |field: &str, message: String| {
+            if problems.len() < 1000 {
+                problems.push(CsvProblem { line, field: Some(field.to_string()), message });
+            }
+        };
+        let number = get("number").to_string();
+        if number.is_empty() {
+            bad("number", "is required".into());
+        } else if let Some(first) = seen.insert(number.clone(), line) {
+            bad("number", format!("{number} is already on line {first}"));
+        }
+        let member_id = get("member_id").to_string();
+        if member_id.is_empty() {
+            bad("member_id", "is required".into());
+        }
+        let provider_npi = get("provider_npi").to_string();
+        if provider_npi.len() != 10 || !provider_npi.bytes().all(|b| b.is_ascii_digit()) {
+            bad("provider_npi", "must be a 10-digit NPI".into());
+        }
+        let mut codes = Vec::new();
+        for c in get("codes").split('|').filter(|c| !c.trim().is_empty()) {
+            match CodeSpec::parse(c) {
+                Ok(c) => codes.push(c),
+                Err(e) => bad("codes", e.to_string()),
+            }
+        }
+        let units = match get("units") {
+            "" => None,
+            u => match Decimal::from_str(u) {
+                Ok(d) if d >= Decimal::ZERO => Some(d),
+                _ => {
+                    bad("units", format!("\"{u}\" is not a non-negative decimal (empty means unlimited)"));
+                    None
+                }
+            },
+        };
+        let units_used = match get("units_used") {
+            "" => Decimal::ZERO,
+            u => match Decimal::from_str(u) {
+                Ok(d) if d >= Decimal::ZERO => d,
+                _ => {
+                    bad("units_used", format!("\"{u}\" is not a non-negative decimal"));
+                    Decimal::ZERO
+                }
+            },
+        };
+        let mut date = |field: &str| match NaiveDate::parse_from_str(get(field), "%Y-%m-%d") {
+            Ok(d) => Some(d),
+            Err(_) => {
+                bad(field, format!("\"{}\" is not a date (YYYY-MM-DD)", get(field)));
+                None
+            }
+        };
+        let start_date = date("start_date");
+        let end_date = date("end_date");
+        let status = match get("status").parse::<AuthStatus>() {
+            Ok(s) => Some(s),
+            Err(()) => {
+                bad("status", format!("\"{}\" is not one of approved, denied, pending, cancelled", get("status")));
+                None
+            }
+        };
+        if let (Some(s), Some(e)) = (start_date, end_date) {
+            if e < s {
+                bad("end_date", format!("{e} is before start_date {s}"));
+            }
+        }
+        if let (Some(start_date), Some(end_date), Some(status)) = (start_date, end_date, status) {
+            out.push(Authorization {
+                number,
+                member_id,
+                provider_npi,
+                codes,
+                units,
+                units_used,
+                start_date,
+                end_date,
+                status,
+            });
+        }
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(CsvImportError { problems })
+    }
+}
+
+/// The authorizations adjudication works against: indexed by number and by
+/// member, with units consumed as lines are approved (in file order).
+#[derive(Debug, Default, Clone)]
+pub struct AuthBook {
+    auths: Vec<Authorization>,
+    by_number: HashMap<String, usize>,
+    by_member: HashMap<String, Vec<usize>>,
+}
+
+impl AuthBook {
+    /// A book over these authorizations (numbers are unique; a later
+    /// duplicate replaces an earlier one).
+    pub fn new(auths: Vec<Authorization>) -> Self {
+        let mut book = AuthBook::default();
+        for a in auths {
+            book.insert(a);
+        }
+        book
+    }
+
+    /// Adds or replaces one authorization.
+    pub fn insert(&mut self, a: Authorization) {
+        if let Some(&i) = self.by_number.get(&a.number) {
+            if let Some(old) = self.auths.get(i) {
+                if old.member_id != a.member_id {
+                    if let Some(list) = self.by_member.get_mut(&old.member_id) {
+                        list.retain(|&j| j != i);
+                    }
+                    self.by_member.entry(a.member_id.clone()).or_default().push(i);
+                }
+            }
+            if let Some(slot) = self.auths.get_mut(i) {
+                *slot = a;
+            }
+            return;
+        }
+        let i = self.auths.len();
+        self.by_number.insert(a.number.clone(), i);
+        self.by_member.entry(a.member_id.clone()).or_default().push(i);
+        self.auths.push(a);
+    }
+
+    /// The authorization with this number.
+    pub fn get(&self, number: &str) -> Option<&Authorization> {
+        self.by_number.get(number).and_then(|&i| self.auths.get(i))
+    }
+
+    /// Authorizations issued for a member.
+    pub fn for_member<'a>(&'a self, member_id: &str) -> impl Iterator<Item = &'a Authorization> + 'a {
+        self.by_member
+            .get(member_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|&i| self.auths.get(i))
+    }
+
+    /// Adds `units` to an authorization's units used (negative to reverse).
+    pub fn consume(&mut self, number: &str, units: Decimal) {
+        if let Some(a) = self.by_number.get(number).and_then(|&i| self.auths.get_mut(i)) {
+            a.units_used = (a.units_used + units).max(Decimal::ZERO);
+        }
+    }
+
+    /// Number of authorizations.
+    pub fn len(&self) -> usize {
+        self.auths.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.auths.is_empty()
+    }
+
+    /// All authorizations, in insertion order.
+    pub fn iter(&self) -> impl Iterator<Item = &Authorization> {
+        self.auths.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_example_row_imports() {
+        let csv = b"number,member_id,provider_npi,codes,units,units_used,start_date,end_date,status\n\
+                    A100001,M00012345,1234567893,70551|70553,1,0,2026-01-10,2026-04-10,approved\n\
+                    A100002,M00012345,1234567893,,,,2026-01-10,2026-04-10,pending\n";
+        let a = import_csv(csv).unwrap();
+        assert_eq!(a.len(), 2);
+        assert_eq!(a[0].codes_text(), "70551|70553");
+        assert_eq!(a[0].remaining(), Some(Decimal::ONE));
+        assert_eq!(a[1].remaining(), None);
+        assert!(a[1].covers_code(Some("99999"), None));
+    }
+
+    #[test]
+    fn bad_rows_are_reported_by_line_and_nothing_is_imported() {
+        let csv = b"number,member_id,provider_npi,codes,units,units_used,start_date,end_date,status\n\
+                    A1,M1,1234567893,70551,1,0,2026-01-10,2026-04-10,approved\n\
+                    A2,M1,123,70540-7055,x,0,2026-13-10,2026-04-10,maybe\n\
+                    A1,M1,1234567893,,1,0,2026-01-10,2026-04-10,approved\n";
+        let e = import_csv(csv).unwrap_err();
+        let lines: Vec<(u64, Option<&str>)> = e.problems.iter().map(|p| (p.line, p.field.as_deref())).collect();
+        assert!(lines.contains(&(3, Some("provider_npi"))), "{lines:?}");
+        assert!(lines.contains(&(3, Some("codes"))));
+        assert!(lines.contains(&(3, Some("units"))));
+        assert!(lines.contains(&(3, Some("start_date"))));
+        assert!(lines.contains(&(3, Some("status"))));
+        assert!(lines.contains(&(4, Some("number"))), "duplicate number");
+        assert!(e.to_string().contains("line 3 (provider_npi)"));
+    }
+
+    #[test]
+    fn missing_column_is_a_header_problem() {
+        let e = import_csv(b"number,member_id\nA1,M1\n").unwrap_err();
+        assert!(e.problems.iter().all(|p| p.line == 1));
+        assert!(e.to_string().contains("provider_npi"));
+    }
+}

@@ -1,0 +1,226 @@
+//! The in-memory rule index: find the first rule (in file order) that
+//! requires prior authorization for a line, without scanning every rule.
+//!
+//! Exact codes are hashed; ranges are kept sorted by their lower end with a
+//! running maximum of upper ends, so a lookup touches only ranges that can
+//! contain the code. The index is immutable: a new rule set builds a new
+//! index, swapped in whole (readers never see half of one).
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+
+use super::{Rule, RuleSet};
+use crate::model::{Claim, ClaimKind, CodeSpec, ServiceLine};
+
+#[derive(Debug, Default)]
+struct Ranges {
+    /// Per code length: ranges sorted by low end, and the running max of high ends.
+    by_len: HashMap<usize, (Vec<(String, String, u32)>, Vec<String>)>,
+}
+
+impl Ranges {
+    fn add(&mut self, lo: &str, hi: &str, rule: u32) {
+        self.by_len
+            .entry(lo.len())
+            .or_default()
+            .0
+            .push((lo.to_string(), hi.to_string(), rule));
+    }
+
+    fn seal(&mut self) {
+        for (list, max_hi) in self.by_len.values_mut() {
+            list.sort();
+            max_hi.clear();
+            let mut m = String::new();
+            for (_, hi, _) in list.iter() {
+                if *hi > m {
+                    m = hi.clone();
+                }
+                max_hi.push(m.clone());
+            }
+        }
+    }
+
+    /// Calls `f` with every rule whose range holds `code`.
+    fn each(&self, code: &str, mut f: impl FnMut(u32)) {
+        let Some((list, max_hi)) = self.by_len.get(&code.len()) else {
+            return;
+        };
+        let end = list.partition_point(|(lo, _, _)| lo.as_str() <= code);
+        for i in (0..end).rev() {
+            match max_hi.get(i) {
+                Some(m) if m.as_str() >= code => {}
+                _ => break,
+            }
+            if let Some((_, hi, rule)) = list.get(i) {
+                if hi.as_str() >= code {
+                    f(*rule);
+                }
+            }
+        }
+    }
+}
+
+/// An immutable index over one rule set.
+#[derive(Debug)]
+pub struct RulesIndex {
+    set: RuleSet,
+    codes: HashMap<String, Vec<u32>>,
+    code_ranges: Ranges,
+    revenue: HashMap<String, Vec<u32>>,
+    revenue_ranges: Ranges,
+    bill_types: HashMap<String, Vec<u32>>,
+}
+
+/// What the index needs to know about a line.
+#[derive(Debug, Clone, Copy)]
+pub struct LineFacts<'a> {
+    /// Procedure code.
+    pub procedure: Option<&'a str>,
+    /// 837I revenue code.
+    pub revenue_code: Option<&'a str>,
+    /// 837I facility type code (CLM05-1).
+    pub bill_type: Option<&'a str>,
+    /// Service date used for rule matching (first day of the line's dates).
+    pub date: Option<NaiveDate>,
+    /// Line of business.
+    pub line_of_business: crate::model::LineOfBusiness,
+    /// Place of service.
+    pub place_of_service: Option<&'a str>,
+    /// Billed units.
+    pub units: rust_decimal::Decimal,
+    /// Line charge.
+    pub charge: rust_decimal::Decimal,
+    /// Emergency line (SPEC §2.2).
+    pub emergency: bool,
+}
+
+impl<'a> LineFacts<'a> {
+    /// The facts of `line` on `claim`.
+    pub fn of(claim: &'a Claim, line: &'a ServiceLine) -> Self {
+        LineFacts {
+            procedure: line.procedure.as_ref().map(|p| p.code.as_str()),
+            revenue_code: line.revenue_code.as_deref(),
+            bill_type: (claim.kind == ClaimKind::Institutional).then_some(claim.facility_code.as_str()),
+            date: claim.line_dates(line).map(|d| d.start),
+            line_of_business: claim.line_of_business(),
+            place_of_service: claim.line_place_of_service(line),
+            units: line.units,
+            charge: line.charge,
+            emergency: claim.line_is_emergency(line),
+        }
+    }
+}
+
+impl Rule {
+    /// The conditions of SPEC §2.2 other than the code match.
+    pub fn applies_to(&self, f: &LineFacts<'_>) -> bool {
+        if let Some(d) = f.date {
+            if d < self.effective || self.expires.is_some_and(|x| d > x) {
+                return false;
+            }
+        }
+        if !self.lines_of_business.is_empty() && !self.lines_of_business.contains(&f.line_of_business) {
+            return false;
+        }
+        if !self.places_of_service.is_empty()
+            && !f
+                .place_of_service
+                .is_some_and(|p| self.places_of_service.iter().any(|x| x == p))
+        {
+            return false;
+        }
+        if self.units_over.is_some_and(|u| f.units <= u) {
+            return false;
+        }
+        if self.charge_over.is_some_and(|c| f.charge <= c) {
+            return false;
+        }
+        !(self.emergency_exempt && f.emergency)
+    }
+}
+
+impl RulesIndex {
+    /// Builds the index.
+    pub fn new(set: RuleSet) -> Self {
+        let mut ix = RulesIndex {
+            codes: HashMap::new(),
+            code_ranges: Ranges::default(),
+            revenue: HashMap::new(),
+            revenue_ranges: Ranges::default(),
+            bill_types: HashMap::new(),
+            set: RuleSet {
+                version: String::new(),
+                source: String::new(),
+                rules: Vec::new(),
+            },
+        };
+        for (i, rule) in set.rules.iter().enumerate() {
+            let i = u32::try_from(i).unwrap_or(u32::MAX);
+            for c in &rule.codes {
+                match c {
+                    CodeSpec::Exact(code) => ix.codes.entry(code.clone()).or_default().push(i),
+                    CodeSpec::Range(lo, hi) => ix.code_ranges.add(lo, hi, i),
+                }
+            }
+            for c in &rule.revenue_codes {
+                match c {
+                    CodeSpec::Exact(code) => ix.revenue.entry(code.clone()).or_default().push(i),
+                    CodeSpec::Range(lo, hi) => ix.revenue_ranges.add(lo, hi, i),
+                }
+            }
+            for b in &rule.bill_types {
+                ix.bill_types.entry(b.clone()).or_default().push(i);
+            }
+        }
+        ix.code_ranges.seal();
+        ix.revenue_ranges.seal();
+        ix.set = set;
+        ix
+    }
+
+    /// The rule set behind the index.
+    pub fn rule_set(&self) -> &RuleSet {
+        &self.set
+    }
+
+    /// Version of the rule set, recorded with every decision.
+    pub fn version(&self) -> &str {
+        &self.set.version
+    }
+
+    /// The first rule, in file order, that requires PA for these facts.
+    pub fn lookup(&self, f: &LineFacts<'_>) -> Option<&Rule> {
+        let mut best = u32::MAX;
+        let rules = &self.set.rules;
+        let mut consider = |i: u32| {
+            if i < best && rules.get(i as usize).is_some_and(|r| r.applies_to(f)) {
+                best = i;
+            }
+        };
+        if let Some(code) = f.procedure {
+            for &i in self.codes.get(code).into_iter().flatten() {
+                consider(i);
+            }
+            self.code_ranges.each(code, &mut consider);
+        }
+        if let Some(code) = f.revenue_code {
+            for &i in self.revenue.get(code).into_iter().flatten() {
+                consider(i);
+            }
+            self.revenue_ranges.each(code, &mut consider);
+        }
+        if let Some(bt) = f.bill_type {
+            for &i in self.bill_types.get(bt).into_iter().flatten() {
+                consider(i);
+            }
+        }
+        rules.get(best as usize)
+    }
+
+    /// Convenience: the rule for a line of a claim.
+    pub fn rule_for(&self, claim: &Claim, line: &ServiceLine) -> Option<&Rule> {
+        self.lookup(&LineFacts::of(claim, line))
+    }
+}
