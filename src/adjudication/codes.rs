@@ -139,7 +139,15 @@ mod tests {
     /// The codes are an external contract: pin them.
     #[test]
     fn codes_are_stable() {
-        let carcs = [Carc::C18, Carc::C39, Carc::C197, Carc::C198, Carc::C284, Carc::C296, Carc::C302];
+        let carcs = [
+            Carc::C18,
+            Carc::C39,
+            Carc::C197,
+            Carc::C198,
+            Carc::C284,
+            Carc::C296,
+            Carc::C302,
+        ];
         let got: Vec<&str> = carcs.iter().map(|c| c.as_str()).collect();
         assert_eq!(got, ["18", "39", "197", "198", "284", "296", "302"]);
         let rarcs = [Rarc::M62, Rarc::N54, Rarc::N351, Rarc::N758];

@@ -17,7 +17,9 @@ use crate::authorizations::{AuthBook, AuthStatus, Authorization};
 use crate::model::{Claim, DateRange, Frequency, ServiceLine};
 use crate::rules::{index::LineFacts, Rule, RulesIndex};
 use codes::{Carc, Group, Rarc};
-pub use output::{money, Adjustment, ClaimDecision, ClaimStatus, Consumption, Decision, LineDecision};
+pub use output::{
+    money, Adjustment, ClaimDecision, ClaimStatus, Consumption, Decision, LineDecision,
+};
 
 /// Why an authorization number did not pass (rows of the SPEC §3 table).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +54,9 @@ impl Failure {
     /// Group, CARC and RARC of a full denial.
     fn codes(&self) -> (Carc, Option<Rarc>) {
         match self {
-            Failure::NoNumber | Failure::NotOnFile | Failure::Cancelled => (Carc::C197, Some(Rarc::M62)),
+            Failure::NoNumber | Failure::NotOnFile | Failure::Cancelled => {
+                (Carc::C197, Some(Rarc::M62))
+            }
             Failure::Member => (Carc::C197, Some(Rarc::N54)),
             Failure::Provider => (Carc::C296, Some(Rarc::N54)),
             Failure::StatusDenied => (Carc::C39, Some(Rarc::N758)),
@@ -120,11 +124,15 @@ impl ClaimHistory for MemoryHistory {
     }
     fn record(&mut self, billing_npi: &str, claim_id: &str, prior: PriorClaim) {
         let key = (billing_npi.to_string(), claim_id.to_string());
-        self.by_payer_id.insert(prior.payer_claim_id.clone(), key.clone());
+        self.by_payer_id
+            .insert(prior.payer_claim_id.clone(), key.clone());
         self.by_key.insert(key, prior);
     }
     fn forget(&mut self, billing_npi: &str, claim_id: &str) {
-        if let Some(p) = self.by_key.remove(&(billing_npi.to_string(), claim_id.to_string())) {
+        if let Some(p) = self
+            .by_key
+            .remove(&(billing_npi.to_string(), claim_id.to_string()))
+        {
             self.by_payer_id.remove(&p.payer_claim_id);
         }
     }
@@ -169,8 +177,8 @@ fn line_label(line: &ServiceLine, dates: Option<&DateRange>) -> String {
 
 fn rule_text(rule: &Rule) -> String {
     format!(
-        "{} requires prior authorization under Section {} (rule {})",
-        rule.title, rule.section, rule.id
+        "prior authorization is required under Section {} (rule {}: {})",
+        rule.section, rule.id, rule.title
     )
 }
 
@@ -268,7 +276,11 @@ impl<'r> Adjudicator<'r> {
             line: line.number,
             procedure: line.procedure.as_ref().map(|p| p.code.clone()),
             revenue_code: line.revenue_code.clone(),
-            modifiers: line.procedure.as_ref().map(|p| p.modifiers.clone()).unwrap_or_default(),
+            modifiers: line
+                .procedure
+                .as_ref()
+                .map(|p| p.modifiers.clone())
+                .unwrap_or_default(),
             service_date: dates.map(|d| d.start),
             units: line.units,
             charge: line.charge,
@@ -322,16 +334,32 @@ impl<'r> Adjudicator<'r> {
         }
     }
 
-    fn void(&self, claim: &Claim, payer_claim_id: &str, prior: Option<&PriorClaim>, reversed: Vec<Consumption>) -> ClaimDecision {
+    fn void(
+        &self,
+        claim: &Claim,
+        payer_claim_id: &str,
+        prior: Option<&PriorClaim>,
+        reversed: Vec<Consumption>,
+    ) -> ClaimDecision {
         let what = match prior {
             Some(p) if !reversed.is_empty() => format!(
                 "the units earlier claim {} (payer claim {}) consumed were returned to {}",
                 claim.claim_id,
                 p.payer_claim_id,
-                reversed.iter().map(|c| c.authorization.as_str()).collect::<Vec<_>>().join(", ")
+                reversed
+                    .iter()
+                    .map(|c| c.authorization.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
-            Some(p) => format!("earlier claim {} (payer claim {}) had consumed no units", claim.claim_id, p.payer_claim_id),
-            None => format!("no earlier claim {} from billing NPI {} was found, so nothing was reversed", claim.claim_id, claim.billing_npi),
+            Some(p) => format!(
+                "earlier claim {} (payer claim {}) had consumed no units",
+                claim.claim_id, p.payer_claim_id
+            ),
+            None => format!(
+                "no earlier claim {} from billing NPI {} was found, so nothing was reversed",
+                claim.claim_id, claim.billing_npi
+            ),
         };
         let lines = claim
             .lines
@@ -355,7 +383,12 @@ impl<'r> Adjudicator<'r> {
         }
     }
 
-    fn adjudicate_lines(&self, claim: &Claim, payer_claim_id: &str, book: &mut AuthBook) -> ClaimDecision {
+    fn adjudicate_lines(
+        &self,
+        claim: &Claim,
+        payer_claim_id: &str,
+        book: &mut AuthBook,
+    ) -> ClaimDecision {
         let mut lines = Vec::with_capacity(claim.lines.len());
         let mut consumption = Vec::new();
         for line in &claim.lines {
@@ -374,11 +407,26 @@ impl<'r> Adjudicator<'r> {
     }
 
     /// Runs checks 2-11 for one number.
-    fn check<'a>(&self, claim: &Claim, line: &ServiceLine, number: &'a str, book: &'a AuthBook, dates: Option<&DateRange>) -> Checked<'a> {
+    fn check<'a>(
+        &self,
+        claim: &Claim,
+        line: &ServiceLine,
+        number: &'a str,
+        book: &'a AuthBook,
+        dates: Option<&DateRange>,
+    ) -> Checked<'a> {
         let Some(a) = book.get(number) else {
-            return Checked { number: Some(number), auth: None, result: Err(Failure::NotOnFile) };
+            return Checked {
+                number: Some(number),
+                auth: None,
+                result: Err(Failure::NotOnFile),
+            };
         };
-        let fail = |f| Checked { number: Some(number), auth: Some(a), result: Err(f) };
+        let fail = |f| Checked {
+            number: Some(number),
+            auth: Some(a),
+            result: Err(f),
+        };
         if a.member_id != claim.subscriber.member_id {
             return fail(Failure::Member);
         }
@@ -404,12 +452,22 @@ impl<'r> Adjudicator<'r> {
         match a.remaining() {
             Some(r) if r <= Decimal::ZERO => fail(Failure::NoUnits),
             Some(r) if line.units > r => fail(Failure::TooFewUnits(r)),
-            _ => Checked { number: Some(number), auth: Some(a), result: Ok(()) },
+            _ => Checked {
+                number: Some(number),
+                auth: Some(a),
+                result: Ok(()),
+            },
         }
     }
 
     /// An authorization on file that would pass every check for this line.
-    fn suggestion(&self, claim: &Claim, line: &ServiceLine, book: &AuthBook, dates: Option<&DateRange>) -> Option<String> {
+    fn suggestion(
+        &self,
+        claim: &Claim,
+        line: &ServiceLine,
+        book: &AuthBook,
+        dates: Option<&DateRange>,
+    ) -> Option<String> {
         let dates = dates?;
         let procedure = line.procedure.as_ref().map(|p| p.code.as_str());
         book.for_member(&claim.subscriber.member_id)
@@ -424,20 +482,41 @@ impl<'r> Adjudicator<'r> {
             .map(|a| a.number.clone())
     }
 
-    fn line(&self, claim: &Claim, line: &ServiceLine, book: &mut AuthBook, consumption: &mut Vec<Consumption>) -> LineDecision {
+    fn line(
+        &self,
+        claim: &Claim,
+        line: &ServiceLine,
+        book: &mut AuthBook,
+        consumption: &mut Vec<Consumption>,
+    ) -> LineDecision {
         let mut d = self.base_line(claim, line);
         let dates = claim.line_dates(line);
         let label = line_label(line, dates.as_ref());
         let facts = LineFacts::of(claim, line);
         let Some(rule) = self.rules.lookup(&facts) else {
-            d.reason = format!(
-                "{label}: no Section 5.1 rule requires prior authorization for this service{}; no authorization is needed.",
-                if facts.emergency { " (emergency services are exempt)" } else { "" }
-            );
+            let exempted = if facts.emergency {
+                self.rules.lookup(&LineFacts {
+                    emergency: false,
+                    ..facts
+                })
+            } else {
+                None
+            };
+            d.reason = match exempted {
+                Some(r) => format!(
+                    "{label}: an emergency service, exempt from prior authorization under Section {} (rule {}: {}); no authorization is needed.",
+                    r.section, r.id, r.title
+                ),
+                None => format!("{label}: no Section 5.1 rule requires prior authorization for this service; no authorization is needed."),
+            };
             return d;
         };
         d.rule = Some(rule.id.clone());
-        let numbers: &[String] = if line.prior_auths.is_empty() { &claim.prior_auths } else { &line.prior_auths };
+        let numbers: &[String] = if line.prior_auths.is_empty() {
+            &claim.prior_auths
+        } else {
+            &line.prior_auths
+        };
         // Every number is checked in order; the first that passes decides,
         // otherwise the first number's failure is reported.
         let decided = {
@@ -454,7 +533,11 @@ impl<'r> Adjudicator<'r> {
                     first = Some(c);
                 }
             }
-            let chosen = passed.or(first).unwrap_or(Checked { number: None, auth: None, result: Err(Failure::NoNumber) });
+            let chosen = passed.or(first).unwrap_or(Checked {
+                number: None,
+                auth: None,
+                result: Err(Failure::NoNumber),
+            });
             (
                 chosen.number.map(str::to_string),
                 chosen.auth.cloned(),
@@ -469,11 +552,22 @@ impl<'r> Adjudicator<'r> {
             Ok(()) => {
                 let a = auth.as_ref();
                 book.consume(&num, line.units);
-                consumption.push(Consumption { authorization: num.clone(), line: line.number, units: line.units });
+                consumption.push(Consumption {
+                    authorization: num.clone(),
+                    line: line.number,
+                    units: line.units,
+                });
                 d.decision = Decision::Approved;
                 let left = a
                     .and_then(|a| a.remaining())
-                    .map(|r| format!("; {} of {} {} remain", u(r - line.units), u(a.and_then(|a| a.units).unwrap_or_default()), "units"))
+                    .map(|r| {
+                        format!(
+                            "; {} of {} {} remain",
+                            u(r - line.units),
+                            u(a.and_then(|a| a.units).unwrap_or_default()),
+                            "units"
+                        )
+                    })
                     .unwrap_or_else(|| "; the authorization has no unit limit".to_string());
                 d.reason = format!(
                     "{label}: {rule_says}; authorization {num} covers it: {} {} approved{left}.",
@@ -492,7 +586,11 @@ impl<'r> Adjudicator<'r> {
             Err(Failure::TooFewUnits(remaining)) => {
                 let excess = line.units - remaining;
                 book.consume(&num, remaining);
-                consumption.push(Consumption { authorization: num.clone(), line: line.number, units: remaining });
+                consumption.push(Consumption {
+                    authorization: num.clone(),
+                    line: line.number,
+                    units: remaining,
+                });
                 let amount = if line.units.is_zero() {
                     Decimal::ZERO
                 } else {
@@ -501,7 +599,12 @@ impl<'r> Adjudicator<'r> {
                 d.decision = Decision::Partial;
                 d.units_approved = remaining;
                 d.units_denied = excess;
-                d.adjustments.push(Adjustment { group: Group::CO, carc: Carc::C198, amount: money(amount), units: excess });
+                d.adjustments.push(Adjustment {
+                    group: Group::CO,
+                    carc: Carc::C198,
+                    amount: money(amount),
+                    units: excess,
+                });
                 let total = auth.as_ref().and_then(|a| a.units).unwrap_or_default();
                 d.reason = format!(
                     "{label}: {rule_says}; authorization {num} had {} of {} {} left: {} approved, {} denied (CO-198, authorization exceeded). \
@@ -519,7 +622,12 @@ impl<'r> Adjudicator<'r> {
                 d.decision = Decision::Denied;
                 d.units_approved = Decimal::ZERO;
                 d.units_denied = line.units;
-                d.adjustments.push(Adjustment { group: Group::CO, carc, amount: money(line.charge), units: line.units });
+                d.adjustments.push(Adjustment {
+                    group: Group::CO,
+                    carc,
+                    amount: money(line.charge),
+                    units: line.units,
+                });
                 d.remarks.extend(rarc);
                 if f.suggests() {
                     d.suggestion = self.suggestion(claim, line, book, dates.as_ref());
@@ -536,7 +644,13 @@ impl<'r> Adjudicator<'r> {
                         _ => " Obtain an authorization that covers this service and resubmit.".to_string(),
                     },
                 };
-                d.reason = format!("{label}: {rule_says}; {why} ({}-{}{}).{next}", "CO", carc.as_str(), rarc.map(|r| format!(", {}", r.as_str())).unwrap_or_default());
+                d.reason = format!(
+                    "{label}: {rule_says}; {why} ({}-{}{}).{next}",
+                    "CO",
+                    carc.as_str(),
+                    rarc.map(|r| format!(", {}", r.as_str()))
+                        .unwrap_or_default()
+                );
             }
         }
         d
@@ -553,8 +667,16 @@ impl RemainingExt for Option<Decimal> {
     }
 }
 
-fn failure_text(f: &Failure, num: &str, a: Option<&Authorization>, line: &ServiceLine, dates: Option<&DateRange>) -> String {
-    let span = a.map(|a| format!("{}..{}", a.start_date, a.end_date)).unwrap_or_default();
+fn failure_text(
+    f: &Failure,
+    num: &str,
+    a: Option<&Authorization>,
+    line: &ServiceLine,
+    dates: Option<&DateRange>,
+) -> String {
+    let span = a
+        .map(|a| format!("{}..{}", a.start_date, a.end_date))
+        .unwrap_or_default();
     match f {
         Failure::NoNumber => "the claim carries no authorization number (REF*G1) for it".to_string(),
         Failure::NotOnFile => format!("authorization {num} is not on file"),
@@ -603,7 +725,10 @@ pub fn claim_status(lines: &[LineDecision]) -> ClaimStatus {
         ClaimStatus::Pended
     } else if !lines.is_empty() && lines.iter().all(|l| l.decision == Decision::Denied) {
         ClaimStatus::Denied
-    } else if lines.iter().any(|l| matches!(l.decision, Decision::Denied | Decision::Partial)) {
+    } else if lines
+        .iter()
+        .any(|l| matches!(l.decision, Decision::Denied | Decision::Partial))
+    {
         ClaimStatus::Partial
     } else {
         ClaimStatus::Approved

@@ -92,7 +92,11 @@ impl Authorization {
 
     /// The codes as written in files (`70551|70553`).
     pub fn codes_text(&self) -> String {
-        self.codes.iter().map(|c| c.to_string()).collect::<Vec<_>>().join("|")
+        self.codes
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join("|")
     }
 }
 
@@ -131,12 +135,22 @@ const COLUMNS: [&str; 9] = [
 /// fails the whole import, with every bad row reported by line number.
 pub fn import_csv(data: &[u8]) -> Result<Vec<Authorization>, CsvImportError> {
     let mut problems = Vec::new();
-    let mut rdr = csv::ReaderBuilder::new().has_headers(true).trim(csv::Trim::All).from_reader(data);
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .trim(csv::Trim::All)
+        .from_reader(data);
     let header: Vec<String> = match rdr.headers() {
-        Ok(h) => h.iter().map(|s| s.trim_start_matches('\u{feff}').to_string()).collect(),
+        Ok(h) => h
+            .iter()
+            .map(|s| s.trim_start_matches('\u{feff}').to_string())
+            .collect(),
         Err(e) => {
             return Err(CsvImportError {
-                problems: vec![CsvProblem { line: 1, field: None, message: format!("header cannot be read: {e}") }],
+                problems: vec![CsvProblem {
+                    line: 1,
+                    field: None,
+                    message: format!("header cannot be read: {e}"),
+                }],
             })
         }
     };
@@ -149,13 +163,20 @@ pub fn import_csv(data: &[u8]) -> Result<Vec<Authorization>, CsvImportError> {
             None => problems.push(CsvProblem {
                 line: 1,
                 field: Some(name.to_string()),
-                message: format!("header lacks column `{name}` (expected: {})", COLUMNS.join(",")),
+                message: format!(
+                    "header lacks column `{name}` (expected: {})",
+                    COLUMNS.join(",")
+                ),
             }),
         }
     }
     for h in &header {
         if !COLUMNS.contains(&h.as_str()) {
-            problems.push(CsvProblem { line: 1, field: Some(h.clone()), message: "unknown column".into() });
+            problems.push(CsvProblem {
+                line: 1,
+                field: Some(h.clone()),
+                message: "unknown column".into(),
+            });
         }
     }
     if !problems.is_empty() {
@@ -168,7 +189,11 @@ pub fn import_csv(data: &[u8]) -> Result<Vec<Authorization>, CsvImportError> {
             Ok(r) => r,
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line());
-                problems.push(CsvProblem { line, field: None, message: format!("row cannot be read: {e}") });
+                problems.push(CsvProblem {
+                    line,
+                    field: None,
+                    message: format!("row cannot be read: {e}"),
+                });
                 continue;
             }
         };
@@ -176,7 +201,11 @@ pub fn import_csv(data: &[u8]) -> Result<Vec<Authorization>, CsvImportError> {
         let get = |name: &str| col.get(name).and_then(|&i| rec.get(i)).unwrap_or("");
         let mut bad = |field: &str, message: String| {
             if problems.len() < 1000 {
-                problems.push(CsvProblem { line, field: Some(field.to_string()), message });
+                problems.push(CsvProblem {
+                    line,
+                    field: Some(field.to_string()),
+                    message,
+                });
             }
         };
         let number = get("number").to_string();
@@ -205,7 +234,10 @@ pub fn import_csv(data: &[u8]) -> Result<Vec<Authorization>, CsvImportError> {
             u => match Decimal::from_str(u) {
                 Ok(d) if d >= Decimal::ZERO => Some(d),
                 _ => {
-                    bad("units", format!("\"{u}\" is not a non-negative decimal (empty means unlimited)"));
+                    bad(
+                        "units",
+                        format!("\"{u}\" is not a non-negative decimal (empty means unlimited)"),
+                    );
                     None
                 }
             },
@@ -215,7 +247,10 @@ pub fn import_csv(data: &[u8]) -> Result<Vec<Authorization>, CsvImportError> {
             u => match Decimal::from_str(u) {
                 Ok(d) if d >= Decimal::ZERO => d,
                 _ => {
-                    bad("units_used", format!("\"{u}\" is not a non-negative decimal"));
+                    bad(
+                        "units_used",
+                        format!("\"{u}\" is not a non-negative decimal"),
+                    );
                     Decimal::ZERO
                 }
             },
@@ -223,7 +258,10 @@ pub fn import_csv(data: &[u8]) -> Result<Vec<Authorization>, CsvImportError> {
         let mut date = |field: &str| match NaiveDate::parse_from_str(get(field), "%Y-%m-%d") {
             Ok(d) => Some(d),
             Err(_) => {
-                bad(field, format!("\"{}\" is not a date (YYYY-MM-DD)", get(field)));
+                bad(
+                    field,
+                    format!("\"{}\" is not a date (YYYY-MM-DD)", get(field)),
+                );
                 None
             }
         };
@@ -232,7 +270,13 @@ pub fn import_csv(data: &[u8]) -> Result<Vec<Authorization>, CsvImportError> {
         let status = match get("status").parse::<AuthStatus>() {
             Ok(s) => Some(s),
             Err(()) => {
-                bad("status", format!("\"{}\" is not one of approved, denied, pending, cancelled", get("status")));
+                bad(
+                    "status",
+                    format!(
+                        "\"{}\" is not one of approved, denied, pending, cancelled",
+                        get("status")
+                    ),
+                );
                 None
             }
         };
@@ -290,7 +334,10 @@ impl AuthBook {
                     if let Some(list) = self.by_member.get_mut(&old.member_id) {
                         list.retain(|&j| j != i);
                     }
-                    self.by_member.entry(a.member_id.clone()).or_default().push(i);
+                    self.by_member
+                        .entry(a.member_id.clone())
+                        .or_default()
+                        .push(i);
                 }
             }
             if let Some(slot) = self.auths.get_mut(i) {
@@ -300,7 +347,10 @@ impl AuthBook {
         }
         let i = self.auths.len();
         self.by_number.insert(a.number.clone(), i);
-        self.by_member.entry(a.member_id.clone()).or_default().push(i);
+        self.by_member
+            .entry(a.member_id.clone())
+            .or_default()
+            .push(i);
         self.auths.push(a);
     }
 
@@ -310,7 +360,10 @@ impl AuthBook {
     }
 
     /// Authorizations issued for a member.
-    pub fn for_member<'a>(&'a self, member_id: &str) -> impl Iterator<Item = &'a Authorization> + 'a {
+    pub fn for_member<'a>(
+        &'a self,
+        member_id: &str,
+    ) -> impl Iterator<Item = &'a Authorization> + 'a {
         self.by_member
             .get(member_id)
             .into_iter()
@@ -320,7 +373,11 @@ impl AuthBook {
 
     /// Adds `units` to an authorization's units used (negative to reverse).
     pub fn consume(&mut self, number: &str, units: Decimal) {
-        if let Some(a) = self.by_number.get(number).and_then(|&i| self.auths.get_mut(i)) {
+        if let Some(a) = self
+            .by_number
+            .get(number)
+            .and_then(|&i| self.auths.get_mut(i))
+        {
             a.units_used = (a.units_used + units).max(Decimal::ZERO);
         }
     }
@@ -347,7 +404,8 @@ mod tests {
 
     #[test]
     fn spec_example_row_imports() {
-        let csv = b"number,member_id,provider_npi,codes,units,units_used,start_date,end_date,status\n\
+        let csv =
+            b"number,member_id,provider_npi,codes,units,units_used,start_date,end_date,status\n\
                     A100001,M00012345,1234567893,70551|70553,1,0,2026-01-10,2026-04-10,approved\n\
                     A100002,M00012345,1234567893,,,,2026-01-10,2026-04-10,pending\n";
         let a = import_csv(csv).unwrap();
@@ -360,12 +418,17 @@ mod tests {
 
     #[test]
     fn bad_rows_are_reported_by_line_and_nothing_is_imported() {
-        let csv = b"number,member_id,provider_npi,codes,units,units_used,start_date,end_date,status\n\
+        let csv =
+            b"number,member_id,provider_npi,codes,units,units_used,start_date,end_date,status\n\
                     A1,M1,1234567893,70551,1,0,2026-01-10,2026-04-10,approved\n\
                     A2,M1,123,70540-7055,x,0,2026-13-10,2026-04-10,maybe\n\
                     A1,M1,1234567893,,1,0,2026-01-10,2026-04-10,approved\n";
         let e = import_csv(csv).unwrap_err();
-        let lines: Vec<(u64, Option<&str>)> = e.problems.iter().map(|p| (p.line, p.field.as_deref())).collect();
+        let lines: Vec<(u64, Option<&str>)> = e
+            .problems
+            .iter()
+            .map(|p| (p.line, p.field.as_deref()))
+            .collect();
         assert!(lines.contains(&(3, Some("provider_npi"))), "{lines:?}");
         assert!(lines.contains(&(3, Some("codes"))));
         assert!(lines.contains(&(3, Some("units"))));

@@ -75,7 +75,9 @@ impl CodeSpec {
     pub fn matches(&self, code: &str) -> bool {
         match self {
             CodeSpec::Exact(c) => c == code,
-            CodeSpec::Range(a, b) => code.len() == a.len() && a.as_str() <= code && code <= b.as_str(),
+            CodeSpec::Range(a, b) => {
+                code.len() == a.len() && a.as_str() <= code && code <= b.as_str()
+            }
         }
     }
 }

@@ -13,10 +13,13 @@ use chrono::NaiveDate;
 use super::{Rule, RuleSet};
 use crate::model::{Claim, ClaimKind, CodeSpec, ServiceLine};
 
+/// Ranges of one code length sorted by low end (low, high, rule), and the
+/// running maximum of high ends.
+type SortedRanges = (Vec<(String, String, u32)>, Vec<String>);
+
 #[derive(Debug, Default)]
 struct Ranges {
-    /// Per code length: ranges sorted by low end, and the running max of high ends.
-    by_len: HashMap<usize, (Vec<(String, String, u32)>, Vec<String>)>,
+    by_len: HashMap<usize, SortedRanges>,
 }
 
 impl Ranges {
@@ -102,7 +105,8 @@ impl<'a> LineFacts<'a> {
         LineFacts {
             procedure: line.procedure.as_ref().map(|p| p.code.as_str()),
             revenue_code: line.revenue_code.as_deref(),
-            bill_type: (claim.kind == ClaimKind::Institutional).then_some(claim.facility_code.as_str()),
+            bill_type: (claim.kind == ClaimKind::Institutional)
+                .then_some(claim.facility_code.as_str()),
             date: claim.line_dates(line).map(|d| d.start),
             line_of_business: claim.line_of_business(),
             place_of_service: claim.line_place_of_service(line),
@@ -121,7 +125,9 @@ impl Rule {
                 return false;
             }
         }
-        if !self.lines_of_business.is_empty() && !self.lines_of_business.contains(&f.line_of_business) {
+        if !self.lines_of_business.is_empty()
+            && !self.lines_of_business.contains(&f.line_of_business)
+        {
             return false;
         }
         if !self.places_of_service.is_empty()

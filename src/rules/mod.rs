@@ -113,7 +113,13 @@ impl Loader {
         });
     }
 
-    fn string(&mut self, t: &toml::Table, rule: &Option<String>, key: &str, required: bool) -> Option<String> {
+    fn string(
+        &mut self,
+        t: &toml::Table,
+        rule: &Option<String>,
+        key: &str,
+        required: bool,
+    ) -> Option<String> {
         match t.get(key) {
             None if required => {
                 self.problem(rule, key, "is required");
@@ -126,7 +132,11 @@ impl Loader {
             }
             Some(toml::Value::String(s)) => Some(s.clone()),
             Some(other) => {
-                self.problem(rule, key, format!("must be a string, not {}", other.type_str()));
+                self.problem(
+                    rule,
+                    key,
+                    format!("must be a string, not {}", other.type_str()),
+                );
                 None
             }
         }
@@ -140,13 +150,21 @@ impl Loader {
                 for (i, v) in items.iter().enumerate() {
                     match v {
                         toml::Value::String(s) => out.push(s.trim().to_string()),
-                        other => self.problem(rule, key, format!("item {} must be a string, not {}", i + 1, other.type_str())),
+                        other => self.problem(
+                            rule,
+                            key,
+                            format!("item {} must be a string, not {}", i + 1, other.type_str()),
+                        ),
                     }
                 }
                 out
             }
             Some(other) => {
-                self.problem(rule, key, format!("must be a list of strings, not {}", other.type_str()));
+                self.problem(
+                    rule,
+                    key,
+                    format!("must be a list of strings, not {}", other.type_str()),
+                );
                 Vec::new()
             }
         }
@@ -164,7 +182,13 @@ impl Loader {
         out
     }
 
-    fn date(&mut self, t: &toml::Table, rule: &Option<String>, key: &str, required: bool) -> Option<NaiveDate> {
+    fn date(
+        &mut self,
+        t: &toml::Table,
+        rule: &Option<String>,
+        key: &str,
+        required: bool,
+    ) -> Option<NaiveDate> {
         let text = match t.get(key) {
             None => {
                 if required {
@@ -175,14 +199,22 @@ impl Loader {
             Some(toml::Value::String(s)) => s.clone(),
             Some(toml::Value::Datetime(d)) => d.to_string(),
             Some(other) => {
-                self.problem(rule, key, format!("must be a date \"YYYY-MM-DD\", not {}", other.type_str()));
+                self.problem(
+                    rule,
+                    key,
+                    format!("must be a date \"YYYY-MM-DD\", not {}", other.type_str()),
+                );
                 return None;
             }
         };
         match NaiveDate::parse_from_str(&text, "%Y-%m-%d") {
             Ok(d) => Some(d),
             Err(_) => {
-                self.problem(rule, key, format!("\"{text}\" is not a valid date (YYYY-MM-DD)"));
+                self.problem(
+                    rule,
+                    key,
+                    format!("\"{text}\" is not a valid date (YYYY-MM-DD)"),
+                );
                 None
             }
         }
@@ -194,16 +226,28 @@ impl Loader {
             toml::Value::String(s) => match Decimal::from_str(s.trim()) {
                 Ok(d) if d >= Decimal::ZERO => Some(d),
                 _ => {
-                    self.problem(rule, key, format!("\"{s}\" is not a non-negative decimal number"));
+                    self.problem(
+                        rule,
+                        key,
+                        format!("\"{s}\" is not a non-negative decimal number"),
+                    );
                     None
                 }
             },
             toml::Value::Float(_) => {
-                self.problem(rule, key, "write decimals as a string (\"500.00\") so they stay exact");
+                self.problem(
+                    rule,
+                    key,
+                    "write decimals as a string (\"500.00\") so they stay exact",
+                );
                 None
             }
             other => {
-                self.problem(rule, key, format!("must be a number, not {}", other.type_str()));
+                self.problem(
+                    rule,
+                    key,
+                    format!("must be a number, not {}", other.type_str()),
+                );
                 None
             }
         }
@@ -221,7 +265,11 @@ impl Loader {
         }
         for key in t.keys() {
             if !RULE_KEYS.contains(&key.as_str()) {
-                self.problem(&name, key, format!("unknown key (allowed: {})", RULE_KEYS.join(", ")));
+                self.problem(
+                    &name,
+                    key,
+                    format!("unknown key (allowed: {})", RULE_KEYS.join(", ")),
+                );
             }
         }
         let section = self.string(t, &name, "section", true);
@@ -235,13 +283,21 @@ impl Loader {
                 "commercial" => lines_of_business.push(LineOfBusiness::Commercial),
                 "medicare" => lines_of_business.push(LineOfBusiness::Medicare),
                 "medicaid" => lines_of_business.push(LineOfBusiness::Medicaid),
-                other => self.problem(&name, "lines_of_business", format!("\"{other}\" is not one of commercial, medicare, medicaid")),
+                other => self.problem(
+                    &name,
+                    "lines_of_business",
+                    format!("\"{other}\" is not one of commercial, medicare, medicaid"),
+                ),
             }
         }
         let places_of_service = self.strings(t, &name, "places_of_service");
         for p in &places_of_service {
             if p.len() != 2 || !p.bytes().all(|b| b.is_ascii_digit()) {
-                self.problem(&name, "places_of_service", format!("\"{p}\" is not a two-digit place of service code"));
+                self.problem(
+                    &name,
+                    "places_of_service",
+                    format!("\"{p}\" is not a two-digit place of service code"),
+                );
             }
         }
         let units_over = self.decimal(t, &name, "units_over");
@@ -250,7 +306,11 @@ impl Loader {
             None => true,
             Some(toml::Value::Boolean(b)) => *b,
             Some(other) => {
-                self.problem(&name, "emergency_exempt", format!("must be true or false, not {}", other.type_str()));
+                self.problem(
+                    &name,
+                    "emergency_exempt",
+                    format!("must be true or false, not {}", other.type_str()),
+                );
                 true
             }
         };
@@ -261,8 +321,16 @@ impl Loader {
                 self.problem(&name, "expires", format!("{x} is before effective {e}"));
             }
         }
-        if codes.is_empty() && revenue_codes.is_empty() && bill_types.is_empty() && self.problems.len() == before {
-            self.problem(&name, "codes", "the rule matches nothing: give codes, revenue_codes or bill_types");
+        if codes.is_empty()
+            && revenue_codes.is_empty()
+            && bill_types.is_empty()
+            && self.problems.len() == before
+        {
+            self.problem(
+                &name,
+                "codes",
+                "the rule matches nothing: give codes, revenue_codes or bill_types",
+            );
         }
         if self.problems.len() > before {
             return None;
@@ -300,10 +368,16 @@ impl RuleSet {
                 message: format!("not valid TOML: {}", e.message()),
             }],
         })?;
-        let mut l = Loader { problems: Vec::new() };
+        let mut l = Loader {
+            problems: Vec::new(),
+        };
         for key in table.keys() {
             if !["version", "source", "rule"].contains(&key.as_str()) {
-                l.problem(&None, key, "unknown top-level key (allowed: version, source, [[rule]])");
+                l.problem(
+                    &None,
+                    key,
+                    "unknown top-level key (allowed: version, source, [[rule]])",
+                );
             }
         }
         let version = l.string(&table, &None, "version", true).unwrap_or_default();
@@ -318,7 +392,11 @@ impl RuleSet {
                                 rules.push(r);
                             }
                         }
-                        _ => l.problem(&Some(format!("#{}", i + 1)), "rule", "each [[rule]] must be a table"),
+                        _ => l.problem(
+                            &Some(format!("#{}", i + 1)),
+                            "rule",
+                            "each [[rule]] must be a table",
+                        ),
                     }
                 }
             }
@@ -328,13 +406,23 @@ impl RuleSet {
         let mut seen = std::collections::HashSet::new();
         for r in &rules {
             if !seen.insert(r.id.clone()) {
-                l.problem(&Some(r.id.clone()), "id", "duplicate id: ids must be unique");
+                l.problem(
+                    &Some(r.id.clone()),
+                    "id",
+                    "duplicate id: ids must be unique",
+                );
             }
         }
         if !l.problems.is_empty() {
-            return Err(RuleLoadError { problems: l.problems });
+            return Err(RuleLoadError {
+                problems: l.problems,
+            });
         }
-        Ok(RuleSet { version, source, rules })
+        Ok(RuleSet {
+            version,
+            source,
+            rules,
+        })
     }
 }
 
@@ -368,9 +456,23 @@ mod tests {
              [[rule]]\nid = \"A\"\nsection = \"5.1\"\ntitle = \"t\"\ncodes = [\"1\"]\neffective = \"2026-01-01\"\n\
              [[rule]]\nid = \"B\"\nsection = \"5.1\"\ntitle = \"t\"\ncodes = [\"70540-7055\"]\neffective = \"2026-02-30\"\n"
         ));
-        assert!(p.iter().any(|m| m.starts_with("rule A, field `colour`: unknown key")), "{p:?}");
-        assert!(p.iter().any(|m| m.contains("rule B, field `codes`: range \"70540-7055\" has ends of different length")), "{p:?}");
-        assert!(p.iter().any(|m| m.contains("rule B, field `effective`: \"2026-02-30\" is not a valid date")), "{p:?}");
+        assert!(
+            p.iter()
+                .any(|m| m.starts_with("rule A, field `colour`: unknown key")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter().any(|m| m.contains(
+                "rule B, field `codes`: range \"70540-7055\" has ends of different length"
+            )),
+            "{p:?}"
+        );
+        assert!(
+            p.iter().any(
+                |m| m.contains("rule B, field `effective`: \"2026-02-30\" is not a valid date")
+            ),
+            "{p:?}"
+        );
         // The duplicate is only reported once the rules themselves load.
         let d = problems(&format!(
             "{HEAD}[[rule]]\nid = \"A\"\nsection = \"5.1\"\ntitle = \"t\"\ncodes = [\"1\"]\neffective = \"2026-01-01\"\n\

@@ -811,7 +811,15 @@ impl SetBuilder {
                     "DTP",
                 ),
             };
-            self.error(self.line_segment, id.as_bytes(), self.line_byte, None, None, ErrorKind::RequiredSegmentMissing, msg);
+            self.error(
+                self.line_segment,
+                id.as_bytes(),
+                self.line_byte,
+                None,
+                None,
+                ErrorKind::RequiredSegmentMissing,
+                msg,
+            );
         }
         if let Some(c) = self.claim.as_mut() {
             c.lines.push(line);

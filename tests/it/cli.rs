@@ -105,3 +105,87 @@ fn not_x12_at_all_is_exit_1_with_a_clear_message() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["rejected"].to_string().contains("ISA"), "{v}");
 }
+
+#[test]
+fn adjudicate_samples_match_golden_decisions() {
+    let out = priorauth(&[
+        "adjudicate",
+        "--auths",
+        "fixtures/auths/sample.csv",
+        "fixtures/x12/837p-sample.x12",
+        "fixtures/x12/837i-sample.x12",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    golden("samples.adjudicate.json", &pretty(&out.stdout));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["rule_set"], "2026.11");
+    // The spec's own example: MRI billed for 2 units, 1 authorized.
+    let l = &v["claims"][0]["lines"][0];
+    assert_eq!(
+        (l["decision"].as_str(), l["units_denied"].as_str()),
+        (Some("partial"), Some("1"))
+    );
+    assert_eq!(l["adjustments"][0]["amount"], "1200.00");
+}
+
+#[test]
+fn adjudicate_formats_and_exit_codes() {
+    let files = ["fixtures/x12/837p-sample.x12"];
+    let nd = priorauth(&[
+        "adjudicate",
+        "--auths",
+        "fixtures/auths/sample.csv",
+        "--format",
+        "ndjson",
+        files[0],
+    ]);
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&nd.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[2]["claim_id"], "PCN-0003");
+    let table = priorauth(&["adjudicate", "--format", "table", files[0]]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.starts_with("CLAIM"), "{text}");
+    assert!(text.contains("CO-197 2400.00 M62"), "{text}");
+    let ack = priorauth(&["adjudicate", "--format", "999", files[0]]);
+    assert!(String::from_utf8_lossy(&ack.stdout).contains("IK5*A"));
+    // Configuration errors are exit 2 with the file and the problem named.
+    let dir = crate::helpers::temp_dir("badrules");
+    let bad = dir.join("rules.toml");
+    std::fs::write(&bad, "version = \"x\"\n[[rule]]\nid = \"R1\"\nsection = \"5\"\ntitle = \"t\"\ncodes = [\"1-22\"]\neffective = \"2026-01-01\"\n").unwrap();
+    let out = priorauth(&["adjudicate", "--rules", bad.to_str().unwrap(), files[0]]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("rule R1, field `codes`: range \"1-22\" has ends of different length"),
+        "{err}"
+    );
+    let csv = dir.join("auths.csv");
+    std::fs::write(&csv, "number,member_id,provider_npi,codes,units,units_used,start_date,end_date,status\nA1,M1,12,,,,2026-01-01,2026-01-02,approved\n").unwrap();
+    let out = priorauth(&["adjudicate", "--auths", csv.to_str().unwrap(), files[0]]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 2 (provider_npi)"));
+}
+
+#[test]
+fn adjudicate_rejected_set_is_reported_and_the_rest_adjudicated() {
+    let dir = crate::helpers::temp_dir("adjpartial");
+    let f = dir.join("mixed.x12");
+    let good = std::fs::read_to_string(root().join("fixtures/x12/837i-sample.x12")).unwrap();
+    let bad = std::fs::read_to_string(root().join("fixtures/x12/837p-sample.x12"))
+        .unwrap()
+        .replace("SV1*HC:70551*2400", "SV1*HC:70551*twelve");
+    std::fs::write(&f, format!("{bad}{good}")).unwrap();
+    let out = priorauth(&["adjudicate", f.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["claims"].as_array().unwrap().len(), 2);
+    assert_eq!(v["rejected"][0]["errors"][0]["id"], "SV1");
+}

@@ -10,6 +10,8 @@
 mod helpers;
 
 mod ack999;
+mod adjudication;
+mod adjudication_props;
 mod cli;
 mod corpus;
 mod intake;

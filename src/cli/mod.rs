@@ -14,6 +14,8 @@ use serde::Serialize;
 
 use crate::x12::{self, AckEnvelope, GroupAck, Parser, Summary, SyntaxError};
 
+mod adjudicate;
+
 /// Payer-side prior-authorization validation of X12 837 claims.
 #[derive(Debug, ClapParser)]
 #[command(name = "priorauth", version, about)]
@@ -36,6 +38,37 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Adjudicate 837 files offline against a rule set and authorizations.
+    Adjudicate {
+        /// Rule set (TOML, SPEC §2.2); the bundled Section 5.1 set by default.
+        #[arg(long)]
+        rules: Option<PathBuf>,
+        /// Authorizations (CSV, SPEC §2.3). Without it no authorization is on file.
+        #[arg(long, conflicts_with = "db")]
+        auths: Option<PathBuf>,
+        /// Read authorizations and history from a database (the service's store).
+        #[arg(long)]
+        db: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = AdjudicateFormat::Json)]
+        format: AdjudicateFormat,
+        /// 837 files (`-` for standard input).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum AdjudicateFormat {
+    Json,
+    Ndjson,
+    Table,
+    #[value(name = "999")]
+    Ack999,
+    #[value(name = "835")]
+    Remit835,
+    #[value(name = "277ca")]
+    Ack277ca,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -85,6 +118,19 @@ fn run(cli: Cli) -> Result<i32> {
             summary,
             files,
         } => parse_command(&files, format, summary),
+        Command::Adjudicate {
+            rules,
+            auths,
+            db,
+            format,
+            files,
+        } => adjudicate::run(
+            rules.as_deref(),
+            auths.as_deref(),
+            db.as_deref(),
+            format,
+            &files,
+        ),
     }
 }
 
@@ -136,13 +182,26 @@ impl Intake {
 /// collects rejections, warnings and acknowledgments.
 pub fn read_files(
     files: &[PathBuf],
+    on_set: impl FnMut(x12::TransactionSet) -> Result<()>,
+) -> Result<Intake> {
+    read_files_with_progress(files, None, on_set)
+}
+
+/// [`read_files`] with a progress bar advanced by bytes read.
+pub fn read_files_with_progress(
+    files: &[PathBuf],
+    progress: Option<&indicatif::ProgressBar>,
     mut on_set: impl FnMut(x12::TransactionSet) -> Result<()>,
 ) -> Result<Intake> {
     let mut intake = Intake::default();
+    let mut done_before = 0u64;
     for path in files {
         let mut parser = Parser::new(open_input(path)?);
         let name = path.display().to_string();
         while let Some(set) = parser.next_set() {
+            if let Some(p) = progress {
+                p.set_position(done_before + parser.summary().bytes);
+            }
             if set.accepted() {
                 on_set(set)?;
             } else {
@@ -174,6 +233,7 @@ pub fn read_files(
             }
         }
         let s = parser.summary();
+        done_before += s.bytes;
         let t = &mut intake.summary;
         t.interchanges += s.interchanges;
         t.transaction_sets += s.transaction_sets;

@@ -1,0 +1,225 @@
+//! `priorauth adjudicate`: parse, adjudicate in file order, write the answer.
+
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use uuid::Uuid;
+
+use super::{ack_envelope_now, read_files_with_progress, AdjudicateFormat, Rejected};
+use crate::adjudication::{Adjudicator, ClaimDecision, MemoryHistory};
+use crate::authorizations::{import_csv, AuthBook};
+use crate::rules::{RuleSet, RulesIndex};
+use crate::x12;
+
+/// Namespace of the offline payer claim ids (UUID v5): the same file gives
+/// the same ids on every run, so outputs can be compared.
+const PAYER_CLAIM_NS: Uuid = Uuid::from_u128(0x7a1c_52e4_9b0f_4c57_a3d2_5f0e_8c61_d9b4);
+
+/// Loads the rule set: the file given, or the bundled one.
+pub fn load_rules(path: Option<&Path>) -> Result<RuleSet> {
+    match path {
+        None => Ok(RuleSet::bundled()?),
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read rule file {}", p.display()))?;
+            RuleSet::from_toml(&text).with_context(|| format!("rule file {}", p.display()))
+        }
+    }
+}
+
+/// Loads the authorization CSV (empty book when none is given).
+pub fn load_auths(path: Option<&Path>) -> Result<AuthBook> {
+    match path {
+        None => Ok(AuthBook::default()),
+        Some(p) => {
+            let data = std::fs::read(p)
+                .with_context(|| format!("cannot read authorizations {}", p.display()))?;
+            Ok(AuthBook::new(import_csv(&data).with_context(|| {
+                format!("authorization file {}", p.display())
+            })?))
+        }
+    }
+}
+
+fn table_row(out: &mut impl Write, c: &ClaimDecision) -> io::Result<()> {
+    for l in &c.lines {
+        let adj = l
+            .adjustments
+            .iter()
+            .map(|a| {
+                format!(
+                    "{}-{} {}",
+                    a.group.as_str(),
+                    a.carc.as_str(),
+                    crate::adjudication::money(a.amount)
+                )
+            })
+            .chain(l.remarks.iter().map(|r| r.as_str().to_string()))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let code = l
+            .procedure
+            .clone()
+            .or_else(|| l.revenue_code.clone())
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "{:<14} {:<8} {:>3} {:<7} {:<10} {:<12} {:<24} {:<10} {:<22} {}",
+            c.claim_id,
+            format!("{:?}", c.status).to_lowercase(),
+            l.line,
+            code,
+            l.service_date.map(|d| d.to_string()).unwrap_or_default(),
+            serde_json::to_value(l.decision)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            l.rule.as_deref().unwrap_or("-"),
+            l.authorization.as_deref().unwrap_or("-"),
+            if adj.is_empty() { "-".to_string() } else { adj },
+            l.reason
+        )?;
+    }
+    Ok(())
+}
+
+/// Runs the command; returns the exit code.
+pub fn run(
+    rules: Option<&Path>,
+    auths: Option<&Path>,
+    db: Option<&str>,
+    format: AdjudicateFormat,
+    files: &[PathBuf],
+) -> Result<i32> {
+    if db.is_some() {
+        bail!("--db is not available in this build yet: use --auths FILE.csv (the store arrives with the claims service)");
+    }
+    if matches!(
+        format,
+        AdjudicateFormat::Remit835 | AdjudicateFormat::Ack277ca
+    ) {
+        bail!("--format 835 and 277ca are not available in this build yet: use json, ndjson, table or 999");
+    }
+    let set = load_rules(rules)?;
+    let index = RulesIndex::new(set);
+    let mut book = load_auths(auths)?;
+    let adjudicator = Adjudicator::new(&index);
+    let mut history = MemoryHistory::default();
+
+    let total: u64 = files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
+    let progress = (io::stderr().is_terminal() && total > 8 * 1024 * 1024).then(|| {
+        let pb = indicatif::ProgressBar::new(total);
+        pb.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        pb
+    });
+
+    let stdout = io::stdout();
+    let mut out = BufWriter::with_capacity(256 * 1024, stdout.lock());
+    match format {
+        AdjudicateFormat::Json => {
+            write!(
+                out,
+                "{{\"rule_set\":{},\"claims\":[",
+                serde_json::to_string(index.version())?
+            )?;
+        }
+        AdjudicateFormat::Table => {
+            writeln!(
+                out,
+                "{:<14} {:<8} {:>3} {:<7} {:<10} {:<12} {:<24} {:<10} {:<22} REASON",
+                "CLAIM", "STATUS", "LN", "CODE", "DATE", "DECISION", "RULE", "AUTH", "ADJUSTMENTS"
+            )?;
+        }
+        _ => {}
+    }
+    let mut first = true;
+    let intake = read_files_with_progress(files, progress.as_ref(), |set| {
+        for (i, claim) in set.claims.iter().enumerate() {
+            let name = format!(
+                "{}/{}/{}/{}/{}/{}",
+                set.interchange,
+                set.group,
+                set.control_number,
+                claim.billing_npi,
+                claim.claim_id,
+                i
+            );
+            let payer_claim_id = Uuid::new_v5(&PAYER_CLAIM_NS, name.as_bytes()).to_string();
+            let decision = adjudicator.adjudicate(claim, &payer_claim_id, &mut book, &mut history);
+            match format {
+                AdjudicateFormat::Json => {
+                    if !first {
+                        out.write_all(b",")?;
+                    }
+                    serde_json::to_writer(&mut out, &decision)?;
+                }
+                AdjudicateFormat::Ndjson => {
+                    serde_json::to_writer(&mut out, &decision)?;
+                    out.write_all(b"\n")?;
+                }
+                AdjudicateFormat::Table => table_row(&mut out, &decision)?,
+                _ => {}
+            }
+            first = false;
+        }
+        Ok(())
+    })?;
+    if let Some(p) = &progress {
+        p.finish_and_clear();
+    }
+    match format {
+        AdjudicateFormat::Json => {
+            out.write_all(b"],\"rejected\":")?;
+            serde_json::to_writer(&mut out, &intake.rejected)?;
+            out.write_all(b",\"warnings\":")?;
+            serde_json::to_writer(&mut out, &intake.warnings)?;
+            out.write_all(b"}\n")?;
+        }
+        AdjudicateFormat::Ndjson => {
+            for r in &intake.rejected {
+                serde_json::to_writer(&mut out, &serde_json::json!({ "rejected": r }))?;
+                out.write_all(b"\n")?;
+            }
+        }
+        AdjudicateFormat::Table => {
+            for Rejected {
+                control_number,
+                file,
+                errors,
+            } in &intake.rejected
+            {
+                for e in errors {
+                    writeln!(
+                        out,
+                        "REJECTED set {} in {file}: segment {} ({}): {}",
+                        control_number.as_deref().unwrap_or("-"),
+                        e.segment,
+                        e.id,
+                        e.message
+                    )?;
+                }
+            }
+        }
+        AdjudicateFormat::Ack999 => {
+            if intake.acks.is_empty() {
+                bail!(
+                    "no functional group could be read, so there is nothing a 999 can acknowledge"
+                );
+            }
+            out.write_all(x12::write_999(&intake.acks, &ack_envelope_now()).as_bytes())?;
+        }
+        AdjudicateFormat::Remit835 | AdjudicateFormat::Ack277ca => {}
+    }
+    out.flush()?;
+    Ok(intake.exit_code())
+}
