@@ -124,47 +124,60 @@ fn claim() -> impl Strategy<Value = Claim> {
             (1usize..=6)
                 .prop_flat_map(move |n| (1..=n as u32).map(|i| line(kind, i)).collect::<Vec<_>>()),
         )
-            .prop_map(move |(clm, npis, sub, pat, refs, dx, dates, lines)| Claim {
-                kind,
-                claim_id: clm.0,
-                total_charge: clm.1,
-                facility_code: clm.2,
-                frequency: Frequency::from_code(clm.3),
-                frequency_code: clm.3.to_string(),
-                billing_npi: npis.0,
-                rendering_npi: npis.1,
-                subscriber: Subscriber {
-                    member_id: sub.0,
-                    filing_indicator: sub.1.to_string(),
-                    last_name: sub.2,
-                    first_name: sub.3,
-                },
-                patient: pat.map(|(relationship, last_name, first_name)| Patient {
-                    relationship,
-                    last_name,
-                    first_name,
-                }),
-                prior_auths: refs.0,
-                referrals: refs.1,
-                payer_claim_number: refs.2,
-                diagnoses: dx,
-                service_date: if kind == ClaimKind::Institutional {
-                    None
-                } else {
-                    dates.0
-                },
-                statement_period: if kind == ClaimKind::Institutional {
-                    dates.1
-                } else {
-                    None
-                },
-                admission_type: if kind == ClaimKind::Institutional {
-                    dates.2
-                } else {
-                    None
-                },
-                lines,
-                transaction_set: "0001".into(),
+            .prop_map(move |(clm, npis, sub, pat, refs, dx, dates, lines)| {
+                // Every line needs a service date: its own or the claim's.
+                let fallback = DateRange::day(NaiveDate::from_ymd_opt(2026, 2, 3).unwrap());
+                let undated = lines.iter().any(|l| l.service_date.is_none());
+                let dates = match kind {
+                    ClaimKind::Institutional if undated && dates.1.is_none() => {
+                        (dates.0, Some(fallback), dates.2)
+                    }
+                    ClaimKind::Institutional => dates,
+                    _ if undated && dates.0.is_none() => (Some(fallback), dates.1, dates.2),
+                    _ => dates,
+                };
+                Claim {
+                    kind,
+                    claim_id: clm.0,
+                    total_charge: clm.1,
+                    facility_code: clm.2,
+                    frequency: Frequency::from_code(clm.3),
+                    frequency_code: clm.3.to_string(),
+                    billing_npi: npis.0,
+                    rendering_npi: npis.1,
+                    subscriber: Subscriber {
+                        member_id: sub.0,
+                        filing_indicator: sub.1.to_string(),
+                        last_name: sub.2,
+                        first_name: sub.3,
+                    },
+                    patient: pat.map(|(relationship, last_name, first_name)| Patient {
+                        relationship,
+                        last_name,
+                        first_name,
+                    }),
+                    prior_auths: refs.0,
+                    referrals: refs.1,
+                    payer_claim_number: refs.2,
+                    diagnoses: dx,
+                    service_date: if kind == ClaimKind::Institutional {
+                        None
+                    } else {
+                        dates.0
+                    },
+                    statement_period: if kind == ClaimKind::Institutional {
+                        dates.1
+                    } else {
+                        None
+                    },
+                    admission_type: if kind == ClaimKind::Institutional {
+                        dates.2
+                    } else {
+                        None
+                    },
+                    lines,
+                    transaction_set: "0001".into(),
+                }
             })
     })
 }
