@@ -9,7 +9,7 @@
 pub mod codes;
 mod output;
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
@@ -519,7 +519,9 @@ impl<'r> Adjudicator<'r> {
         };
         // Every number is checked in order; the first that passes decides,
         // otherwise the first number's failure is reported.
-        let decided = {
+        // Decide with the book borrowed immutably, keeping only what the
+        // reason needs (copies of small values, no clone of the record).
+        let (number, result, why, total, remaining) = {
             let book_ref: &AuthBook = book;
             let mut first: Option<Checked<'_>> = None;
             let mut passed = None;
@@ -538,19 +540,31 @@ impl<'r> Adjudicator<'r> {
                 auth: None,
                 result: Err(Failure::NoNumber),
             });
+            let why = match &chosen.result {
+                Err(f) if !matches!(f, Failure::Pending | Failure::TooFewUnits(_)) => {
+                    Some(failure_text(
+                        f,
+                        chosen.number.unwrap_or_default(),
+                        chosen.auth,
+                        line,
+                        dates.as_ref(),
+                    ))
+                }
+                _ => None,
+            };
             (
                 chosen.number.map(str::to_string),
-                chosen.auth.cloned(),
                 chosen.result,
+                why,
+                chosen.auth.and_then(|a| a.units),
+                chosen.auth.and_then(|a| a.remaining()),
             )
         };
-        let (number, auth, result) = decided;
         d.authorization = number.clone();
         let rule_says = rule_text(rule);
         let num = number.clone().unwrap_or_default();
         match result {
             Ok(()) => {
-                let a = auth.as_ref();
                 book.consume(&num, line.units);
                 consumption.push(Consumption {
                     authorization: num.clone(),
@@ -558,14 +572,12 @@ impl<'r> Adjudicator<'r> {
                     units: line.units,
                 });
                 d.decision = Decision::Approved;
-                let left = a
-                    .and_then(|a| a.remaining())
+                let left = remaining
                     .map(|r| {
                         format!(
-                            "; {} of {} {} remain",
+                            "; {} of {} units remain",
                             u(r - line.units),
-                            u(a.and_then(|a| a.units).unwrap_or_default()),
-                            "units"
+                            u(total.unwrap_or_default())
                         )
                     })
                     .unwrap_or_else(|| "; the authorization has no unit limit".to_string());
@@ -605,7 +617,7 @@ impl<'r> Adjudicator<'r> {
                     amount: money(amount),
                     units: excess,
                 });
-                let total = auth.as_ref().and_then(|a| a.units).unwrap_or_default();
+                let total = total.unwrap_or_default();
                 d.reason = format!(
                     "{label}: {rule_says}; authorization {num} had {} of {} {} left: {} approved, {} denied (CO-198, authorization exceeded). \
                      Ask utilization management to extend the authorization for the extra {}.",
@@ -632,7 +644,7 @@ impl<'r> Adjudicator<'r> {
                 if f.suggests() {
                     d.suggestion = self.suggestion(claim, line, book, dates.as_ref());
                 }
-                let why = failure_text(&f, &num, auth.as_ref(), line, dates.as_ref());
+                let why = why.unwrap_or_default();
                 let next = match &d.suggestion {
                     Some(s) => format!(
                         " Authorization {s} on file covers this service: attach it (REF*G1) and resubmit as a replacement claim (frequency 7)."

@@ -1,7 +1,7 @@
 //! Authorization records (what utilization management approved): the CSV
 //! import of SPEC §2.3 and the in-memory book adjudication consumes units from.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::str::FromStr;
 
 use chrono::NaiveDate;
@@ -154,7 +154,7 @@ pub fn import_csv(data: &[u8]) -> Result<Vec<Authorization>, CsvImportError> {
             })
         }
     };
-    let mut col = HashMap::new();
+    let mut col = HashMap::default();
     for name in COLUMNS {
         match header.iter().position(|h| h == name) {
             Some(i) => {
@@ -183,7 +183,7 @@ pub fn import_csv(data: &[u8]) -> Result<Vec<Authorization>, CsvImportError> {
         return Err(CsvImportError { problems });
     }
     let mut out = Vec::new();
-    let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut seen: HashMap<String, u64> = HashMap::default();
     for rec in rdr.records() {
         let rec = match rec {
             Ok(r) => r,

@@ -6,62 +6,112 @@
 //! contain the code. The index is immutable: a new rule set builds a new
 //! index, swapped in whole (readers never see half of one).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use chrono::NaiveDate;
 
 use super::{Rule, RuleSet};
 use crate::model::{Claim, ClaimKind, CodeSpec, ServiceLine};
 
-/// Ranges of one code length sorted by low end (low, high, rule), and the
+/// A code of up to 8 bytes packed big-endian into a u64: equal codes give
+/// equal keys, and codes of one length compare like the strings. Integer
+/// compares and hashes keep lookups off `memcmp` (measured in
+/// benches/adjudication.rs).
+fn key(code: &str) -> Option<u64> {
+    let b = code.as_bytes();
+    if b.is_empty() || b.len() > 8 || b.contains(&0) {
+        return None;
+    }
+    let mut k = [0u8; 8];
+    k.get_mut(..b.len())?.copy_from_slice(b);
+    Some(u64::from_be_bytes(k))
+}
+
+/// Ranges of one code length: (low, high, rule) sorted by low, and the
 /// running maximum of high ends.
-type SortedRanges = (Vec<(String, String, u32)>, Vec<String>);
+#[derive(Debug, Default)]
+struct SortedRanges {
+    list: Vec<(u64, u64, u32)>,
+    max_hi: Vec<u64>,
+}
 
 #[derive(Debug, Default)]
 struct Ranges {
-    by_len: HashMap<usize, SortedRanges>,
+    /// Index = code length (1..=8).
+    by_len: [SortedRanges; 9],
+    /// Ranges of codes longer than 8 bytes (rare): scanned.
+    long: Vec<(String, String, u32)>,
 }
 
 impl Ranges {
     fn add(&mut self, lo: &str, hi: &str, rule: u32) {
-        self.by_len
-            .entry(lo.len())
-            .or_default()
-            .0
-            .push((lo.to_string(), hi.to_string(), rule));
+        match (key(lo), key(hi), self.by_len.get_mut(lo.len())) {
+            (Some(l), Some(h), Some(bucket)) => bucket.list.push((l, h, rule)),
+            _ => self.long.push((lo.to_string(), hi.to_string(), rule)),
+        }
     }
 
     fn seal(&mut self) {
-        for (list, max_hi) in self.by_len.values_mut() {
-            list.sort();
-            max_hi.clear();
-            let mut m = String::new();
-            for (_, hi, _) in list.iter() {
-                if *hi > m {
-                    m = hi.clone();
-                }
-                max_hi.push(m.clone());
-            }
+        for bucket in &mut self.by_len {
+            bucket.list.sort_unstable();
+            let mut m = 0u64;
+            bucket.max_hi = bucket
+                .list
+                .iter()
+                .map(|&(_, hi, _)| {
+                    m = m.max(hi);
+                    m
+                })
+                .collect();
         }
     }
 
     /// Calls `f` with every rule whose range holds `code`.
     fn each(&self, code: &str, mut f: impl FnMut(u32)) {
-        let Some((list, max_hi)) = self.by_len.get(&code.len()) else {
+        for (lo, hi, rule) in &self.long {
+            if code.len() == lo.len() && lo.as_str() <= code && code <= hi.as_str() {
+                f(*rule);
+            }
+        }
+        let (Some(k), Some(bucket)) = (key(code), self.by_len.get(code.len())) else {
             return;
         };
-        let end = list.partition_point(|(lo, _, _)| lo.as_str() <= code);
+        let end = bucket.list.partition_point(|&(lo, _, _)| lo <= k);
         for i in (0..end).rev() {
-            match max_hi.get(i) {
-                Some(m) if m.as_str() >= code => {}
+            match bucket.max_hi.get(i) {
+                Some(&m) if m >= k => {}
                 _ => break,
             }
-            if let Some((_, hi, rule)) = list.get(i) {
-                if hi.as_str() >= code {
-                    f(*rule);
+            if let Some(&(_, hi, rule)) = bucket.list.get(i) {
+                if hi >= k {
+                    f(rule);
                 }
             }
         }
+    }
+}
+
+/// Exact codes: packed keys for codes up to 8 bytes, strings beyond.
+#[derive(Debug, Default)]
+struct Exact {
+    short: HashMap<u64, Vec<u32>>,
+    long: HashMap<String, Vec<u32>>,
+}
+
+impl Exact {
+    fn add(&mut self, code: &str, rule: u32) {
+        match key(code) {
+            Some(k) => self.short.entry(k).or_default().push(rule),
+            None => self.long.entry(code.to_string()).or_default().push(rule),
+        }
+    }
+
+    fn get(&self, code: &str) -> &[u32] {
+        let found = match key(code) {
+            Some(k) => self.short.get(&k),
+            None => self.long.get(code),
+        };
+        found.map_or(&[], Vec::as_slice)
     }
 }
 
@@ -69,11 +119,11 @@ impl Ranges {
 #[derive(Debug)]
 pub struct RulesIndex {
     set: RuleSet,
-    codes: HashMap<String, Vec<u32>>,
+    codes: Exact,
     code_ranges: Ranges,
-    revenue: HashMap<String, Vec<u32>>,
+    revenue: Exact,
     revenue_ranges: Ranges,
-    bill_types: HashMap<String, Vec<u32>>,
+    bill_types: Exact,
 }
 
 /// What the index needs to know about a line.
@@ -151,11 +201,11 @@ impl RulesIndex {
     /// Builds the index.
     pub fn new(set: RuleSet) -> Self {
         let mut ix = RulesIndex {
-            codes: HashMap::new(),
+            codes: Exact::default(),
             code_ranges: Ranges::default(),
-            revenue: HashMap::new(),
+            revenue: Exact::default(),
             revenue_ranges: Ranges::default(),
-            bill_types: HashMap::new(),
+            bill_types: Exact::default(),
             set: RuleSet {
                 version: String::new(),
                 source: String::new(),
@@ -166,18 +216,18 @@ impl RulesIndex {
             let i = u32::try_from(i).unwrap_or(u32::MAX);
             for c in &rule.codes {
                 match c {
-                    CodeSpec::Exact(code) => ix.codes.entry(code.clone()).or_default().push(i),
+                    CodeSpec::Exact(code) => ix.codes.add(code, i),
                     CodeSpec::Range(lo, hi) => ix.code_ranges.add(lo, hi, i),
                 }
             }
             for c in &rule.revenue_codes {
                 match c {
-                    CodeSpec::Exact(code) => ix.revenue.entry(code.clone()).or_default().push(i),
+                    CodeSpec::Exact(code) => ix.revenue.add(code, i),
                     CodeSpec::Range(lo, hi) => ix.revenue_ranges.add(lo, hi, i),
                 }
             }
             for b in &rule.bill_types {
-                ix.bill_types.entry(b.clone()).or_default().push(i);
+                ix.bill_types.add(b, i);
             }
         }
         ix.code_ranges.seal();
@@ -206,19 +256,19 @@ impl RulesIndex {
             }
         };
         if let Some(code) = f.procedure {
-            for &i in self.codes.get(code).into_iter().flatten() {
+            for &i in self.codes.get(code) {
                 consider(i);
             }
             self.code_ranges.each(code, &mut consider);
         }
         if let Some(code) = f.revenue_code {
-            for &i in self.revenue.get(code).into_iter().flatten() {
+            for &i in self.revenue.get(code) {
                 consider(i);
             }
             self.revenue_ranges.each(code, &mut consider);
         }
         if let Some(bt) = f.bill_type {
-            for &i in self.bill_types.get(bt).into_iter().flatten() {
+            for &i in self.bill_types.get(bt) {
                 consider(i);
             }
         }
