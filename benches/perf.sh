@@ -57,6 +57,7 @@ gen p10k.x12 10000
 gen p20k.x12 20000
 gen p20k-noauth.x12 20000 --line-auth-rate 0         # no REF*G1 in 2400: x12-types rejects two REFs there
 [ "${PERF_BIG:-0}" = 1 ] && gen p1m.x12 1000000
+gen p100k.x12 100000                                 # the issue-3 CLI target: 100k claims
 
 # --- builds ------------------------------------------------------------------
 say "building priorauth --release"
@@ -218,6 +219,30 @@ measure priorauth p20k-noauth.x12 20000 "$(claims_re 20000)" -- "$PRIORAUTH" par
 if [ "${PERF_BIG:-0}" = 1 ]; then
   measure priorauth p1m.x12 1000000 "$(claims_re 1000000)" -- "$PRIORAUTH" parse --summary
 fi
+# Adjudication end to end: authorizations for 3 of 4 REF*G1 numbers in the
+# file (the rest are "not on file"), written once from priorauth's own parse.
+if [ ! -s "$PERF_DIR/p100k-auths.csv" ]; then
+  say "writing authorizations for p100k ..."
+  cat >"$PERF_DIR/mkauths.py" <<'PY'
+import json, sys, zlib
+d = json.load(sys.stdin)
+print("number,member_id,provider_npi,codes,units,units_used,start_date,end_date,status")
+seen = set()
+for c in d["claims"]:
+    nums = list(c["prior_auths"]) + [a for l in c["lines"] for a in l["prior_auths"]]
+    for n in nums:
+        h = zlib.crc32(n.encode())
+        if n in seen or h % 4 == 0:
+            continue
+        seen.add(n)
+        status = "approved" if h % 10 else "denied"
+        member, npi = c["subscriber"]["member_id"], c["billing_npi"]
+        print(f"{n},{member},{npi},,{h % 5 + 1},0,2020-01-01,2030-12-31,{status}")
+PY
+  "$PRIORAUTH" parse "$PERF_DIR/p100k.x12" | python3 "$PERF_DIR/mkauths.py" >"$PERF_DIR/p100k-auths.csv"
+fi
+measure "priorauth adjudicate --format ndjson" p100k.x12 100000 '"claim_id"' -- "$PRIORAUTH" adjudicate --auths "$PERF_DIR/p100k-auths.csv" --format ndjson
+measure "priorauth adjudicate --format json" p100k.x12 100000 '"rule_set"' -- "$PRIORAUTH" adjudicate --auths "$PERF_DIR/p100k-auths.csv"
 if [ "${SKIP_PEERS:-0}" != 1 ]; then
   measure "edi 0.4" p20k.x12 20000 '^claims=20000$' -- "$EDI"
   measure "x12-types 0.12" p20k-noauth.x12 20000 '^claims=20000 ' -- "$X12TYPES"
