@@ -98,6 +98,10 @@ pub struct PriorClaim {
 pub trait ClaimHistory {
     /// The earlier claim with this billing NPI and CLM01.
     fn by_key(&self, billing_npi: &str, claim_id: &str) -> Option<PriorClaim>;
+    /// True when a claim with this billing NPI and CLM01 was adjudicated.
+    fn contains(&self, billing_npi: &str, claim_id: &str) -> bool {
+        self.by_key(billing_npi, claim_id).is_some()
+    }
     /// The earlier claim with this payer claim id (REF*F8).
     fn by_payer_id(&self, payer_claim_id: &str) -> Option<(String, String)>;
     /// Records an adjudicated claim under its key.
@@ -106,32 +110,45 @@ pub trait ClaimHistory {
     fn forget(&mut self, billing_npi: &str, claim_id: &str);
 }
 
-/// History of one run, in memory.
+/// History of one run, in memory: billing NPI → CLM01 → prior claim, so
+/// the duplicate check of every original claim allocates nothing.
 #[derive(Debug, Default)]
 pub struct MemoryHistory {
-    by_key: HashMap<(String, String), PriorClaim>,
+    by_key: HashMap<String, HashMap<String, PriorClaim>>,
     by_payer_id: HashMap<String, (String, String)>,
 }
 
 impl ClaimHistory for MemoryHistory {
     fn by_key(&self, billing_npi: &str, claim_id: &str) -> Option<PriorClaim> {
         self.by_key
-            .get(&(billing_npi.to_string(), claim_id.to_string()))
+            .get(billing_npi)
+            .and_then(|m| m.get(claim_id))
             .cloned()
+    }
+    fn contains(&self, billing_npi: &str, claim_id: &str) -> bool {
+        self.by_key
+            .get(billing_npi)
+            .is_some_and(|m| m.contains_key(claim_id))
     }
     fn by_payer_id(&self, payer_claim_id: &str) -> Option<(String, String)> {
         self.by_payer_id.get(payer_claim_id).cloned()
     }
     fn record(&mut self, billing_npi: &str, claim_id: &str, prior: PriorClaim) {
-        let key = (billing_npi.to_string(), claim_id.to_string());
-        self.by_payer_id
-            .insert(prior.payer_claim_id.clone(), key.clone());
-        self.by_key.insert(key, prior);
+        self.by_payer_id.insert(
+            prior.payer_claim_id.clone(),
+            (billing_npi.to_string(), claim_id.to_string()),
+        );
+        let per_npi = match self.by_key.get_mut(billing_npi) {
+            Some(m) => m,
+            None => self.by_key.entry(billing_npi.to_string()).or_default(),
+        };
+        per_npi.insert(claim_id.to_string(), prior);
     }
     fn forget(&mut self, billing_npi: &str, claim_id: &str) {
         if let Some(p) = self
             .by_key
-            .remove(&(billing_npi.to_string(), claim_id.to_string()))
+            .get_mut(billing_npi)
+            .and_then(|m| m.remove(claim_id))
         {
             self.by_payer_id.remove(&p.payer_claim_id);
         }
@@ -154,32 +171,47 @@ fn u(d: Decimal) -> String {
     d.normalize().to_string()
 }
 
-fn dates_text(d: &DateRange) -> String {
-    if d.start == d.end {
-        d.start.to_string()
-    } else {
-        format!("{}..{}", d.start, d.end)
+
+/// "Line 2 (70551, 2026-03-04)", written straight into the reason (no
+/// intermediate string: reasons are built for every line).
+struct Label<'a>(&'a ServiceLine, Option<&'a DateRange>);
+
+impl std::fmt::Display for Label<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Label(line, dates) = self;
+        write!(f, "Line {} (", line.number)?;
+        match (&line.procedure, &line.revenue_code) {
+            (Some(p), _) => f.write_str(&p.code)?,
+            (None, Some(r)) => write!(f, "revenue code {r}")?,
+            (None, None) => f.write_str("no code")?,
+        }
+        match dates {
+            Some(d) if d.start == d.end => write!(f, ", {})", d.start),
+            Some(d) => write!(f, ", {}..{})", d.start, d.end),
+            None => f.write_str(", no service date)"),
+        }
     }
 }
 
-/// "Line 2 (70551, 2026-03-04)"
-fn line_label(line: &ServiceLine, dates: Option<&DateRange>) -> String {
-    let code = match (&line.procedure, &line.revenue_code) {
-        (Some(p), _) => p.code.clone(),
-        (None, Some(r)) => format!("revenue code {r}"),
-        (None, None) => "no code".to_string(),
-    };
-    match dates {
-        Some(d) => format!("Line {} ({code}, {})", line.number, dates_text(d)),
-        None => format!("Line {} ({code}, no service date)", line.number),
+fn line_label<'a>(line: &'a ServiceLine, dates: Option<&'a DateRange>) -> Label<'a> {
+    Label(line, dates)
+}
+
+/// "prior authorization is required under Section 5.1.2 (rule 5.1.2-MRI: MRI)"
+struct RuleText<'a>(&'a Rule);
+
+impl std::fmt::Display for RuleText<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "prior authorization is required under Section {} (rule {}: {})",
+            self.0.section, self.0.id, self.0.title
+        )
     }
 }
 
-fn rule_text(rule: &Rule) -> String {
-    format!(
-        "prior authorization is required under Section {} (rule {}: {})",
-        rule.section, rule.id, rule.title
-    )
+fn rule_text(rule: &Rule) -> RuleText<'_> {
+    RuleText(rule)
 }
 
 /// Adjudicates claims against a rule index, an authorization book and a
@@ -221,8 +253,10 @@ impl<'r> Adjudicator<'r> {
         let id = claim.claim_id.as_str();
         match claim.frequency {
             Frequency::Original => {
-                if let Some(prior) = history.by_key(npi, id) {
-                    return self.duplicate(claim, payer_claim_id, &prior);
+                if history.contains(npi, id) {
+                    if let Some(prior) = history.by_key(npi, id) {
+                        return self.duplicate(claim, payer_claim_id, &prior);
+                    }
                 }
             }
             Frequency::Replacement | Frequency::Void => {
@@ -492,6 +526,7 @@ impl<'r> Adjudicator<'r> {
         let mut d = self.base_line(claim, line);
         let dates = claim.line_dates(line);
         let label = line_label(line, dates.as_ref());
+        let label = &label;
         let facts = LineFacts::of(claim, line);
         let Some(rule) = self.rules.lookup(&facts) else {
             let exempted = if facts.emergency {
