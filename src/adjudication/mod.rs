@@ -171,7 +171,6 @@ fn u(d: Decimal) -> String {
     d.normalize().to_string()
 }
 
-
 /// "Line 2 (70551, 2026-03-04)", written straight into the reason (no
 /// intermediate string: reasons are built for every line).
 struct Label<'a>(&'a ServiceLine, Option<&'a DateRange>);
@@ -251,6 +250,7 @@ impl<'r> Adjudicator<'r> {
     ) -> ClaimDecision {
         let npi = claim.billing_npi.as_str();
         let id = claim.claim_id.as_str();
+        let mut reversed = Vec::new();
         match claim.frequency {
             Frequency::Original => {
                 if history.contains(npi, id) {
@@ -267,7 +267,6 @@ impl<'r> Adjudicator<'r> {
                     .and_then(|f8| history.by_payer_id(f8))
                     .unwrap_or_else(|| (npi.to_string(), id.to_string()));
                 let prior = history.by_key(&key.0, &key.1);
-                let mut reversed = Vec::new();
                 if let Some(p) = &prior {
                     for c in &p.consumption {
                         book.consume(&c.authorization, -c.units);
@@ -278,21 +277,13 @@ impl<'r> Adjudicator<'r> {
                 if claim.frequency == Frequency::Void {
                     return self.void(claim, payer_claim_id, prior.as_ref(), reversed);
                 }
-                let mut d = self.adjudicate_lines(claim, payer_claim_id, book);
-                d.reversed = reversed;
-                history.record(
-                    npi,
-                    id,
-                    PriorClaim {
-                        payer_claim_id: payer_claim_id.to_string(),
-                        consumption: d.consumption.clone(),
-                    },
-                );
-                return d;
             }
             Frequency::Other => {}
         }
-        let d = self.adjudicate_lines(claim, payer_claim_id, book);
+        // Originals, replacements and other frequencies: adjudicate afresh
+        // and remember what was consumed, for a later replacement or void.
+        let mut d = self.adjudicate_lines(claim, payer_claim_id, book);
+        d.reversed = reversed;
         history.record(
             npi,
             id,
