@@ -2,7 +2,7 @@
 # Seeds and runs one cargo-fuzz target on the stable toolchain.
 #
 # usage: fuzz/run.sh TARGET [SECONDS] [extra libFuzzer flags...]
-#   TARGET   parse_837 | lexer
+#   TARGET   parse_837 | lexer | rules_toml | auths_csv
 #   SECONDS  -max_total_time (default 600)
 #
 # cargo-fuzz passes -Z flags (sanitizer, coverage) that only nightly accepts;
@@ -23,4 +23,4 @@ bash fuzz/seed.sh "$target"
 mkdir -p "fuzz/artifacts/$target"
 exec cargo fuzz run --fuzz-dir fuzz "$target" "fuzz/corpus/$target" -- \
   -max_total_time="$secs" -max_len="${MAX_LEN:-65536}" \
-  -dict=fuzz/x12.dict -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 "$@"
+  $( [ "${target}" = parse_837 ] || [ "${target}" = lexer ] && echo -dict=fuzz/x12.dict ) -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 "$@"

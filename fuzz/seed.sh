@@ -23,6 +23,12 @@ for t in "${targets[@]}"; do
     h=$(sha1sum "$f" | cut -c1-16)
     cp -n "$f" "$dir/seed-$h" 2>/dev/null || true
   }
+  case $t in
+    rules_toml) for f in fixtures/rules/*.toml; do copy "$f"; done
+                echo "seed.sh: $dir: $n0 -> $(find "$dir" -type f | wc -l) inputs"; continue ;;
+    auths_csv)  for f in fixtures/auths/*.csv; do copy "$f"; done
+                echo "seed.sh: $dir: $n0 -> $(find "$dir" -type f | wc -l) inputs"; continue ;;
+  esac
   for f in fixtures/x12/*.x12 fixtures/fuzz-regressions/*; do
     [ -f "$f" ] && case $f in *.md) ;; *) copy "$f" ;; esac
   done

@@ -95,11 +95,8 @@ pub fn run(
     if db.is_some() {
         bail!("--db is not available in this build yet: use --auths FILE.csv (the store arrives with the claims service)");
     }
-    if matches!(
-        format,
-        AdjudicateFormat::Remit835 | AdjudicateFormat::Ack277ca
-    ) {
-        bail!("--format 835 and 277ca are not available in this build yet: use json, ndjson, table or 999");
+    if format == AdjudicateFormat::Ack277ca {
+        bail!("--format 277ca is not available in this build yet: use json, ndjson, table, 999 or 835");
     }
     let set = load_rules(rules)?;
     let index = RulesIndex::new(set);
@@ -143,6 +140,8 @@ pub fn run(
         _ => {}
     }
     let mut first = true;
+    // The 835 groups claims by payee, so it needs them all before writing.
+    let mut remit: Vec<(crate::model::Claim, ClaimDecision)> = Vec::new();
     let intake = read_files_with_progress(files, progress.as_ref(), |set| {
         for (i, claim) in set.claims.iter().enumerate() {
             let name = format!(
@@ -168,6 +167,7 @@ pub fn run(
                     out.write_all(b"\n")?;
                 }
                 AdjudicateFormat::Table => table_row(&mut out, &decision)?,
+                AdjudicateFormat::Remit835 => remit.push((claim.clone(), decision)),
                 _ => {}
             }
             first = false;
@@ -218,7 +218,29 @@ pub fn run(
             }
             out.write_all(x12::write_999(&intake.acks, &ack_envelope_now()).as_bytes())?;
         }
-        AdjudicateFormat::Remit835 | AdjudicateFormat::Ack277ca => {}
+        AdjudicateFormat::Remit835 => {
+            let pairs: Vec<_> = remit.iter().map(|(c, d)| (c, d)).collect();
+            if !pairs.iter().any(|(_, d)| {
+                !matches!(
+                    d.status,
+                    crate::adjudication::ClaimStatus::Pended
+                        | crate::adjudication::ClaimStatus::Voided
+                )
+            }) {
+                bail!(
+                    "no final claim to remit: pended and voided claims are not reported in an 835"
+                );
+            }
+            let env = ack_envelope_now();
+            let cfg = x12::RemitConfig {
+                date: env.created.date(),
+                time: env.created.format("%H%M").to_string(),
+                control_number: env.control_number,
+                ..x12::RemitConfig::default()
+            };
+            out.write_all(x12::write_835(&pairs, &cfg).as_bytes())?;
+        }
+        AdjudicateFormat::Ack277ca => {}
     }
     out.flush()?;
     Ok(intake.exit_code())

@@ -19,6 +19,7 @@ mod delimiters;
 mod error;
 mod lexer;
 mod parser;
+mod remit835;
 mod segment;
 pub mod write;
 
@@ -28,4 +29,5 @@ pub use delimiters::{Delimiters, IsaProblem};
 pub use error::{EnvelopeError, ErrorKind, SyntaxError};
 pub use lexer::{LexError, LexProblem, Lexed, SegmentReader, MAX_SEGMENT};
 pub use parser::{kind_of_guide, GroupAck, Parser, SetAck, Summary, TransactionSet};
+pub use remit835::{line_paid, write_835, RemitConfig};
 pub use segment::Segment;

@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use crate::adjudication::{claim, line, World};
 use priorauth::adjudication::Decision;
 
-fn auth_rows() -> impl Strategy<Value = String> {
+pub fn auth_rows() -> impl Strategy<Value = String> {
     prop::collection::vec(
         (
             0u8..4,
@@ -49,7 +49,7 @@ fn auth_rows() -> impl Strategy<Value = String> {
     })
 }
 
-fn claims() -> impl Strategy<Value = Vec<priorauth::model::Claim>> {
+pub fn claims() -> impl Strategy<Value = Vec<priorauth::model::Claim>> {
     prop::collection::vec(
         (
             0u8..4,

@@ -15,5 +15,6 @@ mod adjudication_props;
 mod cli;
 mod corpus;
 mod intake;
+mod remit;
 mod render;
 mod roundtrip;

@@ -1,0 +1,299 @@
+//! The 835 remittance advice (005010X221A1) for adjudicated claims.
+//!
+//! priorauth does not price claims: the paid amount of a line is its charge
+//! less priorauth's own adjustments (a denied line pays 0, a partial line
+//! pays the approved share). Pended claims are not final and are left out;
+//! voids are left out too until the store can tell what was paid.
+//! Balancing holds by construction: CLP03 − CLP04 = Σ CAS, SVC02 − SVC03 =
+//! Σ line CAS, BPR02 = Σ CLP04.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+
+use super::write::X12Writer;
+use crate::adjudication::{money, ClaimDecision, ClaimStatus};
+use crate::model::{Claim, ClaimKind};
+
+/// Payer details and envelope values for the 835.
+#[derive(Debug, Clone)]
+pub struct RemitConfig {
+    /// Payer name (1000A N102).
+    pub payer_name: String,
+    /// Payer tax id, 9 digits (TRN03 is `1` + this).
+    pub payer_tin: String,
+    /// Payer address (N301, N401-N403).
+    pub payer_address: (String, String, String, String),
+    /// Technical contact phone (PER*BL).
+    pub payer_phone: String,
+    /// Production / check date.
+    pub date: NaiveDate,
+    /// Time (HHMM) for the envelope.
+    pub time: String,
+    /// ISA13 / GS06 and the base of trace numbers.
+    pub control_number: u32,
+}
+
+impl Default for RemitConfig {
+    fn default() -> Self {
+        RemitConfig {
+            payer_name: "HEALTH ALLIANCE PLAN".into(),
+            payer_tin: "381234567".into(),
+            payer_address: (
+                "2850 W GRAND BLVD".into(),
+                "DETROIT".into(),
+                "MI".into(),
+                "482022692".into(),
+            ),
+            payer_phone: "3135550100".into(),
+            date: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default(),
+            time: "1200".into(),
+            control_number: 1,
+        }
+    }
+}
+
+fn m(d: Decimal) -> String {
+    money(d).to_string()
+}
+
+fn units(d: Decimal) -> String {
+    d.normalize().to_string()
+}
+
+/// The amount paid on a line (its charge less priorauth's adjustments).
+pub fn line_paid(l: &crate::adjudication::LineDecision) -> Decimal {
+    l.charge - l.adjusted()
+}
+
+/// CLP02 claim status code.
+fn clp02(status: ClaimStatus) -> &'static str {
+    match status {
+        ClaimStatus::Denied => "4",
+        ClaimStatus::Voided => "22",
+        _ => "1",
+    }
+}
+
+/// CLP06 claim filing indicator (from SBR09; `ZZ` when none was sent).
+fn filing(claim: &Claim) -> &str {
+    // The 835 list lacks some 837 codes (e.g. CI, commercial): those are ZZ.
+    const CLP06: [&str; 19] = [
+        "12", "13", "14", "15", "16", "17", "AM", "CH", "DS", "HM", "LM", "MA", "MB", "MC", "OF",
+        "TV", "VA", "WC", "ZZ",
+    ];
+    let f = claim.subscriber.filing_indicator.as_str();
+    if CLP06.contains(&f) {
+        f
+    } else {
+        "ZZ"
+    }
+}
+
+/// Writes one 835 interchange: one transaction set per billing provider
+/// (the payee), claims in input order.
+pub fn write_835(items: &[(&Claim, &ClaimDecision)], cfg: &RemitConfig) -> String {
+    let mut w = X12Writer::new(true);
+    let date8 = cfg.date.format("%Y%m%d").to_string();
+    let date6 = cfg.date.format("%y%m%d").to_string();
+    let ctl = cfg.control_number.to_string();
+    w.isa(
+        ("ZZ", "PRIORAUTH"),
+        ("ZZ", "PROVIDER"),
+        &date6,
+        &cfg.time,
+        cfg.control_number,
+        false,
+    );
+    w.segment(
+        "GS",
+        &[
+            "HP",
+            "PRIORAUTH",
+            "PROVIDER",
+            &date8,
+            &cfg.time,
+            &ctl,
+            "X",
+            "005010X221A1",
+        ],
+    );
+    // Group by payee, keeping first-seen order.
+    let mut order: Vec<&str> = Vec::new();
+    let mut by_payee: BTreeMap<&str, Vec<(&Claim, &ClaimDecision)>> = BTreeMap::new();
+    for &(c, d) in items {
+        if matches!(d.status, ClaimStatus::Pended | ClaimStatus::Voided) {
+            continue;
+        }
+        if !by_payee.contains_key(c.billing_npi.as_str()) {
+            order.push(c.billing_npi.as_str());
+        }
+        by_payee
+            .entry(c.billing_npi.as_str())
+            .or_default()
+            .push((c, d));
+    }
+    let mut sets = 0;
+    for (i, npi) in order.iter().enumerate() {
+        let Some(claims) = by_payee.get(npi) else {
+            continue;
+        };
+        sets += 1;
+        let st = format!("{:04}", i + 1);
+        let total: Decimal = claims
+            .iter()
+            .flat_map(|(_, d)| d.lines.iter())
+            .map(line_paid)
+            .sum();
+        w.segment("ST", &["835", &st]);
+        let bpr = format!("BPR*I*{}*C*NON************{date8}", m(total));
+        let parts: Vec<&str> = bpr.split('*').skip(1).collect();
+        w.segment("BPR", &parts);
+        let trace = format!("{}{:04}", cfg.control_number, i + 1);
+        w.segment("TRN", &["1", &trace, &format!("1{}", cfg.payer_tin)]);
+        w.segment("DTM", &["405", &date8]);
+        w.segment("N1", &["PR", &cfg.payer_name]);
+        w.segment("N3", &[&cfg.payer_address.0]);
+        w.segment(
+            "N4",
+            &[
+                &cfg.payer_address.1,
+                &cfg.payer_address.2,
+                &cfg.payer_address.3,
+            ],
+        );
+        w.segment("PER", &["BL", "EDI SUPPORT", "TE", &cfg.payer_phone]);
+        w.segment("N1", &["PE", "BILLING PROVIDER", "XX", npi]);
+        w.segment("LX", &["1"]);
+        for (c, d) in claims {
+            let charge: Decimal = d.lines.iter().map(|l| l.charge).sum();
+            let paid: Decimal = d.lines.iter().map(line_paid).sum();
+            w.segment(
+                "CLP",
+                &[
+                    &d.claim_id,
+                    clp02(d.status),
+                    &m(charge),
+                    &m(paid),
+                    "0",
+                    filing(c),
+                    &d.payer_claim_id,
+                    &c.facility_code,
+                    &c.frequency_code,
+                ],
+            );
+            let (last, first, qual_id) = match &c.patient {
+                Some(p) => (p.last_name.clone(), p.first_name.clone(), None),
+                None => (
+                    c.subscriber.last_name.clone(),
+                    c.subscriber.first_name.clone(),
+                    Some(c.subscriber.member_id.clone()),
+                ),
+            };
+            let last = if last.is_empty() {
+                "UNKNOWN".to_string()
+            } else {
+                last
+            };
+            match qual_id {
+                Some(id) if !id.is_empty() => {
+                    w.segment("NM1", &["QC", "1", &last, &first, "", "", "", "MI", &id])
+                }
+                _ => w.segment("NM1", &["QC", "1", &last, &first]),
+            }
+            if c.patient.is_some() && !c.subscriber.member_id.is_empty() {
+                let sl = if c.subscriber.last_name.is_empty() {
+                    "UNKNOWN"
+                } else {
+                    c.subscriber.last_name.as_str()
+                };
+                w.segment(
+                    "NM1",
+                    &[
+                        "IL",
+                        "1",
+                        sl,
+                        &c.subscriber.first_name,
+                        "",
+                        "",
+                        "",
+                        "MI",
+                        &c.subscriber.member_id,
+                    ],
+                );
+            }
+            for (l, src) in d.lines.iter().zip(c.lines.iter()) {
+                let composite = match (&src.procedure, c.kind) {
+                    (Some(p), _) => {
+                        let mut parts: Vec<&str> = vec![
+                            if p.qualifier.is_empty() {
+                                "HC"
+                            } else {
+                                p.qualifier.as_str()
+                            },
+                            &p.code,
+                        ];
+                        parts.extend(p.modifiers.iter().map(String::as_str));
+                        w.composite(&parts)
+                    }
+                    (None, ClaimKind::Institutional) => {
+                        w.composite(&["NU", src.revenue_code.as_deref().unwrap_or("")])
+                    }
+                    (None, _) => w.composite(&["HC", "99499"]),
+                };
+                let revenue = if c.kind == ClaimKind::Institutional {
+                    src.revenue_code.clone().unwrap_or_default()
+                } else {
+                    String::new()
+                };
+                let paid_units = l.units_approved;
+                w.segment(
+                    "SVC",
+                    &[
+                        &composite,
+                        &m(l.charge),
+                        &m(line_paid(l)),
+                        &revenue,
+                        &units(paid_units),
+                    ],
+                );
+                match c.line_dates(src) {
+                    Some(r) if r.start == r.end => {
+                        w.segment("DTM", &["472", &r.start.format("%Y%m%d").to_string()])
+                    }
+                    Some(r) => {
+                        w.segment("DTM", &["150", &r.start.format("%Y%m%d").to_string()]);
+                        w.segment("DTM", &["151", &r.end.format("%Y%m%d").to_string()]);
+                    }
+                    None => {}
+                }
+                // One CAS per group, up to six reason triplets each.
+                let mut groups: Vec<(&str, Vec<String>)> = Vec::new();
+                for a in &l.adjustments {
+                    let g = a.group.as_str();
+                    let triplet = [a.carc.as_str().to_string(), m(a.amount), units(a.units)];
+                    match groups.iter_mut().find(|(k, v)| *k == g && v.len() < 18) {
+                        Some((_, v)) => v.extend(triplet),
+                        None => groups.push((g, triplet.to_vec())),
+                    }
+                }
+                for (g, v) in &groups {
+                    let mut el: Vec<&str> = vec![g];
+                    el.extend(v.iter().map(String::as_str));
+                    w.segment("CAS", &el);
+                }
+                if let Some(ctl) = &src.control_number {
+                    w.segment("REF", &["6R", ctl]);
+                }
+                for r in &l.remarks {
+                    w.segment("LQ", &["HE", r.as_str()]);
+                }
+            }
+        }
+        w.end_set(&st);
+    }
+    w.segment("GE", &[&sets.to_string(), &ctl]);
+    w.segment("IEA", &["1", &format!("{:09}", cfg.control_number)]);
+    w.finish()
+}
