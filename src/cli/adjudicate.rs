@@ -95,9 +95,6 @@ pub fn run(
     if db.is_some() {
         bail!("--db is not available in this build yet: use --auths FILE.csv (the store arrives with the claims service)");
     }
-    if format == AdjudicateFormat::Ack277ca {
-        bail!("--format 277ca is not available in this build yet: use json, ndjson, table, 999 or 835");
-    }
     let set = load_rules(rules)?;
     let index = RulesIndex::new(set);
     let mut book = load_auths(auths)?;
@@ -167,7 +164,9 @@ pub fn run(
                     out.write_all(b"\n")?;
                 }
                 AdjudicateFormat::Table => table_row(&mut out, &decision)?,
-                AdjudicateFormat::Remit835 => remit.push((claim.clone(), decision)),
+                AdjudicateFormat::Remit835 | AdjudicateFormat::Ack277ca => {
+                    remit.push((claim.clone(), decision))
+                }
                 _ => {}
             }
             first = false;
@@ -240,7 +239,28 @@ pub fn run(
             };
             out.write_all(x12::write_835(&pairs, &cfg).as_bytes())?;
         }
-        AdjudicateFormat::Ack277ca => {}
+        AdjudicateFormat::Ack277ca => {
+            if remit.is_empty() {
+                bail!("no claim was accepted, so a 277CA has nothing to acknowledge (see the 999)");
+            }
+            let env = ack_envelope_now();
+            let (submitter, app) = intake
+                .acks
+                .first()
+                .map(|g| (g.sender.1.clone(), g.app_sender.clone()))
+                .unwrap_or_default();
+            let cfg = x12::AckClaimsConfig {
+                created: env.created,
+                control_number: env.control_number,
+                payer: ("HEALTH ALLIANCE PLAN".into(), "HAP01".into()),
+                submitter: (submitter, app),
+            };
+            let acked: Vec<x12::AckedClaim<'_>> = remit
+                .iter()
+                .map(|(c, d)| (c, d.payer_claim_id.as_str()))
+                .collect();
+            out.write_all(x12::write_277ca(&acked, &cfg).as_bytes())?;
+        }
     }
     out.flush()?;
     Ok(intake.exit_code())

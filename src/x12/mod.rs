@@ -13,6 +13,7 @@
 //! }
 //! ```
 
+mod ack277ca;
 mod ack999;
 mod claim837;
 mod delimiters;
@@ -23,6 +24,7 @@ mod remit835;
 mod segment;
 pub mod write;
 
+pub use ack277ca::{write_277ca, AckClaimsConfig, AckedClaim};
 pub use ack999::{write_999, AckEnvelope};
 pub use claim837::valid_segment_id;
 pub use delimiters::{Delimiters, IsaProblem};

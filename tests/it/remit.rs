@@ -106,7 +106,7 @@ fn generated_835_covering_every_decision_validates() {
                 A4,M1,1234567893,70551,1,0,2026-01-10,2026-04-10,approved\n";
     let mut w = World::mri(rows);
     use crate::adjudication::{claim, line};
-    let cs = vec![
+    let cs = [
         claim(
             "OK",
             &["A1"],
@@ -169,4 +169,28 @@ proptest! {
         let x12 = write_835(&pairs, &RemitConfig::default());
         check_balanced(&x12);
     }
+}
+
+#[test]
+fn claim_acknowledgment_277ca_lists_every_accepted_claim_and_validates() {
+    let out = priorauth(&[
+        "adjudicate",
+        "--format",
+        "277ca",
+        "fixtures/x12/837p-sample.x12",
+        "fixtures/x12/837i-sample.x12",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let x12 = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(x12.matches("STC*A2:20*").count(), 5, "{x12}");
+    for pcn in ["PCN-0001", "PCN-0002", "PCN-0003", "ICN-0001", "ICN-0002"] {
+        assert!(x12.contains(&format!("TRN*2*{pcn}~")), "{pcn}");
+    }
+    assert!(x12.contains("QTY*90*5~"));
+    assert_eq!(pyx12_errors(&x12, "ack277ca"), None);
 }

@@ -1,0 +1,181 @@
+//! The 277CA claim acknowledgment (005010X214): which claims of a
+//! submission entered adjudication.
+//!
+//! Syntax rejections are the 999's business (a rejected transaction set has
+//! no claims to acknowledge); every claim of an accepted set is reported as
+//! A2:20 "accepted for processing", under its billing provider.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDateTime;
+use rust_decimal::Decimal;
+
+use super::write::X12Writer;
+use crate::adjudication::money;
+use crate::model::Claim;
+
+/// Envelope and party values for the 277CA.
+#[derive(Debug, Clone)]
+pub struct AckClaimsConfig {
+    /// When the acknowledgment is made.
+    pub created: NaiveDateTime,
+    /// ISA13 / GS06 and the base of trace numbers.
+    pub control_number: u32,
+    /// Payer name and id (the information source).
+    pub payer: (String, String),
+    /// Submitter name and id (the information receiver; GS02 of the 837).
+    pub submitter: (String, String),
+}
+
+/// One acknowledged claim and the payer claim id it was given.
+pub type AckedClaim<'a> = (&'a Claim, &'a str);
+
+fn m(d: Decimal) -> String {
+    money(d).to_string()
+}
+
+/// Writes the 277CA for the accepted claims of one submission.
+pub fn write_277ca(claims: &[AckedClaim<'_>], cfg: &AckClaimsConfig) -> String {
+    let mut w = X12Writer::new(true);
+    let date8 = cfg.created.format("%Y%m%d").to_string();
+    let date6 = cfg.created.format("%y%m%d").to_string();
+    let time = cfg.created.format("%H%M").to_string();
+    let ctl = cfg.control_number.to_string();
+    w.isa(
+        ("ZZ", "PRIORAUTH"),
+        ("ZZ", &cfg.submitter.1),
+        &date6,
+        &time,
+        cfg.control_number,
+        false,
+    );
+    let receiver = if cfg.submitter.1.is_empty() {
+        "SUBMITTER"
+    } else {
+        cfg.submitter.1.as_str()
+    };
+    w.segment(
+        "GS",
+        &[
+            "HN",
+            "PRIORAUTH",
+            receiver,
+            &date8,
+            &time,
+            &ctl,
+            "X",
+            "005010X214",
+        ],
+    );
+    w.segment("ST", &["277", "0001", "005010X214"]);
+    w.segment(
+        "BHT",
+        &["0085", "08", &format!("PA{ctl}"), &date8, &time, "TH"],
+    );
+    let total: Decimal = claims.iter().map(|(c, _)| c.total_charge).sum();
+    // 2000A information source (the payer).
+    w.segment("HL", &["1", "", "20", "1"]);
+    w.segment(
+        "NM1",
+        &["PR", "2", &cfg.payer.0, "", "", "", "", "PI", &cfg.payer.1],
+    );
+    w.segment("TRN", &["1", &format!("{ctl}0")]);
+    w.segment("DTP", &["050", "D8", &date8]);
+    w.segment("DTP", &["009", "D8", &date8]);
+    // 2000B information receiver (the submitter).
+    w.segment("HL", &["2", "1", "21", "1"]);
+    let sub_name = if cfg.submitter.0.is_empty() {
+        "SUBMITTER"
+    } else {
+        cfg.submitter.0.as_str()
+    };
+    w.segment(
+        "NM1",
+        &["41", "2", sub_name, "", "", "", "", "46", receiver],
+    );
+    w.segment("TRN", &["2", &format!("{ctl}1")]);
+    w.segment("STC", &["A1:19:PR", &date8, "WQ", &m(total)]);
+    w.segment("QTY", &["90", &claims.len().to_string()]);
+    w.segment("AMT", &["YU", &m(total)]);
+    // 2000C billing providers, each with its claims (2000D), input order kept.
+    let mut order: Vec<&str> = Vec::new();
+    let mut by_npi: BTreeMap<&str, Vec<AckedClaim<'_>>> = BTreeMap::new();
+    for &(c, id) in claims {
+        if !by_npi.contains_key(c.billing_npi.as_str()) {
+            order.push(c.billing_npi.as_str());
+        }
+        by_npi
+            .entry(c.billing_npi.as_str())
+            .or_default()
+            .push((c, id));
+    }
+    let mut hl = 2u32;
+    for (i, npi) in order.iter().enumerate() {
+        let Some(list) = by_npi.get(npi) else {
+            continue;
+        };
+        hl += 1;
+        let provider_hl = hl.to_string();
+        let amount: Decimal = list.iter().map(|(c, _)| c.total_charge).sum();
+        w.segment("HL", &[&provider_hl, "2", "19", "1"]);
+        w.segment(
+            "NM1",
+            &["85", "2", "BILLING PROVIDER", "", "", "", "", "XX", npi],
+        );
+        w.segment("TRN", &["1", &format!("{ctl}P{}", i + 1)]);
+        // At the provider level STC02 (date) is not used.
+        w.segment("STC", &["A1:19:PR", "", "WQ", &m(amount)]);
+        w.segment("QTY", &["QA", &list.len().to_string()]);
+        w.segment("AMT", &["YU", &m(amount)]);
+        for (c, payer_id) in list {
+            hl += 1;
+            w.segment("HL", &[&hl.to_string(), &provider_hl, "PT"]);
+            let (last, first) = match &c.patient {
+                Some(p) => (p.last_name.as_str(), p.first_name.as_str()),
+                None => (
+                    c.subscriber.last_name.as_str(),
+                    c.subscriber.first_name.as_str(),
+                ),
+            };
+            let last = if last.is_empty() { "UNKNOWN" } else { last };
+            if c.subscriber.member_id.is_empty() {
+                w.segment("NM1", &["QC", "1", last, first]);
+            } else {
+                w.segment(
+                    "NM1",
+                    &[
+                        "QC",
+                        "1",
+                        last,
+                        first,
+                        "",
+                        "",
+                        "",
+                        "MI",
+                        &c.subscriber.member_id,
+                    ],
+                );
+            }
+            w.segment("TRN", &["2", &c.claim_id]);
+            w.segment("STC", &["A2:20", &date8, "WQ", &m(c.total_charge)]);
+            w.segment("REF", &["1K", payer_id]);
+            let dates: Vec<_> = c.lines.iter().filter_map(|l| c.line_dates(l)).collect();
+            let start = dates.iter().map(|d| d.start).min();
+            let end = dates.iter().map(|d| d.end).max();
+            if let (Some(s), Some(e)) = (start, end) {
+                w.segment(
+                    "DTP",
+                    &[
+                        "472",
+                        "RD8",
+                        &format!("{}-{}", s.format("%Y%m%d"), e.format("%Y%m%d")),
+                    ],
+                );
+            }
+        }
+    }
+    w.end_set("0001");
+    w.segment("GE", &["1", &ctl]);
+    w.segment("IEA", &["1", &format!("{:09}", cfg.control_number)]);
+    w.finish()
+}
