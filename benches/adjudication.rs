@@ -3,6 +3,11 @@
 //! Run: `cargo bench --bench adjudication`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // bench setup
 
+// The same allocator as the priorauth binary (src/main.rs), so the figures
+// are what the CLI gets.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use chrono::NaiveDate;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use priorauth::adjudication::{Adjudicator, MemoryHistory};

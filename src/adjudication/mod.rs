@@ -155,6 +155,16 @@ impl ClaimHistory for MemoryHistory {
     }
 }
 
+/// `format!` into a string sized for a typical reason at once: reasons are
+/// written for every line, and growing them piecemeal showed up in profiles.
+macro_rules! reason {
+    ($($arg:tt)*) => {{
+        let mut s = String::with_capacity(320);
+        let _ = std::fmt::Write::write_fmt(&mut s, format_args!($($arg)*));
+        s
+    }};
+}
+
 fn round_cents(d: Decimal) -> Decimal {
     d.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
 }
@@ -337,7 +347,7 @@ impl<'r> Adjudicator<'r> {
                     amount: money(line.charge),
                     units: line.units,
                 });
-                d.reason = format!(
+                d.reason = reason!(
                     "{}: exact duplicate of claim {} from billing NPI {}, already adjudicated as payer claim {}; \
                      nothing was paid or consumed. To correct the earlier claim, send a replacement (frequency 7) with REF*F8 {}.",
                     line_label(line, claim.line_dates(line).as_ref()),
@@ -391,7 +401,7 @@ impl<'r> Adjudicator<'r> {
             .iter()
             .map(|line| {
                 let mut d = self.base_line(claim, line);
-                d.reason = format!(
+                d.reason = reason!(
                     "{}: claim voided (frequency 8); {what}. Nothing on this line is adjudicated.",
                     line_label(line, claim.line_dates(line).as_ref())
                 );
@@ -529,11 +539,11 @@ impl<'r> Adjudicator<'r> {
                 None
             };
             d.reason = match exempted {
-                Some(r) => format!(
+                Some(r) => reason!(
                     "{label}: an emergency service, exempt from prior authorization under Section {} (rule {}: {}); no authorization is needed.",
                     r.section, r.id, r.title
                 ),
-                None => format!("{label}: no Section 5.1 rule requires prior authorization for this service; no authorization is needed."),
+                None => reason!("{label}: no Section 5.1 rule requires prior authorization for this service; no authorization is needed."),
             };
             return d;
         };
@@ -607,7 +617,7 @@ impl<'r> Adjudicator<'r> {
                         )
                     })
                     .unwrap_or_else(|| "; the authorization has no unit limit".to_string());
-                d.reason = format!(
+                d.reason = reason!(
                     "{label}: {rule_says}; authorization {num} covers it: {} {} approved{left}.",
                     u(line.units),
                     plural(line.units)
@@ -616,7 +626,7 @@ impl<'r> Adjudicator<'r> {
             Err(Failure::Pending) => {
                 d.decision = Decision::Pended;
                 d.units_approved = Decimal::ZERO;
-                d.reason = format!(
+                d.reason = reason!(
                     "{label}: {rule_says}; authorization {num} is still pending review by utilization management, \
                      so the line is pended (not final) until it is decided."
                 );
@@ -644,7 +654,7 @@ impl<'r> Adjudicator<'r> {
                     units: excess,
                 });
                 let total = total.unwrap_or_default();
-                d.reason = format!(
+                d.reason = reason!(
                     "{label}: {rule_says}; authorization {num} had {} of {} {} left: {} approved, {} denied (CO-198, authorization exceeded). \
                      Ask utilization management to extend the authorization for the extra {}.",
                     u(remaining),
@@ -682,7 +692,7 @@ impl<'r> Adjudicator<'r> {
                         _ => " Obtain an authorization that covers this service and resubmit.".to_string(),
                     },
                 };
-                d.reason = format!(
+                d.reason = reason!(
                     "{label}: {rule_says}; {why} ({}-{}{}).{next}",
                     "CO",
                     carc.as_str(),
