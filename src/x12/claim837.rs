@@ -71,18 +71,31 @@ pub(crate) struct SetBuilder {
     place: Place,
     party: Party,
     billing_npi: Option<String>,
+    /// The subscriber in force. The first claim under it takes it (a move,
+    /// not a copy); later claims under the same HL copy it from the claim
+    /// before them (`subscriber_moved`).
     subscriber: Option<Subscriber>,
+    subscriber_moved: bool,
+    /// The patient in force, shared the same way (`patient_moved`).
     patient: Option<Patient>,
+    patient_moved: bool,
     claim: Option<Claim>,
+    /// Service lines of the open claim; moved into an exactly sized vector
+    /// when the claim closes.
+    lines: Vec<ServiceLine>,
     claim_segment: u32,
     claim_byte: u64,
-    line: Option<ServiceLine>,
+    /// True while the last of `lines` is open (LX seen, not yet closed).
+    line_open: bool,
     line_has_service: bool,
     line_segment: u32,
     line_byte: u64,
 }
 
 fn decimal(bytes: &[u8]) -> Option<Decimal> {
+    if let Some(d) = plain_decimal(bytes) {
+        return Some(d);
+    }
     let s = std::str::from_utf8(bytes).ok()?;
     // X12 "R" values: digits, optional sign and point; no exponents, no spaces.
     if s.is_empty()
@@ -95,8 +108,37 @@ fn decimal(bytes: &[u8]) -> Option<Decimal> {
     Decimal::from_str(s).ok()
 }
 
+/// The common shape of an amount, `123` or `123.45` (1-18 digits, no sign),
+/// built without the general parser: the same value and scale as
+/// `Decimal::from_str` gives. Anything else is `None` (and left to it).
+fn plain_decimal(bytes: &[u8]) -> Option<Decimal> {
+    if bytes.len() > 18 || !bytes.first()?.is_ascii_digit() {
+        return None;
+    }
+    let mut mantissa: i64 = 0;
+    let mut point: Option<usize> = None;
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'0'..=b'9' => mantissa = mantissa * 10 + i64::from(b - b'0'),
+            b'.' if point.is_none() => point = Some(i),
+            _ => return None,
+        }
+    }
+    let scale = match point {
+        None => 0,
+        // "5." is left to the general parser.
+        Some(i) if i + 1 == bytes.len() => return None,
+        Some(i) => bytes.len() - i - 1,
+    };
+    Decimal::try_new(mantissa, scale as u32).ok()
+}
+
 fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    // Nearly always ASCII: a plain validation and copy; lossy only on error.
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
 }
 
 fn opt_text(bytes: &[u8]) -> Option<String> {
@@ -104,12 +146,15 @@ fn opt_text(bytes: &[u8]) -> Option<String> {
 }
 
 impl SetBuilder {
-    pub fn new(control_number: String, kind: Option<ClaimKind>) -> Self {
+    /// A builder for set `control_number`; `claims_hint` is how many claims
+    /// to make room for (the previous set's count), so a large set does not
+    /// grow its vector by doubling and copying.
+    pub fn new(control_number: String, kind: Option<ClaimKind>, claims_hint: usize) -> Self {
         SetBuilder {
             control_number,
             kind,
             errors: Vec::new(),
-            claims: Vec::new(),
+            claims: Vec::with_capacity(claims_hint),
             count: 1,
             levels: Vec::new(),
             last_billing_hl: None,
@@ -118,11 +163,14 @@ impl SetBuilder {
             party: Party::Other,
             billing_npi: None,
             subscriber: None,
+            subscriber_moved: false,
             patient: None,
+            patient_moved: false,
             claim: None,
+            lines: Vec::new(),
             claim_segment: 0,
             claim_byte: 0,
-            line: None,
+            line_open: false,
             line_has_service: false,
             line_segment: 0,
             line_byte: 0,
@@ -291,6 +339,9 @@ impl SetBuilder {
                             .into();
                 }
                 self.levels.push(Level::Patient);
+                // The subscriber and patient stay in force and may still be
+                // changed (PAT, NM1*QC): take back copies of moved ones.
+                self.unshare();
                 return;
             }
         };
@@ -332,19 +383,68 @@ impl SetBuilder {
                 self.last_subscriber_hl = None;
                 self.billing_npi = None;
                 self.subscriber = None;
+                self.subscriber_moved = false;
                 self.patient = None;
+                self.patient_moved = false;
                 self.place = Place::BillingProvider;
             }
             Level::Subscriber => {
                 self.last_subscriber_hl = Some(this_id);
                 self.subscriber = Some(Subscriber::default());
+                self.subscriber_moved = false;
                 self.patient = None;
+                self.patient_moved = false;
                 self.place = Place::Subscriber;
             }
             Level::Patient => {
                 self.patient = Some(Patient::default());
+                self.patient_moved = false;
                 self.place = Place::Patient;
             }
+        }
+    }
+
+    /// Puts back copies of a subscriber and patient that were moved into
+    /// the last claim, for an HL that leaves them in force.
+    #[cold]
+    fn unshare(&mut self) {
+        let last = self.claims.last();
+        if self.subscriber_moved && self.subscriber.is_none() {
+            self.subscriber = last.map(|c| c.subscriber.clone());
+        }
+        if self.patient_moved && self.patient.is_none() {
+            self.patient = last.and_then(|c| c.patient.clone());
+        }
+        self.subscriber_moved = false;
+        self.patient_moved = false;
+    }
+
+    /// The subscriber for a new claim: moved out of the builder for the
+    /// first claim under it, copied from the claim before for later ones.
+    fn claim_subscriber(&mut self) -> Subscriber {
+        match self.subscriber.take() {
+            Some(sub) => {
+                self.subscriber_moved = true;
+                sub
+            }
+            None if self.subscriber_moved => self
+                .claims
+                .last()
+                .map(|c| c.subscriber.clone())
+                .unwrap_or_default(),
+            None => Subscriber::default(),
+        }
+    }
+
+    /// The patient for a new claim, shared like the subscriber.
+    fn claim_patient(&mut self) -> Option<Patient> {
+        match self.patient.take() {
+            Some(p) => {
+                self.patient_moved = true;
+                Some(p)
+            }
+            None if self.patient_moved => self.claims.last().and_then(|c| c.patient.clone()),
+            None => None,
         }
     }
 
@@ -380,7 +480,7 @@ impl SetBuilder {
             }
             (Place::Line | Place::LineDetail, _) => {
                 if entity == b"82" {
-                    if let Some(l) = self.line.as_mut() {
+                    if let Some(l) = self.open_line() {
                         l.rendering_npi = opt_text(s.element(9));
                     }
                 }
@@ -483,7 +583,7 @@ impl SetBuilder {
                 String::new()
             }
         };
-        let subscriber = self.subscriber.clone().unwrap_or_default();
+        let subscriber = self.claim_subscriber();
         if subscriber.member_id.is_empty()
             && matches!(self.place, Place::Subscriber | Place::Patient)
         {
@@ -509,7 +609,7 @@ impl SetBuilder {
             billing_npi,
             rendering_npi: None,
             subscriber,
-            patient: self.patient.clone(),
+            patient: self.claim_patient(),
             prior_auths: Vec::new(),
             referrals: Vec::new(),
             payer_claim_number: None,
@@ -539,7 +639,7 @@ impl SetBuilder {
                 }
             }
             Place::Line => {
-                if let Some(l) = self.line.as_mut() {
+                if let Some(l) = self.open_line() {
                     match s.element(1) {
                         b"G1" => l.prior_auths.push(text(value)),
                         b"9F" => l.referrals.push(text(value)),
@@ -586,7 +686,7 @@ impl SetBuilder {
                 }
             }
             _ => {
-                if let Some(l) = self.line.as_mut() {
+                if let Some(l) = self.open_line() {
                     l.service_date = Some(range);
                 }
             }
@@ -639,7 +739,8 @@ impl SetBuilder {
                 0
             }
         };
-        self.line = Some(ServiceLine {
+        self.line_open = true;
+        self.lines.push(ServiceLine {
             number,
             procedure: None,
             revenue_code: None,
@@ -762,7 +863,7 @@ impl SetBuilder {
         let emergency = id == b"SV1" && s.element(9) == b"Y";
         let unit_basis = basis_el.and_then(|e| opt_text(s.element(e)));
         let place_of_service = pos_el.and_then(|e| opt_text(s.element(e)));
-        if let Some(l) = self.line.as_mut() {
+        if let Some(l) = self.open_line() {
             l.procedure = procedure;
             l.revenue_code = revenue_code;
             l.charge = charge;
@@ -774,8 +875,25 @@ impl SetBuilder {
         self.line_has_service = true;
     }
 
+    /// The service line being read, if any.
+    fn open_line(&mut self) -> Option<&mut ServiceLine> {
+        if self.line_open {
+            self.lines.last_mut()
+        } else {
+            None
+        }
+    }
+
     fn finish_line(&mut self) {
-        let Some(line) = self.line.take() else {
+        if !self.line_open {
+            return;
+        }
+        self.line_open = false;
+        let Some((number, line_has_date)) = self
+            .lines
+            .last()
+            .map(|l| (l.number, l.service_date.is_some()))
+        else {
             return;
         };
         if !self.line_has_service {
@@ -784,7 +902,7 @@ impl SetBuilder {
                 Some(ClaimKind::Dental) => "SV3",
                 _ => "SV1",
             };
-            let msg = format!("service line LX*{} has no {wanted} segment", line.number);
+            let msg = format!("service line LX*{} has no {wanted} segment", number);
             self.error(
                 self.line_segment,
                 wanted.as_bytes(),
@@ -795,7 +913,7 @@ impl SetBuilder {
                 msg,
             );
         }
-        let has_date = line.service_date.is_some()
+        let has_date = line_has_date
             || self
                 .claim
                 .as_ref()
@@ -803,11 +921,11 @@ impl SetBuilder {
         if !has_date && self.line_has_service {
             let (msg, id) = match self.kind {
                 Some(ClaimKind::Institutional) => (
-                    format!("service line LX*{} has no service date: DTP*472 on the line or DTP*434 statement dates on the claim are required", line.number),
+                    format!("service line LX*{} has no service date: DTP*472 on the line or DTP*434 statement dates on the claim are required", number),
                     "DTP",
                 ),
                 _ => (
-                    format!("service line LX*{} has no service date: DTP*472 is required on the line (or on the claim)", line.number),
+                    format!("service line LX*{} has no service date: DTP*472 is required on the line (or on the claim)", number),
                     "DTP",
                 ),
             };
@@ -821,22 +939,21 @@ impl SetBuilder {
                 msg,
             );
         }
-        if let Some(c) = self.claim.as_mut() {
-            c.lines.push(line);
-        }
     }
 
     /// Closes the open claim at segment `s` (the one that ends it).
     fn finish_claim(&mut self, s: &Segment<'_>) {
-        let at = (self.count, s.id().to_vec(), s.byte);
-        self.finish_claim_at(at.0, &at.1, at.2);
+        self.finish_claim_at(self.count, s.id(), s.byte);
     }
 
     fn finish_claim_at(&mut self, pos: u32, id: &[u8], byte: u64) {
         self.finish_line();
-        let Some(claim) = self.claim.take() else {
+        let Some(mut claim) = self.claim.take() else {
             return;
         };
+        let mut lines = Vec::with_capacity(self.lines.len());
+        lines.append(&mut self.lines);
+        claim.lines = lines;
         if claim.lines.is_empty() {
             let msg = format!(
                 "claim at segment {} (CLM) has no service line: LX is required before {}",
@@ -870,4 +987,52 @@ pub fn valid_segment_id(id: &[u8]) -> bool {
         && id
             .iter()
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_decimals_match_the_general_parser() {
+        for s in [
+            "0",
+            "7",
+            "007",
+            "100",
+            "100.5",
+            "100.50",
+            "0.01",
+            "12345678901234567",
+            "123456789012345678",
+            "1234567890123456789",
+            "5.",
+            ".5",
+            "-5",
+            "-0",
+            "1.2.3",
+            "1e3",
+            "",
+            "+1",
+            "99.999999999",
+        ] {
+            // The general path alone (what `decimal` did before the fast one).
+            let want = if s.is_empty()
+                || !s
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+            {
+                None
+            } else {
+                Decimal::from_str(s).ok()
+            };
+            let got = decimal(s.as_bytes());
+            assert_eq!(got, want, "{s:?}");
+            assert_eq!(
+                got.map(|d| d.to_string()),
+                want.map(|d| d.to_string()),
+                "{s:?}"
+            );
+        }
+    }
 }

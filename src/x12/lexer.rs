@@ -11,7 +11,7 @@ use std::io::Read;
 use memchr::memchr;
 
 use super::delimiters::{Delimiters, IsaProblem};
-use super::segment::Segment;
+use super::segment::{scan, Index, Segment};
 
 /// How much is read from the source at a time.
 const CHUNK: usize = 256 * 1024;
@@ -137,7 +137,21 @@ impl<R: Read> SegmentReader<R> {
     }
 
     /// Skips whitespace (and a BOM at the very start). False at end of input.
+    #[inline]
     fn skip_filler(&mut self) -> bool {
+        // Fast path: the next byte starts a segment (filler is all <= b' ').
+        if !self.at_file_start
+            && self
+                .buf
+                .get(self.start..self.end)
+                .is_some_and(|p| p.first().is_some_and(|&b| b > b' '))
+        {
+            return true;
+        }
+        self.skip_filler_slow()
+    }
+
+    fn skip_filler_slow(&mut self) -> bool {
         loop {
             if self.start == self.end && !self.fill() {
                 return false;
@@ -188,6 +202,7 @@ impl<R: Read> SegmentReader<R> {
     }
 
     /// The next segment, an error, or `None` at end of input.
+    #[inline]
     pub fn next_segment(&mut self) -> Option<Lexed<'_>> {
         if !self.skip_filler() {
             return None;
@@ -236,7 +251,28 @@ impl<R: Read> SegmentReader<R> {
     }
 
     fn read_segment(&mut self, d: Delimiters) -> Option<Lexed<'_>> {
-        let mut searched = 0usize;
+        // Fast path: the whole segment is in the buffer; its element
+        // separators are found in the same pass as its terminator.
+        let mut index = Index::EMPTY;
+        if let Some(len) = scan(self.pending(), d.element, d.segment, &mut index) {
+            let byte = self.bytes_read();
+            let s = self.start;
+            self.start += len + 1;
+            self.segments += 1;
+            let raw = self.buf.get(s..s + len).unwrap_or_default();
+            if raw.starts_with(b"IEA") && raw.get(3).map_or(true, |&b| b == d.element) {
+                // The next interchange declares its own delimiters.
+                self.delims = None;
+            }
+            return Some(Lexed::Segment(Segment::indexed(
+                raw,
+                d,
+                byte,
+                self.segments,
+                index,
+            )));
+        }
+        let mut searched = self.pending().len();
         let len = loop {
             let pending = self.pending();
             if let Some(i) = pending.get(searched..).and_then(|p| memchr(d.segment, p)) {

@@ -144,6 +144,8 @@ struct State {
     envelope_errors: Vec<EnvelopeError>,
     summary: Summary,
     done: bool,
+    /// Claims in the last set closed: room for as many is made in the next.
+    last_set_claims: usize,
 }
 
 fn text(b: &[u8]) -> String {
@@ -458,7 +460,7 @@ impl State {
         } else {
             None
         };
-        let mut builder = SetBuilder::new(control.clone(), kind);
+        let mut builder = SetBuilder::new(control.clone(), kind, self.last_set_claims);
         if self.group.is_none() {
             builder.error(
                 1,
@@ -594,6 +596,7 @@ impl State {
             guide,
         } = open;
         let accepted = builder.errors.is_empty();
+        self.last_set_claims = builder.claims.len().min(1 << 20);
         let (interchange, group) = (
             self.interchange
                 .as_ref()
