@@ -1,5 +1,7 @@
 //! Claims and service lines as adjudication sees them (SPEC §2.1).
 
+use std::borrow::Cow;
+
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -104,8 +106,9 @@ pub struct Patient {
 /// A procedure composite: qualifier, code and up to four modifiers.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Procedure {
-    /// Code list qualifier (`HC` for CPT/HCPCS, `AD` for CDT, ...).
-    pub qualifier: String,
+    /// Code list qualifier (`HC` for CPT/HCPCS, `AD` for CDT, ...). The
+    /// common ones are static strings: one allocation less per line.
+    pub qualifier: Cow<'static, str>,
     /// The code.
     pub code: String,
     /// Modifiers, in order.
@@ -123,8 +126,8 @@ pub struct ServiceLine {
     pub revenue_code: Option<String>,
     /// Line charge.
     pub charge: Decimal,
-    /// Unit basis (`UN`, `MJ`, `DA`).
-    pub unit_basis: Option<String>,
+    /// Unit basis (`UN`, `MJ`, `DA`), static for the usual codes.
+    pub unit_basis: Option<Cow<'static, str>>,
     /// Units billed (1 when the claim gives none).
     pub units: Decimal,
     /// SV105 place of service, when given on the line.

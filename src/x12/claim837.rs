@@ -796,7 +796,7 @@ impl SetBuilder {
             let qualifier = parts.next().unwrap_or_default();
             let code = parts.next().unwrap_or_default();
             (!code.is_empty()).then(|| Procedure {
-                qualifier: text(qualifier),
+                qualifier: common_code(qualifier),
                 code: text(code),
                 modifiers: parts.take(4).filter(|m| !m.is_empty()).map(text).collect(),
             })
@@ -861,7 +861,10 @@ impl SetBuilder {
             _ => (None, Some(3)),
         };
         let emergency = id == b"SV1" && s.element(9) == b"Y";
-        let unit_basis = basis_el.and_then(|e| opt_text(s.element(e)));
+        let unit_basis = basis_el
+            .map(|e| s.element(e))
+            .filter(|b| !b.is_empty())
+            .map(common_code);
         let place_of_service = pos_el.and_then(|e| opt_text(s.element(e)));
         if let Some(l) = self.open_line() {
             l.procedure = procedure;
@@ -977,6 +980,20 @@ impl SetBuilder {
     /// Ends the set at its SE (or wherever it was cut off).
     pub fn finish(&mut self, pos: u32, id: &[u8], byte: u64) {
         self.finish_claim_at(pos, id, byte);
+    }
+}
+
+/// Qualifiers and unit codes that nearly every line repeats, without an
+/// allocation each; anything else is copied.
+fn common_code(b: &[u8]) -> std::borrow::Cow<'static, str> {
+    use std::borrow::Cow;
+    match b {
+        b"HC" => Cow::Borrowed("HC"),
+        b"AD" => Cow::Borrowed("AD"),
+        b"UN" => Cow::Borrowed("UN"),
+        b"MJ" => Cow::Borrowed("MJ"),
+        b"DA" => Cow::Borrowed("DA"),
+        other => Cow::Owned(text(other)),
     }
 }
 

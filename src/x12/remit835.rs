@@ -230,7 +230,7 @@ pub fn write_835(items: &[(&Claim, &ClaimDecision)], cfg: &RemitConfig) -> Strin
                             if p.qualifier.is_empty() {
                                 "HC"
                             } else {
-                                p.qualifier.as_str()
+                                &*p.qualifier
                             },
                             &p.code,
                         ];

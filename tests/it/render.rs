@@ -168,7 +168,7 @@ pub fn transaction_set(claims: &[Claim], control: &str) -> Vec<String> {
         for l in &c.lines {
             seg(&mut s, &["LX", &l.number.to_string()]);
             let proc_composite = l.procedure.as_ref().map(|p| {
-                let mut parts = vec![p.qualifier.clone(), p.code.clone()];
+                let mut parts = vec![p.qualifier.to_string(), p.code.clone()];
                 parts.extend(p.modifiers.iter().cloned());
                 parts.join(":")
             });

@@ -73,7 +73,7 @@ fn line(kind: ClaimKind, number: u32) -> impl Strategy<Value = ServiceLine> {
                     }),
                     revenue_code: institutional.then_some(rev),
                     charge,
-                    unit_basis: (kind != ClaimKind::Dental).then(|| "UN".to_string()),
+                    unit_basis: (kind != ClaimKind::Dental).then(|| "UN".into()),
                     units,
                     place_of_service: if institutional { None } else { pos },
                     emergency: professional && emergency,
