@@ -182,7 +182,7 @@ impl Intake {
 /// collects rejections, warnings and acknowledgments.
 pub fn read_files(
     files: &[PathBuf],
-    on_set: impl FnMut(x12::TransactionSet) -> Result<()>,
+    on_set: impl FnMut(&x12::TransactionSet) -> Result<()>,
 ) -> Result<Intake> {
     read_files_with_progress(files, None, on_set)
 }
@@ -191,7 +191,7 @@ pub fn read_files(
 pub fn read_files_with_progress(
     files: &[PathBuf],
     progress: Option<&indicatif::ProgressBar>,
-    mut on_set: impl FnMut(x12::TransactionSet) -> Result<()>,
+    mut on_set: impl FnMut(&x12::TransactionSet) -> Result<()>,
 ) -> Result<Intake> {
     let mut intake = Intake::default();
     let mut done_before = 0u64;
@@ -203,7 +203,8 @@ pub fn read_files_with_progress(
                 p.set_position(done_before + parser.summary().bytes);
             }
             if set.accepted() {
-                on_set(set)?;
+                on_set(&set)?;
+                parser.recycle(set.claims);
             } else {
                 intake.rejected.push(Rejected {
                     control_number: Some(set.control_number),

@@ -79,7 +79,8 @@ pub(crate) struct SetBuilder {
     /// The patient in force, shared the same way (`patient_moved`).
     patient: Option<Patient>,
     patient_moved: bool,
-    claim: Option<Claim>,
+    /// A claim is open: it is the last element of `claims`.
+    claim_open: bool,
     /// Service lines of the open claim; moved into an exactly sized vector
     /// when the claim closes.
     lines: Vec<ServiceLine>,
@@ -166,7 +167,7 @@ impl SetBuilder {
             subscriber_moved: false,
             patient: None,
             patient_moved: false,
-            claim: None,
+            claim_open: false,
             lines: Vec::new(),
             claim_segment: 0,
             claim_byte: 0,
@@ -266,7 +267,8 @@ impl SetBuilder {
             b"DTP" => self.dtp(s),
             b"HI" => self.hi(s),
             b"CL1" => {
-                if let Some(c) = self.claim.as_mut().filter(|_| self.place == Place::Claim) {
+                let place_is_claim = self.place == Place::Claim;
+                if let Some(c) = self.open_claim().filter(|_| place_is_claim) {
                     c.admission_type = opt_text(s.element(1));
                 }
             }
@@ -472,7 +474,7 @@ impl SetBuilder {
             }
             (Place::Claim | Place::ClaimProvider, _) => {
                 if entity == b"82" {
-                    if let Some(c) = self.claim.as_mut() {
+                    if let Some(c) = self.open_claim() {
                         c.rendering_npi = opt_text(s.element(9));
                     }
                 }
@@ -599,7 +601,9 @@ impl SetBuilder {
                 msg,
             );
         }
-        self.claim = Some(Claim {
+        let patient = self.claim_patient();
+        self.claim_open = true;
+        self.claims.push(Claim {
             kind: self.kind.unwrap_or(ClaimKind::Professional),
             claim_id,
             total_charge,
@@ -609,7 +613,7 @@ impl SetBuilder {
             billing_npi,
             rendering_npi: None,
             subscriber,
-            patient: self.claim_patient(),
+            patient,
             prior_auths: Vec::new(),
             referrals: Vec::new(),
             payer_claim_number: None,
@@ -629,7 +633,7 @@ impl SetBuilder {
         let value = s.element(2);
         match self.place {
             Place::Claim => {
-                if let Some(c) = self.claim.as_mut() {
+                if let Some(c) = self.open_claim() {
                     match s.element(1) {
                         b"G1" => c.prior_auths.push(text(value)),
                         b"9F" => c.referrals.push(text(value)),
@@ -676,12 +680,12 @@ impl SetBuilder {
         };
         match target {
             1 => {
-                if let Some(c) = self.claim.as_mut() {
+                if let Some(c) = self.open_claim() {
                     c.service_date = Some(range);
                 }
             }
             2 => {
-                if let Some(c) = self.claim.as_mut() {
+                if let Some(c) = self.open_claim() {
                     c.statement_period = Some(range);
                 }
             }
@@ -697,7 +701,7 @@ impl SetBuilder {
         if self.place != Place::Claim {
             return;
         }
-        let Some(c) = self.claim.as_mut() else {
+        let Some(c) = self.open_claim() else {
             return;
         };
         let comp = s.delimiters().component;
@@ -719,7 +723,7 @@ impl SetBuilder {
 
     fn lx(&mut self, s: &Segment<'_>) {
         self.finish_line();
-        if self.claim.is_none() {
+        if !self.claim_open {
             let msg = "LX (service line) must follow a CLM".to_string();
             self.error(
                 self.count,
@@ -917,10 +921,11 @@ impl SetBuilder {
             );
         }
         let has_date = line_has_date
-            || self
-                .claim
-                .as_ref()
-                .is_some_and(|c| c.service_date.is_some() || c.statement_period.is_some());
+            || (self.claim_open
+                && self
+                    .claims
+                    .last()
+                    .is_some_and(|c| c.service_date.is_some() || c.statement_period.is_some()));
         if !has_date && self.line_has_service {
             let (msg, id) = match self.kind {
                 Some(ClaimKind::Institutional) => (
@@ -951,13 +956,19 @@ impl SetBuilder {
 
     fn finish_claim_at(&mut self, pos: u32, id: &[u8], byte: u64) {
         self.finish_line();
-        let Some(mut claim) = self.claim.take() else {
+        if !self.claim_open {
             return;
-        };
+        }
+        // The claim was built in place at the end of `claims` (moving a
+        // finished claim into the vector was a measurable copy).
+        self.claim_open = false;
         let mut lines = Vec::with_capacity(self.lines.len());
         lines.append(&mut self.lines);
-        claim.lines = lines;
-        if claim.lines.is_empty() {
+        let no_lines = lines.is_empty();
+        if let Some(claim) = self.claims.last_mut() {
+            claim.lines = lines;
+        }
+        if no_lines {
             let msg = format!(
                 "claim at segment {} (CLM) has no service line: LX is required before {}",
                 self.claim_segment,
@@ -974,7 +985,15 @@ impl SetBuilder {
                 msg,
             );
         }
-        self.claims.push(claim);
+    }
+
+    /// The claim being built, if one is open.
+    fn open_claim(&mut self) -> Option<&mut Claim> {
+        if self.claim_open {
+            self.claims.last_mut()
+        } else {
+            None
+        }
     }
 
     /// Ends the set at its SE (or wherever it was cut off).
