@@ -261,6 +261,7 @@ impl<'r> Adjudicator<'r> {
         let npi = claim.billing_npi.as_str();
         let id = claim.claim_id.as_str();
         let mut reversed = Vec::new();
+        let mut replaces: Option<String> = None;
         match claim.frequency {
             Frequency::Original => {
                 if history.contains(npi, id) {
@@ -287,6 +288,23 @@ impl<'r> Adjudicator<'r> {
                 if claim.frequency == Frequency::Void {
                     return self.void(claim, payer_claim_id, prior.as_ref(), reversed);
                 }
+                replaces = Some(match &prior {
+                    Some(p) if !reversed.is_empty() => format!(
+                        " This replacement (frequency 7) replaces payer claim {}; the units it had consumed were returned to {} before adjudicating afresh.",
+                        p.payer_claim_id,
+                        reversed.iter().map(|c| c.authorization.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                    Some(p) => format!(
+                        " This replacement (frequency 7) replaces payer claim {}, which had consumed no units.",
+                        p.payer_claim_id
+                    ),
+                    None => format!(
+                        " This replacement (frequency 7) found no earlier claim {} from billing NPI {}{}, so nothing was reversed; it was adjudicated as new.",
+                        claim.claim_id,
+                        claim.billing_npi,
+                        claim.payer_claim_number.as_deref().map(|f8| format!(" or payer claim {f8}")).unwrap_or_default()
+                    ),
+                });
             }
             Frequency::Other => {}
         }
@@ -294,6 +312,11 @@ impl<'r> Adjudicator<'r> {
         // and remember what was consumed, for a later replacement or void.
         let mut d = self.adjudicate_lines(claim, payer_claim_id, book);
         d.reversed = reversed;
+        if let Some(note) = &replaces {
+            for l in &mut d.lines {
+                l.reason.push_str(note);
+            }
+        }
         history.record(
             npi,
             id,

@@ -95,6 +95,7 @@ pub fn run(
     if db.is_some() {
         bail!("--db is not available in this build yet: use --auths FILE.csv (the store arrives with the claims service)");
     }
+    super::check_inputs(files)?;
     let set = load_rules(rules)?;
     let index = RulesIndex::new(set);
     let mut book = load_auths(auths)?;
@@ -176,6 +177,8 @@ pub fn run(
     if let Some(p) = &progress {
         p.finish_and_clear();
     }
+    // Answers to test data are marked test (ISA15 T) too.
+    let test = intake.acks.iter().any(|g| g.test);
     match format {
         AdjudicateFormat::Json => {
             out.write_all(b"],\"rejected\":")?;
@@ -215,7 +218,9 @@ pub fn run(
                     "no functional group could be read, so there is nothing a 999 can acknowledge"
                 );
             }
-            out.write_all(x12::write_999(&intake.acks, &ack_envelope_now()).as_bytes())?;
+            let mut env = ack_envelope_now();
+            env.test = test;
+            out.write_all(x12::write_999(&intake.acks, &env).as_bytes())?;
         }
         AdjudicateFormat::Remit835 => {
             let pairs: Vec<_> = remit.iter().map(|(c, d)| (c, d)).collect();
@@ -235,6 +240,7 @@ pub fn run(
                 date: env.created.date(),
                 time: env.created.format("%H%M").to_string(),
                 control_number: env.control_number,
+                test,
                 ..x12::RemitConfig::default()
             };
             out.write_all(x12::write_835(&pairs, &cfg).as_bytes())?;
@@ -253,6 +259,7 @@ pub fn run(
                 created: env.created,
                 control_number: env.control_number,
                 payer: ("HEALTH ALLIANCE PLAN".into(), "HAP01".into()),
+                test,
                 submitter: (submitter, app),
             };
             let acked: Vec<x12::AckedClaim<'_>> = remit
@@ -263,5 +270,6 @@ pub fn run(
         }
     }
     out.flush()?;
+    super::report_rejections(&intake);
     Ok(intake.exit_code())
 }

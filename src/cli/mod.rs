@@ -247,6 +247,35 @@ pub fn read_files_with_progress(
     Ok(intake)
 }
 
+/// Fails before any output is written when an input cannot be opened, so a
+/// missing file never leaves half a JSON document behind.
+pub fn check_inputs(files: &[PathBuf]) -> Result<()> {
+    for path in files {
+        if path.as_os_str() != "-" {
+            File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// One line on stderr when sets were rejected, so a batch job that sends
+/// stdout to a file still sees why it exited 1.
+pub fn report_rejections(intake: &Intake) {
+    if !intake.rejected.is_empty() {
+        let sets = intake
+            .rejected
+            .iter()
+            .filter(|r| r.control_number.is_some())
+            .count();
+        let other = intake.rejected.len() - sets;
+        eprintln!(
+            "priorauth: {sets} transaction set{} rejected{}; see \"rejected\" in the output (or --format 999)",
+            if sets == 1 { "" } else { "s" },
+            if other > 0 { format!(", {other} unreadable stretch{}", if other == 1 { "" } else { "es" }) } else { String::new() }
+        );
+    }
+}
+
 /// The envelope of a 999 written now.
 #[allow(clippy::disallowed_methods)] // the CLI is the edge that reads the clock
 pub fn ack_envelope_now() -> AckEnvelope {
@@ -261,6 +290,7 @@ pub fn ack_envelope_now() -> AckEnvelope {
 }
 
 fn parse_command(files: &[PathBuf], format: ParseFormat, summary: bool) -> Result<i32> {
+    check_inputs(files)?;
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(256 * 1024, stdout.lock());
     if summary {
@@ -268,6 +298,7 @@ fn parse_command(files: &[PathBuf], format: ParseFormat, summary: bool) -> Resul
         serde_json::to_writer(&mut out, &intake.summary)?;
         writeln!(out)?;
         out.flush()?;
+        report_rejections(&intake);
         return Ok(intake.exit_code());
     }
     if format == ParseFormat::Ack999 {
@@ -277,8 +308,11 @@ fn parse_command(files: &[PathBuf], format: ParseFormat, summary: bool) -> Resul
                 "no functional group could be read, so there is nothing a 999 can acknowledge"
             );
         }
-        out.write_all(x12::write_999(&intake.acks, &ack_envelope_now()).as_bytes())?;
+        let mut env = ack_envelope_now();
+        env.test = intake.acks.iter().any(|g| g.test);
+        out.write_all(x12::write_999(&intake.acks, &env).as_bytes())?;
         out.flush()?;
+        report_rejections(&intake);
         return Ok(intake.exit_code());
     }
     // Stream claims out as sets complete: memory stays flat for any file size.
@@ -300,5 +334,6 @@ fn parse_command(files: &[PathBuf], format: ParseFormat, summary: bool) -> Resul
     serde_json::to_writer(&mut out, &intake.warnings)?;
     out.write_all(b"}\n")?;
     out.flush()?;
+    report_rejections(&intake);
     Ok(intake.exit_code())
 }

@@ -361,12 +361,23 @@ impl RuleSet {
 
     /// Loads a rule file; every problem is reported, nothing is half-loaded.
     pub fn from_toml(text: &str) -> Result<RuleSet, RuleLoadError> {
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| RuleLoadError {
-            problems: vec![RuleProblem {
-                rule: None,
-                field: "(file)".into(),
-                message: format!("not valid TOML: {}", e.message()),
-            }],
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            let at = e
+                .span()
+                .map(|r| {
+                    let before = text.get(..r.start).unwrap_or_default();
+                    let line = before.matches('\n').count() + 1;
+                    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                    format!(" at line {line}, column {column}")
+                })
+                .unwrap_or_default();
+            RuleLoadError {
+                problems: vec![RuleProblem {
+                    rule: None,
+                    field: "(file)".into(),
+                    message: format!("not valid TOML{at}: {}", e.message()),
+                }],
+            }
         })?;
         let mut l = Loader {
             problems: Vec::new(),
@@ -403,14 +414,23 @@ impl RuleSet {
             None => l.problem(&None, "rule", "the file has no [[rule]] entries"),
             Some(_) => l.problem(&None, "rule", "rules must be written as [[rule]] tables"),
         }
-        let mut seen = std::collections::HashSet::new();
-        for r in &rules {
-            if !seen.insert(r.id.clone()) {
-                l.problem(
-                    &Some(r.id.clone()),
-                    "id",
-                    "duplicate id: ids must be unique",
-                );
+        // Duplicate ids are checked on the raw entries, so they are reported
+        // even when one of the rules has other problems too.
+        let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        if let Some(toml::Value::Array(items)) = table.get("rule") {
+            for (i, item) in items.iter().enumerate() {
+                if let Some(toml::Value::String(id)) = item.get("id") {
+                    if let Some(first) = seen.insert(id.as_str(), i + 1) {
+                        l.problem(
+                            &Some(id.clone()),
+                            "id",
+                            format!(
+                                "duplicate id: rules #{first} and #{} share it; ids must be unique",
+                                i + 1
+                            ),
+                        );
+                    }
+                }
             }
         }
         if !l.problems.is_empty() {
@@ -473,12 +493,20 @@ mod tests {
             ),
             "{p:?}"
         );
-        // The duplicate is only reported once the rules themselves load.
+        // The duplicate is reported on its own too.
         let d = problems(&format!(
             "{HEAD}[[rule]]\nid = \"A\"\nsection = \"5.1\"\ntitle = \"t\"\ncodes = [\"1\"]\neffective = \"2026-01-01\"\n\
              [[rule]]\nid = \"A\"\nsection = \"5.1\"\ntitle = \"t\"\ncodes = [\"1\"]\neffective = \"2026-01-01\"\n"
         ));
-        assert_eq!(d, ["rule A, field `id`: duplicate id: ids must be unique"]);
+        assert_eq!(
+            d,
+            ["rule A, field `id`: duplicate id: rules #1 and #2 share it; ids must be unique"]
+        );
+        let syntax = problems("version = \"t\"\n[[rule]]\nid = \"A\"\ncodes = [\"1\"\n");
+        assert!(
+            syntax[0].contains("not valid TOML at line 5, column 1"),
+            "{syntax:?}"
+        );
     }
 
     #[test]

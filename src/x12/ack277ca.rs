@@ -25,6 +25,8 @@ pub struct AckClaimsConfig {
     pub payer: (String, String),
     /// Submitter name and id (the information receiver; GS02 of the 837).
     pub submitter: (String, String),
+    /// ISA15 `T`: answering test data.
+    pub test: bool,
 }
 
 /// One acknowledged claim and the payer claim id it was given.
@@ -47,7 +49,7 @@ pub fn write_277ca(claims: &[AckedClaim<'_>], cfg: &AckClaimsConfig) -> String {
         &date6,
         &time,
         cfg.control_number,
-        false,
+        cfg.test,
     );
     let receiver = if cfg.submitter.1.is_empty() {
         "SUBMITTER"

@@ -60,6 +60,9 @@ pub struct GroupAck {
     pub sender: (String, String),
     /// ISA08 receiver id.
     pub receiver: (String, String),
+    /// ISA15 was `T`: the sender marked the interchange as test data, so
+    /// every answer to it is marked test too.
+    pub test: bool,
     /// GS01 functional identifier code (`HC`).
     pub functional_id: String,
     /// GS02 application sender.
@@ -96,6 +99,7 @@ pub struct Summary {
 #[derive(Debug)]
 struct Interchange {
     control: String,
+    test: bool,
     sender: (String, String),
     receiver: (String, String),
     groups: u32,
@@ -349,6 +353,7 @@ impl State {
         let trim = |b: &[u8]| text(b).trim_end().to_string();
         self.interchange = Some(Interchange {
             control: text(s.element(13)),
+            test: s.element(15) == b"T",
             sender: (text(s.element(5)), trim(s.element(6))),
             receiver: (text(s.element(7)), trim(s.element(8))),
             groups: 0,
@@ -383,6 +388,7 @@ impl State {
     fn gs(&mut self, s: &Segment<'_>) {
         self.close_set_unterminated(s, "GS");
         self.close_group_unterminated(s.byte);
+        let test = self.interchange.as_ref().is_some_and(|ic| ic.test);
         let (interchange, sender, receiver) = match self.interchange.as_mut() {
             Some(ic) => {
                 ic.groups += 1;
@@ -404,6 +410,7 @@ impl State {
                 interchange,
                 sender,
                 receiver,
+                test,
                 functional_id: text(s.element(1)),
                 app_sender: text(s.element(2)),
                 app_receiver: text(s.element(3)),

@@ -33,6 +33,8 @@ pub struct RemitConfig {
     pub time: String,
     /// ISA13 / GS06 and the base of trace numbers.
     pub control_number: u32,
+    /// ISA15 `T`: answering test data.
+    pub test: bool,
 }
 
 impl Default for RemitConfig {
@@ -50,6 +52,7 @@ impl Default for RemitConfig {
             date: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default(),
             time: "1200".into(),
             control_number: 1,
+            test: false,
         }
     }
 }
@@ -104,7 +107,7 @@ pub fn write_835(items: &[(&Claim, &ClaimDecision)], cfg: &RemitConfig) -> Strin
         &date6,
         &cfg.time,
         cfg.control_number,
-        false,
+        cfg.test,
     );
     w.segment(
         "GS",

@@ -31,6 +31,8 @@ fn accepted_file_gets_ik5_a_and_ak9_a_and_validates() {
         "{a}"
     );
     assert!(segs.contains(&"IK5*A".to_string()));
+    // The sample's ISA15 is T (test data): the answer is marked test too.
+    assert!(segs[0].ends_with("*0*T*:"), "{}", segs[0]);
     assert!(segs.contains(&"AK9*A*1*1*1".to_string()));
     assert_eq!(pyx12_errors(&a, "accepted"), None);
 }

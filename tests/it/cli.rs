@@ -82,6 +82,18 @@ fn exit_codes_follow_the_spec() {
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no/such/file.x12"));
     assert_eq!(priorauth(&["parse"]).status.code(), Some(2));
+    // A missing file is found before anything is written: no half JSON.
+    let half = priorauth(&[
+        "adjudicate",
+        "fixtures/x12/837p-sample.x12",
+        "no/such/file.x12",
+    ]);
+    assert_eq!(half.status.code(), Some(2));
+    assert!(
+        half.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&half.stdout)
+    );
     assert_eq!(priorauth(&["frobnicate"]).status.code(), Some(2));
     let dir = crate::helpers::temp_dir("exit");
     let bad = dir.join("bad.x12");
