@@ -279,6 +279,9 @@ impl State {
 
     fn lex_error(&mut self, e: super::lexer::LexError) {
         let msg = match &e.problem {
+            LexProblem::ExpectedIsa if e.byte <= 3 && self.summary.interchanges == 0 => {
+                "this is not an X12 file: it does not start with an ISA interchange header".to_string()
+            }
             LexProblem::ExpectedIsa => "data where an ISA interchange header was expected; skipped to the next ISA".to_string(),
             LexProblem::BadIsa(IsaProblem::NotFixedWidth) => "ISA is not the fixed-width 106-character header (each ISA element must have its exact length): the interchange is skipped".to_string(),
             LexProblem::BadIsa(IsaProblem::Short) => "ISA header is cut short before ISA16 and its terminator: the interchange is skipped".to_string(),
@@ -289,19 +292,26 @@ impl State {
             LexProblem::Io(m) => format!("read error: {m}"),
         };
         if let Some(open) = self.set.as_mut() {
+            // Reported once, on the set it cut short (its claims are lost).
             let pos = open.builder.count + 1;
             open.builder.error(
                 pos,
-                b"",
+                b"SE",
                 e.byte,
                 None,
                 None,
                 ErrorKind::Unreadable,
-                msg.clone(),
+                format!("{msg}, before the SE trailer of this transaction set"),
             );
             self.close_set(None);
+        } else {
+            let id = match e.problem {
+                LexProblem::Unterminated => "IEA",
+                _ => "ISA",
+            };
+            self.envelope_error(id, e.byte, None, false, msg);
+            self.lost();
         }
-        self.envelope_error("ISA", e.byte, None, false, msg);
         // Whatever was open cannot be completed now.
         self.close_group_unterminated(e.byte);
         self.interchange = None;
@@ -687,7 +697,8 @@ impl State {
             );
             self.lost();
         }
-        if self.summary.interchanges == 0 {
+        // Said once: a file whose first bytes were already refused has its error.
+        if self.summary.interchanges == 0 && self.envelope_errors.is_empty() {
             self.envelope_error(
                 "ISA",
                 0,
