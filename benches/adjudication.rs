@@ -126,6 +126,7 @@ fn claims() -> Vec<Claim> {
                 frequency: Frequency::Original,
                 frequency_code: "1".into(),
                 billing_npi: "1234567893".into(),
+                billing_name: "BENCH CLINIC".into(),
                 rendering_npi: None,
                 subscriber: Subscriber {
                     member_id: format!("M{:07}", (c * 3) % 500_000),

@@ -163,6 +163,8 @@ pub struct Claim {
     pub frequency_code: String,
     /// 2010AA NM1*85 NM109.
     pub billing_npi: String,
+    /// 2010AA NM1*85 NM103, the billing provider's name (the 835 payee).
+    pub billing_name: String,
     /// Claim-level rendering provider (837P 2310B / 837I 2310D NM1*82).
     pub rendering_npi: Option<String>,
     /// The subscriber.

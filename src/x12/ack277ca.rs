@@ -120,10 +120,12 @@ pub fn write_277ca(claims: &[AckedClaim<'_>], cfg: &AckClaimsConfig) -> String {
         let provider_hl = hl.to_string();
         let amount: Decimal = list.iter().map(|(c, _)| c.total_charge).sum();
         w.segment("HL", &[&provider_hl, "2", "19", "1"]);
-        w.segment(
-            "NM1",
-            &["85", "2", "BILLING PROVIDER", "", "", "", "", "XX", npi],
-        );
+        let name = list
+            .first()
+            .map(|(c, _)| c.billing_name.as_str())
+            .filter(|n| !n.is_empty())
+            .unwrap_or("BILLING PROVIDER");
+        w.segment("NM1", &["85", "2", name, "", "", "", "", "XX", npi]);
         w.segment("TRN", &["1", &format!("{ctl}P{}", i + 1)]);
         // At the provider level STC02 (date) is not used.
         w.segment("STC", &["A1:19:PR", "", "WQ", &m(amount)]);

@@ -71,6 +71,7 @@ pub(crate) struct SetBuilder {
     place: Place,
     party: Party,
     billing_npi: Option<String>,
+    billing_name: String,
     /// The subscriber in force. The first claim under it takes it (a move,
     /// not a copy); later claims under the same HL copy it from the claim
     /// before them (`subscriber_moved`).
@@ -163,6 +164,7 @@ impl SetBuilder {
             place: Place::Header,
             party: Party::Other,
             billing_npi: None,
+            billing_name: String::new(),
             subscriber: None,
             subscriber_moved: false,
             patient: None,
@@ -456,6 +458,7 @@ impl SetBuilder {
         match (self.place, entity) {
             (Place::BillingProvider, b"85") => {
                 self.billing_npi = opt_text(s.element(9));
+                self.billing_name = text(s.element(3));
             }
             (Place::Subscriber, b"IL") => {
                 if let Some(sub) = self.subscriber.as_mut() {
@@ -611,6 +614,7 @@ impl SetBuilder {
             frequency_code,
             facility_code,
             billing_npi,
+            billing_name: self.billing_name.clone(),
             rendering_npi: None,
             subscriber,
             patient,

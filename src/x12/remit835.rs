@@ -167,7 +167,12 @@ pub fn write_835(items: &[(&Claim, &ClaimDecision)], cfg: &RemitConfig) -> Strin
             ],
         );
         w.segment("PER", &["BL", "EDI SUPPORT", "TE", &cfg.payer_phone]);
-        w.segment("N1", &["PE", "BILLING PROVIDER", "XX", npi]);
+        let payee = claims
+            .first()
+            .map(|(c, _)| c.billing_name.as_str())
+            .filter(|n| !n.is_empty())
+            .unwrap_or("BILLING PROVIDER");
+        w.segment("N1", &["PE", payee, "XX", npi]);
         w.segment("LX", &["1"]);
         for (c, d) in claims {
             let charge: Decimal = d.lines.iter().map(|l| l.charge).sum();

@@ -52,6 +52,7 @@ pub fn claim(id: &str, auths: &[&str], lines: Vec<ServiceLine>) -> Claim {
         frequency: Frequency::Original,
         frequency_code: "1".into(),
         billing_npi: BILLING.into(),
+        billing_name: "RIVERSIDE IMAGING GROUP".into(),
         rendering_npi: None,
         subscriber: Subscriber {
             member_id: "M1".into(),

@@ -64,7 +64,7 @@ pub fn transaction_set(claims: &[Claim], control: &str) -> Vec<String> {
                 "NM1",
                 "85",
                 "2",
-                "BILLING",
+                &c.billing_name,
                 "",
                 "",
                 "",

@@ -102,7 +102,7 @@ fn claim() -> impl Strategy<Value = Claim> {
                 "[0-9]{2}",
                 prop_oneof![Just("1"), Just("7"), Just("8")],
             ),
-            ("[0-9]{10}", prop::option::of("[0-9]{10}")),
+            ("[0-9]{10}", prop::option::of("[0-9]{10}"), name()),
             (
                 ident(),
                 prop_oneof![Just("CI"), Just("MB"), Just("MC"), Just("16")],
@@ -144,6 +144,7 @@ fn claim() -> impl Strategy<Value = Claim> {
                     frequency: Frequency::from_code(clm.3),
                     frequency_code: clm.3.to_string(),
                     billing_npi: npis.0,
+                    billing_name: npis.2,
                     rendering_npi: npis.1,
                     subscriber: Subscriber {
                         member_id: sub.0,
