@@ -55,7 +55,7 @@ fn table_row(out: &mut impl Write, c: &ClaimDecision) -> io::Result<()> {
                     crate::adjudication::money(a.amount)
                 )
             })
-            .chain(l.remarks.iter().map(|r| r.as_str().to_string()))
+            .chain(l.remarks.iter().map(|r| format!("RARC {}", r.as_str())))
             .collect::<Vec<_>>()
             .join(" ");
         let code = l

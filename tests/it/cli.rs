@@ -165,7 +165,7 @@ fn adjudicate_formats_and_exit_codes() {
     let table = priorauth(&["adjudicate", "--format", "table", files[0]]);
     let text = String::from_utf8_lossy(&table.stdout);
     assert!(text.starts_with("CLAIM"), "{text}");
-    assert!(text.contains("CO-197 2400.00 M62"), "{text}");
+    assert!(text.contains("CO-197 2400.00 RARC M62"), "{text}");
     let ack = priorauth(&["adjudicate", "--format", "999", files[0]]);
     assert!(String::from_utf8_lossy(&ack.stdout).contains("IK5*A"));
     // Configuration errors are exit 2 with the file and the problem named.
