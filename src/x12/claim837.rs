@@ -256,6 +256,22 @@ impl SetBuilder {
         self.error(self.count, id, s.byte, Some(el), comp, kind, msg);
     }
 
+    /// A required decimal element: missing and malformed are both errors
+    /// (ElementMissing / InvalidNumber), and zero stands in for the value.
+    fn required_decimal(&mut self, s: &Segment<'_>, el: usize, what: &str) -> Decimal {
+        let raw = s.element(el);
+        if let Some(d) = decimal(raw) {
+            return d;
+        }
+        let kind = if raw.is_empty() {
+            ErrorKind::ElementMissing
+        } else {
+            ErrorKind::InvalidNumber
+        };
+        self.element_error(s, u8::try_from(el).unwrap_or(u8::MAX), None, kind, what);
+        Decimal::ZERO
+    }
+
     /// Feeds one segment (neither ST nor SE) of the set.
     pub fn segment(&mut self, s: &Segment<'_>) {
         self.count += 1;
@@ -540,18 +556,7 @@ impl SetBuilder {
                 "patient control number",
             );
         }
-        let total_charge = match decimal(s.element(2)) {
-            Some(d) => d,
-            None => {
-                let kind = if s.element(2).is_empty() {
-                    ErrorKind::ElementMissing
-                } else {
-                    ErrorKind::InvalidNumber
-                };
-                self.element_error(s, 2, None, kind, "total claim charge amount");
-                Decimal::ZERO
-            }
-        };
+        let total_charge = self.required_decimal(s, 2, "total claim charge amount");
         let facility_code = text(s.component(5, 1));
         if facility_code.is_empty() {
             self.element_error(
@@ -818,18 +823,7 @@ impl SetBuilder {
                 "procedure code",
             );
         }
-        let charge = match decimal(s.element(charge_el)) {
-            Some(d) => d,
-            None => {
-                let kind = if s.element(charge_el).is_empty() {
-                    ErrorKind::ElementMissing
-                } else {
-                    ErrorKind::InvalidNumber
-                };
-                self.element_error(s, charge_el as u8, None, kind, "line item charge amount");
-                Decimal::ZERO
-            }
-        };
+        let charge = self.required_decimal(s, charge_el, "line item charge amount");
         let units_raw = s.element(units_el);
         let units = if units_raw.is_empty() {
             Decimal::ONE
