@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::x12::{self, AckEnvelope, GroupAck, Parser, Summary, SyntaxError};
 
 mod adjudicate;
+mod lookup;
 
 /// Payer-side prior-authorization validation of X12 837 claims.
 #[derive(Debug, ClapParser)]
@@ -26,6 +27,21 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Ask the rule set: list it, validate a file, or check one service.
+    Rules {
+        /// Rule set (TOML); the bundled Section 5.1 set by default.
+        #[arg(long, global = true)]
+        rules: Option<PathBuf>,
+        #[command(subcommand)]
+        action: RulesAction,
+    },
+    /// Look up a CARC or RARC code.
+    Codes {
+        /// `carc` or `rarc`.
+        list: String,
+        /// The code, e.g. 197 or M62.
+        code: String,
+    },
     /// Parse 837 files and print the claim model as JSON (or a 999, or counts).
     Parse {
         /// Output: the claim model as JSON, or the 999 acknowledgment.
@@ -55,6 +71,47 @@ enum Command {
         /// 837 files (`-` for standard input).
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RulesAction {
+    /// Every rule in file order, one JSON object per line.
+    List,
+    /// Load a rule file and report every problem (exit 2) or that it is valid.
+    Validate {
+        /// The rule file.
+        file: PathBuf,
+    },
+    /// Does this service need prior authorization? Prints the first matching rule.
+    Check {
+        /// Procedure code (CPT/HCPCS).
+        #[arg(long)]
+        code: Option<String>,
+        /// Revenue code (837I).
+        #[arg(long)]
+        revenue_code: Option<String>,
+        /// Facility type code (837I CLM05-1).
+        #[arg(long)]
+        bill_type: Option<String>,
+        /// Service date (YYYY-MM-DD).
+        #[arg(long)]
+        date: Option<chrono::NaiveDate>,
+        /// commercial, medicare or medicaid.
+        #[arg(long)]
+        lob: Option<String>,
+        /// Place of service.
+        #[arg(long)]
+        pos: Option<String>,
+        /// Billed units.
+        #[arg(long)]
+        units: Option<rust_decimal::Decimal>,
+        /// Line charge.
+        #[arg(long)]
+        charge: Option<rust_decimal::Decimal>,
+        /// An emergency service.
+        #[arg(long)]
+        emergency: bool,
     },
 }
 
@@ -118,6 +175,35 @@ fn run(cli: Cli) -> Result<i32> {
             summary,
             files,
         } => parse_command(&files, format, summary),
+        Command::Rules { rules, action } => match action {
+            RulesAction::List => lookup::list(rules.as_deref()),
+            RulesAction::Validate { file } => lookup::validate(&file),
+            RulesAction::Check {
+                code,
+                revenue_code,
+                bill_type,
+                date,
+                lob,
+                pos,
+                units,
+                charge,
+                emergency,
+            } => lookup::check(
+                rules.as_deref(),
+                &lookup::CheckQuery {
+                    code,
+                    revenue_code,
+                    bill_type,
+                    date,
+                    lob,
+                    pos,
+                    units,
+                    charge,
+                    emergency,
+                },
+            ),
+        },
+        Command::Codes { list, code } => lookup::code(&list, &code),
         Command::Adjudicate {
             rules,
             auths,

@@ -201,3 +201,63 @@ fn adjudicate_rejected_set_is_reported_and_the_rest_adjudicated() {
     assert_eq!(v["claims"].as_array().unwrap().len(), 2);
     assert_eq!(v["rejected"][0]["errors"][0]["id"], "SV1");
 }
+
+#[test]
+fn rules_and_codes_answer_staff_questions() {
+    let json = |args: &[&str]| -> serde_json::Value {
+        let out = priorauth(args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let mri = json(&[
+        "rules",
+        "check",
+        "--code",
+        "70551",
+        "--lob",
+        "medicare",
+        "--date",
+        "2026-03-04",
+    ]);
+    assert_eq!(mri["rule"], "5.1.2-MRI");
+    assert_eq!(mri["requires_authorization"], true);
+    let opd = json(&[
+        "rules",
+        "check",
+        "--code",
+        "64612",
+        "--lob",
+        "medicare",
+        "--date",
+        "2026-03-04",
+        "--pos",
+        "22",
+    ]);
+    assert_eq!(opd["rule"], "5.1.10-OPD-BOTULINUM");
+    let office = json(&["rules", "check", "--code", "99213", "--date", "2026-03-04"]);
+    assert_eq!(office["requires_authorization"], false);
+    let er = json(&[
+        "rules",
+        "check",
+        "--code",
+        "70551",
+        "--date",
+        "2026-03-04",
+        "--emergency",
+    ]);
+    assert_eq!(er["requires_authorization"], false);
+    assert_eq!(json(&["codes", "carc", "197"])["active"], true);
+    assert_eq!(json(&["codes", "carc", "62"])["active"], false);
+    assert_eq!(priorauth(&["codes", "rarc", "ZZ9"]).status.code(), Some(2));
+    assert_eq!(
+        json(&["rules", "validate", "fixtures/rules/hap-5.1.toml"])["valid"],
+        true
+    );
+    let listed = priorauth(&["rules", "list"]);
+    assert_eq!(String::from_utf8_lossy(&listed.stdout).lines().count(), 27);
+}

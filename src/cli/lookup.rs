@@ -1,0 +1,116 @@
+//! `priorauth rules ...` and `priorauth codes ...`: what payer staff ask
+//! without a claim in hand ("does 70551 need PA for medicare on this date?",
+//! "what does CARC 197 mean?", "will this rule file load?").
+
+use std::path::Path;
+
+use anyhow::{bail, Result};
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde_json::json;
+
+use super::adjudicate::load_rules;
+use crate::adjudication::codes;
+use crate::model::LineOfBusiness;
+use crate::rules::{index::LineFacts, RulesIndex};
+
+/// What `rules check` is asked about.
+#[derive(Debug, Clone, Default)]
+pub struct CheckQuery {
+    /// Procedure code.
+    pub code: Option<String>,
+    /// 837I revenue code.
+    pub revenue_code: Option<String>,
+    /// 837I facility type code.
+    pub bill_type: Option<String>,
+    /// Service date.
+    pub date: Option<NaiveDate>,
+    /// commercial | medicare | medicaid.
+    pub lob: Option<String>,
+    /// Place of service.
+    pub pos: Option<String>,
+    /// Billed units.
+    pub units: Option<Decimal>,
+    /// Line charge.
+    pub charge: Option<Decimal>,
+    /// An emergency service.
+    pub emergency: bool,
+}
+
+/// `rules validate FILE`: loads the file and says so, or lists every problem.
+pub fn validate(path: &Path) -> Result<i32> {
+    let set = load_rules(Some(path))?;
+    println!(
+        "{}",
+        json!({"valid": true, "version": set.version, "rules": set.rules.len()})
+    );
+    Ok(super::EXIT_OK)
+}
+
+/// `rules check`: the first rule that requires PA for the described line.
+pub fn check(rules: Option<&Path>, q: &CheckQuery) -> Result<i32> {
+    if q.code.is_none() && q.revenue_code.is_none() && q.bill_type.is_none() {
+        bail!("give --code, --revenue-code or --bill-type");
+    }
+    let line_of_business = match q.lob.as_deref() {
+        None | Some("commercial") => LineOfBusiness::Commercial,
+        Some("medicare") => LineOfBusiness::Medicare,
+        Some("medicaid") => LineOfBusiness::Medicaid,
+        Some(other) => bail!("--lob {other}: use commercial, medicare or medicaid"),
+    };
+    let index = RulesIndex::new(load_rules(rules)?);
+    let facts = LineFacts {
+        procedure: q.code.as_deref(),
+        revenue_code: q.revenue_code.as_deref(),
+        bill_type: q.bill_type.as_deref(),
+        date: q.date,
+        line_of_business,
+        place_of_service: q.pos.as_deref(),
+        units: q.units.unwrap_or(Decimal::ONE),
+        charge: q.charge.unwrap_or(Decimal::ZERO),
+        emergency: q.emergency,
+    };
+    let answer = match index.lookup(&facts) {
+        Some(r) => json!({
+            "rule_set": index.version(),
+            "requires_authorization": true,
+            "rule": r.id, "section": r.section, "title": r.title,
+            "effective": r.effective, "expires": r.expires,
+        }),
+        None => json!({"rule_set": index.version(), "requires_authorization": false, "rule": null}),
+    };
+    println!("{answer}");
+    Ok(super::EXIT_OK)
+}
+
+/// `rules list`: every rule in file order.
+pub fn list(rules: Option<&Path>) -> Result<i32> {
+    let set = load_rules(rules)?;
+    for r in &set.rules {
+        let codes: Vec<String> = r.codes.iter().map(|c| c.to_string()).collect();
+        println!(
+            "{}",
+            json!({
+                "rule": r.id, "section": r.section, "title": r.title,
+                "codes": codes,
+                "revenue_codes": r.revenue_codes.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+                "bill_types": r.bill_types,
+                "lines_of_business": r.lines_of_business.iter().map(|l| l.as_str()).collect::<Vec<_>>(),
+                "places_of_service": r.places_of_service,
+                "effective": r.effective, "expires": r.expires,
+            })
+        );
+    }
+    Ok(super::EXIT_OK)
+}
+
+/// `codes carc|rarc CODE`: the catalogue entry, or exit 2 when unknown.
+pub fn code(list: &str, code: &str) -> Result<i32> {
+    match codes::lookup(list, code) {
+        Some(info) => {
+            println!("{}", serde_json::to_string(info)?);
+            Ok(super::EXIT_OK)
+        }
+        None => bail!("{list} {code} is not in priorauth's catalogue (it knows the codes it emits, and CARC 15 and 62)"),
+    }
+}
