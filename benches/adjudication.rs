@@ -86,7 +86,9 @@ fn book() -> AuthBook {
     )
 }
 
-fn claims() -> Vec<Claim> {
+/// `pa_lines_of_20`: how many lines in 20 bill a code some rule covers (the
+/// others bill 99213, which none does).
+fn claims(pa_lines_of_20: usize) -> Vec<Claim> {
     (0..CLAIMS)
         .map(|c| {
             let lines = (0..3)
@@ -94,10 +96,13 @@ fn claims() -> Vec<Claim> {
                     let k = c * 3 + l;
                     ServiceLine {
                         number: l as u32 + 1,
-                        // 2 of 3 lines hit a rule (codes of even rule blocks).
                         procedure: Some(Procedure {
                             qualifier: "HC".into(),
-                            code: if l == 2 { "99213".into() } else { code(k * 8) },
+                            code: if k % 20 >= pa_lines_of_20 {
+                                "99213".into()
+                            } else {
+                                code(k * 8)
+                            },
                             modifiers: vec![],
                         }),
                         revenue_code: None,
@@ -151,7 +156,11 @@ fn claims() -> Vec<Claim> {
 fn bench(c: &mut Criterion) {
     let index = rules();
     let mut book = book();
-    let claims = claims();
+    // PA-heavy: 13 of 20 lines need PA (a worst case). Typical: 3 of 20,
+    // close to the 15% of lines that needed PA in the generated 100k-claim
+    // file adjudicated by benches/perf.sh with the bundled rules.
+    let typical = claims(3);
+    let claims = claims(13);
     let adjudicator = Adjudicator::new(&index);
     let lines: usize = claims.iter().map(|c| c.lines.len()).sum();
     let mut g = c.benchmark_group("adjudication");
@@ -161,6 +170,14 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let mut history = MemoryHistory::default();
             for claim in &claims {
+                black_box(adjudicator.adjudicate(claim, "bench", &mut book, &mut history));
+            }
+        })
+    });
+    g.bench_function("typical_mix_10k_rules_1M_auths_30k_lines", |b| {
+        b.iter(|| {
+            let mut history = MemoryHistory::default();
+            for claim in &typical {
                 black_box(adjudicator.adjudicate(claim, "bench", &mut book, &mut history));
             }
         })
