@@ -98,10 +98,6 @@ pub struct PriorClaim {
 pub trait ClaimHistory {
     /// The earlier claim with this billing NPI and CLM01.
     fn by_key(&self, billing_npi: &str, claim_id: &str) -> Option<PriorClaim>;
-    /// True when a claim with this billing NPI and CLM01 was adjudicated.
-    fn contains(&self, billing_npi: &str, claim_id: &str) -> bool {
-        self.by_key(billing_npi, claim_id).is_some()
-    }
     /// The earlier claim with this payer claim id (REF*F8).
     fn by_payer_id(&self, payer_claim_id: &str) -> Option<(String, String)>;
     /// Records an adjudicated claim under its key.
@@ -124,11 +120,6 @@ impl ClaimHistory for MemoryHistory {
             .get(billing_npi)
             .and_then(|m| m.get(claim_id))
             .cloned()
-    }
-    fn contains(&self, billing_npi: &str, claim_id: &str) -> bool {
-        self.by_key
-            .get(billing_npi)
-            .is_some_and(|m| m.contains_key(claim_id))
     }
     fn by_payer_id(&self, payer_claim_id: &str) -> Option<(String, String)> {
         self.by_payer_id.get(payer_claim_id).cloned()
@@ -264,10 +255,8 @@ impl<'r> Adjudicator<'r> {
         let mut replaces: Option<String> = None;
         match claim.frequency {
             Frequency::Original => {
-                if history.contains(npi, id) {
-                    if let Some(prior) = history.by_key(npi, id) {
-                        return self.duplicate(claim, payer_claim_id, &prior);
-                    }
+                if let Some(prior) = history.by_key(npi, id) {
+                    return self.duplicate(claim, payer_claim_id, &prior);
                 }
             }
             Frequency::Replacement | Frequency::Void => {
@@ -534,7 +523,7 @@ impl<'r> Adjudicator<'r> {
                     && claim.provider_npis(line).any(|n| n == a.provider_npi)
                     && a.covers_dates(dates)
                     && a.covers_code(procedure, line.revenue_code.as_deref())
-                    && a.remaining().is_none_or_ge_one()
+                    && a.remaining().map_or(true, |r| r >= Decimal::ONE)
             })
             .min_by(|x, y| (x.end_date, &x.number).cmp(&(y.end_date, &y.number)))
             .map(|a| a.number.clone())
@@ -725,16 +714,6 @@ impl<'r> Adjudicator<'r> {
             }
         }
         d
-    }
-}
-
-trait RemainingExt {
-    fn is_none_or_ge_one(&self) -> bool;
-}
-
-impl RemainingExt for Option<Decimal> {
-    fn is_none_or_ge_one(&self) -> bool {
-        self.map_or(true, |r| r >= Decimal::ONE)
     }
 }
 

@@ -95,7 +95,7 @@ pub fn run(
     if db.is_some() {
         bail!("--db is not available in this build yet: use --auths FILE.csv (the store arrives with the claims service)");
     }
-    super::check_inputs(files)?;
+    let inputs = super::open_inputs(files)?;
     let set = load_rules(rules)?;
     let index = RulesIndex::new(set);
     let mut book = load_auths(auths)?;
@@ -140,7 +140,7 @@ pub fn run(
     let mut first = true;
     // The 835 groups claims by payee, so it needs them all before writing.
     let mut remit: Vec<(crate::model::Claim, ClaimDecision)> = Vec::new();
-    let intake = read_files_with_progress(files, progress.as_ref(), |set| {
+    let intake = read_files_with_progress(inputs, progress.as_ref(), |set| {
         for (i, claim) in set.claims.iter().enumerate() {
             let name = format!(
                 "{}/{}/{}/{}/{}/{}",
@@ -237,8 +237,7 @@ pub fn run(
             }
             let env = ack_envelope_now();
             let cfg = x12::RemitConfig {
-                date: env.created.date(),
-                time: env.created.format("%H%M").to_string(),
+                created: env.created,
                 control_number: env.control_number,
                 test,
                 ..x12::RemitConfig::default()

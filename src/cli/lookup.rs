@@ -14,26 +14,35 @@ use crate::adjudication::codes;
 use crate::model::LineOfBusiness;
 use crate::rules::{index::LineFacts, RulesIndex};
 
-/// What `rules check` is asked about.
-#[derive(Debug, Clone, Default)]
+/// What `rules check` is asked about (its command-line flags).
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct CheckQuery {
-    /// Procedure code.
+    /// Procedure code (CPT/HCPCS).
+    #[arg(long)]
     pub code: Option<String>,
-    /// 837I revenue code.
+    /// Revenue code (837I).
+    #[arg(long)]
     pub revenue_code: Option<String>,
-    /// 837I facility type code.
+    /// Facility type code (837I CLM05-1).
+    #[arg(long)]
     pub bill_type: Option<String>,
-    /// Service date.
+    /// Service date (YYYY-MM-DD).
+    #[arg(long)]
     pub date: Option<NaiveDate>,
-    /// commercial | medicare | medicaid.
+    /// commercial, medicare or medicaid.
+    #[arg(long)]
     pub lob: Option<String>,
     /// Place of service.
+    #[arg(long)]
     pub pos: Option<String>,
     /// Billed units.
+    #[arg(long)]
     pub units: Option<Decimal>,
     /// Line charge.
+    #[arg(long)]
     pub charge: Option<Decimal>,
     /// An emergency service.
+    #[arg(long)]
     pub emergency: bool,
 }
 

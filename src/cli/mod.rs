@@ -84,35 +84,7 @@ enum RulesAction {
         file: PathBuf,
     },
     /// Does this service need prior authorization? Prints the first matching rule.
-    Check {
-        /// Procedure code (CPT/HCPCS).
-        #[arg(long)]
-        code: Option<String>,
-        /// Revenue code (837I).
-        #[arg(long)]
-        revenue_code: Option<String>,
-        /// Facility type code (837I CLM05-1).
-        #[arg(long)]
-        bill_type: Option<String>,
-        /// Service date (YYYY-MM-DD).
-        #[arg(long)]
-        date: Option<chrono::NaiveDate>,
-        /// commercial, medicare or medicaid.
-        #[arg(long)]
-        lob: Option<String>,
-        /// Place of service.
-        #[arg(long)]
-        pos: Option<String>,
-        /// Billed units.
-        #[arg(long)]
-        units: Option<rust_decimal::Decimal>,
-        /// Line charge.
-        #[arg(long)]
-        charge: Option<rust_decimal::Decimal>,
-        /// An emergency service.
-        #[arg(long)]
-        emergency: bool,
-    },
+    Check(lookup::CheckQuery),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -178,30 +150,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Rules { rules, action } => match action {
             RulesAction::List => lookup::list(rules.as_deref()),
             RulesAction::Validate { file } => lookup::validate(&file),
-            RulesAction::Check {
-                code,
-                revenue_code,
-                bill_type,
-                date,
-                lob,
-                pos,
-                units,
-                charge,
-                emergency,
-            } => lookup::check(
-                rules.as_deref(),
-                &lookup::CheckQuery {
-                    code,
-                    revenue_code,
-                    bill_type,
-                    date,
-                    lob,
-                    pos,
-                    units,
-                    charge,
-                    emergency,
-                },
-            ),
+            RulesAction::Check(query) => lookup::check(rules.as_deref(), &query),
         },
         Command::Codes { list, code } => lookup::code(&list, &code),
         Command::Adjudicate {
@@ -220,13 +169,33 @@ fn run(cli: Cli) -> Result<i32> {
     }
 }
 
-/// Opens a file, or standard input for `-`.
-pub fn open_input(path: &PathBuf) -> Result<Box<dyn Read>> {
-    if path.as_os_str() == "-" {
-        return Ok(Box::new(io::stdin().lock()));
-    }
-    let f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    Ok(Box::new(f))
+/// An opened input: its name for messages and its bytes.
+pub struct Input {
+    /// The path as given (`-` for standard input).
+    pub name: String,
+    /// Where its bytes come from.
+    pub reader: Box<dyn Read>,
+}
+
+/// Opens every input (a file, or standard input for `-`) before anything is
+/// written, so a missing file never leaves half a JSON document behind.
+pub fn open_inputs(files: &[PathBuf]) -> Result<Vec<Input>> {
+    files
+        .iter()
+        .map(|path| {
+            let reader: Box<dyn Read> = if path.as_os_str() == "-" {
+                Box::new(io::stdin().lock())
+            } else {
+                Box::new(
+                    File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
+                )
+            };
+            Ok(Input {
+                name: path.display().to_string(),
+                reader,
+            })
+        })
+        .collect()
 }
 
 /// A rejected transaction set as the JSON output shows it.
@@ -267,23 +236,22 @@ impl Intake {
 /// Reads every file, calling `on_set` for each accepted transaction set, and
 /// collects rejections, warnings and acknowledgments.
 pub fn read_files(
-    files: &[PathBuf],
+    inputs: Vec<Input>,
     on_set: impl FnMut(&x12::TransactionSet) -> Result<()>,
 ) -> Result<Intake> {
-    read_files_with_progress(files, None, on_set)
+    read_files_with_progress(inputs, None, on_set)
 }
 
 /// [`read_files`] with a progress bar advanced by bytes read.
 pub fn read_files_with_progress(
-    files: &[PathBuf],
+    inputs: Vec<Input>,
     progress: Option<&indicatif::ProgressBar>,
     mut on_set: impl FnMut(&x12::TransactionSet) -> Result<()>,
 ) -> Result<Intake> {
     let mut intake = Intake::default();
     let mut done_before = 0u64;
-    for path in files {
-        let mut parser = Parser::new(open_input(path)?);
-        let name = path.display().to_string();
+    for Input { name, reader } in inputs {
+        let mut parser = Parser::new(reader);
         while let Some(set) = parser.next_set() {
             if let Some(p) = progress {
                 p.set_position(done_before + parser.summary().bytes);
@@ -333,17 +301,6 @@ pub fn read_files_with_progress(
     Ok(intake)
 }
 
-/// Fails before any output is written when an input cannot be opened, so a
-/// missing file never leaves half a JSON document behind.
-pub fn check_inputs(files: &[PathBuf]) -> Result<()> {
-    for path in files {
-        if path.as_os_str() != "-" {
-            File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-        }
-    }
-    Ok(())
-}
-
 /// One line on stderr when sets were rejected, so a batch job that sends
 /// stdout to a file still sees why it exited 1.
 pub fn report_rejections(intake: &Intake) {
@@ -376,11 +333,11 @@ pub fn ack_envelope_now() -> AckEnvelope {
 }
 
 fn parse_command(files: &[PathBuf], format: ParseFormat, summary: bool) -> Result<i32> {
-    check_inputs(files)?;
+    let inputs = open_inputs(files)?;
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(256 * 1024, stdout.lock());
     if summary {
-        let intake = read_files(files, |_| Ok(()))?;
+        let intake = read_files(inputs, |_| Ok(()))?;
         serde_json::to_writer(&mut out, &intake.summary)?;
         writeln!(out)?;
         out.flush()?;
@@ -388,7 +345,7 @@ fn parse_command(files: &[PathBuf], format: ParseFormat, summary: bool) -> Resul
         return Ok(intake.exit_code());
     }
     if format == ParseFormat::Ack999 {
-        let intake = read_files(files, |_| Ok(()))?;
+        let intake = read_files(inputs, |_| Ok(()))?;
         if intake.acks.is_empty() {
             anyhow::bail!(
                 "no functional group could be read, so there is nothing a 999 can acknowledge"
@@ -404,7 +361,7 @@ fn parse_command(files: &[PathBuf], format: ParseFormat, summary: bool) -> Resul
     // Stream claims out as sets complete: memory stays flat for any file size.
     out.write_all(b"{\"claims\":[")?;
     let mut first = true;
-    let intake = read_files(files, |set| {
+    let intake = read_files(inputs, |set| {
         for claim in &set.claims {
             if !first {
                 out.write_all(b",")?;

@@ -5,13 +5,10 @@
 //! no claims to acknowledge); every claim of an accepted set is reported as
 //! A2:20 "accepted for processing", under its billing provider.
 
-use std::collections::BTreeMap;
-
 use chrono::NaiveDateTime;
 use rust_decimal::Decimal;
 
-use super::write::X12Writer;
-use crate::adjudication::money;
+use super::write::{amount, by_billing_provider, Envelope, X12Writer};
 use crate::model::Claim;
 
 /// Envelope and party values for the 277CA.
@@ -32,43 +29,28 @@ pub struct AckClaimsConfig {
 /// One acknowledged claim and the payer claim id it was given.
 pub type AckedClaim<'a> = (&'a Claim, &'a str);
 
-fn m(d: Decimal) -> String {
-    money(d).to_string()
-}
-
 /// Writes the 277CA for the accepted claims of one submission.
 pub fn write_277ca(claims: &[AckedClaim<'_>], cfg: &AckClaimsConfig) -> String {
     let mut w = X12Writer::new(true);
     let date8 = cfg.created.format("%Y%m%d").to_string();
-    let date6 = cfg.created.format("%y%m%d").to_string();
     let time = cfg.created.format("%H%M").to_string();
     let ctl = cfg.control_number.to_string();
-    w.isa(
-        ("ZZ", "PRIORAUTH"),
-        ("ZZ", &cfg.submitter.1),
-        &date6,
-        &time,
-        cfg.control_number,
-        cfg.test,
-    );
     let receiver = if cfg.submitter.1.is_empty() {
         "SUBMITTER"
     } else {
         cfg.submitter.1.as_str()
     };
-    w.segment(
-        "GS",
-        &[
-            "HN",
-            "PRIORAUTH",
-            receiver,
-            &date8,
-            &time,
-            &ctl,
-            "X",
-            "005010X214",
-        ],
-    );
+    w.begin(&Envelope {
+        sender: ("ZZ", "PRIORAUTH"),
+        receiver: ("ZZ", &cfg.submitter.1),
+        app_sender: "PRIORAUTH",
+        app_receiver: receiver,
+        functional_id: "HN",
+        version: "005010X214",
+        created: cfg.created,
+        control: cfg.control_number,
+        test: cfg.test,
+    });
     w.segment("ST", &["277", "0001", "005010X214"]);
     w.segment(
         "BHT",
@@ -96,29 +78,16 @@ pub fn write_277ca(claims: &[AckedClaim<'_>], cfg: &AckClaimsConfig) -> String {
         &["41", "2", sub_name, "", "", "", "", "46", receiver],
     );
     w.segment("TRN", &["2", &format!("{ctl}1")]);
-    w.segment("STC", &["A1:19:PR", &date8, "WQ", &m(total)]);
+    w.segment("STC", &["A1:19:PR", &date8, "WQ", &amount(total)]);
     w.segment("QTY", &["90", &claims.len().to_string()]);
-    w.segment("AMT", &["YU", &m(total)]);
+    w.segment("AMT", &["YU", &amount(total)]);
     // 2000C billing providers, each with its claims (2000D), input order kept.
-    let mut order: Vec<&str> = Vec::new();
-    let mut by_npi: BTreeMap<&str, Vec<AckedClaim<'_>>> = BTreeMap::new();
-    for &(c, id) in claims {
-        if !by_npi.contains_key(c.billing_npi.as_str()) {
-            order.push(c.billing_npi.as_str());
-        }
-        by_npi
-            .entry(c.billing_npi.as_str())
-            .or_default()
-            .push((c, id));
-    }
+    let providers = by_billing_provider(claims.iter().copied());
     let mut hl = 2u32;
-    for (i, npi) in order.iter().enumerate() {
-        let Some(list) = by_npi.get(npi) else {
-            continue;
-        };
+    for (i, (npi, list)) in providers.iter().enumerate() {
         hl += 1;
         let provider_hl = hl.to_string();
-        let amount: Decimal = list.iter().map(|(c, _)| c.total_charge).sum();
+        let provider_total: Decimal = list.iter().map(|(c, _)| c.total_charge).sum();
         w.segment("HL", &[&provider_hl, "2", "19", "1"]);
         let name = list
             .first()
@@ -128,9 +97,9 @@ pub fn write_277ca(claims: &[AckedClaim<'_>], cfg: &AckClaimsConfig) -> String {
         w.segment("NM1", &["85", "2", name, "", "", "", "", "XX", npi]);
         w.segment("TRN", &["1", &format!("{ctl}P{}", i + 1)]);
         // At the provider level STC02 (date) is not used.
-        w.segment("STC", &["A1:19:PR", "", "WQ", &m(amount)]);
+        w.segment("STC", &["A1:19:PR", "", "WQ", &amount(provider_total)]);
         w.segment("QTY", &["QA", &list.len().to_string()]);
-        w.segment("AMT", &["YU", &m(amount)]);
+        w.segment("AMT", &["YU", &amount(provider_total)]);
         for (c, payer_id) in list {
             hl += 1;
             w.segment("HL", &[&hl.to_string(), &provider_hl, "PT"]);
@@ -161,7 +130,7 @@ pub fn write_277ca(claims: &[AckedClaim<'_>], cfg: &AckClaimsConfig) -> String {
                 );
             }
             w.segment("TRN", &["2", &c.claim_id]);
-            w.segment("STC", &["A2:20", &date8, "WQ", &m(c.total_charge)]);
+            w.segment("STC", &["A2:20", &date8, "WQ", &amount(c.total_charge)]);
             w.segment("REF", &["1K", payer_id]);
             let dates: Vec<_> = c.lines.iter().filter_map(|l| c.line_dates(l)).collect();
             let start = dates.iter().map(|d| d.start).min();
@@ -179,7 +148,6 @@ pub fn write_277ca(claims: &[AckedClaim<'_>], cfg: &AckClaimsConfig) -> String {
         }
     }
     w.end_set("0001");
-    w.segment("GE", &["1", &ctl]);
-    w.segment("IEA", &["1", &format!("{:09}", cfg.control_number)]);
+    w.end(1, cfg.control_number);
     w.finish()
 }

@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 
 use super::parser::GroupAck;
-use super::write::X12Writer;
+use super::write::{Envelope, X12Writer};
 
 /// Envelope values of the 999 priorauth writes.
 #[derive(Debug, Clone)]
@@ -14,6 +14,14 @@ pub struct AckEnvelope {
     pub control_number: u32,
     /// ISA15 test indicator.
     pub test: bool,
+}
+
+fn or_default<'a>(s: &'a str, default: &'a str) -> &'a str {
+    if s.is_empty() {
+        default
+    } else {
+        s
+    }
 }
 
 /// Writes one 999 interchange acknowledging every functional group in
@@ -29,44 +37,29 @@ pub fn write_999(groups: &[GroupAck], env: &AckEnvelope) -> String {
         Some(g) => (g.receiver.clone(), g.sender.clone()),
         None => (Default::default(), Default::default()),
     };
-    let date6 = env.created.format("%y%m%d").to_string();
-    let date8 = env.created.format("%Y%m%d").to_string();
-    let time = env.created.format("%H%M").to_string();
-    let ctl = env.control_number.to_string();
-    w.isa(
-        (&sender.0, &sender.1),
-        (&receiver.0, &receiver.1),
-        &date6,
-        &time,
-        env.control_number,
-        env.test,
-    );
     let (app_sender, app_receiver) = match first {
-        Some(g) => (g.app_receiver.clone(), g.app_sender.clone()),
-        None => ("PRIORAUTH".to_string(), "SUBMITTER".to_string()),
+        Some(g) => (g.app_receiver.as_str(), g.app_sender.as_str()),
+        None => ("", ""),
     };
-    let nonempty = |s: String, d: &str| if s.is_empty() { d.to_string() } else { s };
-    w.segment(
-        "GS",
-        &[
-            "FA",
-            &nonempty(app_sender, "PRIORAUTH"),
-            &nonempty(app_receiver, "SUBMITTER"),
-            &date8,
-            &time,
-            &ctl,
-            "X",
-            "005010X231A1",
-        ],
-    );
+    w.begin(&Envelope {
+        sender: (&sender.0, &sender.1),
+        receiver: (&receiver.0, &receiver.1),
+        app_sender,
+        app_receiver,
+        functional_id: "FA",
+        version: "005010X231A1",
+        created: env.created,
+        control: env.control_number,
+        test: env.test,
+    });
     for (i, g) in groups.iter().enumerate() {
         let st = format!("{:04}", i + 1);
         w.segment("ST", &["999", &st, "005010X231A1"]);
         w.segment(
             "AK1",
             &[
-                &nonempty(g.functional_id.clone(), "HC"),
-                &nonempty(g.control_number.clone(), "0"),
+                or_default(&g.functional_id, "HC"),
+                or_default(&g.control_number, "0"),
                 &g.version,
             ],
         );
@@ -122,7 +115,6 @@ pub fn write_999(groups: &[GroupAck], env: &AckEnvelope) -> String {
         w.segment("AK9", &ak9);
         w.end_set(&st);
     }
-    w.segment("GE", &[&groups.len().to_string(), &ctl]);
-    w.segment("IEA", &["1", &format!("{:09}", env.control_number)]);
+    w.end(groups.len(), env.control_number);
     w.finish()
 }

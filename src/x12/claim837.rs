@@ -256,6 +256,11 @@ impl SetBuilder {
         self.error(self.count, id, s.byte, Some(el), comp, kind, msg);
     }
 
+    /// An error about the current segment as a whole (no element).
+    fn segment_error(&mut self, s: &Segment<'_>, id: &[u8], kind: ErrorKind, msg: String) {
+        self.error(self.count, id, s.byte, None, None, kind, msg);
+    }
+
     /// A required decimal element: missing and malformed are both errors
     /// (ElementMissing / InvalidNumber), and zero stands in for the value.
     fn required_decimal(&mut self, s: &Segment<'_>, el: usize, what: &str) -> Decimal {
@@ -304,19 +309,12 @@ impl SetBuilder {
                     } else {
                         format!("of {} bytes", id.len())
                     };
-                    self.error(
-                        self.count,
-                        id,
-                        s.byte,
-                        None,
-                        None,
-                        ErrorKind::BadSegmentId,
-                        format!(
-                            "segment {} has an invalid segment identifier {shown}: \
-                             expected 2-3 upper-case letters or digits",
-                            self.count
-                        ),
+                    let msg = format!(
+                        "segment {} has an invalid segment identifier {shown}: \
+                         expected 2-3 upper-case letters or digits",
+                        self.count
                     );
+                    self.segment_error(s, id, ErrorKind::BadSegmentId, msg);
                 }
             }
         }
@@ -536,15 +534,7 @@ impl SetBuilder {
         if !matches!(self.place, Place::Subscriber | Place::Patient) {
             let msg = "CLM must follow a subscriber (HL level 22) or patient (HL level 23) loop"
                 .to_string();
-            self.error(
-                self.count,
-                b"CLM",
-                s.byte,
-                None,
-                None,
-                ErrorKind::UnexpectedSegment,
-                msg,
-            );
+            self.segment_error(s, b"CLM", ErrorKind::UnexpectedSegment, msg);
         }
         let claim_id = text(s.element(1));
         if claim_id.is_empty() {
@@ -581,15 +571,7 @@ impl SetBuilder {
             Some(n) => n.clone(),
             None => {
                 let msg = "billing provider NM1*85 with an identifier (NM109) is missing before this claim".to_string();
-                self.error(
-                    self.count,
-                    b"NM1",
-                    s.byte,
-                    None,
-                    None,
-                    ErrorKind::RequiredSegmentMissing,
-                    msg,
-                );
+                self.segment_error(s, b"NM1", ErrorKind::RequiredSegmentMissing, msg);
                 String::new()
             }
         };
@@ -599,15 +581,7 @@ impl SetBuilder {
         {
             let msg = "subscriber NM1*IL with a member id (NM109) is missing before this claim"
                 .to_string();
-            self.error(
-                self.count,
-                b"NM1",
-                s.byte,
-                None,
-                None,
-                ErrorKind::RequiredSegmentMissing,
-                msg,
-            );
+            self.segment_error(s, b"NM1", ErrorKind::RequiredSegmentMissing, msg);
         }
         let patient = self.claim_patient();
         self.claim_open = true;
@@ -734,15 +708,7 @@ impl SetBuilder {
         self.finish_line();
         if !self.claim_open {
             let msg = "LX (service line) must follow a CLM".to_string();
-            self.error(
-                self.count,
-                b"LX",
-                s.byte,
-                None,
-                None,
-                ErrorKind::UnexpectedSegment,
-                msg,
-            );
+            self.segment_error(s, b"LX", ErrorKind::UnexpectedSegment, msg);
             return;
         }
         let number = match s.text(1).parse::<u32>() {
@@ -787,15 +753,7 @@ impl SetBuilder {
                 String::from_utf8_lossy(id),
                 String::from_utf8_lossy(wanted)
             );
-            self.error(
-                self.count,
-                id,
-                s.byte,
-                None,
-                None,
-                ErrorKind::UnexpectedSegment,
-                msg,
-            );
+            self.segment_error(s, id, ErrorKind::UnexpectedSegment, msg);
             return;
         }
         // (procedure element, charge element, units element)

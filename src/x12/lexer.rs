@@ -255,22 +255,7 @@ impl<R: Read> SegmentReader<R> {
         // separators are found in the same pass as its terminator.
         let mut index = Index::EMPTY;
         if let Some(len) = scan(self.pending(), d.element, d.segment, &mut index) {
-            let byte = self.bytes_read();
-            let s = self.start;
-            self.start += len + 1;
-            self.segments += 1;
-            let raw = self.buf.get(s..s + len).unwrap_or_default();
-            if raw.starts_with(b"IEA") && raw.get(3).map_or(true, |&b| b == d.element) {
-                // The next interchange declares its own delimiters.
-                self.delims = None;
-            }
-            return Some(Lexed::Segment(Segment::indexed(
-                raw,
-                d,
-                byte,
-                self.segments,
-                index,
-            )));
+            return Some(self.take_segment(d, len, Some(index)));
         }
         let mut searched = self.pending().len();
         let len = loop {
@@ -314,6 +299,13 @@ impl<R: Read> SegmentReader<R> {
                 }));
             }
         };
+        Some(self.take_segment(d, len, None))
+    }
+
+    /// Hands out the `len` bytes at the read position as a segment (its
+    /// terminator is consumed too). `index` holds the element offsets when
+    /// the scan already found them.
+    fn take_segment(&mut self, d: Delimiters, len: usize, index: Option<Index>) -> Lexed<'_> {
         let byte = self.bytes_read();
         let s = self.start;
         self.start += len + 1;
@@ -323,7 +315,10 @@ impl<R: Read> SegmentReader<R> {
             // The next interchange declares its own delimiters.
             self.delims = None;
         }
-        Some(Lexed::Segment(Segment::new(raw, d, byte, self.segments)))
+        Lexed::Segment(match index {
+            Some(index) => Segment::indexed(raw, d, byte, self.segments, index),
+            None => Segment::new(raw, d, byte, self.segments),
+        })
     }
 }
 

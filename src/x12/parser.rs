@@ -303,7 +303,7 @@ impl State {
                 ErrorKind::Unreadable,
                 format!("{msg}, before the SE trailer of this transaction set"),
             );
-            self.close_set(None);
+            self.close_set();
         } else {
             let id = match e.problem {
                 LexProblem::Unterminated => "IEA",
@@ -578,7 +578,7 @@ impl State {
                 msg,
             );
         }
-        self.close_set(None);
+        self.close_set();
     }
 
     /// Closes a set that a segment other than SE has cut short.
@@ -597,7 +597,7 @@ impl State {
                 ErrorKind::TrailerMissing,
                 msg,
             );
-            self.close_set(None);
+            self.close_set();
         }
     }
 
@@ -616,7 +616,7 @@ impl State {
         }
     }
 
-    fn close_set(&mut self, _reason: Option<&str>) {
+    fn close_set(&mut self) {
         let Some(open) = self.set.take() else {
             return;
         };
@@ -684,7 +684,7 @@ impl State {
                 ErrorKind::TrailerMissing,
                 "the file ends before the SE trailer of this transaction set".into(),
             );
-            self.close_set(None);
+            self.close_set();
         }
         self.close_group_unterminated(byte);
         if self.interchange.take().is_some() {

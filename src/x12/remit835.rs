@@ -7,13 +7,11 @@
 //! Balancing holds by construction: CLP03 − CLP04 = Σ CAS, SVC02 − SVC03 =
 //! Σ line CAS, BPR02 = Σ CLP04.
 
-use std::collections::BTreeMap;
-
-use chrono::NaiveDate;
+use chrono::{NaiveDate, NaiveDateTime};
 use rust_decimal::Decimal;
 
-use super::write::X12Writer;
-use crate::adjudication::{money, ClaimDecision, ClaimStatus};
+use super::write::{amount, by_billing_provider, quantity, Envelope, X12Writer};
+use crate::adjudication::{ClaimDecision, ClaimStatus};
 use crate::model::{Claim, ClaimKind};
 
 /// Payer details and envelope values for the 835.
@@ -27,10 +25,8 @@ pub struct RemitConfig {
     pub payer_address: (String, String, String, String),
     /// Technical contact phone (PER*BL).
     pub payer_phone: String,
-    /// Production / check date.
-    pub date: NaiveDate,
-    /// Time (HHMM) for the envelope.
-    pub time: String,
+    /// Production / check date and time (envelope and BPR16/DTM*405).
+    pub created: NaiveDateTime,
     /// ISA13 / GS06 and the base of trace numbers.
     pub control_number: u32,
     /// ISA15 `T`: answering test data.
@@ -49,20 +45,13 @@ impl Default for RemitConfig {
                 "482022692".into(),
             ),
             payer_phone: "3135550100".into(),
-            date: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default(),
-            time: "1200".into(),
+            created: NaiveDate::from_ymd_opt(2026, 1, 1)
+                .and_then(|d| d.and_hms_opt(12, 0, 0))
+                .unwrap_or_default(),
             control_number: 1,
             test: false,
         }
     }
-}
-
-fn m(d: Decimal) -> String {
-    money(d).to_string()
-}
-
-fn units(d: Decimal) -> String {
-    d.normalize().to_string()
 }
 
 /// The amount paid on a line (its charge less priorauth's adjustments).
@@ -98,51 +87,26 @@ fn filing(claim: &Claim) -> &str {
 /// (the payee), claims in input order.
 pub fn write_835(items: &[(&Claim, &ClaimDecision)], cfg: &RemitConfig) -> String {
     let mut w = X12Writer::new(true);
-    let date8 = cfg.date.format("%Y%m%d").to_string();
-    let date6 = cfg.date.format("%y%m%d").to_string();
-    let ctl = cfg.control_number.to_string();
-    w.isa(
-        ("ZZ", "PRIORAUTH"),
-        ("ZZ", "PROVIDER"),
-        &date6,
-        &cfg.time,
-        cfg.control_number,
-        cfg.test,
+    let date8 = cfg.created.format("%Y%m%d").to_string();
+    w.begin(&Envelope {
+        sender: ("ZZ", "PRIORAUTH"),
+        receiver: ("ZZ", "PROVIDER"),
+        app_sender: "PRIORAUTH",
+        app_receiver: "PROVIDER",
+        functional_id: "HP",
+        version: "005010X221A1",
+        created: cfg.created,
+        control: cfg.control_number,
+        test: cfg.test,
+    });
+    let payees = by_billing_provider(
+        items
+            .iter()
+            .copied()
+            .filter(|(_, d)| !matches!(d.status, ClaimStatus::Pended | ClaimStatus::Voided)),
     );
-    w.segment(
-        "GS",
-        &[
-            "HP",
-            "PRIORAUTH",
-            "PROVIDER",
-            &date8,
-            &cfg.time,
-            &ctl,
-            "X",
-            "005010X221A1",
-        ],
-    );
-    // Group by payee, keeping first-seen order.
-    let mut order: Vec<&str> = Vec::new();
-    let mut by_payee: BTreeMap<&str, Vec<(&Claim, &ClaimDecision)>> = BTreeMap::new();
-    for &(c, d) in items {
-        if matches!(d.status, ClaimStatus::Pended | ClaimStatus::Voided) {
-            continue;
-        }
-        if !by_payee.contains_key(c.billing_npi.as_str()) {
-            order.push(c.billing_npi.as_str());
-        }
-        by_payee
-            .entry(c.billing_npi.as_str())
-            .or_default()
-            .push((c, d));
-    }
-    let mut sets = 0;
-    for (i, npi) in order.iter().enumerate() {
-        let Some(claims) = by_payee.get(npi) else {
-            continue;
-        };
-        sets += 1;
+    let sets = payees.len();
+    for (i, (npi, claims)) in payees.iter().enumerate() {
         let st = format!("{:04}", i + 1);
         let total: Decimal = claims
             .iter()
@@ -150,7 +114,7 @@ pub fn write_835(items: &[(&Claim, &ClaimDecision)], cfg: &RemitConfig) -> Strin
             .map(line_paid)
             .sum();
         w.segment("ST", &["835", &st]);
-        let bpr = format!("BPR*I*{}*C*NON************{date8}", m(total));
+        let bpr = format!("BPR*I*{}*C*NON************{date8}", amount(total));
         let parts: Vec<&str> = bpr.split('*').skip(1).collect();
         w.segment("BPR", &parts);
         let trace = format!("{}{:04}", cfg.control_number, i + 1);
@@ -182,8 +146,8 @@ pub fn write_835(items: &[(&Claim, &ClaimDecision)], cfg: &RemitConfig) -> Strin
                 &[
                     &d.claim_id,
                     clp02(d.status),
-                    &m(charge),
-                    &m(paid),
+                    &amount(charge),
+                    &amount(paid),
                     "0",
                     filing(c),
                     &d.payer_claim_id,
@@ -260,10 +224,10 @@ pub fn write_835(items: &[(&Claim, &ClaimDecision)], cfg: &RemitConfig) -> Strin
                     "SVC",
                     &[
                         &composite,
-                        &m(l.charge),
-                        &m(line_paid(l)),
+                        &amount(l.charge),
+                        &amount(line_paid(l)),
                         &revenue,
-                        &units(paid_units),
+                        &quantity(paid_units),
                     ],
                 );
                 match c.line_dates(src) {
@@ -280,7 +244,11 @@ pub fn write_835(items: &[(&Claim, &ClaimDecision)], cfg: &RemitConfig) -> Strin
                 let mut groups: Vec<(&str, Vec<String>)> = Vec::new();
                 for a in &l.adjustments {
                     let g = a.group.as_str();
-                    let triplet = [a.carc.as_str().to_string(), m(a.amount), units(a.units)];
+                    let triplet = [
+                        a.carc.as_str().to_string(),
+                        amount(a.amount),
+                        quantity(a.units),
+                    ];
                     match groups.iter_mut().find(|(k, v)| *k == g && v.len() < 18) {
                         Some((_, v)) => v.extend(triplet),
                         None => groups.push((g, triplet.to_vec())),
@@ -301,7 +269,6 @@ pub fn write_835(items: &[(&Claim, &ClaimDecision)], cfg: &RemitConfig) -> Strin
         }
         w.end_set(&st);
     }
-    w.segment("GE", &[&sets.to_string(), &ctl]);
-    w.segment("IEA", &["1", &format!("{:09}", cfg.control_number)]);
+    w.end(sets, cfg.control_number);
     w.finish()
 }

@@ -2,6 +2,56 @@
 
 use super::Delimiters;
 
+/// An amount as X12 writes money: at least two decimals.
+pub(crate) fn amount(d: rust_decimal::Decimal) -> String {
+    crate::adjudication::money(d).to_string()
+}
+
+/// A quantity without trailing zeros.
+pub(crate) fn quantity(d: rust_decimal::Decimal) -> String {
+    d.normalize().to_string()
+}
+
+/// The interchange (ISA) and functional group (GS) around what a writer
+/// emits; `X12Writer::begin` and `end` write them.
+pub(crate) struct Envelope<'a> {
+    /// ISA05/ISA06 qualifier and id of the sender.
+    pub sender: (&'a str, &'a str),
+    /// ISA07/ISA08 qualifier and id of the receiver.
+    pub receiver: (&'a str, &'a str),
+    /// GS02 application sender (`PRIORAUTH` when empty).
+    pub app_sender: &'a str,
+    /// GS03 application receiver (`SUBMITTER` when empty).
+    pub app_receiver: &'a str,
+    /// GS01 (`FA`, `HP`, `HN`).
+    pub functional_id: &'a str,
+    /// GS08 implementation guide.
+    pub version: &'a str,
+    /// ISA09/ISA10 and GS04/GS05.
+    pub created: chrono::NaiveDateTime,
+    /// ISA13 and GS06.
+    pub control: u32,
+    /// ISA15 `T`.
+    pub test: bool,
+}
+
+/// Groups claims (with whatever travels with them) by billing NPI, groups
+/// and claims in input order: the 835 has a transaction set per payee and
+/// the 277CA a loop per billing provider.
+pub(crate) fn by_billing_provider<'a, T>(
+    items: impl IntoIterator<Item = (&'a crate::model::Claim, T)>,
+) -> Vec<(&'a str, Vec<(&'a crate::model::Claim, T)>)> {
+    let mut groups: Vec<(&'a str, Vec<(&'a crate::model::Claim, T)>)> = Vec::new();
+    for (claim, extra) in items {
+        let npi = claim.billing_npi.as_str();
+        match groups.iter_mut().find(|(n, _)| *n == npi) {
+            Some((_, list)) => list.push((claim, extra)),
+            None => groups.push((npi, vec![(claim, extra)])),
+        }
+    }
+    groups
+}
+
 /// Builds X12 text segment by segment and counts segments per transaction set.
 #[derive(Debug)]
 pub struct X12Writer {
@@ -158,6 +208,41 @@ impl X12Writer {
         if self.newlines {
             self.out.push('\n');
         }
+    }
+
+    /// Opens the interchange and its one functional group.
+    pub(crate) fn begin(&mut self, e: &Envelope<'_>) {
+        let date8 = e.created.format("%Y%m%d").to_string();
+        let time = e.created.format("%H%M").to_string();
+        let date6 = e.created.format("%y%m%d").to_string();
+        self.isa(e.sender, e.receiver, &date6, &time, e.control, e.test);
+        fn or<'s>(s: &'s str, default: &'s str) -> &'s str {
+            if s.is_empty() {
+                default
+            } else {
+                s
+            }
+        }
+        let ctl = e.control.to_string();
+        self.segment(
+            "GS",
+            &[
+                e.functional_id,
+                or(e.app_sender, "PRIORAUTH"),
+                or(e.app_receiver, "SUBMITTER"),
+                &date8,
+                &time,
+                &ctl,
+                "X",
+                e.version,
+            ],
+        );
+    }
+
+    /// Closes the group (with its count of transaction sets) and the interchange.
+    pub(crate) fn end(&mut self, sets: usize, control: u32) {
+        self.segment("GE", &[&sets.to_string(), &control.to_string()]);
+        self.segment("IEA", &["1", &format!("{control:09}")]);
     }
 
     /// The text written so far.

@@ -103,3 +103,22 @@ pub fn pyx12_errors(x12: &str, name: &str) -> Option<String> {
     let clean = log.contains(&format!("{name}.x12: OK")) && errors == 0;
     (!clean).then_some(log)
 }
+
+/// `priorauth adjudicate` of both sample 837s against the sample
+/// authorizations, with `extra` flags; asserts exit 0 and returns stdout.
+pub fn adjudicate_samples(extra: &[&str]) -> Vec<u8> {
+    let mut args = vec!["adjudicate", "--auths", "fixtures/auths/sample.csv"];
+    args.extend_from_slice(extra);
+    args.extend([
+        "fixtures/x12/837p-sample.x12",
+        "fixtures/x12/837i-sample.x12",
+    ]);
+    let out = priorauth(&args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}

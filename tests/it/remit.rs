@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 
 use crate::adjudication::World;
 use crate::adjudication_props::{auth_rows, claims};
-use crate::helpers::{priorauth, pyx12_errors};
+use crate::helpers::{adjudicate_samples, pyx12_errors};
 use priorauth::x12::{write_835, Lexed, RemitConfig, SegmentReader};
 
 fn dec(b: &[u8]) -> Decimal {
@@ -75,22 +75,7 @@ pub fn check_balanced(x12: &str) -> usize {
 
 #[test]
 fn sample_835_validates_and_balances() {
-    let out = priorauth(&[
-        "adjudicate",
-        "--auths",
-        "fixtures/auths/sample.csv",
-        "--format",
-        "835",
-        "fixtures/x12/837p-sample.x12",
-        "fixtures/x12/837i-sample.x12",
-    ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let x12 = String::from_utf8(out.stdout).unwrap();
+    let x12 = String::from_utf8(adjudicate_samples(&["--format", "835"])).unwrap();
     assert_eq!(check_balanced(&x12), 5);
     assert!(x12.contains("CAS*CO*198*1200.00*1~"), "{x12}");
     assert!(x12.contains("LQ*HE*M62~"));
@@ -173,20 +158,7 @@ proptest! {
 
 #[test]
 fn claim_acknowledgment_277ca_lists_every_accepted_claim_and_validates() {
-    let out = priorauth(&[
-        "adjudicate",
-        "--format",
-        "277ca",
-        "fixtures/x12/837p-sample.x12",
-        "fixtures/x12/837i-sample.x12",
-    ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let x12 = String::from_utf8(out.stdout).unwrap();
+    let x12 = String::from_utf8(adjudicate_samples(&["--format", "277ca"])).unwrap();
     assert_eq!(x12.matches("STC*A2:20*").count(), 5, "{x12}");
     for pcn in ["PCN-0001", "PCN-0002", "PCN-0003", "ICN-0001", "ICN-0002"] {
         assert!(x12.contains(&format!("TRN*2*{pcn}~")), "{pcn}");
