@@ -148,15 +148,14 @@ fn opt_text(bytes: &[u8]) -> Option<String> {
 }
 
 impl SetBuilder {
-    /// A builder for set `control_number`; `claims_hint` is how many claims
-    /// to make room for (the previous set's count), so a large set does not
-    /// grow its vector by doubling and copying.
-    pub fn new(control_number: String, kind: Option<ClaimKind>, claims_hint: usize) -> Self {
+    /// A builder for set `control_number` that pushes its claims onto
+    /// `claims` (empty; the parser hands in a reused, pre-sized vector).
+    pub fn new(control_number: String, kind: Option<ClaimKind>, claims: Vec<Claim>) -> Self {
         SetBuilder {
             control_number,
             kind,
             errors: Vec::new(),
-            claims: Vec::with_capacity(claims_hint),
+            claims,
             count: 1,
             levels: Vec::new(),
             last_billing_hl: None,
@@ -290,9 +289,10 @@ impl SetBuilder {
             b"DTP" => self.dtp(s),
             b"HI" => self.hi(s),
             b"CL1" => {
-                let place_is_claim = self.place == Place::Claim;
-                if let Some(c) = self.open_claim().filter(|_| place_is_claim) {
-                    c.admission_type = opt_text(s.element(1));
+                if self.place == Place::Claim {
+                    if let Some(c) = self.open_claim() {
+                        c.admission_type = opt_text(s.element(1));
+                    }
                 }
             }
             b"LX" => self.lx(s),

@@ -485,12 +485,11 @@ impl State {
         } else {
             None
         };
-        let mut builder = SetBuilder::new(control.clone(), kind, 0);
         // Reuse the claim vector the caller gave back: its pages are already
         // mapped, where a fresh one page-faults on every claim it grows into.
         let mut claims = self.spare_claims.take().unwrap_or_default();
         claims.reserve(self.last_set_claims);
-        builder.claims = claims;
+        let mut builder = SetBuilder::new(control.clone(), kind, claims);
         if self.group.is_none() {
             builder.error(
                 1,
