@@ -12,8 +12,10 @@
 #![deny(missing_docs)]
 
 pub mod adjudication;
+pub mod api;
 pub mod authorizations;
 pub mod cli;
 pub mod model;
 pub mod rules;
+pub mod store;
 pub mod x12;

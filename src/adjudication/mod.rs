@@ -114,6 +114,17 @@ pub struct MemoryHistory {
     by_payer_id: HashMap<String, (String, String)>,
 }
 
+impl MemoryHistory {
+    /// Makes an older payer claim id (REF*F8) lead to the claim that now
+    /// answers for its key: the store knows ids the run never saw.
+    pub fn link(&mut self, payer_claim_id: &str, billing_npi: &str, claim_id: &str) {
+        self.by_payer_id.insert(
+            payer_claim_id.to_string(),
+            (billing_npi.to_string(), claim_id.to_string()),
+        );
+    }
+}
+
 impl ClaimHistory for MemoryHistory {
     fn by_key(&self, billing_npi: &str, claim_id: &str) -> Option<PriorClaim> {
         self.by_key

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::{any_matches, CodeSpec, DateRange};
 
@@ -97,6 +97,154 @@ impl Authorization {
             .map(|c| c.to_string())
             .collect::<Vec<_>>()
             .join("|")
+    }
+}
+
+/// An authorization as text, field by field: a CSV row, a JSON body of the
+/// API, a stored row. [`AuthorizationRecord::validate`] is the one place
+/// that says what a valid authorization is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizationRecord {
+    /// Approval reference number.
+    pub number: String,
+    /// Member id.
+    pub member_id: String,
+    /// Provider NPI (10 digits).
+    pub provider_npi: String,
+    /// `|`-separated codes or ranges; empty: any code.
+    #[serde(default)]
+    pub codes: String,
+    /// Approved units; absent: unlimited.
+    #[serde(default)]
+    pub units: Option<String>,
+    /// Units already consumed; absent: 0.
+    #[serde(default)]
+    pub units_used: Option<String>,
+    /// First day (YYYY-MM-DD).
+    pub start_date: String,
+    /// Last day (YYYY-MM-DD).
+    pub end_date: String,
+    /// approved, denied, pending or cancelled.
+    pub status: String,
+}
+
+/// One field of an authorization that is wrong, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldProblem {
+    /// The field.
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl AuthorizationRecord {
+    /// The record as an authorization, or every field that is wrong.
+    pub fn validate(&self) -> Result<Authorization, Vec<FieldProblem>> {
+        let mut problems = Vec::new();
+        let mut bad = |field: &'static str, message: String| {
+            problems.push(FieldProblem { field, message });
+        };
+        if self.number.trim().is_empty() {
+            bad("number", "is required".into());
+        }
+        if self.member_id.trim().is_empty() {
+            bad("member_id", "is required".into());
+        }
+        let npi = &self.provider_npi;
+        if npi.len() != 10 || !npi.bytes().all(|b| b.is_ascii_digit()) {
+            bad("provider_npi", "must be a 10-digit NPI".into());
+        }
+        let mut codes = Vec::new();
+        for c in self.codes.split('|').filter(|c| !c.trim().is_empty()) {
+            match CodeSpec::parse(c.trim()) {
+                Ok(c) => codes.push(c),
+                Err(e) => bad("codes", e.to_string()),
+            }
+        }
+        let units = match self.units.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(u) => match Decimal::from_str(u) {
+                Ok(d) if d >= Decimal::ZERO => Some(d),
+                _ => {
+                    bad(
+                        "units",
+                        format!("\"{u}\" is not a non-negative decimal (empty means unlimited)"),
+                    );
+                    None
+                }
+            },
+        };
+        let units_used = match self.units_used.as_deref().map(str::trim) {
+            None | Some("") => Decimal::ZERO,
+            Some(u) => match Decimal::from_str(u) {
+                Ok(d) if d >= Decimal::ZERO => d,
+                _ => {
+                    bad("units_used", format!("\"{u}\" is not a non-negative decimal"));
+                    Decimal::ZERO
+                }
+            },
+        };
+        let mut date = |field: &'static str, text: &str| {
+            match NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d") {
+                Ok(d) => Some(d),
+                Err(_) => {
+                    bad(field, format!("\"{text}\" is not a date (YYYY-MM-DD)"));
+                    None
+                }
+            }
+        };
+        let start_date = date("start_date", &self.start_date);
+        let end_date = date("end_date", &self.end_date);
+        let status = match self.status.trim().parse::<AuthStatus>() {
+            Ok(s) => Some(s),
+            Err(()) => {
+                bad(
+                    "status",
+                    format!(
+                        "\"{}\" is not one of approved, denied, pending, cancelled",
+                        self.status
+                    ),
+                );
+                None
+            }
+        };
+        if let (Some(s), Some(e)) = (start_date, end_date) {
+            if e < s {
+                bad("end_date", format!("{e} is before start_date {s}"));
+            }
+        }
+        match (start_date, end_date, status) {
+            (Some(start_date), Some(end_date), Some(status)) if problems.is_empty() => {
+                Ok(Authorization {
+                    number: self.number.trim().to_string(),
+                    member_id: self.member_id.trim().to_string(),
+                    provider_npi: npi.clone(),
+                    codes,
+                    units,
+                    units_used,
+                    start_date,
+                    end_date,
+                    status,
+                })
+            }
+            _ => Err(problems),
+        }
+    }
+}
+
+impl From<&Authorization> for AuthorizationRecord {
+    fn from(a: &Authorization) -> Self {
+        AuthorizationRecord {
+            number: a.number.clone(),
+            member_id: a.member_id.clone(),
+            provider_npi: a.provider_npi.clone(),
+            codes: a.codes_text(),
+            units: a.units.map(|u| u.normalize().to_string()),
+            units_used: Some(a.units_used.normalize().to_string()),
+            start_date: a.start_date.to_string(),
+            end_date: a.end_date.to_string(),
+            status: a.status.as_str().to_string(),
+        }
     }
 }
 
@@ -198,105 +346,45 @@ pub fn import_csv(data: &[u8]) -> Result<Vec<Authorization>, CsvImportError> {
             }
         };
         let line = rec.position().map_or(0, |p| p.line());
-        let get = |name: &str| col.get(name).and_then(|&i| rec.get(i)).unwrap_or("");
-        let mut bad = |field: &str, message: String| {
-            if problems.len() < 1000 {
+        let get = |name: &str| {
+            col.get(name)
+                .and_then(|&i| rec.get(i))
+                .unwrap_or("")
+                .to_string()
+        };
+        let record = AuthorizationRecord {
+            number: get("number"),
+            member_id: get("member_id"),
+            provider_npi: get("provider_npi"),
+            codes: get("codes"),
+            units: Some(get("units")).filter(|u| !u.is_empty()),
+            units_used: Some(get("units_used")).filter(|u| !u.is_empty()),
+            start_date: get("start_date"),
+            end_date: get("end_date"),
+            status: get("status"),
+        };
+        if !record.number.is_empty() {
+            if let Some(first) = seen.insert(record.number.clone(), line) {
                 problems.push(CsvProblem {
                     line,
-                    field: Some(field.to_string()),
-                    message,
+                    field: Some("number".into()),
+                    message: format!("{} is already on line {first}", record.number),
                 });
             }
-        };
-        let number = get("number").to_string();
-        if number.is_empty() {
-            bad("number", "is required".into());
-        } else if let Some(first) = seen.insert(number.clone(), line) {
-            bad("number", format!("{number} is already on line {first}"));
         }
-        let member_id = get("member_id").to_string();
-        if member_id.is_empty() {
-            bad("member_id", "is required".into());
-        }
-        let provider_npi = get("provider_npi").to_string();
-        if provider_npi.len() != 10 || !provider_npi.bytes().all(|b| b.is_ascii_digit()) {
-            bad("provider_npi", "must be a 10-digit NPI".into());
-        }
-        let mut codes = Vec::new();
-        for c in get("codes").split('|').filter(|c| !c.trim().is_empty()) {
-            match CodeSpec::parse(c) {
-                Ok(c) => codes.push(c),
-                Err(e) => bad("codes", e.to_string()),
-            }
-        }
-        let units = match get("units") {
-            "" => None,
-            u => match Decimal::from_str(u) {
-                Ok(d) if d >= Decimal::ZERO => Some(d),
-                _ => {
-                    bad(
-                        "units",
-                        format!("\"{u}\" is not a non-negative decimal (empty means unlimited)"),
-                    );
-                    None
+        match record.validate() {
+            Ok(a) => out.push(a),
+            Err(bad) => {
+                for p in bad {
+                    if problems.len() < 1000 {
+                        problems.push(CsvProblem {
+                            line,
+                            field: Some(p.field.to_string()),
+                            message: p.message,
+                        });
+                    }
                 }
-            },
-        };
-        let units_used = match get("units_used") {
-            "" => Decimal::ZERO,
-            u => match Decimal::from_str(u) {
-                Ok(d) if d >= Decimal::ZERO => d,
-                _ => {
-                    bad(
-                        "units_used",
-                        format!("\"{u}\" is not a non-negative decimal"),
-                    );
-                    Decimal::ZERO
-                }
-            },
-        };
-        let mut date = |field: &str| match NaiveDate::parse_from_str(get(field), "%Y-%m-%d") {
-            Ok(d) => Some(d),
-            Err(_) => {
-                bad(
-                    field,
-                    format!("\"{}\" is not a date (YYYY-MM-DD)", get(field)),
-                );
-                None
             }
-        };
-        let start_date = date("start_date");
-        let end_date = date("end_date");
-        let status = match get("status").parse::<AuthStatus>() {
-            Ok(s) => Some(s),
-            Err(()) => {
-                bad(
-                    "status",
-                    format!(
-                        "\"{}\" is not one of approved, denied, pending, cancelled",
-                        get("status")
-                    ),
-                );
-                None
-            }
-        };
-        if let (Some(s), Some(e)) = (start_date, end_date) {
-            if e < s {
-                bad("end_date", format!("{e} is before start_date {s}"));
-            }
-        }
-        if let (Some(start_date), Some(end_date), Some(status)) = (start_date, end_date, status) {
-            out.push(Authorization {
-                number,
-                member_id,
-                provider_npi,
-                codes,
-                units,
-                units_used,
-                start_date,
-                end_date,
-                status,
-            });
         }
     }
     if problems.is_empty() {

@@ -12,10 +12,10 @@ use serde_json::json;
 use super::adjudicate::load_rules;
 use crate::adjudication::codes;
 use crate::model::LineOfBusiness;
-use crate::rules::{index::LineFacts, RulesIndex};
+use crate::rules::{index::LineFacts, Rule, RulesIndex};
 
 /// What `rules check` is asked about (its command-line flags).
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args, serde::Deserialize)]
 pub struct CheckQuery {
     /// Procedure code (CPT/HCPCS).
     #[arg(long)]
@@ -43,6 +43,7 @@ pub struct CheckQuery {
     pub charge: Option<Decimal>,
     /// An emergency service.
     #[arg(long)]
+    #[serde(default)]
     pub emergency: bool,
 }
 
@@ -56,18 +57,18 @@ pub fn validate(path: &Path) -> Result<i32> {
     Ok(super::EXIT_OK)
 }
 
-/// `rules check`: the first rule that requires PA for the described line.
-pub fn check(rules: Option<&Path>, q: &CheckQuery) -> Result<i32> {
+/// The answer to "does this line need PA?": the first rule that requires
+/// it, or why the question cannot be answered.
+pub fn check_answer(index: &RulesIndex, q: &CheckQuery) -> Result<serde_json::Value, String> {
     if q.code.is_none() && q.revenue_code.is_none() && q.bill_type.is_none() {
-        bail!("give --code, --revenue-code or --bill-type");
+        return Err("give a procedure code, a revenue code or a bill type".into());
     }
     let line_of_business = match q.lob.as_deref() {
         None | Some("commercial") => LineOfBusiness::Commercial,
         Some("medicare") => LineOfBusiness::Medicare,
         Some("medicaid") => LineOfBusiness::Medicaid,
-        Some(other) => bail!("--lob {other}: use commercial, medicare or medicaid"),
+        Some(other) => return Err(format!("lob {other}: use commercial, medicare or medicaid")),
     };
-    let index = RulesIndex::new(load_rules(rules)?);
     let facts = LineFacts {
         procedure: q.code.as_deref(),
         revenue_code: q.revenue_code.as_deref(),
@@ -79,7 +80,7 @@ pub fn check(rules: Option<&Path>, q: &CheckQuery) -> Result<i32> {
         charge: q.charge.unwrap_or(Decimal::ZERO),
         emergency: q.emergency,
     };
-    let answer = match index.lookup(&facts) {
+    Ok(match index.lookup(&facts) {
         Some(r) => json!({
             "rule_set": index.version(),
             "requires_authorization": true,
@@ -87,28 +88,38 @@ pub fn check(rules: Option<&Path>, q: &CheckQuery) -> Result<i32> {
             "effective": r.effective, "expires": r.expires,
         }),
         None => json!({"rule_set": index.version(), "requires_authorization": false, "rule": null}),
-    };
-    println!("{answer}");
+    })
+}
+
+/// `rules check`: the first rule that requires PA for the described line.
+pub fn check(rules: Option<&Path>, q: &CheckQuery) -> Result<i32> {
+    let index = RulesIndex::new(load_rules(rules)?);
+    match check_answer(&index, q) {
+        Ok(answer) => println!("{answer}"),
+        Err(why) => bail!("{why}"),
+    }
     Ok(super::EXIT_OK)
+}
+
+/// One rule as `rules list` and `GET /v1/rules` show it.
+pub fn rule_json(r: &Rule) -> serde_json::Value {
+    let codes: Vec<String> = r.codes.iter().map(|c| c.to_string()).collect();
+    json!({
+        "rule": r.id, "section": r.section, "title": r.title,
+        "codes": codes,
+        "revenue_codes": r.revenue_codes.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+        "bill_types": r.bill_types,
+        "lines_of_business": r.lines_of_business.iter().map(|l| l.as_str()).collect::<Vec<_>>(),
+        "places_of_service": r.places_of_service,
+        "effective": r.effective, "expires": r.expires,
+    })
 }
 
 /// `rules list`: every rule in file order.
 pub fn list(rules: Option<&Path>) -> Result<i32> {
     let set = load_rules(rules)?;
     for r in &set.rules {
-        let codes: Vec<String> = r.codes.iter().map(|c| c.to_string()).collect();
-        println!(
-            "{}",
-            json!({
-                "rule": r.id, "section": r.section, "title": r.title,
-                "codes": codes,
-                "revenue_codes": r.revenue_codes.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
-                "bill_types": r.bill_types,
-                "lines_of_business": r.lines_of_business.iter().map(|l| l.as_str()).collect::<Vec<_>>(),
-                "places_of_service": r.places_of_service,
-                "effective": r.effective, "expires": r.expires,
-            })
-        );
+        println!("{}", rule_json(r));
     }
     Ok(super::EXIT_OK)
 }

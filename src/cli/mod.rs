@@ -15,7 +15,8 @@ use serde::Serialize;
 use crate::x12::{self, AckEnvelope, GroupAck, Parser, Summary, SyntaxError};
 
 mod adjudicate;
-mod lookup;
+pub mod lookup;
+mod store_commands;
 
 /// Payer-side prior-authorization validation of X12 837 claims.
 #[derive(Debug, ClapParser)]
@@ -72,6 +73,53 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Run the HTTP API (SPEC §5) over the store.
+    Serve {
+        /// Address to listen on (default PRIORAUTH_BIND, else 127.0.0.1:8080).
+        #[arg(long)]
+        bind: Option<String>,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+    /// Load authorizations (CSV) or a rule set (TOML) into the store.
+    Import {
+        #[command(subcommand)]
+        what: ImportWhat,
+    },
+    /// Show one stored claim: its decisions and the reason for each line.
+    Explain {
+        /// The payer claim id the submission answered with.
+        payer_claim_id: String,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ImportWhat {
+    /// Authorizations (SPEC §2.3 CSV), all or nothing; known numbers are replaced.
+    Auths {
+        /// The CSV file.
+        file: PathBuf,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+    /// A rule set (TOML): validated, stored, and in force from then on.
+    Rules {
+        /// The TOML file.
+        file: PathBuf,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+}
+
+/// Where the service keeps its data (`serve`, `import`, `explain`).
+#[derive(Debug, Clone, clap::Args)]
+struct DatabaseArg {
+    /// Database URL: sqlite://FILE (created on first use) or postgres://…;
+    /// default DATABASE_URL, else sqlite://priorauth.db.
+    #[arg(long)]
+    database: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -153,6 +201,14 @@ fn run(cli: Cli) -> Result<i32> {
             RulesAction::Check(query) => lookup::check(rules.as_deref(), &query),
         },
         Command::Codes { list, code } => lookup::code(&list, &code),
+        Command::Serve { bind, db } => {
+            let config = crate::api::Config::from_env(bind, db.database)?;
+            crate::api::config::init_tracing(&config);
+            crate::api::serve(config)?;
+            Ok(EXIT_OK)
+        }
+        Command::Import { what } => store_commands::import(what),
+        Command::Explain { payer_claim_id, db } => store_commands::explain(&payer_claim_id, db),
         Command::Adjudicate {
             rules,
             auths,

@@ -1,0 +1,215 @@
+//! What payer staff manage: the rule set, authorizations, the code list.
+
+use std::time::Duration;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Deserializer};
+use serde_json::json;
+
+use super::claims::{expect_media, read_body};
+use super::{ApiError, ApiResult, AppState};
+use crate::adjudication::codes;
+use crate::authorizations::{import_csv, Authorization, AuthorizationRecord};
+use crate::cli::lookup::{check_answer, rule_json, CheckQuery};
+use crate::rules::{RuleSet, RulesIndex};
+
+/// Rule files and authorization CSVs are small; 8 MiB is generous.
+const ADMIN_BODY_LIMIT: u64 = 8 * 1024 * 1024;
+
+/// `GET /v1/codes/{list}/{code}`.
+pub(super) async fn code(path: web::Path<(String, String)>) -> ApiResult {
+    let (list, code) = path.into_inner();
+    if list != "carc" && list != "rarc" {
+        return Err(ApiError::NotFound(format!(
+            "no code list {list}: use carc or rarc"
+        )));
+    }
+    match codes::lookup(&list, &code) {
+        Some(info) => Ok(HttpResponse::Ok().json(info)),
+        None => Err(ApiError::NotFound(format!(
+            "{list} {code} is not in priorauth's catalogue"
+        ))),
+    }
+}
+
+/// `GET /v1/rules`.
+pub(super) async fn rules(state: web::Data<AppState>) -> HttpResponse {
+    let index = state.rules();
+    let list: Vec<_> = index.rule_set().rules.iter().map(rule_json).collect();
+    HttpResponse::Ok().json(json!({"version": index.version(), "rules": list}))
+}
+
+/// `GET /v1/rules/check?code=&date=&lob=&pos=…`.
+pub(super) async fn check(state: web::Data<AppState>, q: web::Query<CheckQuery>) -> ApiResult {
+    check_answer(&state.rules(), &q)
+        .map(|a| HttpResponse::Ok().json(a))
+        .map_err(ApiError::BadRequest)
+}
+
+/// `PUT /v1/rules`: a TOML rule set, validated, stored and swapped in; a
+/// bad one is refused with every load problem and the old set stays.
+pub(super) async fn put_rules(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> ApiResult {
+    expect_media(
+        req.headers(),
+        &["application/toml", "text/plain", "application/octet-stream"],
+    )?;
+    let body = read_body(req.headers(), payload, ADMIN_BODY_LIMIT).await?;
+    let text = String::from_utf8(body)
+        .map_err(|_| ApiError::BadRequest("the rule set is not UTF-8 text".into()))?;
+    let set = RuleSet::from_toml(&text).map_err(|e| {
+        ApiError::Unprocessable(
+            format!("rule set not loaded; the rule set in force stays ({})", state.rules().version()),
+            json!(e.problems),
+        )
+    })?;
+    let version = set.version.clone();
+    let count = set.rules.len();
+    let id = state.store.activate_rules(&version, &text).await?;
+    state.swap_rules(id, RulesIndex::new(set));
+    tracing::info!(version = %version, rules = count, "rule set swapped in");
+    Ok(HttpResponse::Ok().json(json!({"version": version, "rules": count})))
+}
+
+/// Keeps this instance on the rule set another instance stored.
+pub(super) fn poll_rules(state: web::Data<AppState>) {
+    actix_web::rt::spawn(async move {
+        loop {
+            actix_web::rt::time::sleep(Duration::from_secs(2)).await;
+            let Ok(Some(id)) = state.store.active_rules_id().await else {
+                continue;
+            };
+            if id == state.rules_id() {
+                continue;
+            }
+            if let Ok(Some(stored)) = state.store.active_rules().await {
+                match RuleSet::from_toml(&stored.source) {
+                    Ok(set) => {
+                        state.swap_rules(stored.id, RulesIndex::new(set));
+                        tracing::info!(version = %stored.version, "rule set picked up from the store");
+                    }
+                    Err(e) => tracing::error!(error = %e, "stored rule set cannot be loaded"),
+                }
+            }
+        }
+    });
+}
+
+fn authorization_json(a: &Authorization) -> serde_json::Value {
+    let mut v = json!(AuthorizationRecord::from(a));
+    if let Some(m) = v.as_object_mut() {
+        m.insert(
+            "units_remaining".into(),
+            json!(a.remaining().map(|r| r.normalize().to_string())),
+        );
+    }
+    v
+}
+
+/// `POST /v1/authorizations`: one authorization as JSON.
+pub(super) async fn add_authorization(
+    state: web::Data<AppState>,
+    body: web::Json<AuthorizationRecord>,
+) -> ApiResult {
+    let a = body.validate().map_err(|p| {
+        ApiError::Unprocessable("the authorization is not valid".into(), json!(p))
+    })?;
+    state.store.add_authorization(&a).await?;
+    Ok(HttpResponse::Created().json(authorization_json(&a)))
+}
+
+/// `GET /v1/authorizations/{number}`.
+pub(super) async fn get_authorization(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> ApiResult {
+    let number = path.into_inner();
+    match state.store.authorization(&number).await? {
+        Some(a) => Ok(HttpResponse::Ok().json(authorization_json(&a))),
+        None => Err(ApiError::NotFound(format!("authorization {number} not found"))),
+    }
+}
+
+/// `null` and absent are different in a patch: absent leaves the field,
+/// `null` clears it (units: unlimited).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// The fields a `PATCH` may change; absent fields stay.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AuthorizationPatch {
+    member_id: Option<String>,
+    provider_npi: Option<String>,
+    codes: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    units: Option<Option<String>>,
+    units_used: Option<String>,
+    start_date: Option<String>,
+    end_date: Option<String>,
+    status: Option<String>,
+}
+
+/// `PATCH /v1/authorizations/{number}`.
+pub(super) async fn patch_authorization(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<AuthorizationPatch>,
+) -> ApiResult {
+    let number = path.into_inner();
+    let p = body.into_inner();
+    let a = state
+        .store
+        .update_authorization(&number, |r| {
+            if let Some(v) = p.member_id {
+                r.member_id = v;
+            }
+            if let Some(v) = p.provider_npi {
+                r.provider_npi = v;
+            }
+            if let Some(v) = p.codes {
+                r.codes = v;
+            }
+            if let Some(v) = p.units {
+                r.units = v;
+            }
+            if let Some(v) = p.units_used {
+                r.units_used = Some(v);
+            }
+            if let Some(v) = p.start_date {
+                r.start_date = v;
+            }
+            if let Some(v) = p.end_date {
+                r.end_date = v;
+            }
+            if let Some(v) = p.status {
+                r.status = v;
+            }
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(authorization_json(&a)))
+}
+
+/// `POST /v1/authorizations/import`: a CSV (SPEC §2.3), all or nothing.
+pub(super) async fn import_authorizations(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> ApiResult {
+    expect_media(req.headers(), &["text/csv", "text/plain", "application/octet-stream"])?;
+    let body = read_body(req.headers(), payload, ADMIN_BODY_LIMIT).await?;
+    let auths = import_csv(&body).map_err(|e| {
+        ApiError::Unprocessable(
+            "authorization file not imported; nothing was changed".into(),
+            json!(e.problems),
+        )
+    })?;
+    let (added, replaced) = state.store.import_authorizations(&auths).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "imported": auths.len(), "added": added, "replaced": replaced
+    })))
+}

@@ -1,0 +1,299 @@
+//! `/v1/batches`: large 837 files, spooled to disk as they stream in and
+//! adjudicated in the background in chunks. Each chunk commits its claims,
+//! its consumption and the batch's progress in one transaction, so a batch
+//! cut off by a crash resumes after the last committed chunk and never
+//! consumes twice.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::sync::Mutex;
+
+use actix_web::http::header::CONTENT_LENGTH;
+use actix_web::web::Bytes;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::claims::expect_media;
+use super::{ApiError, ApiResult, AppState};
+use crate::store::{StoreError, SubmitOptions, Submitted};
+use crate::x12::Parser;
+
+/// A batch to work on.
+struct Job {
+    id: String,
+    state: web::Data<AppState>,
+}
+
+/// The background worker's inbox.
+pub(super) struct Queue {
+    tx: Mutex<Option<mpsc::Sender<Job>>>,
+}
+
+impl Queue {
+    /// Starts the worker thread. It has its own small runtime: adjudicating
+    /// is CPU work that must not hold up the HTTP workers.
+    pub(super) fn start() -> Queue {
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("priorauth-batches".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        tracing::error!(error = %e, "batch worker cannot start");
+                        return;
+                    }
+                };
+                while let Ok(job) = rx.recv() {
+                    if let Err(e) = rt.block_on(run(&job)) {
+                        tracing::error!(batch = %job.id, error = %e, "batch failed");
+                        let _ = rt.block_on(job.state.store.set_batch_state(
+                            &job.id,
+                            "failed",
+                            None,
+                            Some(&e.to_string()),
+                        ));
+                    }
+                }
+            })
+            .ok();
+        Queue {
+            tx: Mutex::new(Some(tx)),
+        }
+    }
+
+    fn push(&self, job: Job) {
+        if let Ok(g) = self.tx.lock() {
+            if let Some(tx) = g.as_ref() {
+                let _ = tx.send(job);
+            }
+        }
+    }
+
+    /// Lets the worker finish its current batch and end.
+    pub(super) fn stop(&self) {
+        if let Ok(mut g) = self.tx.lock() {
+            g.take();
+        }
+    }
+}
+
+/// Queues every batch a previous run left unfinished.
+pub(super) async fn resume(state: &web::Data<AppState>) -> Result<(), StoreError> {
+    for b in state.store.unfinished_batches().await? {
+        tracing::info!(batch = %b.id, done = b.claims_done, total = b.claims_total, "resuming batch");
+        state.batches.push(Job {
+            id: b.id,
+            state: state.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// Adjudicates a batch from where its last committed chunk left it.
+async fn run(job: &Job) -> anyhow::Result<()> {
+    let store = &job.state.store;
+    let Some(batch) = store.batch(&job.id).await? else {
+        return Ok(());
+    };
+    store.set_batch_state(&job.id, "running", None, None).await?;
+    let file = std::fs::File::open(&batch.spool)
+        .map_err(|e| anyhow::anyhow!("batch file is gone: {e}"))?;
+    let chunk_size = job.state.config.batch_chunk;
+    let mut parser = Parser::new(file);
+    let mut done = batch.claims_done;
+    let mut seen = 0i64;
+    let mut chunk = Vec::with_capacity(chunk_size);
+    let mut rejected = Vec::new();
+    loop {
+        let set = parser.next_set();
+        let last = set.is_none();
+        if let Some(set) = set {
+            if !set.accepted() {
+                rejected.push(json!({"control_number": set.control_number, "errors": set.errors}));
+                continue;
+            }
+            for claim in set.claims {
+                seen += 1;
+                if seen > done {
+                    chunk.push(claim);
+                }
+            }
+        }
+        if chunk.len() >= chunk_size || (last && !chunk.is_empty()) {
+            let rules = job.state.rules();
+            let step = store
+                .submit(
+                    &rules,
+                    &chunk,
+                    SubmitOptions {
+                        idempotency: None,
+                        batch: Some((&job.id, done)),
+                    },
+                    &|_| String::new(),
+                )
+                .await;
+            match step {
+                Ok(Submitted::Fresh(decisions, _)) => {
+                    job.state.metrics.decisions(&decisions);
+                    done += chunk.len() as i64;
+                    chunk.clear();
+                }
+                Ok(Submitted::Replay(_)) => chunk.clear(),
+                Err(StoreError::BatchMoved(_)) => {
+                    tracing::info!(batch = %job.id, "another worker has this batch");
+                    return Ok(());
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if last {
+            break;
+        }
+    }
+    for e in parser.envelope_errors().iter().filter(|e| e.lost_data) {
+        rejected.push(json!({"control_number": null, "errors": [{"segment": 0, "id": e.id, "message": e.message}]}));
+    }
+    store
+        .set_batch_state(&job.id, "done", Some(&json!(rejected)), None)
+        .await?;
+    tracing::info!(batch = %job.id, claims = done, "batch done");
+    Ok(())
+}
+
+/// `POST /v1/batches`: streams the body to the spool, counts its claims,
+/// queues it; 202 with the batch.
+pub(super) async fn create(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    mut payload: web::Payload,
+) -> ApiResult {
+    expect_media(
+        req.headers(),
+        &["application/edi-x12", "application/x12", "text/plain", "application/octet-stream"],
+    )?;
+    let limit = state.config.batch_limit;
+    if req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n > limit)
+    {
+        return Err(ApiError::TooLarge(limit));
+    }
+    let id = Uuid::new_v4().to_string();
+    let spool: PathBuf = state.config.data_dir.join(format!("batch-{id}.x12"));
+    let mut file = std::io::BufWriter::with_capacity(
+        1 << 20,
+        std::fs::File::create(&spool)
+            .map_err(|e| ApiError::Internal(format!("cannot spool batch: {e}")))?,
+    );
+    let mut bytes = 0u64;
+    while let Some(chunk) = payload.next().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = std::fs::remove_file(&spool);
+                return Err(ApiError::BadRequest(format!("request body: {e}")));
+            }
+        };
+        bytes += chunk.len() as u64;
+        if bytes > limit {
+            drop(file);
+            let _ = std::fs::remove_file(&spool);
+            return Err(ApiError::TooLarge(limit));
+        }
+        file.write_all(&chunk)
+            .map_err(|e| ApiError::Internal(format!("cannot spool batch: {e}")))?;
+    }
+    file.into_inner()
+        .map_err(|e| ApiError::Internal(format!("cannot spool batch: {e}")))?
+        .sync_all()
+        .map_err(|e| ApiError::Internal(format!("cannot spool batch: {e}")))?;
+    // Count the claims first, so progress reads "done of total".
+    let path = spool.clone();
+    let summary = web::block(move || -> std::io::Result<_> {
+        let mut p = Parser::new(std::fs::File::open(path)?);
+        while p.next_set().is_some() {}
+        Ok(p.summary())
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+    .map_err(|e| ApiError::Internal(format!("cannot read spooled batch: {e}")))?;
+    if summary.interchanges == 0 {
+        let _ = std::fs::remove_file(&spool);
+        return Err(ApiError::BadRequest(
+            "the body is not an X12 interchange (no ISA segment could be read)".into(),
+        ));
+    }
+    state
+        .store
+        .create_batch(
+            &id,
+            &spool.to_string_lossy(),
+            bytes as i64,
+            summary.claims as i64,
+        )
+        .await?;
+    state.batches.push(Job {
+        id: id.clone(),
+        state: state.clone(),
+    });
+    tracing::info!(batch = %id, bytes, claims = summary.claims, "batch received");
+    Ok(HttpResponse::Accepted()
+        .insert_header(("Location", format!("/v1/batches/{id}")))
+        .json(json!({
+            "id": id, "state": "queued", "bytes": bytes,
+            "claims_total": summary.claims, "claims_done": 0,
+        })))
+}
+
+/// `GET /v1/batches/{id}`: state and progress.
+pub(super) async fn get(state: web::Data<AppState>, path: web::Path<String>) -> ApiResult {
+    let id = path.into_inner();
+    match state.store.batch(&id).await? {
+        Some(b) => Ok(HttpResponse::Ok().json(b)),
+        None => Err(ApiError::NotFound(format!("batch {id} not found"))),
+    }
+}
+
+/// `GET /v1/batches/{id}/results`: one claim decision per line, in file
+/// order, streamed page by page (what is done so far while it runs).
+pub(super) async fn results(state: web::Data<AppState>, path: web::Path<String>) -> ApiResult {
+    let id = path.into_inner();
+    let Some(batch) = state.store.batch(&id).await? else {
+        return Err(ApiError::NotFound(format!("batch {id} not found")));
+    };
+    tracing::info!(target: "audit", batch = %id, "batch results read");
+    let pages = futures_util::stream::unfold(Some(0i64), move |after| {
+        let state = state.clone();
+        let id = id.clone();
+        async move {
+            let after = after?;
+            match state.store.batch_results(&id, after, 2000).await {
+                Ok(rows) if rows.is_empty() => None,
+                Ok(rows) => {
+                    let next = rows.last().map(|r| r.0);
+                    let mut out = String::with_capacity(rows.len() * 1024);
+                    for (_, json) in rows {
+                        out.push_str(&json);
+                        out.push('\n');
+                    }
+                    Some((Ok::<_, ApiError>(Bytes::from(out)), next))
+                }
+                Err(e) => Some((Err(ApiError::from(e)), None)),
+            }
+        }
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("application/x-ndjson")
+        .insert_header(("Batch-State", batch.state))
+        .streaming(pages))
+}

@@ -1,0 +1,103 @@
+//! Service configuration: command-line flags over `PRIORAUTH_…` environment
+//! variables over defaults (documented in README and docs/SERVICE.md).
+
+use std::path::PathBuf;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Settings of `priorauth serve`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on (`PRIORAUTH_BIND`, default 127.0.0.1:8080).
+    pub bind: String,
+    /// Database URL (`DATABASE_URL` or `PRIORAUTH_DATABASE_URL`, default
+    /// `sqlite://priorauth.db`).
+    pub database_url: String,
+    /// Body limit of `POST /v1/claims` in bytes (`PRIORAUTH_BODY_LIMIT`,
+    /// default 10 MiB); larger files go to `/v1/batches`.
+    pub body_limit: u64,
+    /// Body limit of `POST /v1/batches` (`PRIORAUTH_BATCH_LIMIT`, default 4 GiB).
+    pub batch_limit: u64,
+    /// Where batch files are spooled (`PRIORAUTH_DATA_DIR`, default
+    /// `priorauth-data`).
+    pub data_dir: PathBuf,
+    /// HTTP worker threads (`PRIORAUTH_WORKERS`, default: one per core).
+    pub workers: usize,
+    /// Database connections (`PRIORAUTH_DB_CONNECTIONS`, default 16).
+    pub db_connections: u32,
+    /// Claims per batch transaction (`PRIORAUTH_BATCH_CHUNK`, default 1000).
+    pub batch_chunk: usize,
+    /// Log format (`PRIORAUTH_LOG_FORMAT`: text or json; default text).
+    pub log_format: LogFormat,
+    /// Log filter (`PRIORAUTH_LOG`, default `info`).
+    pub log_filter: String,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn env_number<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
+    match env(name) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| anyhow::anyhow!("{name}={v:?} is not a number")),
+    }
+}
+
+impl Config {
+    /// Reads the environment; `bind` and `database` are the command-line
+    /// flags, which win.
+    pub fn from_env(bind: Option<String>, database: Option<String>) -> anyhow::Result<Config> {
+        let log_format = match env("PRIORAUTH_LOG_FORMAT").as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => anyhow::bail!("PRIORAUTH_LOG_FORMAT={other:?}: use text or json"),
+        };
+        let workers = env_number(
+            "PRIORAUTH_WORKERS",
+            std::thread::available_parallelism().map_or(2, |n| n.get()),
+        )?;
+        Ok(Config {
+            bind: bind
+                .or_else(|| env("PRIORAUTH_BIND"))
+                .unwrap_or_else(|| "127.0.0.1:8080".into()),
+            database_url: database
+                .or_else(|| env("DATABASE_URL"))
+                .or_else(|| env("PRIORAUTH_DATABASE_URL"))
+                .unwrap_or_else(|| "sqlite://priorauth.db".into()),
+            body_limit: env_number("PRIORAUTH_BODY_LIMIT", 10 * 1024 * 1024)?,
+            batch_limit: env_number("PRIORAUTH_BATCH_LIMIT", 4 * 1024 * 1024 * 1024)?,
+            data_dir: env("PRIORAUTH_DATA_DIR")
+                .map_or_else(|| PathBuf::from("priorauth-data"), PathBuf::from),
+            workers: workers.max(1),
+            db_connections: env_number("PRIORAUTH_DB_CONNECTIONS", 16)?,
+            batch_chunk: env_number("PRIORAUTH_BATCH_CHUNK", 1000usize)?.max(1),
+            log_format,
+            log_filter: env("PRIORAUTH_LOG").unwrap_or_else(|| "info".into()),
+        })
+    }
+}
+
+/// Installs the tracing subscriber the configuration asks for. Log lines
+/// carry routes, statuses, counts and ids, never claim contents.
+pub fn init_tracing(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match config.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.with_ansi(false).try_init(),
+    };
+}

@@ -1,0 +1,573 @@
+//! A submission in one transaction: load what its claims need, adjudicate
+//! in memory, write the decisions, the ledger and the units used.
+
+use std::collections::{HashMap, HashSet};
+
+use rust_decimal::Decimal;
+use sqlx::{AnyConnection, Row};
+use uuid::Uuid;
+
+use super::{
+    auth_from_row, placeholders, stamp, value_rows, Backend, Result, Store, StoreError,
+    AUTH_COLUMNS,
+};
+use crate::adjudication::{
+    Adjudicator, ClaimDecision, ClaimHistory, Consumption, MemoryHistory, PriorClaim,
+};
+use crate::authorizations::AuthBook;
+use crate::model::{Claim, Frequency};
+use crate::rules::RulesIndex;
+
+/// What a submission is besides its claims.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SubmitOptions<'a> {
+    /// `Idempotency-Key` and the hash of the request it came with.
+    pub idempotency: Option<(&'a str, &'a str)>,
+    /// The batch step this is: (batch id, claims done before this step).
+    pub batch: Option<(&'a str, i64)>,
+}
+
+/// The outcome of a submission.
+#[derive(Debug)]
+pub enum Submitted {
+    /// Adjudicated now: the decisions and the response stored with them.
+    Fresh(Vec<ClaimDecision>, String),
+    /// The idempotency key was seen with this body: the first response.
+    Replay(String),
+}
+
+/// Everything a submission reads before adjudicating.
+struct Loaded {
+    book: AuthBook,
+    /// Units used as read, per authorization number: the compare-and-set
+    /// base of the write.
+    units_used: HashMap<String, Decimal>,
+    history: MemoryHistory,
+}
+
+/// A claim decided in this submission, waiting to be written.
+struct Pending {
+    payer_claim_id: String,
+    seq: usize,
+    live: bool,
+    decision: ClaimDecision,
+    /// Index of the claim in the submission.
+    claim: usize,
+    reversed_by: Option<String>,
+}
+
+fn key_of(c: &Claim) -> (String, String) {
+    (c.billing_npi.clone(), c.claim_id.clone())
+}
+
+fn word<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+impl Store {
+    /// Adjudicates `claims` in order and commits their effects in one
+    /// transaction; `respond` renders the answer stored with an
+    /// idempotency key. Conflicts with concurrent writers are retried.
+    pub async fn submit(
+        &self,
+        rules: &RulesIndex,
+        claims: &[Claim],
+        opts: SubmitOptions<'_>,
+        respond: &(dyn Fn(&[ClaimDecision]) -> String + Send + Sync),
+    ) -> Result<Submitted> {
+        let mut attempt = 0;
+        loop {
+            match self.submit_once(rules, claims, opts, respond).await {
+                Err(e) if e.retriable() && attempt < 20 => {
+                    attempt += 1;
+                    tracing::debug!(attempt, error = %e, "submission retried");
+                    tokio::time::sleep(std::time::Duration::from_millis(2 * attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Adjudicates without consuming or storing anything (`mode=check`):
+    /// what a submission would answer now.
+    pub async fn check(&self, rules: &RulesIndex, claims: &[Claim]) -> Result<Vec<ClaimDecision>> {
+        let mut conn = self.pool.acquire().await?;
+        let mut loaded = self.load(&mut conn, claims, false).await?;
+        let adjudicator = Adjudicator::new(rules);
+        Ok(claims
+            .iter()
+            .map(|c| {
+                adjudicator.adjudicate(
+                    c,
+                    &Uuid::new_v4().to_string(),
+                    &mut loaded.book,
+                    &mut loaded.history,
+                )
+            })
+            .collect())
+    }
+
+    async fn submit_once(
+        &self,
+        rules: &RulesIndex,
+        claims: &[Claim],
+        opts: SubmitOptions<'_>,
+        respond: &(dyn Fn(&[ClaimDecision]) -> String + Send + Sync),
+    ) -> Result<Submitted> {
+        let mut w = self.write().await?;
+        if let Some((key, hash)) = opts.idempotency {
+            let row = sqlx::query("SELECT request_hash, response FROM idempotency_keys WHERE key = $1")
+                .bind(key)
+                .fetch_optional(&mut *w.tx)
+                .await?;
+            if let Some(row) = row {
+                let stored_hash: String = row.try_get("request_hash")?;
+                if stored_hash != hash {
+                    return Err(StoreError::IdempotencyMismatch(key.to_string()));
+                }
+                return Ok(Submitted::Replay(row.try_get("response")?));
+            }
+        }
+        if self.backend == Backend::Postgres {
+            lock_claim_keys(&mut w.tx, claims).await?;
+        }
+        let mut loaded = self.load(&mut w.tx, claims, true).await?;
+        let (pending, superseded) = adjudicate_all(rules, claims, &mut loaded);
+        let decisions: Vec<ClaimDecision> = pending.iter().map(|p| p.decision.clone()).collect();
+        write_effects(&mut w.tx, rules, claims, &loaded, &pending, &superseded, opts).await?;
+        let response = respond(&decisions);
+        if let Some((key, hash)) = opts.idempotency {
+            sqlx::query(
+                "INSERT INTO idempotency_keys (key, request_hash, response, created_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(key)
+            .bind(hash)
+            .bind(&response)
+            .bind(stamp())
+            .execute(&mut *w.tx)
+            .await?;
+        }
+        w.tx.commit().await?;
+        Ok(Submitted::Fresh(decisions, response))
+    }
+
+    /// Reads the authorizations and earlier claims the submission needs.
+    /// With `lock`, the authorizations that may be consumed are locked
+    /// (PostgreSQL: `FOR UPDATE`, in number order, so two submissions
+    /// lock in the same order and cannot deadlock on them).
+    async fn load(&self, conn: &mut AnyConnection, claims: &[Claim], lock: bool) -> Result<Loaded> {
+        let mut history = MemoryHistory::default();
+
+        // REF*F8 payer claim ids of replacements and voids → their keys.
+        let f8: Vec<&str> = claims
+            .iter()
+            .filter(|c| matches!(c.frequency, Frequency::Replacement | Frequency::Void))
+            .filter_map(|c| c.payer_claim_number.as_deref())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let mut keys: HashSet<(String, String)> = claims.iter().map(key_of).collect();
+        let mut links = Vec::new();
+        for chunk in f8.chunks(500) {
+            let sql = format!(
+                "SELECT payer_claim_id, billing_npi, claim_id FROM claims WHERE payer_claim_id IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for row in q.fetch_all(&mut *conn).await? {
+                let id: String = row.try_get("payer_claim_id")?;
+                let key: (String, String) = (row.try_get("billing_npi")?, row.try_get("claim_id")?);
+                keys.insert(key.clone());
+                links.push((id, key));
+            }
+        }
+
+        // The claims that answer for those keys, and what they consumed.
+        let keys: Vec<(String, String)> = keys.into_iter().collect();
+        let mut priors: HashMap<String, ((String, String), Vec<Consumption>)> = HashMap::new();
+        for chunk in keys.chunks(400) {
+            let sql = format!(
+                "SELECT payer_claim_id, billing_npi, claim_id FROM claims WHERE live = 1 AND (billing_npi, claim_id) IN (VALUES {})",
+                value_rows(chunk.len(), 2)
+            );
+            let mut q = sqlx::query(&sql);
+            for (npi, id) in chunk {
+                q = q.bind(npi.as_str()).bind(id.as_str());
+            }
+            for row in q.fetch_all(&mut *conn).await? {
+                let id: String = row.try_get("payer_claim_id")?;
+                priors.insert(
+                    id,
+                    ((row.try_get("billing_npi")?, row.try_get("claim_id")?), Vec::new()),
+                );
+            }
+        }
+        let prior_ids: Vec<String> = priors.keys().cloned().collect();
+        for chunk in prior_ids.chunks(500) {
+            let sql = format!(
+                "SELECT payer_claim_id, line, authorization_number, units FROM consumption_ledger WHERE reversed_by IS NULL AND payer_claim_id IN ({}) ORDER BY id",
+                placeholders(1, chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(id.as_str());
+            }
+            for row in q.fetch_all(&mut *conn).await? {
+                let id: String = row.try_get("payer_claim_id")?;
+                let units: String = row.try_get("units")?;
+                let units = units
+                    .parse::<Decimal>()
+                    .map_err(|e| StoreError::Corrupt(format!("ledger units {units:?}: {e}")))?;
+                if let Some((_, list)) = priors.get_mut(&id) {
+                    list.push(Consumption {
+                        authorization: row.try_get("authorization_number")?,
+                        line: u32::try_from(row.try_get::<i64, _>("line")?).unwrap_or(0),
+                        units,
+                    });
+                }
+            }
+        }
+
+        // Authorizations: those the claims cite and those their earlier
+        // versions consumed (locked), and every one of their members (for
+        // suggestions; read only).
+        let mut numbers: Vec<String> = claims
+            .iter()
+            .flat_map(|c| {
+                c.prior_auths
+                    .iter()
+                    .chain(c.lines.iter().flat_map(|l| l.prior_auths.iter()))
+            })
+            .cloned()
+            .chain(priors.values().flat_map(|(_, list)| list.iter().map(|c| c.authorization.clone())))
+            .collect();
+        numbers.sort();
+        numbers.dedup();
+        let mut members: Vec<&str> = claims.iter().map(|c| c.subscriber.member_id.as_str()).collect();
+        members.sort_unstable();
+        members.dedup();
+        let mut book = AuthBook::default();
+        for chunk in members.chunks(500) {
+            let sql = format!(
+                "SELECT {AUTH_COLUMNS} FROM authorizations WHERE member_id IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for m in chunk {
+                q = q.bind(*m);
+            }
+            for row in q.fetch_all(&mut *conn).await? {
+                book.insert(auth_from_row(&row)?);
+            }
+        }
+        let lock_clause = if lock { self.for_update() } else { "" };
+        for chunk in numbers.chunks(500) {
+            let sql = format!(
+                "SELECT {AUTH_COLUMNS} FROM authorizations WHERE number IN ({}) ORDER BY number{lock_clause}",
+                placeholders(1, chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for n in chunk {
+                q = q.bind(n.as_str());
+            }
+            for row in q.fetch_all(&mut *conn).await? {
+                // Read after the lock: these rows win over the member read.
+                book.insert(auth_from_row(&row)?);
+            }
+        }
+        let units_used = book
+            .iter()
+            .map(|a| (a.number.clone(), a.units_used))
+            .collect();
+
+        for (payer_claim_id, ((npi, id), consumption)) in priors {
+            history.record(
+                &npi,
+                &id,
+                PriorClaim {
+                    payer_claim_id,
+                    consumption,
+                },
+            );
+        }
+        for (f8, (npi, id)) in links {
+            history.link(&f8, &npi, &id);
+        }
+        Ok(Loaded {
+            book,
+            units_used,
+            history,
+        })
+    }
+}
+
+/// PostgreSQL: one transaction at a time per claim key (billing NPI +
+/// CLM01), so two instances cannot both take the same original as new.
+async fn lock_claim_keys(conn: &mut AnyConnection, claims: &[Claim]) -> Result<()> {
+    let mut keys: Vec<String> = claims
+        .iter()
+        .map(|c| format!("{}/{}", c.billing_npi, c.claim_id))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    for chunk in keys.chunks(1000) {
+        let sql = format!(
+            "SELECT COUNT(pg_advisory_xact_lock(hashtext(k))) FROM (SELECT k FROM (VALUES {}) AS v(k) ORDER BY k) AS s",
+            value_rows(chunk.len(), 1)
+        );
+        let mut q = sqlx::query(&sql);
+        for k in chunk {
+            q = q.bind(k.as_str());
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// A stored claim this submission takes the place of.
+struct Superseded {
+    payer_claim_id: String,
+    by: String,
+    /// True when its units were given back (replacement, void).
+    reversed: bool,
+}
+
+/// The pure part: adjudicates every claim in order against the loaded
+/// book and history, noting which claims answer for their keys and which
+/// earlier ones they supersede (mirroring what the history does).
+fn adjudicate_all(
+    rules: &RulesIndex,
+    claims: &[Claim],
+    loaded: &mut Loaded,
+) -> (Vec<Pending>, Vec<Superseded>) {
+    let adjudicator = Adjudicator::new(rules);
+    let mut pending: Vec<Pending> = Vec::with_capacity(claims.len());
+    let mut stored = Vec::new();
+    let mut by_id: HashMap<String, usize> = HashMap::new();
+    for (i, claim) in claims.iter().enumerate() {
+        let payer_claim_id = Uuid::new_v4().to_string();
+        let own = (claim.billing_npi.as_str(), claim.claim_id.as_str());
+        let own_prior = loaded.history.by_key(own.0, own.1);
+        // The earlier claim a replacement or void reverses, found the way
+        // the adjudicator finds it.
+        let target = match claim.frequency {
+            Frequency::Replacement | Frequency::Void => {
+                let key = claim
+                    .payer_claim_number
+                    .as_deref()
+                    .and_then(|f8| loaded.history.by_payer_id(f8))
+                    .unwrap_or_else(|| (own.0.to_string(), own.1.to_string()));
+                loaded.history.by_key(&key.0, &key.1)
+            }
+            Frequency::Original | Frequency::Other => None,
+        };
+        let duplicate = claim.frequency == Frequency::Original && own_prior.is_some();
+        let live = !duplicate && claim.frequency != Frequency::Void;
+        let decision =
+            adjudicator.adjudicate(claim, &payer_claim_id, &mut loaded.book, &mut loaded.history);
+        let mut gone: Vec<(String, bool)> = Vec::new();
+        if let Some(t) = &target {
+            gone.push((t.payer_claim_id.clone(), true));
+        }
+        if live {
+            if let Some(o) = &own_prior {
+                if target.as_ref().map(|t| &t.payer_claim_id) != Some(&o.payer_claim_id) {
+                    gone.push((o.payer_claim_id.clone(), false));
+                }
+            }
+        }
+        for (old, reversed) in gone {
+            match by_id.get(&old).and_then(|&j| pending.get_mut(j)) {
+                Some(earlier) => {
+                    earlier.live = false;
+                    if reversed {
+                        earlier.reversed_by = Some(payer_claim_id.clone());
+                    }
+                }
+                None => stored.push(Superseded {
+                    payer_claim_id: old,
+                    by: payer_claim_id.clone(),
+                    reversed,
+                }),
+            }
+        }
+        by_id.insert(payer_claim_id.clone(), pending.len());
+        pending.push(Pending {
+            payer_claim_id,
+            seq: i,
+            live,
+            decision,
+            claim: i,
+            reversed_by: None,
+        });
+    }
+    (pending, stored)
+}
+
+/// Writes what the submission decided: superseded claims, reversed ledger
+/// rows, units used (compare-and-set on what was read), the new claims,
+/// their line decisions and ledger rows, and the batch step.
+async fn write_effects(
+    conn: &mut AnyConnection,
+    rules: &RulesIndex,
+    claims: &[Claim],
+    loaded: &Loaded,
+    pending: &[Pending],
+    superseded: &[Superseded],
+    opts: SubmitOptions<'_>,
+) -> Result<()> {
+    for old in superseded {
+        sqlx::query("UPDATE claims SET live = 0 WHERE payer_claim_id = $1")
+            .bind(old.payer_claim_id.as_str())
+            .execute(&mut *conn)
+            .await?;
+        if old.reversed {
+            sqlx::query("UPDATE consumption_ledger SET reversed_by = $1 WHERE payer_claim_id = $2 AND reversed_by IS NULL")
+                .bind(old.by.as_str())
+                .bind(old.payer_claim_id.as_str())
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+
+    // Units used: compare-and-set against what was read. On PostgreSQL the
+    // rows are locked, so this cannot miss; it is the guard that makes
+    // over-consumption impossible whatever the isolation.
+    let mut changed: Vec<(&str, Decimal, Decimal)> = loaded
+        .book
+        .iter()
+        .filter_map(|a| {
+            let before = loaded.units_used.get(&a.number).copied()?;
+            (before != a.units_used).then_some((a.number.as_str(), before, a.units_used))
+        })
+        .collect();
+    changed.sort_by(|a, b| a.0.cmp(b.0));
+    for (number, before, after) in changed {
+        let done = sqlx::query(
+            "UPDATE authorizations SET units_used = $1 WHERE number = $2 AND units_used = $3",
+        )
+        .bind(after.to_string())
+        .bind(number)
+        .bind(before.to_string())
+        .execute(&mut *conn)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Conflict);
+        }
+    }
+
+    let received = stamp();
+    let batch_id = opts.batch.map(|(id, _)| id);
+    let first_seq = opts.batch.map_or(0, |(_, done)| done);
+    for chunk in pending.chunks(200) {
+        const COLS: usize = 11;
+        let sql = format!(
+            "INSERT INTO claims (payer_claim_id, billing_npi, claim_id, frequency, status, live, rule_set, batch_id, batch_seq, received_at, decision) VALUES {}",
+            value_rows(chunk.len(), COLS)
+        );
+        let mut q = sqlx::query(&sql);
+        for p in chunk {
+            let claim = claims.get(p.claim);
+            let json = serde_json::to_string(&p.decision)
+                .map_err(|e| StoreError::Corrupt(format!("decision JSON: {e}")))?;
+            q = q
+                .bind(p.payer_claim_id.clone())
+                .bind(claim.map(|c| c.billing_npi.clone()).unwrap_or_default())
+                .bind(p.decision.claim_id.clone())
+                .bind(claim.map(|c| c.frequency_code.clone()).unwrap_or_default())
+                .bind(word(&p.decision.status))
+                .bind(i64::from(p.live))
+                .bind(rules.version().to_string())
+                .bind(batch_id.map(str::to_string))
+                .bind(batch_id.map(|_| first_seq + p.seq as i64 + 1))
+                .bind(received.clone())
+                .bind(json);
+        }
+        q.execute(&mut *conn).await?;
+    }
+
+    let lines: Vec<(&Pending, usize)> = pending
+        .iter()
+        .flat_map(|p| (0..p.decision.lines.len()).map(move |i| (p, i)))
+        .collect();
+    for chunk in lines.chunks(300) {
+        const COLS: usize = 10;
+        let sql = format!(
+            "INSERT INTO line_decisions (payer_claim_id, seq, line, decision, rule_id, authorization_number, adjustments, remarks, amount_denied, reason) VALUES {}",
+            value_rows(chunk.len(), COLS)
+        );
+        let mut q = sqlx::query(&sql);
+        for (p, i) in chunk {
+            let Some(l) = p.decision.lines.get(*i) else {
+                continue;
+            };
+            let adjustments = l
+                .adjustments
+                .iter()
+                .map(|a| format!("{}-{}", a.group.as_str(), a.carc.as_str()))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let remarks = l
+                .remarks
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(" ");
+            q = q
+                .bind(p.payer_claim_id.clone())
+                .bind(*i as i64)
+                .bind(i64::from(l.line))
+                .bind(word(&l.decision))
+                .bind(l.rule.clone())
+                .bind(l.authorization.clone())
+                .bind(adjustments)
+                .bind(remarks)
+                .bind(crate::adjudication::money(l.adjusted()).to_string())
+                .bind(l.reason.clone());
+        }
+        q.execute(&mut *conn).await?;
+    }
+
+    let ledger: Vec<(&Pending, &Consumption)> = pending
+        .iter()
+        .flat_map(|p| p.decision.consumption.iter().map(move |c| (p, c)))
+        .collect();
+    for chunk in ledger.chunks(300) {
+        const COLS: usize = 5;
+        let sql = format!(
+            "INSERT INTO consumption_ledger (payer_claim_id, line, authorization_number, units, reversed_by) VALUES {}",
+            value_rows(chunk.len(), COLS)
+        );
+        let mut q = sqlx::query(&sql);
+        for (p, c) in chunk {
+            q = q
+                .bind(p.payer_claim_id.clone())
+                .bind(i64::from(c.line))
+                .bind(c.authorization.clone())
+                .bind(c.units.to_string())
+                .bind(p.reversed_by.clone());
+        }
+        q.execute(&mut *conn).await?;
+    }
+
+    if let Some((id, done)) = opts.batch {
+        let moved = sqlx::query(
+            "UPDATE batches SET claims_done = $1, state = 'running' WHERE id = $2 AND claims_done = $3",
+        )
+        .bind(done + pending.len() as i64)
+        .bind(id)
+        .bind(done)
+        .execute(&mut *conn)
+        .await?;
+        if moved.rows_affected() != 1 {
+            return Err(StoreError::BatchMoved(id.to_string()));
+        }
+    }
+    Ok(())
+}
