@@ -62,7 +62,10 @@ pub(super) async fn put_rules(
         .map_err(|_| ApiError::BadRequest("the rule set is not UTF-8 text".into()))?;
     let set = RuleSet::from_toml(&text).map_err(|e| {
         ApiError::Unprocessable(
-            format!("rule set not loaded; the rule set in force stays ({})", state.rules().version()),
+            format!(
+                "rule set not loaded; the rule set in force stays ({})",
+                state.rules().version()
+            ),
             json!(e.problems),
         )
     })?;
@@ -114,9 +117,9 @@ pub(super) async fn add_authorization(
     state: web::Data<AppState>,
     body: web::Json<AuthorizationRecord>,
 ) -> ApiResult {
-    let a = body.validate().map_err(|p| {
-        ApiError::Unprocessable("the authorization is not valid".into(), json!(p))
-    })?;
+    let a = body
+        .validate()
+        .map_err(|p| ApiError::Unprocessable("the authorization is not valid".into(), json!(p)))?;
     state.store.add_authorization(&a).await?;
     Ok(HttpResponse::Created().json(authorization_json(&a)))
 }
@@ -129,7 +132,9 @@ pub(super) async fn get_authorization(
     let number = path.into_inner();
     match state.store.authorization(&number).await? {
         Some(a) => Ok(HttpResponse::Ok().json(authorization_json(&a))),
-        None => Err(ApiError::NotFound(format!("authorization {number} not found"))),
+        None => Err(ApiError::NotFound(format!(
+            "authorization {number} not found"
+        ))),
     }
 }
 
@@ -200,7 +205,10 @@ pub(super) async fn import_authorizations(
     req: HttpRequest,
     payload: web::Payload,
 ) -> ApiResult {
-    expect_media(req.headers(), &["text/csv", "text/plain", "application/octet-stream"])?;
+    expect_media(
+        req.headers(),
+        &["text/csv", "text/plain", "application/octet-stream"],
+    )?;
     let body = read_body(req.headers(), payload, ADMIN_BODY_LIMIT).await?;
     let auths = import_csv(&body).map_err(|e| {
         ApiError::Unprocessable(

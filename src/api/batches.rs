@@ -102,7 +102,9 @@ async fn run(job: &Job) -> anyhow::Result<()> {
     let Some(batch) = store.batch(&job.id).await? else {
         return Ok(());
     };
-    store.set_batch_state(&job.id, "running", None, None).await?;
+    store
+        .set_batch_state(&job.id, "running", None, None)
+        .await?;
     let file = std::fs::File::open(&batch.spool)
         .map_err(|e| anyhow::anyhow!("batch file is gone: {e}"))?;
     let chunk_size = job.state.config.batch_chunk;
@@ -114,46 +116,27 @@ async fn run(job: &Job) -> anyhow::Result<()> {
     loop {
         let set = parser.next_set();
         let last = set.is_none();
+        let mut claims = Vec::new();
         if let Some(set) = set {
             if !set.accepted() {
                 rejected.push(json!({"control_number": set.control_number, "errors": set.errors}));
                 continue;
             }
-            for claim in set.claims {
-                seen += 1;
-                if seen > done {
-                    chunk.push(claim);
-                }
-            }
+            claims = set.claims;
         }
-        if chunk.len() >= chunk_size || (last && !chunk.is_empty()) {
-            let rules = job.state.rules();
-            let step = store
-                .submit(
-                    &rules,
-                    &chunk,
-                    SubmitOptions {
-                        idempotency: None,
-                        batch: Some((&job.id, done)),
-                    },
-                    &|_| String::new(),
-                )
-                .await;
-            match step {
-                Ok(Submitted::Fresh(decisions, _)) => {
-                    job.state.metrics.decisions(&decisions);
-                    done += chunk.len() as i64;
-                    chunk.clear();
-                }
-                Ok(Submitted::Replay(_)) => chunk.clear(),
-                Err(StoreError::BatchMoved(_)) => {
-                    tracing::info!(batch = %job.id, "another worker has this batch");
-                    return Ok(());
-                }
-                Err(e) => return Err(e.into()),
+        for claim in claims {
+            seen += 1;
+            if seen > done {
+                chunk.push(claim);
+            }
+            if chunk.len() >= chunk_size && !commit(job, &mut chunk, &mut done).await? {
+                return Ok(());
             }
         }
         if last {
+            if !chunk.is_empty() && !commit(job, &mut chunk, &mut done).await? {
+                return Ok(());
+            }
             break;
         }
     }
@@ -167,6 +150,46 @@ async fn run(job: &Job) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Commits one chunk: its claims, their consumption and the batch's
+/// progress together. False when another worker has the batch.
+async fn commit(
+    job: &Job,
+    chunk: &mut Vec<crate::model::Claim>,
+    done: &mut i64,
+) -> anyhow::Result<bool> {
+    let rules = job.state.rules();
+    let step = job
+        .state
+        .store
+        .submit(
+            &rules,
+            chunk,
+            SubmitOptions {
+                idempotency: None,
+                batch: Some((&job.id, *done)),
+            },
+            &|_| String::new(),
+        )
+        .await;
+    match step {
+        Ok(Submitted::Fresh(decisions, _)) => {
+            job.state.metrics.decisions(&decisions);
+            *done += chunk.len() as i64;
+            chunk.clear();
+            Ok(true)
+        }
+        Ok(Submitted::Replay(_)) => {
+            chunk.clear();
+            Ok(true)
+        }
+        Err(StoreError::BatchMoved(_)) => {
+            tracing::info!(batch = %job.id, "another worker has this batch");
+            Ok(false)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// `POST /v1/batches`: streams the body to the spool, counts its claims,
 /// queues it; 202 with the batch.
 pub(super) async fn create(
@@ -176,7 +199,12 @@ pub(super) async fn create(
 ) -> ApiResult {
     expect_media(
         req.headers(),
-        &["application/edi-x12", "application/x12", "text/plain", "application/octet-stream"],
+        &[
+            "application/edi-x12",
+            "application/x12",
+            "text/plain",
+            "application/octet-stream",
+        ],
     )?;
     let limit = state.config.batch_limit;
     if req

@@ -4,7 +4,6 @@ use actix_web::http::header::{HeaderMap, CONTENT_LENGTH, CONTENT_TYPE};
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::{ApiError, ApiResult, AppState};
@@ -43,7 +42,12 @@ pub(super) fn expect_media(headers: &HeaderMap, accepted: &[&str]) -> ApiResult<
     let Some(ct) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return Ok(()); // no type given: take the body for what the route expects
     };
-    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     if accepted.contains(&essence.as_str()) {
         Ok(())
     } else {
@@ -171,7 +175,12 @@ pub(super) async fn submit(
 ) -> ApiResult {
     expect_media(
         req.headers(),
-        &["application/edi-x12", "application/x12", "text/plain", "application/octet-stream"],
+        &[
+            "application/edi-x12",
+            "application/x12",
+            "text/plain",
+            "application/octet-stream",
+        ],
     )?;
     let check = match query.mode.as_deref() {
         None | Some("submit") => false,
@@ -236,7 +245,14 @@ pub(super) async fn submit(
     };
     if check {
         let decisions = state.store.check(&rules, &claims).await?;
-        let text = render(format, rules.version(), &claims, &decisions, &intake, control_number);
+        let text = render(
+            format,
+            rules.version(),
+            &claims,
+            &decisions,
+            &intake,
+            control_number,
+        );
         return Ok(respond(format, text, false));
     }
     let version = rules.version().to_string();

@@ -115,13 +115,10 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
             StoreError::Exists(what) => ApiError::Conflict(format!("{what} already exists")),
-            StoreError::IdempotencyMismatch(_) => {
-                ApiError::Unprocessable(e.to_string(), json!([]))
+            StoreError::IdempotencyMismatch(_) => ApiError::Unprocessable(e.to_string(), json!([])),
+            StoreError::Invalid(problems) => {
+                ApiError::Unprocessable("the authorization is not valid".into(), json!(problems))
             }
-            StoreError::Invalid(problems) => ApiError::Unprocessable(
-                "the authorization is not valid".into(),
-                json!(problems),
-            ),
             StoreError::Database(sqlx::Error::PoolTimedOut) => {
                 ApiError::Unavailable("the database is busy; try again".into())
             }
@@ -214,10 +211,18 @@ fn register(cfg: &mut web::ServiceConfig) -> Vec<Route> {
             "/v1/claims/{payer_claim_id}",
             web::route().to(claims::get),
         )
-        .add(Method::GET, "/v1/codes/{list}/{code}", web::route().to(admin::code))
+        .add(
+            Method::GET,
+            "/v1/codes/{list}/{code}",
+            web::route().to(admin::code),
+        )
         .add(Method::GET, "/v1/rules", web::route().to(admin::rules))
         .add(Method::PUT, "/v1/rules", web::route().to(admin::put_rules))
-        .add(Method::GET, "/v1/rules/check", web::route().to(admin::check))
+        .add(
+            Method::GET,
+            "/v1/rules/check",
+            web::route().to(admin::check),
+        )
         .add(
             Method::POST,
             "/v1/authorizations",
@@ -238,8 +243,16 @@ fn register(cfg: &mut web::ServiceConfig) -> Vec<Route> {
             "/v1/authorizations/{number}",
             web::route().to(admin::patch_authorization),
         )
-        .add(Method::POST, "/v1/batches", web::route().to(batches::create))
-        .add(Method::GET, "/v1/batches/{id}", web::route().to(batches::get))
+        .add(
+            Method::POST,
+            "/v1/batches",
+            web::route().to(batches::create),
+        )
+        .add(
+            Method::GET,
+            "/v1/batches/{id}",
+            web::route().to(batches::get),
+        )
         .add(
             Method::GET,
             "/v1/batches/{id}/results",
@@ -338,15 +351,18 @@ async fn observe(
 }
 
 fn json_error_handlers(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(web::JsonConfig::default().error_handler(|e, _| {
-        ApiError::BadRequest(format!("JSON body: {e}")).into()
-    }))
-    .app_data(web::QueryConfig::default().error_handler(|e, _| {
-        ApiError::BadRequest(format!("query string: {e}")).into()
-    }))
-    .app_data(web::PathConfig::default().error_handler(|e, _| {
-        ApiError::BadRequest(format!("path: {e}")).into()
-    }));
+    cfg.app_data(
+        web::JsonConfig::default()
+            .error_handler(|e, _| ApiError::BadRequest(format!("JSON body: {e}")).into()),
+    )
+    .app_data(
+        web::QueryConfig::default()
+            .error_handler(|e, _| ApiError::BadRequest(format!("query string: {e}")).into()),
+    )
+    .app_data(
+        web::PathConfig::default()
+            .error_handler(|e, _| ApiError::BadRequest(format!("path: {e}")).into()),
+    );
 }
 
 /// Loads the rule set in force: the stored one, or the bundled set (stored

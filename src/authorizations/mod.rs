@@ -179,18 +179,22 @@ impl AuthorizationRecord {
             Some(u) => match Decimal::from_str(u) {
                 Ok(d) if d >= Decimal::ZERO => d,
                 _ => {
-                    bad("units_used", format!("\"{u}\" is not a non-negative decimal"));
+                    bad(
+                        "units_used",
+                        format!("\"{u}\" is not a non-negative decimal"),
+                    );
                     Decimal::ZERO
                 }
             },
         };
-        let mut date = |field: &'static str, text: &str| {
-            match NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d") {
-                Ok(d) => Some(d),
-                Err(_) => {
-                    bad(field, format!("\"{text}\" is not a date (YYYY-MM-DD)"));
-                    None
-                }
+        let mut date = |field: &'static str, text: &str| match NaiveDate::parse_from_str(
+            text.trim(),
+            "%Y-%m-%d",
+        ) {
+            Ok(d) => Some(d),
+            Err(_) => {
+                bad(field, format!("\"{text}\" is not a date (YYYY-MM-DD)"));
+                None
             }
         };
         let start_date = date("start_date", &self.start_date);

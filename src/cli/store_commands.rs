@@ -24,10 +24,10 @@ fn block_on<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
 pub(super) fn import(what: ImportWhat) -> Result<i32> {
     match what {
         ImportWhat::Auths { file, db } => {
-            let data = std::fs::read(&file)
-                .with_context(|| format!("cannot read {}", file.display()))?;
-            let auths =
-                import_csv(&data).with_context(|| format!("authorization file {}", file.display()))?;
+            let data =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let auths = import_csv(&data)
+                .with_context(|| format!("authorization file {}", file.display()))?;
             let url = url(db)?;
             block_on(async move {
                 let store = Store::open(&url, 2).await?;
@@ -43,8 +43,8 @@ pub(super) fn import(what: ImportWhat) -> Result<i32> {
         ImportWhat::Rules { file, db } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
-            let set =
-                RuleSet::from_toml(&text).with_context(|| format!("rule file {}", file.display()))?;
+            let set = RuleSet::from_toml(&text)
+                .with_context(|| format!("rule file {}", file.display()))?;
             let url = url(db)?;
             block_on(async move {
                 let store = Store::open(&url, 2).await?;
@@ -78,7 +78,11 @@ pub(super) fn explain(payer_claim_id: &str, db: DatabaseArg) -> Result<i32> {
         c.billing_npi,
         c.payer_claim_id,
         c.status,
-        if c.current { "" } else { " (no longer current)" },
+        if c.current {
+            ""
+        } else {
+            " (no longer current)"
+        },
         c.rule_set,
         c.received_at
     );
@@ -104,7 +108,11 @@ pub(super) fn explain(payer_claim_id: &str, db: DatabaseArg) -> Result<i32> {
             println!(
                 "    decision {}; adjustments {}",
                 s("decision"),
-                if codes.is_empty() { "none".to_string() } else { codes.join(", ") }
+                if codes.is_empty() {
+                    "none".to_string()
+                } else {
+                    codes.join(", ")
+                }
             );
         }
     }

@@ -529,7 +529,11 @@ impl Store {
     }
 
     /// Every stored claim with this billing NPI and CLM01, oldest first.
-    pub async fn claims_by_key(&self, billing_npi: &str, claim_id: &str) -> Result<Vec<StoredClaim>> {
+    pub async fn claims_by_key(
+        &self,
+        billing_npi: &str,
+        claim_id: &str,
+    ) -> Result<Vec<StoredClaim>> {
         let rows = sqlx::query(
             "SELECT * FROM claims WHERE billing_npi = $1 AND claim_id = $2 ORDER BY received_at, payer_claim_id",
         )
@@ -553,7 +557,13 @@ impl Store {
     // ---- batches ----
 
     /// Records a received batch.
-    pub async fn create_batch(&self, id: &str, spool: &str, bytes: i64, claims_total: i64) -> Result<()> {
+    pub async fn create_batch(
+        &self,
+        id: &str,
+        spool: &str,
+        bytes: i64,
+        claims_total: i64,
+    ) -> Result<()> {
         let mut w = self.write().await?;
         sqlx::query(
             "INSERT INTO batches (id, state, spool, bytes, claims_total, claims_done, rejected, created_at) VALUES ($1, 'queued', $2, $3, $4, 0, '[]', $5)",
@@ -614,7 +624,12 @@ impl Store {
 
     /// Decisions of a batch's claims in file order, as SPEC §4 claim JSON,
     /// `limit` at a time after position `after`.
-    pub async fn batch_results(&self, id: &str, after: i64, limit: i64) -> Result<Vec<(i64, String)>> {
+    pub async fn batch_results(
+        &self,
+        id: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, String)>> {
         let rows = sqlx::query(
             "SELECT batch_seq, decision FROM claims WHERE batch_id = $1 AND batch_seq > $2 ORDER BY batch_seq LIMIT $3",
         )

@@ -119,10 +119,11 @@ impl Store {
     ) -> Result<Submitted> {
         let mut w = self.write().await?;
         if let Some((key, hash)) = opts.idempotency {
-            let row = sqlx::query("SELECT request_hash, response FROM idempotency_keys WHERE key = $1")
-                .bind(key)
-                .fetch_optional(&mut *w.tx)
-                .await?;
+            let row =
+                sqlx::query("SELECT request_hash, response FROM idempotency_keys WHERE key = $1")
+                    .bind(key)
+                    .fetch_optional(&mut *w.tx)
+                    .await?;
             if let Some(row) = row {
                 let stored_hash: String = row.try_get("request_hash")?;
                 if stored_hash != hash {
@@ -137,7 +138,16 @@ impl Store {
         let mut loaded = self.load(&mut w.tx, claims, true).await?;
         let (pending, superseded) = adjudicate_all(rules, claims, &mut loaded);
         let decisions: Vec<ClaimDecision> = pending.iter().map(|p| p.decision.clone()).collect();
-        write_effects(&mut w.tx, rules, claims, &loaded, &pending, &superseded, opts).await?;
+        write_effects(
+            &mut w.tx,
+            rules,
+            claims,
+            &loaded,
+            &pending,
+            &superseded,
+            opts,
+        )
+        .await?;
         let response = respond(&decisions);
         if let Some((key, hash)) = opts.idempotency {
             sqlx::query(
@@ -204,7 +214,10 @@ impl Store {
                 let id: String = row.try_get("payer_claim_id")?;
                 priors.insert(
                     id,
-                    ((row.try_get("billing_npi")?, row.try_get("claim_id")?), Vec::new()),
+                    (
+                        (row.try_get("billing_npi")?, row.try_get("claim_id")?),
+                        Vec::new(),
+                    ),
                 );
             }
         }
@@ -245,11 +258,18 @@ impl Store {
                     .chain(c.lines.iter().flat_map(|l| l.prior_auths.iter()))
             })
             .cloned()
-            .chain(priors.values().flat_map(|(_, list)| list.iter().map(|c| c.authorization.clone())))
+            .chain(
+                priors
+                    .values()
+                    .flat_map(|(_, list)| list.iter().map(|c| c.authorization.clone())),
+            )
             .collect();
         numbers.sort();
         numbers.dedup();
-        let mut members: Vec<&str> = claims.iter().map(|c| c.subscriber.member_id.as_str()).collect();
+        let mut members: Vec<&str> = claims
+            .iter()
+            .map(|c| c.subscriber.member_id.as_str())
+            .collect();
         members.sort_unstable();
         members.dedup();
         let mut book = AuthBook::default();
@@ -369,8 +389,12 @@ fn adjudicate_all(
         };
         let duplicate = claim.frequency == Frequency::Original && own_prior.is_some();
         let live = !duplicate && claim.frequency != Frequency::Void;
-        let decision =
-            adjudicator.adjudicate(claim, &payer_claim_id, &mut loaded.book, &mut loaded.history);
+        let decision = adjudicator.adjudicate(
+            claim,
+            &payer_claim_id,
+            &mut loaded.book,
+            &mut loaded.history,
+        );
         let mut gone: Vec<(String, bool)> = Vec::new();
         if let Some(t) = &target {
             gone.push((t.payer_claim_id.clone(), true));

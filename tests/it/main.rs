@@ -18,3 +18,4 @@ mod intake;
 mod remit;
 mod render;
 mod roundtrip;
+mod service;

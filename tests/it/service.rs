@@ -1,0 +1,1041 @@
+//! The claims service over real HTTP on loopback: the `priorauth serve`
+//! binary on port 0, a fresh database per test (an SQLite file, or a new
+//! PostgreSQL database on the local server), real X12 bodies.
+//!
+//! Every behaviour runs on both backends (`both!` makes a `sqlite` and a
+//! `postgres` test of it). PostgreSQL is at `PRIORAUTH_TEST_PG` (default
+//! `postgres://postgres@127.0.0.1:5432`); `.ci/run` makes sure it is up.
+//! A test never skips because the database is missing: it fails.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::adjudication::{claim, line, BILLING};
+use crate::helpers::{pyx12_errors, root};
+use crate::render::render;
+use priorauth::model::{Claim, Frequency};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Makes `sqlite` and `postgres` tests of `fn name(Backend)`.
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn sqlite() {
+                super::$name(super::Backend::Sqlite)
+            }
+            #[test]
+            fn postgres() {
+                super::$name(super::Backend::Postgres)
+            }
+        }
+    )*};
+}
+
+both!(
+    sample_submission_matches_the_cli,
+    concurrent_submissions_never_over_consume,
+    idempotency_key_returns_the_first_answer,
+    check_mode_consumes_and_stores_nothing,
+    duplicates_replacements_and_voids_across_submissions,
+    staff_lookups_and_codes,
+    rule_set_upload_swaps_or_refuses,
+    authorizations_api,
+    batch_adjudicates_in_background_with_progress,
+    batch_resumes_after_a_crash_without_double_consumption,
+    errors_are_json_with_the_right_status,
+    malformed_set_is_rejected_and_the_rest_adjudicated,
+    health_readiness_and_metrics,
+    decimals_stay_exact,
+);
+
+fn pg_base() -> String {
+    std::env::var("PRIORAUTH_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+fn pg_admin(sql: &str) {
+    use sqlx::Connection;
+    let url = format!("{}/postgres", pg_base());
+    block_on(async {
+        let mut c = sqlx::PgConnection::connect(&url).await.unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL at {} is not reachable ({e}); .ci/run starts it",
+                pg_base()
+            )
+        });
+        sqlx::query(sql).execute(&mut c).await.unwrap();
+    });
+}
+
+/// A fresh database for one test, dropped (PostgreSQL) when it ends.
+pub struct Db {
+    pub url: String,
+    pub dir: PathBuf,
+    pg_name: Option<String>,
+}
+
+impl Db {
+    pub fn fresh(backend: Backend, test: &str) -> Db {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        let dir =
+            std::env::temp_dir().join(format!("priorauth-svc-{}-{n}-{test}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        match backend {
+            Backend::Sqlite => Db {
+                url: format!("sqlite://{}", dir.join("priorauth.db").display()),
+                dir,
+                pg_name: None,
+            },
+            Backend::Postgres => {
+                let name = format!("priorauth_it_{}_{n}", std::process::id());
+                pg_admin(&format!("DROP DATABASE IF EXISTS {name}"));
+                pg_admin(&format!("CREATE DATABASE {name}"));
+                Db {
+                    url: format!("{}/{name}", pg_base()),
+                    dir,
+                    pg_name: Some(name),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        if let Some(name) = &self.pg_name {
+            let name = name.clone();
+            let _ = std::panic::catch_unwind(|| {
+                pg_admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            });
+        }
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// A running `priorauth serve`.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    log: PathBuf,
+}
+
+impl Server {
+    pub fn start(db: &Db, env: &[(&str, &str)]) -> Server {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let log = db
+            .dir
+            .join(format!("server-{}.log", N.fetch_add(1, Ordering::SeqCst)));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_priorauth"))
+            .args(["serve", "--bind", "127.0.0.1:0", "--database", &db.url])
+            .env("PRIORAUTH_DATA_DIR", db.dir.join("data"))
+            .env("PRIORAUTH_LOG", "debug")
+            .env("PRIORAUTH_WORKERS", "2")
+            .envs(env.iter().copied())
+            .current_dir(&db.dir)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let Some(base) = first.trim().strip_prefix("listening on ") else {
+            let _ = child.wait();
+            panic!(
+                "server did not start: {first:?}\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        };
+        Server {
+            base: base.to_string(),
+            child,
+            log,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// SIGKILL: no shutdown code runs, as in a crash.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A response: status, one header of interest, body.
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(120))
+        .build()
+}
+
+pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Reply {
+    let mut req = agent().request(method, url);
+    for (k, v) in headers {
+        req = req.set(k, v);
+    }
+    let res = match body {
+        Some(b) => req.send_bytes(b),
+        None => req.call(),
+    };
+    let res = match res {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{method} {url}: {e}"),
+    };
+    let status = res.status();
+    let headers = res
+        .headers_names()
+        .into_iter()
+        .filter_map(|n| res.header(&n).map(|v| (n.clone(), v.to_string())))
+        .collect();
+    let mut body = String::new();
+    res.into_reader().read_to_string(&mut body).unwrap();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+pub fn get(s: &Server, path: &str) -> Reply {
+    send("GET", &s.url(path), &[], None)
+}
+
+pub fn post_837(s: &Server, path: &str, x12: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut h = vec![("Content-Type", "application/edi-x12")];
+    h.extend_from_slice(headers);
+    send("POST", &s.url(path), &h, Some(x12.as_bytes()))
+}
+
+pub fn post_json(s: &Server, path: &str, v: &Value) -> Reply {
+    send(
+        "POST",
+        &s.url(path),
+        &[("Content-Type", "application/json")],
+        Some(v.to_string().as_bytes()),
+    )
+}
+
+/// An authorization for member M1 and the test billing NPI.
+pub fn add_auth(s: &Server, number: &str, codes: &str, units: Option<&str>) {
+    let r = post_json(
+        s,
+        "/v1/authorizations",
+        &json!({
+            "number": number, "member_id": "M1", "provider_npi": BILLING,
+            "codes": codes, "units": units, "start_date": "2026-01-01",
+            "end_date": "2026-12-31", "status": "approved"
+        }),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+}
+
+pub fn units_used(s: &Server, number: &str) -> String {
+    let r = get(s, &format!("/v1/authorizations/{number}"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()["units_used"].as_str().unwrap().to_string()
+}
+
+/// An MRI claim (70551 needs PA under the bundled rules) citing `auth`.
+pub fn mri_claim(id: &str, auth: &str, units: &str) -> Claim {
+    claim(
+        id,
+        &[auth],
+        vec![line(1, "70551", units, "1000.00", "2026-03-04")],
+    )
+}
+
+fn decisions(r: &Reply) -> Vec<String> {
+    r.json()["claims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["lines"].as_array().unwrap().clone())
+        .map(|l| l["decision"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(root().join(path)).unwrap()
+}
+
+fn strip_ids(mut v: Value) -> Value {
+    for c in v["claims"].as_array_mut().unwrap() {
+        c.as_object_mut().unwrap().remove("payer_claim_id");
+        for l in c["lines"].as_array_mut().unwrap() {
+            // Duplicate reasons cite the payer claim id.
+            let r = l["reason"].as_str().unwrap().to_string();
+            let cut = r
+                .find("payer claim")
+                .map_or(r.clone(), |i| r[..i].to_string());
+            l["reason"] = json!(cut);
+        }
+    }
+    v
+}
+
+fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ok() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+// ---- the tests ----
+
+/// The service gives the same decisions as the offline CLI on the sample
+/// files (the golden file the CLI tests keep).
+fn sample_submission_matches_the_cli(b: Backend) {
+    let db = Db::fresh(b, "sample");
+    let s = Server::start(&db, &[]);
+    let csv = read("fixtures/auths/sample.csv");
+    let r = send(
+        "POST",
+        &s.url("/v1/authorizations/import"),
+        &[("Content-Type", "text/csv")],
+        Some(csv.as_bytes()),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut claims = Vec::new();
+    for f in [
+        "fixtures/x12/837p-sample.x12",
+        "fixtures/x12/837i-sample.x12",
+    ] {
+        let r = post_837(&s, "/v1/claims", &read(f), &[]);
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        claims.extend(r.json()["claims"].as_array().unwrap().clone());
+    }
+    let golden: Value =
+        serde_json::from_str(&read("fixtures/golden/samples.adjudicate.json")).unwrap();
+    let got = strip_ids(json!({"claims": claims}));
+    let want = strip_ids(json!({"claims": golden["claims"]}));
+    assert_eq!(got, want);
+    // No PHI in the server's log: member ids, names, birth dates.
+    let log = s.log();
+    assert!(log.contains("/v1/claims"), "the log has request lines");
+    for phi in [
+        "M00012345",
+        "M00067890",
+        "DOE",
+        "JANE",
+        "RICHARD",
+        "19700101",
+        "1970-01-01",
+        "19650505",
+    ] {
+        assert!(!log.contains(phi), "PHI {phi:?} in the server log");
+    }
+}
+
+/// SPEC §6 / issue 4: 200 concurrent 1-unit submissions against an
+/// authorization of 50 units: exactly 50 approved, 150 CO-198, units_used
+/// 50. On PostgreSQL it also runs with two server processes.
+fn concurrent_submissions_never_over_consume(b: Backend) {
+    let db = Db::fresh(b, "race");
+    let servers = match b {
+        Backend::Sqlite => vec![Server::start(&db, &[])],
+        Backend::Postgres => vec![Server::start(&db, &[]), Server::start(&db, &[])],
+    };
+    add_auth(&servers[0], "R50", "70551", Some("50"));
+    let bodies: Vec<String> = (0..200)
+        .map(|i| render(&[mri_claim(&format!("RACE-{i:03}"), "R50", "1")]))
+        .collect();
+    let barrier = std::sync::Barrier::new(200);
+    let answers: Vec<Value> = std::thread::scope(|scope| {
+        let handles: Vec<_> = bodies
+            .iter()
+            .enumerate()
+            .map(|(i, body)| {
+                let server = &servers[i % servers.len()];
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    barrier.wait();
+                    let r = post_837(server, "/v1/claims", body, &[]);
+                    assert_eq!(r.status, 200, "{}", r.body);
+                    r.json()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut approved = 0;
+    let mut co198 = 0;
+    for a in &answers {
+        let l = &a["claims"][0]["lines"][0];
+        match l["decision"].as_str().unwrap() {
+            "approved" => approved += 1,
+            "denied" => {
+                assert_eq!(l["adjustments"][0]["group"], "CO");
+                assert_eq!(l["adjustments"][0]["carc"], "198");
+                co198 += 1;
+            }
+            other => panic!("unexpected decision {other}"),
+        }
+    }
+    assert_eq!((approved, co198), (50, 150));
+    for s in &servers {
+        assert_eq!(units_used(s, "R50"), "50");
+    }
+}
+
+fn idempotency_key_returns_the_first_answer(b: Backend) {
+    let db = Db::fresh(b, "idem");
+    let s = Server::start(&db, &[]);
+    add_auth(&s, "I10", "70551", Some("10"));
+    let body = render(&[mri_claim("IDEM-1", "I10", "2")]);
+    let first = post_837(&s, "/v1/claims", &body, &[("Idempotency-Key", "k-1")]);
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(first.header("Idempotent-Replay"), None);
+    let again = post_837(&s, "/v1/claims", &body, &[("Idempotency-Key", "k-1")]);
+    assert_eq!(again.status, 200);
+    assert_eq!(again.body, first.body, "a repeat returns the first answer");
+    assert_eq!(again.header("Idempotent-Replay"), Some("true"));
+    assert_eq!(units_used(&s, "I10"), "2", "the repeat consumed nothing");
+    let other = render(&[mri_claim("IDEM-2", "I10", "1")]);
+    let clash = post_837(&s, "/v1/claims", &other, &[("Idempotency-Key", "k-1")]);
+    assert_eq!(clash.status, 422, "{}", clash.body);
+    assert_eq!(clash.json()["error"], "unprocessable");
+    assert_eq!(units_used(&s, "I10"), "2");
+    // Without a key the same body is a new submission: a duplicate.
+    let dup = post_837(&s, "/v1/claims", &body, &[]);
+    assert_eq!(
+        dup.json()["claims"][0]["lines"][0]["adjustments"][0]["group"],
+        "OA"
+    );
+}
+
+fn check_mode_consumes_and_stores_nothing(b: Backend) {
+    let db = Db::fresh(b, "check");
+    let s = Server::start(&db, &[]);
+    add_auth(&s, "K1", "70551", Some("1"));
+    let body = render(&[mri_claim("CHECK-1", "K1", "1")]);
+    for _ in 0..2 {
+        let r = post_837(&s, "/v1/claims?mode=check", &body, &[]);
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(decisions(&r), ["approved"]);
+    }
+    assert_eq!(units_used(&s, "K1"), "0");
+    let found = get(
+        &s,
+        &format!("/v1/claims?billing_npi={BILLING}&claim_id=CHECK-1"),
+    );
+    assert_eq!(found.json()["claims"].as_array().unwrap().len(), 0);
+    // The real submission then consumes.
+    let r = post_837(&s, "/v1/claims", &body, &[]);
+    assert_eq!(decisions(&r), ["approved"]);
+    assert_eq!(units_used(&s, "K1"), "1");
+}
+
+fn duplicates_replacements_and_voids_across_submissions(b: Backend) {
+    let db = Db::fresh(b, "corrections");
+    let s = Server::start(&db, &[]);
+    add_auth(&s, "V5", "70551", Some("5"));
+    let original = post_837(
+        &s,
+        "/v1/claims",
+        &render(&[mri_claim("COR-1", "V5", "2")]),
+        &[],
+    );
+    let first_id = original.json()["claims"][0]["payer_claim_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(units_used(&s, "V5"), "2");
+
+    // The same original again, in a later submission: OA-18, nothing consumed.
+    let dup = post_837(
+        &s,
+        "/v1/claims",
+        &render(&[mri_claim("COR-1", "V5", "2")]),
+        &[],
+    );
+    let d = dup.json();
+    assert_eq!(d["claims"][0]["status"], "denied");
+    assert_eq!(d["claims"][0]["lines"][0]["adjustments"][0]["group"], "OA");
+    assert_eq!(d["claims"][0]["lines"][0]["adjustments"][0]["carc"], "18");
+    assert_eq!(units_used(&s, "V5"), "2");
+
+    // A replacement (frequency 7, REF*F8) for 3 units: the 2 are given back
+    // first, then 3 are taken.
+    let mut repl = mri_claim("COR-1", "V5", "3");
+    repl.frequency = Frequency::Replacement;
+    repl.frequency_code = "7".into();
+    repl.payer_claim_number = Some(first_id.clone());
+    let r = post_837(&s, "/v1/claims", &render(&[repl]), &[]);
+    assert_eq!(decisions(&r), ["approved"], "{}", r.body);
+    let repl_id = r.json()["claims"][0]["payer_claim_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        r.body.contains(&first_id),
+        "the reason names the replaced claim"
+    );
+    assert_eq!(units_used(&s, "V5"), "3");
+    let old = get(&s, &format!("/v1/claims/{first_id}")).json();
+    assert_eq!(old["current"], false);
+    assert_eq!(
+        get(&s, &format!("/v1/claims/{repl_id}")).json()["current"],
+        true
+    );
+
+    // A void gives the 3 back and answers `voided`.
+    let mut void = mri_claim("COR-1", "V5", "3");
+    void.frequency = Frequency::Void;
+    void.frequency_code = "8".into();
+    void.payer_claim_number = Some(repl_id.clone());
+    let r = post_837(&s, "/v1/claims", &render(&[void]), &[]);
+    assert_eq!(r.json()["claims"][0]["status"], "voided", "{}", r.body);
+    assert_eq!(units_used(&s, "V5"), "0");
+    assert_eq!(
+        get(&s, &format!("/v1/claims/{repl_id}")).json()["current"],
+        false
+    );
+
+    // After the void the key is free: a new original is not a duplicate.
+    let again = post_837(
+        &s,
+        "/v1/claims",
+        &render(&[mri_claim("COR-1", "V5", "1")]),
+        &[],
+    );
+    assert_eq!(decisions(&again), ["approved"]);
+    assert_eq!(units_used(&s, "V5"), "1");
+    let history = get(
+        &s,
+        &format!("/v1/claims?billing_npi={BILLING}&claim_id=COR-1"),
+    )
+    .json();
+    let history = history["claims"].as_array().unwrap();
+    assert_eq!(history.len(), 5);
+    assert_eq!(history.iter().filter(|c| c["current"] == true).count(), 1);
+}
+
+fn staff_lookups_and_codes(b: Backend) {
+    let db = Db::fresh(b, "lookups");
+    let s = Server::start(&db, &[]);
+    let r = post_837(
+        &s,
+        "/v1/claims",
+        &render(&[mri_claim("LOOK-1", "NOPE", "1")]),
+        &[],
+    );
+    let id = r.json()["claims"][0]["payer_claim_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let c = get(&s, &format!("/v1/claims/{id}"));
+    assert_eq!(c.status, 200);
+    let c = c.json();
+    assert_eq!(c["claim_id"], "LOOK-1");
+    assert_eq!(c["rule_set"], "2026.11");
+    let l = &c["decision"]["lines"][0];
+    assert_eq!(l["decision"], "denied");
+    assert_eq!(l["adjustments"][0]["carc"], "197");
+    assert_eq!(l["remarks"][0], "M62");
+    assert!(l["reason"].as_str().unwrap().contains("NOPE"));
+    assert_eq!(get(&s, "/v1/claims/does-not-exist").status, 404);
+    assert_eq!(get(&s, "/v1/claims?billing_npi=1").status, 400);
+    // Reads are audit-logged.
+    assert!(s.log().contains("claim read"));
+
+    let carc = get(&s, "/v1/codes/carc/198").json();
+    assert!(carc["description"]
+        .as_str()
+        .unwrap()
+        .to_lowercase()
+        .contains("exceeded"));
+    let rarc = get(&s, "/v1/codes/rarc/N351");
+    assert_eq!(rarc.status, 200);
+    assert_eq!(get(&s, "/v1/codes/carc/15").json()["active"], false);
+    assert_eq!(get(&s, "/v1/codes/carc/99999").status, 404);
+    assert_eq!(get(&s, "/v1/codes/nope/1").status, 404);
+}
+
+fn rule_set_upload_swaps_or_refuses(b: Backend) {
+    let db = Db::fresh(b, "rules");
+    let s = Server::start(&db, &[]);
+    let rules = get(&s, "/v1/rules").json();
+    assert_eq!(rules["version"], "2026.11");
+    assert!(rules["rules"].as_array().unwrap().len() >= 20);
+    let check = get(
+        &s,
+        "/v1/rules/check?code=70551&lob=medicare&date=2026-03-04",
+    )
+    .json();
+    assert_eq!(check["requires_authorization"], true);
+    assert_eq!(check["rule"], "5.1.2-MRI");
+    let no = get(&s, "/v1/rules/check?code=99213&date=2026-03-04").json();
+    assert_eq!(no["requires_authorization"], false);
+    assert_eq!(get(&s, "/v1/rules/check?date=2026-03-04").status, 400);
+    assert_eq!(get(&s, "/v1/rules/check?code=70551&date=soon").status, 400);
+
+    let put = |text: &str| {
+        send(
+            "PUT",
+            &s.url("/v1/rules"),
+            &[("Content-Type", "application/toml")],
+            Some(text.as_bytes()),
+        )
+    };
+    let bad = put("version = \"bad\"\n[[rule]]\nid = \"X\"\nsection = \"5.1\"\ntitle = \"t\"\ncodes = [\"7055\"]\neffective = \"2026-13-01\"\n");
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    let problems = bad.json()["problems"].clone();
+    assert!(!problems.as_array().unwrap().is_empty());
+    assert_eq!(problems[0]["rule"], "X");
+    assert_eq!(
+        get(&s, "/v1/rules").json()["version"],
+        "2026.11",
+        "the old set stays"
+    );
+
+    let good = put("version = \"test-2\"\n[[rule]]\nid = \"T-1\"\nsection = \"5.1.9\"\ntitle = \"Office visits\"\ncodes = [\"99213\"]\neffective = \"2020-01-01\"\n");
+    assert_eq!(good.status, 200, "{}", good.body);
+    assert_eq!(get(&s, "/v1/rules").json()["version"], "test-2");
+    let c = claim(
+        "RULES-1",
+        &[],
+        vec![
+            line(1, "99213", "1", "100.00", "2026-03-04"),
+            line(2, "70551", "1", "100.00", "2026-03-04"),
+        ],
+    );
+    let r = post_837(&s, "/v1/claims", &render(&[c]), &[]);
+    let r = r.json();
+    assert_eq!(r["rule_set"], "test-2");
+    assert_eq!(r["claims"][0]["lines"][0]["rule"], "T-1");
+    assert_eq!(r["claims"][0]["lines"][1]["decision"], "not_required");
+    // A restarted server keeps the stored set.
+    drop(s);
+    let s = Server::start(&db, &[]);
+    assert_eq!(get(&s, "/v1/rules").json()["version"], "test-2");
+}
+
+fn authorizations_api(b: Backend) {
+    let db = Db::fresh(b, "auths");
+    let s = Server::start(&db, &[]);
+    add_auth(&s, "P1", "70551|70553", Some("4"));
+    let a = get(&s, "/v1/authorizations/P1").json();
+    assert_eq!(a["units"], "4");
+    assert_eq!(a["units_remaining"], "4");
+    assert_eq!(a["codes"], "70551|70553");
+    // Same number again: 409; an invalid one: 422 naming each field.
+    let again = post_json(
+        &s,
+        "/v1/authorizations",
+        &json!({"number": "P1", "member_id": "M1", "provider_npi": BILLING, "start_date": "2026-01-01", "end_date": "2026-12-31", "status": "approved"}),
+    );
+    assert_eq!(again.status, 409, "{}", again.body);
+    let bad = post_json(
+        &s,
+        "/v1/authorizations",
+        &json!({"number": "P2", "member_id": "M1", "provider_npi": "12", "start_date": "2026-02-30", "end_date": "2026-12-31", "status": "maybe"}),
+    );
+    assert_eq!(bad.status, 422);
+    let fields: Vec<String> = bad.json()["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["field"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(fields, ["provider_npi", "start_date", "status"]);
+    assert_eq!(get(&s, "/v1/authorizations/P2").status, 404);
+
+    // PATCH: cancel it; a cancelled authorization denies CO-197.
+    let p = send(
+        "PATCH",
+        &s.url("/v1/authorizations/P1"),
+        &[("Content-Type", "application/json")],
+        Some(br#"{"status": "cancelled", "units": null}"#),
+    );
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert_eq!(p.json()["status"], "cancelled");
+    assert_eq!(p.json()["units"], Value::Null);
+    let r = post_837(
+        &s,
+        "/v1/claims",
+        &render(&[mri_claim("AUTH-1", "P1", "1")]),
+        &[],
+    );
+    assert_eq!(
+        r.json()["claims"][0]["lines"][0]["adjustments"][0]["carc"],
+        "197"
+    );
+    let bad_patch = send(
+        "PATCH",
+        &s.url("/v1/authorizations/P1"),
+        &[("Content-Type", "application/json")],
+        Some(br#"{"end_date": "2025-01-01"}"#),
+    );
+    assert_eq!(bad_patch.status, 422, "{}", bad_patch.body);
+    let unknown_field = send(
+        "PATCH",
+        &s.url("/v1/authorizations/P1"),
+        &[("Content-Type", "application/json")],
+        Some(br#"{"colour": "red"}"#),
+    );
+    assert_eq!(unknown_field.status, 400);
+    assert_eq!(
+        send(
+            "PATCH",
+            &s.url("/v1/authorizations/ZZ"),
+            &[("Content-Type", "application/json")],
+            Some(b"{}")
+        )
+        .status,
+        404
+    );
+
+    // CSV import is all or nothing and names the line.
+    let csv = "number,member_id,provider_npi,codes,units,units_used,start_date,end_date,status\nC1,M1,1234567893,70551,1,0,2026-01-01,2026-12-31,approved\nC2,M1,1234567893,70551,x,0,2026-01-01,2026-12-31,approved\n";
+    let r = send(
+        "POST",
+        &s.url("/v1/authorizations/import"),
+        &[("Content-Type", "text/csv")],
+        Some(csv.as_bytes()),
+    );
+    assert_eq!(r.status, 422);
+    assert_eq!(r.json()["problems"][0]["line"], 3);
+    assert_eq!(
+        get(&s, "/v1/authorizations/C1").status,
+        404,
+        "nothing half-imported"
+    );
+    let ok = csv.replace(",x,", ",2,");
+    let r = send(
+        "POST",
+        &s.url("/v1/authorizations/import"),
+        &[("Content-Type", "text/csv")],
+        Some(ok.as_bytes()),
+    );
+    assert_eq!(r.json(), json!({"imported": 2, "added": 2, "replaced": 0}));
+    let r = send(
+        "POST",
+        &s.url("/v1/authorizations/import"),
+        &[("Content-Type", "text/csv")],
+        Some(ok.as_bytes()),
+    );
+    assert_eq!(r.json(), json!({"imported": 2, "added": 0, "replaced": 2}));
+}
+
+/// `n` one-line MRI claims for member M1 citing `auth`, in one interchange.
+pub fn batch_file(prefix: &str, n: usize, auth: &str) -> String {
+    let claims: Vec<Claim> = (0..n)
+        .map(|i| mri_claim(&format!("{prefix}-{i:06}"), auth, "1"))
+        .collect();
+    render(&claims)
+}
+
+fn wait_batch_done(s: &Server, id: &str) -> Value {
+    let mut last = Value::Null;
+    wait_for("the batch to finish", Duration::from_secs(300), || {
+        last = get(s, &format!("/v1/batches/{id}")).json();
+        last["state"] == "done" || last["state"] == "failed"
+    });
+    assert_eq!(last["state"], "done", "{last}");
+    last
+}
+
+fn batch_adjudicates_in_background_with_progress(b: Backend) {
+    let db = Db::fresh(b, "batch");
+    let s = Server::start(&db, &[("PRIORAUTH_BATCH_CHUNK", "250")]);
+    add_auth(&s, "B1", "70551", Some("1500"));
+    let file = batch_file("BAT", 2000, "B1");
+    let r = post_837(&s, "/v1/batches", &file, &[]);
+    assert_eq!(r.status, 202, "{}", r.body);
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(r.json()["claims_total"], 2000);
+    assert_eq!(
+        r.header("location"),
+        Some(format!("/v1/batches/{id}").as_str())
+    );
+    let done = wait_batch_done(&s, &id);
+    assert_eq!(done["claims_done"], 2000);
+    assert_eq!(done["claims_total"], 2000);
+    let results = get(&s, &format!("/v1/batches/{id}/results"));
+    assert_eq!(results.header("content-type"), Some("application/x-ndjson"));
+    let lines: Vec<Value> = results
+        .body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2000);
+    assert_eq!(lines[0]["claim_id"], "BAT-000000");
+    assert_eq!(lines[1999]["claim_id"], "BAT-001999");
+    let approved = lines.iter().filter(|c| c["status"] == "approved").count();
+    assert_eq!(approved, 1500, "units consumed in file order");
+    assert_eq!(lines[1500]["lines"][0]["adjustments"][0]["carc"], "198");
+    assert_eq!(units_used(&s, "B1"), "1500");
+    assert_eq!(get(&s, "/v1/batches/nope").status, 404);
+}
+
+fn batch_resumes_after_a_crash_without_double_consumption(b: Backend) {
+    let db = Db::fresh(b, "crash");
+    let env = [("PRIORAUTH_BATCH_CHUNK", "100")];
+    let mut s = Server::start(&db, &env);
+    add_auth(&s, "X1", "70551", Some("1000000"));
+    let total = 12_000;
+    let r = post_837(&s, "/v1/batches", &batch_file("CR", total, "X1"), &[]);
+    assert_eq!(r.status, 202, "{}", r.body);
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let mut done_at_kill = 0;
+    wait_for(
+        "the batch to be under way",
+        Duration::from_secs(120),
+        || {
+            done_at_kill = get(&s, &format!("/v1/batches/{id}")).json()["claims_done"]
+                .as_i64()
+                .unwrap();
+            done_at_kill > 0
+        },
+    );
+    s.kill();
+    assert!(
+        done_at_kill < total as i64,
+        "the crash must come mid-batch ({done_at_kill} done)"
+    );
+    let s = Server::start(&db, &env);
+    let done = wait_batch_done(&s, &id);
+    assert_eq!(done["claims_done"], total);
+    let results = get(&s, &format!("/v1/batches/{id}/results")).body;
+    let ids: std::collections::HashSet<String> = results
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["claim_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        results.lines().count(),
+        total,
+        "each claim adjudicated once"
+    );
+    assert_eq!(ids.len(), total);
+    assert_eq!(
+        units_used(&s, "X1"),
+        total.to_string(),
+        "no unit consumed twice"
+    );
+}
+
+fn errors_are_json_with_the_right_status(b: Backend) {
+    let db = Db::fresh(b, "errors");
+    let s = Server::start(&db, &[("PRIORAUTH_BODY_LIMIT", "2000")]);
+    let big = batch_file("BIG", 30, "A");
+    let r = post_837(&s, "/v1/claims", &big, &[]);
+    assert_eq!(r.status, 413);
+    assert_eq!(r.json()["error"], "payload_too_large");
+    assert!(r.json()["message"].as_str().unwrap().contains("2000"));
+    let r = post_837(&s, "/v1/claims", "hello, this is not X12", &[]);
+    assert_eq!(r.status, 400);
+    assert!(r.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("not an X12 interchange"));
+    let r = send(
+        "POST",
+        &s.url("/v1/claims"),
+        &[("Content-Type", "application/json")],
+        Some(b"{}"),
+    );
+    assert_eq!(r.status, 415);
+    assert_eq!(r.json()["error"], "unsupported_media_type");
+    let r = send(
+        "POST",
+        &s.url("/v1/authorizations"),
+        &[("Content-Type", "application/json")],
+        Some(b"{not json"),
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"], "bad_request");
+    let r = post_837(
+        &s,
+        "/v1/claims?mode=sideways",
+        &render(&[mri_claim("E-1", "A", "1")]),
+        &[],
+    );
+    assert_eq!(r.status, 400);
+    let r = get(&s, "/v1/nothing/here");
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["error"], "not_found");
+    let r = send("DELETE", &s.url("/v1/claims"), &[], None);
+    assert_eq!(r.status, 405);
+    assert_eq!(r.json()["error"], "method_not_allowed");
+}
+
+/// A set with a syntax error is rejected with segment and element; the
+/// other set of the same interchange is adjudicated; the 999 says so and
+/// validates under pyx12.
+fn malformed_set_is_rejected_and_the_rest_adjudicated(b: Backend) {
+    use crate::render::{interchange, transaction_set};
+    let db = Db::fresh(b, "malformed");
+    let s = Server::start(&db, &[]);
+    let good = transaction_set(&[mri_claim("GOOD-1", "A", "1")], "0001");
+    let mut bad = transaction_set(&[mri_claim("BAD-1", "A", "1")], "0002");
+    let clm = bad.iter().position(|seg| seg.starts_with("CLM*")).unwrap();
+    bad[clm] = bad[clm].replacen("*1000", "*ABC", 1);
+    let x12 = interchange(&[good, bad], priorauth::model::ClaimKind::Professional, 7);
+    let r = post_837(&s, "/v1/claims", &x12, &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    assert_eq!(v["claims"].as_array().unwrap().len(), 1);
+    assert_eq!(v["claims"][0]["claim_id"], "GOOD-1");
+    assert_eq!(v["rejected"][0]["control_number"], "0002");
+    let e = &v["rejected"][0]["errors"][0];
+    assert_eq!(e["id"], "CLM");
+    assert!(e["element"].as_u64().is_some(), "{e}");
+    let ack = post_837(&s, "/v1/claims?mode=check&format=999", &x12, &[]);
+    assert_eq!(ack.status, 200);
+    assert_eq!(ack.header("content-type"), Some("application/edi-x12"));
+    assert!(
+        ack.body.contains("IK5*R") && ack.body.contains("IK5*A"),
+        "{}",
+        ack.body
+    );
+    if let Some(errors) = pyx12_errors(&ack.body, "service-999") {
+        panic!("pyx12 finds the 999 invalid: {errors}\n{}", ack.body);
+    }
+    let remit = post_837(
+        &s,
+        "/v1/claims?format=835",
+        &render(&[mri_claim("REMIT-1", "A", "1")]),
+        &[],
+    );
+    assert_eq!(remit.status, 200);
+    assert!(remit.body.starts_with("ISA") && remit.body.contains("CLP*REMIT-1"));
+    if let Some(errors) = pyx12_errors(&remit.body, "service-835") {
+        panic!("pyx12 finds the 835 invalid: {errors}\n{}", remit.body);
+    }
+}
+
+fn health_readiness_and_metrics(b: Backend) {
+    let db = Db::fresh(b, "health");
+    let s = Server::start(&db, &[]);
+    assert_eq!(get(&s, "/healthz").json()["status"], "ok");
+    let ready = get(&s, "/readyz");
+    assert_eq!(ready.status, 200);
+    assert_eq!(ready.json()["rule_set"], "2026.11");
+    assert_eq!(
+        ready.json()["database"],
+        if b == Backend::Sqlite {
+            "sqlite"
+        } else {
+            "postgres"
+        }
+    );
+    post_837(
+        &s,
+        "/v1/claims",
+        &render(&[mri_claim("MET-1", "NONE", "1")]),
+        &[],
+    );
+    get(&s, "/v1/claims/abc");
+    let m = get(&s, "/metrics").body;
+    assert!(
+        m.contains(
+            "priorauth_http_requests_total{method=\"POST\",route=\"/v1/claims\",status=\"200\"} 1"
+        ),
+        "{m}"
+    );
+    assert!(
+        m.contains("route=\"/v1/claims/{payer_claim_id}\",status=\"404\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains(
+            "priorauth_http_request_duration_seconds_bucket{route=\"/v1/claims\",le=\"+Inf\"} 1"
+        ),
+        "{m}"
+    );
+    assert!(
+        m.contains("priorauth_claims_total{status=\"denied\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("priorauth_lines_total{decision=\"denied\"} 1"),
+        "{m}"
+    );
+    let spec = get(&s, "/openapi.yaml");
+    assert_eq!(spec.body, read("openapi/openapi.yaml"));
+}
+
+fn decimals_stay_exact(b: Backend) {
+    let db = Db::fresh(b, "decimals");
+    let s = Server::start(&db, &[]);
+    add_auth(&s, "D1", "70551", Some("2.125"));
+    let c = mri_claim("DEC-1", "D1", "1.0625");
+    let r = post_837(&s, "/v1/claims", &render(&[c]), &[]);
+    assert_eq!(decisions(&r), ["approved"], "{}", r.body);
+    assert_eq!(units_used(&s, "D1"), "1.0625");
+    let c = mri_claim("DEC-2", "D1", "1.5");
+    let r = post_837(&s, "/v1/claims", &render(&[c]), &[]).json();
+    let l = &r["claims"][0]["lines"][0];
+    assert_eq!(l["decision"], "partial");
+    assert_eq!(l["units_approved"], "1.0625");
+    assert_eq!(l["units_denied"], "0.4375");
+    // 1000.00 × 0.4375 / 1.5 = 291.666… → 291.67
+    assert_eq!(l["adjustments"][0]["amount"], "291.67");
+    let a = get(&s, "/v1/authorizations/D1").json();
+    assert_eq!(a["units"], "2.125");
+    assert_eq!(a["units_used"], "2.125");
+    assert_eq!(a["units_remaining"], "0");
+}
