@@ -223,23 +223,7 @@ fi
 # file (the rest are "not on file"), written once from priorauth's own parse.
 if [ ! -s "$PERF_DIR/p100k-auths.csv" ]; then
   say "writing authorizations for p100k ..."
-  cat >"$PERF_DIR/mkauths.py" <<'PY'
-import json, sys, zlib
-d = json.load(sys.stdin)
-print("number,member_id,provider_npi,codes,units,units_used,start_date,end_date,status")
-seen = set()
-for c in d["claims"]:
-    nums = list(c["prior_auths"]) + [a for l in c["lines"] for a in l["prior_auths"]]
-    for n in nums:
-        h = zlib.crc32(n.encode())
-        if n in seen or h % 4 == 0:
-            continue
-        seen.add(n)
-        status = "approved" if h % 10 else "denied"
-        member, npi = c["subscriber"]["member_id"], c["billing_npi"]
-        print(f"{n},{member},{npi},,{h % 5 + 1},0,2020-01-01,2030-12-31,{status}")
-PY
-  "$PRIORAUTH" parse "$PERF_DIR/p100k.x12" | python3 "$PERF_DIR/mkauths.py" >"$PERF_DIR/p100k-auths.csv"
+  "$PRIORAUTH" parse "$PERF_DIR/p100k.x12" | python3 benches/mkauths.py >"$PERF_DIR/p100k-auths.csv"
 fi
 measure "priorauth adjudicate --format ndjson" p100k.x12 100000 '"claim_id"' -- "$PRIORAUTH" adjudicate --auths "$PERF_DIR/p100k-auths.csv" --format ndjson
 measure "priorauth adjudicate --format json" p100k.x12 100000 '"rule_set"' -- "$PRIORAUTH" adjudicate --auths "$PERF_DIR/p100k-auths.csv"

@@ -43,6 +43,8 @@ CREATE INDEX claims_key ON claims (billing_npi, claim_id);
 CREATE UNIQUE INDEX claims_live_key ON claims (billing_npi, claim_id) WHERE live = 1;
 CREATE INDEX claims_batch ON claims (batch_id, batch_seq);
 
+-- The codes of each line decision, for queries ("every CO-198 this
+-- month"); the full decision with its reason is the claim's JSON.
 CREATE TABLE line_decisions (
     payer_claim_id TEXT NOT NULL,
     seq BIGINT NOT NULL,
@@ -53,7 +55,6 @@ CREATE TABLE line_decisions (
     adjustments TEXT NOT NULL,
     remarks TEXT NOT NULL,
     amount_denied TEXT NOT NULL,
-    reason TEXT NOT NULL,
     PRIMARY KEY (payer_claim_id, seq)
 );
 

@@ -19,6 +19,7 @@ const ADMIN_BODY_LIMIT: u64 = 8 * 1024 * 1024;
 /// `GET /v1/codes/{list}/{code}`.
 pub(super) async fn code(path: web::Path<(String, String)>) -> ApiResult {
     let (list, code) = path.into_inner();
+    let list = list.to_ascii_lowercase();
     if list != "carc" && list != "rarc" {
         return Err(ApiError::NotFound(format!(
             "no code list {list}: use carc or rarc"
@@ -46,8 +47,9 @@ pub(super) async fn check(state: web::Data<AppState>, q: web::Query<CheckQuery>)
         .map_err(ApiError::BadRequest)
 }
 
-/// `PUT /v1/rules`: a TOML rule set, validated, stored and swapped in; a
-/// bad one is refused with every load problem and the old set stays.
+/// `PUT /v1/rules`: a TOML rule set, validated, stored and swapped in (the
+/// answer is the new set, as `GET` lists it); a bad one is refused with
+/// every load problem and the old set stays.
 pub(super) async fn put_rules(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -69,12 +71,10 @@ pub(super) async fn put_rules(
             json!(e.problems),
         )
     })?;
-    let version = set.version.clone();
-    let count = set.rules.len();
-    let id = state.store.activate_rules(&version, &text).await?;
+    let id = state.store.activate_rules(&set.version, &text).await?;
+    tracing::info!(version = %set.version, rules = set.rules.len(), "rule set swapped in");
     state.swap_rules(id, RulesIndex::new(set));
-    tracing::info!(version = %version, rules = count, "rule set swapped in");
-    Ok(HttpResponse::Ok().json(json!({"version": version, "rules": count})))
+    Ok(rules(state).await)
 }
 
 /// Keeps this instance on the rule set another instance stored.

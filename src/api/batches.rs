@@ -6,7 +6,6 @@
 
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::sync::mpsc;
 use std::sync::Mutex;
 
 use actix_web::http::header::CONTENT_LENGTH;
@@ -14,6 +13,7 @@ use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde_json::json;
+use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::claims::expect_media;
@@ -29,14 +29,17 @@ struct Job {
 
 /// The background worker's inbox.
 pub(super) struct Queue {
-    tx: Mutex<Option<mpsc::Sender<Job>>>,
+    tx: Mutex<Option<mpsc::UnboundedSender<Job>>>,
 }
 
 impl Queue {
     /// Starts the worker thread. It has its own small runtime: adjudicating
-    /// is CPU work that must not hold up the HTTP workers.
+    /// is CPU work that must not hold up the HTTP workers. The thread waits
+    /// for work inside that runtime, never outside it: database connections
+    /// it opens are shared through the pool, and their I/O is driven by the
+    /// runtime that opened them, which must therefore keep running.
     pub(super) fn start() -> Queue {
-        let (tx, rx) = mpsc::channel::<Job>();
+        let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
         std::thread::Builder::new()
             .name("priorauth-batches".into())
             .spawn(move || {
@@ -50,17 +53,18 @@ impl Queue {
                         return;
                     }
                 };
-                while let Ok(job) = rx.recv() {
-                    if let Err(e) = rt.block_on(run(&job)) {
-                        tracing::error!(batch = %job.id, error = %e, "batch failed");
-                        let _ = rt.block_on(job.state.store.set_batch_state(
-                            &job.id,
-                            "failed",
-                            None,
-                            Some(&e.to_string()),
-                        ));
+                rt.block_on(async move {
+                    while let Some(job) = rx.recv().await {
+                        if let Err(e) = run(&job).await {
+                            tracing::error!(batch = %job.id, error = %e, "batch failed");
+                            let _ = job
+                                .state
+                                .store
+                                .set_batch_state(&job.id, "failed", None, Some(&e.to_string()))
+                                .await;
+                        }
                     }
-                }
+                });
             })
             .ok();
         Queue {
@@ -141,7 +145,7 @@ async fn run(job: &Job) -> anyhow::Result<()> {
         }
     }
     for e in parser.envelope_errors().iter().filter(|e| e.lost_data) {
-        rejected.push(json!({"control_number": null, "errors": [{"segment": 0, "id": e.id, "message": e.message}]}));
+        rejected.push(json!({"control_number": null, "errors": [crate::cli::unreadable(e)]}));
     }
     store
         .set_batch_state(&job.id, "done", Some(&json!(rejected)), None)

@@ -32,7 +32,7 @@ pub struct Config {
     pub workers: usize,
     /// Database connections (`PRIORAUTH_DB_CONNECTIONS`, default 16).
     pub db_connections: u32,
-    /// Claims per batch transaction (`PRIORAUTH_BATCH_CHUNK`, default 1000).
+    /// Claims per batch transaction (`PRIORAUTH_BATCH_CHUNK`, default 5000).
     pub batch_chunk: usize,
     /// Log format (`PRIORAUTH_LOG_FORMAT`: text or json; default text).
     pub log_format: LogFormat,
@@ -81,7 +81,7 @@ impl Config {
                 .map_or_else(|| PathBuf::from("priorauth-data"), PathBuf::from),
             workers: workers.max(1),
             db_connections: env_number("PRIORAUTH_DB_CONNECTIONS", 16)?,
-            batch_chunk: env_number("PRIORAUTH_BATCH_CHUNK", 1000usize)?.max(1),
+            batch_chunk: env_number("PRIORAUTH_BATCH_CHUNK", 5000usize)?.max(1),
             log_format,
             log_filter: env("PRIORAUTH_LOG").unwrap_or_else(|| "info".into()),
         })

@@ -298,12 +298,18 @@ async fn openapi() -> HttpResponse {
 }
 
 async fn no_route(req: actix_web::HttpRequest) -> HttpResponse {
-    let known = routes().iter().any(|r| same_shape(r.path, req.path()));
-    if known {
-        return HttpResponse::MethodNotAllowed().json(json!({
-            "error": "method_not_allowed",
-            "message": format!("{} is not allowed on {}", req.method(), req.path()),
-        }));
+    let allowed: Vec<String> = routes()
+        .iter()
+        .filter(|r| same_shape(r.path, req.path()))
+        .map(|r| r.method.to_ascii_uppercase())
+        .collect();
+    if !allowed.is_empty() {
+        return HttpResponse::MethodNotAllowed()
+            .insert_header(("Allow", allowed.join(", ")))
+            .json(json!({
+                "error": "method_not_allowed",
+                "message": format!("{} is not allowed on {}", req.method(), req.path()),
+            }));
     }
     ApiError::NotFound(format!("no route {} {}", req.method(), req.path())).error_response()
 }
@@ -351,10 +357,19 @@ async fn observe(
 }
 
 fn json_error_handlers(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(
-        web::JsonConfig::default()
-            .error_handler(|e, _| ApiError::BadRequest(format!("JSON body: {e}")).into()),
-    )
+    cfg.app_data(web::JsonConfig::default().error_handler(|e, _| {
+        use actix_web::error::JsonPayloadError as E;
+        match e {
+            E::ContentType => {
+                ApiError::UnsupportedMediaType("send the body as application/json".into())
+            }
+            E::Overflow { limit } | E::OverflowKnownLength { limit, .. } => {
+                ApiError::TooLarge(limit as u64)
+            }
+            other => ApiError::BadRequest(format!("JSON body: {other}")),
+        }
+        .into()
+    }))
     .app_data(
         web::QueryConfig::default()
             .error_handler(|e, _| ApiError::BadRequest(format!("query string: {e}")).into()),

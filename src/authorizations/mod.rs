@@ -104,6 +104,7 @@ impl Authorization {
 /// API, a stored row. [`AuthorizationRecord::validate`] is the one place
 /// that says what a valid authorization is.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AuthorizationRecord {
     /// Approval reference number.
     pub number: String,

@@ -111,6 +111,9 @@ pub fn rule_json(r: &Rule) -> serde_json::Value {
         "bill_types": r.bill_types,
         "lines_of_business": r.lines_of_business.iter().map(|l| l.as_str()).collect::<Vec<_>>(),
         "places_of_service": r.places_of_service,
+        "units_over": r.units_over.map(|d| d.normalize().to_string()),
+        "charge_over": r.charge_over.map(|d| d.normalize().to_string()),
+        "emergency_exempt": r.emergency_exempt,
         "effective": r.effective, "expires": r.expires,
     })
 }

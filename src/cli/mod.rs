@@ -328,16 +328,7 @@ pub fn read_files_with_progress(
                 intake.rejected.push(Rejected {
                     control_number: None,
                     file: name.clone(),
-                    errors: vec![SyntaxError {
-                        segment: 0,
-                        id: e.id.clone(),
-                        loop_id: None,
-                        element: None,
-                        component: None,
-                        byte: e.byte,
-                        kind: x12::ErrorKind::Unreadable,
-                        message: e.message.clone(),
-                    }],
+                    errors: vec![unreadable(e)],
                 });
             } else {
                 intake.warnings.push(e.clone());
@@ -355,6 +346,21 @@ pub fn read_files_with_progress(
         intake.acks.extend_from_slice(parser.acks());
     }
     Ok(intake)
+}
+
+/// A stretch of input lost to a broken envelope, reported like a syntax
+/// error (segment 0: outside any set).
+pub fn unreadable(e: &x12::EnvelopeError) -> SyntaxError {
+    SyntaxError {
+        segment: 0,
+        id: e.id.clone(),
+        loop_id: None,
+        element: None,
+        component: None,
+        byte: e.byte,
+        kind: x12::ErrorKind::Unreadable,
+        message: e.message.clone(),
+    }
 }
 
 /// One line on stderr when sets were rejected, so a batch job that sends

@@ -173,30 +173,41 @@ fn stamp() -> String {
     now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
-/// `$start, $start+1, …` for `n` parameters.
-fn placeholders(start: usize, n: usize) -> String {
-    let mut s = String::with_capacity(n * 4);
-    for i in start..start + n {
-        if i > start {
-            s.push(',');
+impl Backend {
+    /// `n` parameters numbered from `start`, for a generated statement:
+    /// `$start, $start+1, …` on PostgreSQL, `?, ?, …` on SQLite. (sqlx looks
+    /// every named SQLite parameter up by name, a linear scan in SQLite, so
+    /// thousands of `$N` in one insert made it quadratic.) A statement uses
+    /// one style throughout: its parameters are bound in order.
+    fn placeholders(self, start: usize, n: usize) -> String {
+        let mut s = String::with_capacity(n * 4);
+        for i in start..start + n {
+            if i > start {
+                s.push(',');
+            }
+            match self {
+                Backend::Sqlite => s.push('?'),
+                Backend::Postgres => {
+                    let _ = write!(s, "${i}");
+                }
+            }
         }
-        let _ = write!(s, "${i}");
+        s
     }
-    s
-}
 
-/// The rows of a multi-row `VALUES` list: `($1,$2),($3,$4)…`.
-fn value_rows(rows: usize, cols: usize) -> String {
-    let mut s = String::with_capacity(rows * cols * 5);
-    for r in 0..rows {
-        if r > 0 {
-            s.push(',');
+    /// The rows of a multi-row `VALUES` list: `($1,$2),($3,$4)…`.
+    fn value_rows(self, rows: usize, cols: usize) -> String {
+        let mut s = String::with_capacity(rows * cols * 5);
+        for r in 0..rows {
+            if r > 0 {
+                s.push(',');
+            }
+            s.push('(');
+            s.push_str(&self.placeholders(r * cols + 1, cols));
+            s.push(')');
         }
-        s.push('(');
-        s.push_str(&placeholders(r * cols + 1, cols));
-        s.push(')');
+        s
     }
-    s
 }
 
 const AUTH_COLUMNS: &str =
@@ -306,6 +317,9 @@ impl Store {
                             "PRAGMA journal_mode = WAL",
                             "PRAGMA synchronous = NORMAL",
                             "PRAGMA busy_timeout = 10000",
+                            // 64 MiB of page cache: batch inserts touch
+                            // index pages all over a growing file.
+                            "PRAGMA cache_size = -65536",
                         ] {
                             sqlx::query(pragma).execute(&mut *conn).await?;
                         }
@@ -437,7 +451,7 @@ impl Store {
         if exists.is_some() {
             return Err(StoreError::Exists(format!("authorization {}", a.number)));
         }
-        insert_authorizations(&mut w.tx, std::slice::from_ref(a)).await?;
+        insert_authorizations(&mut w.tx, self.backend, std::slice::from_ref(a)).await?;
         w.tx.commit().await?;
         Ok(())
     }
@@ -450,7 +464,7 @@ impl Store {
         for chunk in auths.chunks(500) {
             let sql = format!(
                 "SELECT number FROM authorizations WHERE number IN ({})",
-                placeholders(1, chunk.len())
+                self.backend.placeholders(1, chunk.len())
             );
             let mut q = sqlx::query_scalar::<_, String>(&sql);
             for a in chunk {
@@ -461,7 +475,7 @@ impl Store {
         for chunk in auths.chunks(500) {
             let sql = format!(
                 "DELETE FROM authorizations WHERE number IN ({})",
-                placeholders(1, chunk.len())
+                self.backend.placeholders(1, chunk.len())
             );
             let mut q = sqlx::query(&sql);
             for a in chunk {
@@ -469,7 +483,7 @@ impl Store {
             }
             q.execute(&mut *w.tx).await?;
         }
-        insert_authorizations(&mut w.tx, auths).await?;
+        insert_authorizations(&mut w.tx, self.backend, auths).await?;
         w.tx.commit().await?;
         let replaced = known.len() as u64;
         Ok((auths.len() as u64 - replaced, replaced))
@@ -660,13 +674,17 @@ impl Store {
     }
 }
 
-async fn insert_authorizations(tx: &mut AnyConnection, auths: &[Authorization]) -> Result<()> {
+async fn insert_authorizations(
+    tx: &mut AnyConnection,
+    backend: Backend,
+    auths: &[Authorization],
+) -> Result<()> {
     const COLS: usize = 10;
     let at = stamp();
     for chunk in auths.chunks(500) {
         let sql = format!(
             "INSERT INTO authorizations ({AUTH_COLUMNS}, updated_at) VALUES {}",
-            value_rows(chunk.len(), COLS)
+            backend.value_rows(chunk.len(), COLS)
         );
         let mut q = sqlx::query(&sql);
         for a in chunk {

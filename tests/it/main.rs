@@ -15,6 +15,7 @@ mod adjudication_props;
 mod cli;
 mod corpus;
 mod intake;
+mod openapi;
 mod remit;
 mod render;
 mod roundtrip;

@@ -329,6 +329,9 @@ fn strip_ids(mut v: Value) -> Value {
     v
 }
 
+/// Polls a background job. The one place a test waits on the clock: a
+/// batch runs on its own, and there is nothing else to wait on over HTTP.
+#[allow(clippy::disallowed_methods)]
 fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
     let start = Instant::now();
     while !ok() {

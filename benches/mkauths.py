@@ -1,0 +1,20 @@
+"""Authorizations for a generated 837: reads `priorauth parse` JSON on stdin
+and writes the SPEC 2.3 CSV. 3 of 4 REF*G1 numbers get a record (the rest are
+"not on file"), 1 in 10 of those is denied, units 1-5, dates 2020-2030."""
+import json
+import sys
+import zlib
+
+d = json.load(sys.stdin)
+print("number,member_id,provider_npi,codes,units,units_used,start_date,end_date,status")
+seen = set()
+for c in d["claims"]:
+    nums = list(c["prior_auths"]) + [a for l in c["lines"] for a in l["prior_auths"]]
+    for n in nums:
+        h = zlib.crc32(n.encode())
+        if n in seen or h % 4 == 0:
+            continue
+        seen.add(n)
+        status = "approved" if h % 10 else "denied"
+        member, npi = c["subscriber"]["member_id"], c["billing_npi"]
+        print(f"{n},{member},{npi},,{h % 5 + 1},0,2020-01-01,2030-12-31,{status}")

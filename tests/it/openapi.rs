@@ -1,0 +1,965 @@
+//! openapi/openapi.yaml against the server: the same routes both ways, and
+//! every JSON answer of a real session (on SQLite and on PostgreSQL)
+//! valid under the schema the file declares for its path, method, status
+//! and media type. An answer with a status or media type the file does
+//! not list is a failure too.
+//!
+//! The schemas are checked by a small validator written here for the
+//! subset of OpenAPI 3.0 the file uses (`type`, `properties`, `required`,
+//! `additionalProperties`, `items`, `$ref`, `nullable`, `enum`, `oneOf`,
+//! `format`, `minimum`); a keyword it does not know is an error, so the
+//! file cannot say more than is checked.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::adjudication::BILLING;
+use crate::helpers::root;
+use crate::render::{interchange, render, transaction_set};
+use crate::service::{batch_file, mri_claim, send, Backend, Db, Reply, Server};
+use priorauth::model::ClaimKind;
+
+const METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+/// Keywords the validator enforces.
+const CHECKED: [&str; 11] = [
+    "type",
+    "properties",
+    "required",
+    "additionalProperties",
+    "items",
+    "nullable",
+    "enum",
+    "oneOf",
+    "format",
+    "minimum",
+    "$ref",
+];
+
+/// Keywords that only annotate.
+const ANNOTATIONS: [&str; 4] = ["description", "example", "default", "title"];
+
+fn spec_text() -> String {
+    std::fs::read_to_string(root().join("openapi/openapi.yaml")).unwrap()
+}
+
+fn spec() -> Value {
+    serde_yaml::from_str(&spec_text())
+        .unwrap_or_else(|e| panic!("openapi/openapi.yaml is not valid YAML: {e}"))
+}
+
+/// `(method, path)` of every operation in the file.
+fn documented_operations(doc: &Value) -> BTreeSet<(String, String)> {
+    let paths = doc["paths"].as_object().expect("openapi.yaml has paths");
+    let mut ops = BTreeSet::new();
+    for (path, item) in paths {
+        for key in item.as_object().expect("a path item is a map").keys() {
+            if METHODS.contains(&key.as_str()) {
+                ops.insert((key.clone(), path.clone()));
+            }
+        }
+    }
+    ops
+}
+
+fn list(items: &BTreeSet<(String, String)>) -> String {
+    if items.is_empty() {
+        return "  (none)".into();
+    }
+    items
+        .iter()
+        .map(|(m, p)| format!("  {} {p}", m.to_uppercase()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn routes_match_the_file() {
+    let doc = spec();
+    assert_eq!(doc["openapi"], "3.0.3");
+    let routes = priorauth::api::routes();
+    let served: BTreeSet<(String, String)> = routes
+        .iter()
+        .map(|r| (r.method.to_string(), r.path.to_string()))
+        .collect();
+    assert_eq!(served.len(), routes.len(), "a route is registered twice");
+    let documented = documented_operations(&doc);
+    let undocumented: BTreeSet<_> = served.difference(&documented).cloned().collect();
+    let not_served: BTreeSet<_> = documented.difference(&served).cloned().collect();
+    assert!(
+        undocumented.is_empty() && not_served.is_empty(),
+        "openapi/openapi.yaml and priorauth::api::routes() differ.\n\
+         Served but missing from openapi.yaml:\n{}\n\
+         In openapi.yaml but not served:\n{}",
+        list(&undocumented),
+        list(&not_served)
+    );
+    // Each operation declares exactly the path parameters of its template.
+    for (method, path) in &documented {
+        let item = &doc["paths"][path];
+        let want: BTreeSet<String> = path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(str::to_string)
+            .collect();
+        let declared: BTreeSet<String> = [&item["parameters"], &item[method]["parameters"]]
+            .into_iter()
+            .filter_map(Value::as_array)
+            .flatten()
+            .filter(|p| p["in"] == "path")
+            .map(|p| p["name"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            declared,
+            want,
+            "{} {path}: path parameters in openapi.yaml",
+            method.to_uppercase()
+        );
+    }
+}
+
+// ---- the validator ----
+
+/// Checks JSON values against the schemas of one OpenAPI document.
+pub struct Validator<'a> {
+    doc: &'a Value,
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+impl<'a> Validator<'a> {
+    pub fn new(doc: &'a Value) -> Self {
+        Validator { doc }
+    }
+
+    /// The value a local `$ref` (`#/components/...`) points at.
+    fn target(&self, r: &str) -> Result<&'a Value, String> {
+        r.strip_prefix('#')
+            .and_then(|p| self.doc.pointer(p))
+            .ok_or_else(|| format!("$ref {r} points at nothing"))
+    }
+
+    /// Follows `$ref`s to a schema (or response) object.
+    fn resolve(&self, mut v: &'a Value) -> Result<&'a Value, String> {
+        for _ in 0..32 {
+            let Some(r) = v.get("$ref") else {
+                return Ok(v);
+            };
+            if v.as_object().is_some_and(|m| m.len() > 1) {
+                return Err(format!(
+                    "$ref {r} has sibling keywords, which OpenAPI 3.0 ignores"
+                ));
+            }
+            v = self.target(r.as_str().ok_or("$ref is not a string")?)?;
+        }
+        Err("$ref chain too long".into())
+    }
+
+    /// `Ok` when `value` fits `schema`; otherwise the JSON path (`$.a[0].b`)
+    /// of the first mismatch and what is wrong there.
+    pub fn check(&self, schema: &'a Value, value: &Value, at: &str) -> Result<(), String> {
+        let schema = self.resolve(schema).map_err(|e| format!("{at}: {e}"))?;
+        let s = schema
+            .as_object()
+            .ok_or_else(|| format!("{at}: schema is not a map: {schema}"))?;
+        for key in s.keys() {
+            if !CHECKED.contains(&key.as_str()) && !ANNOTATIONS.contains(&key.as_str()) {
+                return Err(format!(
+                    "{at}: schema keyword `{key}` is not checked by this validator"
+                ));
+            }
+        }
+        if value.is_null() {
+            return if s.get("nullable") == Some(&Value::Bool(true)) {
+                Ok(())
+            } else {
+                Err(format!("{at}: null, and the schema is not nullable"))
+            };
+        }
+        if let Some(branches) = s.get("oneOf") {
+            let branches = branches
+                .as_array()
+                .ok_or(format!("{at}: oneOf is not a list"))?;
+            let results: Vec<Result<(), String>> =
+                branches.iter().map(|b| self.check(b, value, at)).collect();
+            let ok = results.iter().filter(|r| r.is_ok()).count();
+            if ok == 0 {
+                let why: Vec<String> = results.into_iter().filter_map(Result::err).collect();
+                return Err(format!(
+                    "{at}: matches no branch of oneOf:\n    {}",
+                    why.join("\n    ")
+                ));
+            }
+            if ok > 1 {
+                return Err(format!(
+                    "{at}: matches {ok} branches of oneOf (must be one)"
+                ));
+            }
+        }
+        if let Some(t) = s.get("type") {
+            let t = t.as_str().ok_or(format!("{at}: type is not a string"))?;
+            let fits = match t {
+                "integer" => kind(value) == "integer",
+                "number" => value.is_number(),
+                other => kind(value) == other,
+            };
+            if !fits {
+                return Err(format!(
+                    "{at}: expected {t}, found {}: {value}",
+                    kind(value)
+                ));
+            }
+        }
+        if let Some(options) = s.get("enum") {
+            let options = options
+                .as_array()
+                .ok_or(format!("{at}: enum is not a list"))?;
+            if !options.contains(value) {
+                return Err(format!("{at}: {value} is not one of {}", json!(options)));
+            }
+        }
+        if let (Some(f), Some(text)) = (s.get("format"), value.as_str()) {
+            check_format(f.as_str().unwrap_or_default(), text).map_err(|e| format!("{at}: {e}"))?;
+        }
+        if let (Some(min), Some(n)) = (s.get("minimum").and_then(Value::as_f64), value.as_f64()) {
+            if n < min {
+                return Err(format!("{at}: {n} is below the minimum {min}"));
+            }
+        }
+        if let Value::Object(fields) = value {
+            if let Some(required) = s.get("required") {
+                for name in required
+                    .as_array()
+                    .ok_or(format!("{at}: required is not a list"))?
+                {
+                    let name = name.as_str().unwrap_or_default();
+                    if !fields.contains_key(name) {
+                        return Err(format!("{at}: required property `{name}` is missing"));
+                    }
+                }
+            }
+            let props = s.get("properties");
+            for (name, v) in fields {
+                let here = format!("{at}.{name}");
+                match (
+                    props.and_then(|p| p.get(name)),
+                    s.get("additionalProperties"),
+                ) {
+                    (Some(p), _) => self.check(p, v, &here)?,
+                    (None, Some(Value::Bool(false))) => {
+                        return Err(format!(
+                            "{here}: property not in the schema (additionalProperties: false)"
+                        ))
+                    }
+                    (None, Some(extra @ Value::Object(_))) => self.check(extra, v, &here)?,
+                    (None, _) => {}
+                }
+            }
+        }
+        if let (Some(items), Value::Array(values)) = (s.get("items"), value) {
+            for (i, v) in values.iter().enumerate() {
+                self.check(items, v, &format!("{at}[{i}]"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every keyword in `schema` and below is one the validator checks, and
+    /// every `$ref` resolves.
+    pub fn lint(&self, schema: &'a Value, at: &str) -> Result<(), String> {
+        if let Some(r) = schema.get("$ref") {
+            self.resolve(schema).map_err(|e| format!("{at}: {e}"))?;
+            return r
+                .as_str()
+                .map(|_| ())
+                .ok_or_else(|| format!("{at}: $ref is not a string"));
+        }
+        let s = schema
+            .as_object()
+            .ok_or_else(|| format!("{at}: schema is not a map"))?;
+        for key in s.keys() {
+            if !CHECKED.contains(&key.as_str()) && !ANNOTATIONS.contains(&key.as_str()) {
+                return Err(format!(
+                    "{at}: schema keyword `{key}` is not checked by this validator"
+                ));
+            }
+        }
+        if let Some(f) = s.get("format").and_then(Value::as_str) {
+            if !["date", "date-time", "decimal", "uuid", "binary"].contains(&f) {
+                return Err(format!("{at}: format {f} is not checked by this validator"));
+            }
+        }
+        if let Some(props) = s.get("properties").and_then(Value::as_object) {
+            for (name, p) in props {
+                self.lint(p, &format!("{at}.properties.{name}"))?;
+            }
+        }
+        if let Some(items) = s.get("items") {
+            self.lint(items, &format!("{at}.items"))?;
+        }
+        if let Some(extra @ Value::Object(_)) = s.get("additionalProperties") {
+            self.lint(extra, &format!("{at}.additionalProperties"))?;
+        }
+        for (i, b) in s
+            .get("oneOf")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            self.lint(b, &format!("{at}.oneOf[{i}]"))?;
+        }
+        Ok(())
+    }
+}
+
+fn check_format(format: &str, text: &str) -> Result<(), String> {
+    let ok = match format {
+        "date" => chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").is_ok(),
+        "date-time" => chrono::DateTime::parse_from_rfc3339(text).is_ok(),
+        "decimal" => rust_decimal::Decimal::from_str(text).is_ok(),
+        "uuid" => uuid::Uuid::parse_str(text).is_ok(),
+        "binary" => true,
+        other => return Err(format!("format {other} is not checked by this validator")),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{text:?} is not a {format}"))
+    }
+}
+
+/// The `error` code an error body carries with each status.
+fn error_code(status: u16) -> Option<&'static str> {
+    Some(match status {
+        400 => "bad_request",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        409 => "conflict",
+        413 => "payload_too_large",
+        415 => "unsupported_media_type",
+        422 => "unprocessable",
+        500 => "internal",
+        503 => "unavailable",
+        _ => return None,
+    })
+}
+
+#[test]
+fn validator_rejects_drift() {
+    let doc = spec();
+    let v = Validator::new(&doc);
+    let auth = json!({"$ref": "#/components/schemas/Authorization"});
+    let good = json!({
+        "number": "A1", "member_id": "M1", "provider_npi": "1234567893",
+        "codes": "70551", "units": "4", "units_used": "1",
+        "start_date": "2026-01-01", "end_date": "2026-12-31",
+        "status": "approved", "units_remaining": "3"
+    });
+    v.check(&auth, &good, "$").unwrap();
+    let mut unlimited = good.clone();
+    unlimited["units"] = Value::Null;
+    unlimited["units_remaining"] = Value::Null;
+    v.check(&auth, &unlimited, "$").unwrap();
+
+    let fails = |value: &Value, want: &str| {
+        let e = v.check(&auth, value, "$").unwrap_err();
+        assert!(e.contains(want), "{e:?} should mention {want:?}");
+    };
+    // An extra property.
+    let mut extra = good.clone();
+    extra["colour"] = json!("red");
+    fails(&extra, "$.colour: property not in the schema");
+    // A missing required field.
+    let mut missing = good.clone();
+    missing.as_object_mut().unwrap().remove("units_remaining");
+    fails(&missing, "required property `units_remaining` is missing");
+    // A wrong type: a decimal as a JSON number.
+    let mut number = good.clone();
+    number["units_used"] = json!(1);
+    fails(&number, "$.units_used: expected string, found integer");
+    // null where it is not nullable, a word outside the enum, a bad format.
+    let mut null = good.clone();
+    null["member_id"] = Value::Null;
+    fails(&null, "$.member_id: null");
+    let mut word = good.clone();
+    word["status"] = json!("maybe");
+    fails(&word, "$.status: \"maybe\" is not one of");
+    let mut date = good.clone();
+    date["end_date"] = json!("2026-02-30");
+    fails(&date, "$.end_date: \"2026-02-30\" is not a date");
+    let mut dec = good.clone();
+    dec["units"] = json!("four");
+    fails(&dec, "$.units: \"four\" is not a decimal");
+
+    // The path of a mismatch deep inside an answer, through $ref and items.
+    let answer = json!({"$ref": "#/components/schemas/Answer"});
+    let line = json!({
+        "line": 1, "procedure": "70551", "revenue_code": null, "modifiers": [],
+        "service_date": "2026-03-04", "units": "2", "charge": "2400.00",
+        "decision": "partial", "rule": "5.1.2-MRI", "authorization": "A1",
+        "suggestion": null, "units_approved": "1", "units_denied": "1",
+        "adjustments": [{"group": "CO", "carc": "198", "amount": "1200.00", "units": "1"}],
+        "remarks": [], "reason": "…"
+    });
+    let mut a = json!({
+        "rule_set": "2026.11",
+        "claims": [{"claim_id": "C1", "payer_claim_id": "df71c3f2-fe4a-5c74-99ef-c86c3c96e730",
+                    "status": "partial", "lines": [line]}],
+        "rejected": []
+    });
+    v.check(&answer, &a, "$").unwrap();
+    a["claims"][0]["lines"][0]["adjustments"][0]["carc"] = json!(198);
+    let e = v.check(&answer, &a, "$").unwrap_err();
+    assert!(
+        e.starts_with("$.claims[0].lines[0].adjustments[0].carc: expected string"),
+        "{e}"
+    );
+
+    // oneOf: exactly one branch.
+    let check = json!({"$ref": "#/components/schemas/RuleCheck"});
+    v.check(
+        &check,
+        &json!({"rule_set": "x", "requires_authorization": false, "rule": null}),
+        "$",
+    )
+    .unwrap();
+    let e = v
+        .check(
+            &check,
+            &json!({"rule_set": "x", "requires_authorization": false, "rule": "R"}),
+            "$",
+        )
+        .unwrap_err();
+    assert!(e.contains("matches no branch of oneOf"), "{e}");
+
+    // A keyword the validator does not enforce is refused, not ignored.
+    let pattern = json!({"type": "string", "pattern": "^[0-9]{10}$"});
+    let e = v.check(&pattern, &json!("12"), "$").unwrap_err();
+    assert!(e.contains("`pattern` is not checked"), "{e}");
+}
+
+/// Every schema in the file (components and inline ones in responses) uses
+/// only keywords the validator enforces, and every `$ref` resolves.
+#[test]
+fn the_file_uses_only_what_the_validator_checks() {
+    let doc = spec();
+    let v = Validator::new(&doc);
+    for (name, schema) in doc["components"]["schemas"].as_object().unwrap() {
+        v.lint(schema, &format!("components.schemas.{name}"))
+            .unwrap();
+    }
+    for (method, path) in documented_operations(&doc) {
+        let op = &doc["paths"][&path][&method];
+        for (status, response) in op["responses"].as_object().unwrap() {
+            let at = format!("{} {path} {status}", method.to_uppercase());
+            assert!(
+                status.parse::<u16>().is_ok(),
+                "{at}: a status code, not a default or range"
+            );
+            let response = v.resolve(response).unwrap_or_else(|e| panic!("{at}: {e}"));
+            for (media, m) in response["content"].as_object().into_iter().flatten() {
+                v.lint(&m["schema"], &format!("{at} {media}")).unwrap();
+            }
+        }
+    }
+}
+
+// ---- the server against the file ----
+
+/// A server and the file, with every call's answer checked against it.
+struct Api<'a> {
+    server: &'a Server,
+    doc: &'a Value,
+    v: Validator<'a>,
+    /// (method, path template, status) of every answer seen.
+    seen: RefCell<BTreeSet<(String, String, u16)>>,
+}
+
+impl<'a> Api<'a> {
+    fn new(server: &'a Server, doc: &'a Value) -> Self {
+        Api {
+            server,
+            doc,
+            v: Validator::new(doc),
+            seen: RefCell::new(BTreeSet::new()),
+        }
+    }
+
+    /// The template in the file a concrete path answers to for `method`:
+    /// of those that fit, the one with the most literal segments
+    /// (`/v1/rules/check` before a `/v1/rules/{x}`).
+    fn template(&self, method: &str, path: &str) -> Option<String> {
+        documented_operations(self.doc)
+            .into_iter()
+            .filter(|(m, t)| m == method && fits(t, path))
+            .max_by_key(|(_, t)| t.split('/').filter(|s| !s.starts_with('{')).count())
+            .map(|(_, t)| t)
+    }
+
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Reply {
+        let reply = send(method, &self.server.url(path), headers, body);
+        self.conform(&method.to_lowercase(), path, &reply);
+        reply
+    }
+
+    fn get(&self, path: &str) -> Reply {
+        self.call("GET", path, &[], None)
+    }
+
+    fn post(&self, path: &str, content_type: &str, body: &[u8]) -> Reply {
+        self.call("POST", path, &[("Content-Type", content_type)], Some(body))
+    }
+
+    fn json(&self, method: &str, path: &str, body: &Value) -> Reply {
+        self.call(
+            method,
+            path,
+            &[("Content-Type", "application/json")],
+            Some(body.to_string().as_bytes()),
+        )
+    }
+
+    fn x12(&self, path: &str, x12: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut h = vec![("Content-Type", "application/edi-x12")];
+        h.extend_from_slice(headers);
+        self.call("POST", path, &h, Some(x12.as_bytes()))
+    }
+
+    /// Fails unless the answer is one the file describes.
+    fn conform(&self, method: &str, path: &str, reply: &Reply) {
+        let bare = path.split('?').next().unwrap_or(path);
+        let call = format!("{} {path} -> {}", method.to_uppercase(), reply.status);
+        let response = match self.template(method, bare) {
+            Some(t) => {
+                self.seen
+                    .borrow_mut()
+                    .insert((method.to_string(), t.clone(), reply.status));
+                let op = &self.doc["paths"][&t][method];
+                let Some(r) = op["responses"].get(reply.status.to_string()) else {
+                    let documented: Vec<&String> =
+                        op["responses"].as_object().unwrap().keys().collect();
+                    panic!(
+                        "{call}: status {} of {} {t} is not in openapi.yaml (it lists {documented:?})\nbody: {}",
+                        reply.status,
+                        method.to_uppercase(),
+                        cut(&reply.body)
+                    );
+                };
+                self.v.resolve(r).unwrap()
+            }
+            None => {
+                // No operation: a known path with another method is a 405,
+                // anything else a 404, both as the file's shared responses.
+                let known = documented_operations(self.doc)
+                    .iter()
+                    .any(|(_, t)| fits(t, bare));
+                let (status, name) = if known {
+                    (405, "MethodNotAllowed")
+                } else {
+                    (404, "NotFound")
+                };
+                assert_eq!(
+                    reply.status,
+                    status,
+                    "{call}: openapi.yaml has no such operation\nbody: {}",
+                    cut(&reply.body)
+                );
+                &self.doc["components"]["responses"][name]
+            }
+        };
+        let media = reply
+            .header("content-type")
+            .unwrap_or_default()
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        let content = response["content"].as_object();
+        let Some(m) = content.and_then(|c| c.get(&media)) else {
+            panic!(
+                "{call}: Content-Type {media:?} is not documented for this answer (it lists {:?})",
+                content.map(|c| c.keys().collect::<Vec<_>>())
+            );
+        };
+        let schema = &m["schema"];
+        let fail = |e: String| -> ! { panic!("{call}: {e}\nbody: {}", cut(&reply.body)) };
+        match media.as_str() {
+            "application/json" => {
+                let value: Value = serde_json::from_str(&reply.body)
+                    .unwrap_or_else(|e| fail(format!("not JSON: {e}")));
+                self.v
+                    .check(schema, &value, "$")
+                    .unwrap_or_else(|e| fail(e));
+                if reply.status >= 400 {
+                    let want = error_code(reply.status)
+                        .unwrap_or_else(|| fail("an error status without an error code".into()));
+                    assert_eq!(value["error"], want, "{call}: error code");
+                    assert_eq!(
+                        value.get("problems").is_some(),
+                        reply.status == 422,
+                        "{call}: `problems` is there on 422 only"
+                    );
+                }
+            }
+            "application/x-ndjson" => {
+                for (i, line) in reply.body.lines().enumerate() {
+                    let value: Value = serde_json::from_str(line)
+                        .unwrap_or_else(|e| fail(format!("line {}: not JSON: {e}", i + 1)));
+                    self.v
+                        .check(schema, &value, &format!("line {}: $", i + 1))
+                        .unwrap_or_else(|e| fail(e));
+                }
+            }
+            _ => {
+                // X12, YAML, Prometheus text: a string; nothing to check.
+                assert_eq!(schema["type"], "string", "{call}: schema of {media}");
+            }
+        }
+    }
+
+    /// Every route the server has was answered with success at least once.
+    fn assert_every_route_succeeded(&self) {
+        let seen = self.seen.borrow();
+        let missing: Vec<String> = priorauth::api::routes()
+            .iter()
+            .filter(|r| {
+                !seen
+                    .iter()
+                    .any(|(m, t, s)| m == r.method && t == r.path && *s < 300)
+            })
+            .map(|r| format!("{} {}", r.method.to_uppercase(), r.path))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "the session never got a success from: {missing:?}"
+        );
+    }
+}
+
+/// True when a concrete path fits a template (`{x}` matches one segment).
+fn fits(template: &str, path: &str) -> bool {
+    let t: Vec<&str> = template.split('/').collect();
+    let p: Vec<&str> = path.split('/').collect();
+    t.len() == p.len()
+        && t.iter()
+            .zip(&p)
+            .all(|(t, p)| (t.starts_with('{') && !p.is_empty()) || t == p)
+}
+
+fn cut(body: &str) -> &str {
+    let mut end = body.len().min(2000);
+    while !body.is_char_boundary(end) {
+        end -= 1;
+    }
+    &body[..end]
+}
+
+/// Trailing bytes where an interchange should start: data lost, reported
+/// under `rejected` with a null control number.
+const NOT_AN_INTERCHANGE: &str = "HELLO*WORLD~\n";
+
+fn one_claim() -> String {
+    render(&[mri_claim("LOST-1", "P1", "1")])
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(root().join(path)).unwrap()
+}
+
+#[test]
+fn responses_match_their_schemas_sqlite() {
+    responses_match_their_schemas(Backend::Sqlite);
+}
+
+#[test]
+fn responses_match_their_schemas_postgres() {
+    responses_match_their_schemas(Backend::Postgres);
+}
+
+/// A session that touches every route and most error statuses.
+fn responses_match_their_schemas(b: Backend) {
+    let doc = spec();
+    let db = Db::fresh(b, "openapi");
+    let s = Server::start(
+        &db,
+        &[
+            ("PRIORAUTH_BODY_LIMIT", "8192"),
+            ("PRIORAUTH_BATCH_CHUNK", "7"),
+        ],
+    );
+    let api = Api::new(&s, &doc);
+
+    // Operations.
+    assert_eq!(api.get("/healthz").status, 200);
+    assert_eq!(api.get("/readyz").status, 200);
+    let served = api.get("/openapi.yaml");
+    assert_eq!(served.status, 200);
+    assert_eq!(served.body, spec_text(), "the server serves the file");
+    assert_eq!(api.get("/metrics").status, 200);
+
+    // Authorizations.
+    let r = api.post(
+        "/v1/authorizations/import",
+        "text/csv",
+        read("fixtures/auths/sample.csv").as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let bad_csv =
+        "number,member_id,provider_npi,codes,units,units_used,start_date,end_date,status\n\
+                   C1,M1,1234567893,70551,x,0,2026-01-01,2026-12-31,approved\n";
+    assert_eq!(
+        api.post("/v1/authorizations/import", "text/csv", bad_csv.as_bytes())
+            .status,
+        422
+    );
+    assert_eq!(
+        api.post("/v1/authorizations/import", "application/json", b"{}")
+            .status,
+        415
+    );
+    let p1 = json!({
+        "number": "P1", "member_id": "M1", "provider_npi": BILLING,
+        "codes": "70551|70553", "units": "4", "start_date": "2026-01-01",
+        "end_date": "2026-12-31", "status": "approved"
+    });
+    assert_eq!(api.json("POST", "/v1/authorizations", &p1).status, 201);
+    assert_eq!(api.json("POST", "/v1/authorizations", &p1).status, 409);
+    let unlimited = json!({
+        "number": "U1", "member_id": "M1", "provider_npi": BILLING,
+        "start_date": "2026-01-01", "end_date": "2026-12-31", "status": "approved"
+    });
+    let r = api.json("POST", "/v1/authorizations", &unlimited);
+    assert_eq!(r.status, 201);
+    assert_eq!(r.json()["units_remaining"], Value::Null);
+    let bad = json!({
+        "number": "P2", "member_id": "M1", "provider_npi": "12",
+        "start_date": "2026-02-30", "end_date": "2026-12-31", "status": "maybe"
+    });
+    assert_eq!(api.json("POST", "/v1/authorizations", &bad).status, 422);
+    assert_eq!(
+        api.post("/v1/authorizations", "application/json", b"{not json")
+            .status,
+        400
+    );
+    assert_eq!(api.get("/v1/authorizations/P1").status, 200);
+    assert_eq!(api.get("/v1/authorizations/NOPE").status, 404);
+    let patch = |number: &str, body: &Value| {
+        api.json("PATCH", &format!("/v1/authorizations/{number}"), body)
+    };
+    assert_eq!(
+        patch("U1", &json!({"units": "2", "units_used": "1"})).status,
+        200
+    );
+    assert_eq!(
+        patch("U1", &json!({"status": "cancelled", "units": null})).status,
+        200
+    );
+    assert_eq!(patch("U1", &json!({"colour": "red"})).status, 400);
+    assert_eq!(patch("U1", &json!({"end_date": "2025-01-01"})).status, 422);
+    assert_eq!(patch("NOPE", &json!({})).status, 404);
+
+    // Claims: the sample, checked and submitted.
+    let sample = read("fixtures/x12/837p-sample.x12");
+    let r = api.x12("/v1/claims?mode=check", &sample, &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = api.x12("/v1/claims", &sample, &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let answer = r.json();
+    let lines: Vec<&Value> = answer["claims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["lines"].as_array().unwrap())
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| !l["adjustments"].as_array().unwrap().is_empty()),
+        "the sample has adjusted lines, so Adjustment is checked"
+    );
+    let first = answer["claims"][0].clone();
+    let id = first["payer_claim_id"].as_str().unwrap();
+    assert_eq!(api.get(&format!("/v1/claims/{id}")).status, 200);
+    assert_eq!(api.get("/v1/claims/does-not-exist").status, 404);
+    let found = api.get(&format!(
+        "/v1/claims?billing_npi={BILLING}&claim_id={}",
+        first["claim_id"].as_str().unwrap()
+    ));
+    assert_eq!(found.status, 200);
+    assert!(!found.json()["claims"].as_array().unwrap().is_empty());
+    assert_eq!(
+        api.get(&format!("/v1/claims?billing_npi={BILLING}")).status,
+        400
+    );
+
+    // A rejected set beside an adjudicated one.
+    let good = transaction_set(&[mri_claim("GOOD-1", "P1", "1")], "0001");
+    let mut bad = transaction_set(&[mri_claim("BAD-1", "P1", "1")], "0002");
+    let clm = bad.iter().position(|seg| seg.starts_with("CLM*")).unwrap();
+    bad[clm] = bad[clm].replacen("*1000", "*ABC", 1);
+    let mixed = interchange(&[good, bad], ClaimKind::Professional, 7);
+    let r = api.x12("/v1/claims", &mixed, &[]);
+    assert_eq!(r.status, 200);
+    assert!(
+        r.json()["rejected"][0]["errors"][0]["element"].is_u64(),
+        "SyntaxError's optional fields are checked: {}",
+        r.body
+    );
+    assert_eq!(
+        api.x12("/v1/claims?mode=check&format=999", &mixed, &[])
+            .status,
+        200
+    );
+    let lost = api.x12(
+        "/v1/claims?mode=check",
+        &(one_claim() + NOT_AN_INTERCHANGE),
+        &[],
+    );
+    assert_eq!(lost.json()["rejected"][0]["control_number"], Value::Null);
+    let one = render(&[mri_claim("REMIT-1", "P1", "1")]);
+    assert_eq!(api.x12("/v1/claims?format=835", &one, &[]).status, 200);
+
+    // Idempotency: replay, then the same key with another body.
+    let keyed = render(&[mri_claim("KEY-1", "P1", "1")]);
+    let key = [("Idempotency-Key", "openapi-1")];
+    assert_eq!(api.x12("/v1/claims", &keyed, &key).status, 200);
+    let again = api.x12("/v1/claims", &keyed, &key);
+    assert_eq!(again.status, 200);
+    assert_eq!(again.header("Idempotent-Replay"), Some("true"));
+    assert_eq!(api.x12("/v1/claims", &one, &key).status, 422);
+
+    // Claim errors.
+    assert_eq!(
+        api.x12("/v1/claims", "hello, this is not X12", &[]).status,
+        400
+    );
+    assert_eq!(api.x12("/v1/claims?mode=sideways", &one, &[]).status, 400);
+    assert_eq!(
+        api.x12("/v1/claims?mode=check&format=835", &one, &[])
+            .status,
+        400
+    );
+    assert_eq!(
+        api.post("/v1/claims", "application/json", b"{}").status,
+        415
+    );
+    let big = batch_file("BIG", 40, "P1");
+    assert!(big.len() > 8192);
+    assert_eq!(api.x12("/v1/claims", &big, &[]).status, 413);
+
+    // Codes.
+    assert_eq!(api.get("/v1/codes/carc/198").status, 200);
+    assert_eq!(api.get("/v1/codes/rarc/N351").status, 200);
+    assert_eq!(api.get("/v1/codes/carc/15").json()["active"], false);
+    assert_eq!(api.get("/v1/codes/carc/99999").status, 404);
+    assert_eq!(api.get("/v1/codes/nope/1").status, 404);
+
+    // Rules.
+    assert_eq!(api.get("/v1/rules").status, 200);
+    let yes = api.get("/v1/rules/check?code=70551&lob=medicare&date=2026-03-04&units=2&charge=10.50&emergency=false");
+    assert_eq!(yes.json()["requires_authorization"], true, "{}", yes.body);
+    let no = api.get("/v1/rules/check?code=99213&date=2026-03-04");
+    assert_eq!(no.json()["requires_authorization"], false, "{}", no.body);
+    assert_eq!(api.get("/v1/rules/check?date=2026-03-04").status, 400);
+    assert_eq!(api.get("/v1/rules/check?code=70551&date=soon").status, 400);
+    let put =
+        |ct: &str, body: &[u8]| api.call("PUT", "/v1/rules", &[("Content-Type", ct)], Some(body));
+    assert_eq!(
+        put(
+            "application/toml",
+            b"version = \"x\"\n[[rule]]\nid = \"A\"\n"
+        )
+        .status,
+        422
+    );
+    assert_eq!(put("application/toml", b"\xff\xfe").status, 400);
+    assert_eq!(put("application/json", b"{}").status, 415);
+    assert_eq!(
+        put("application/toml", priorauth::rules::BUNDLED.as_bytes()).status,
+        200
+    );
+
+    // Batches: a good set, a bad one and trailing data that is not an
+    // interchange, followed to the end.
+    let claims: Vec<_> = (0..20)
+        .map(|i| mri_claim(&format!("BATCH-{i:03}"), "P1", "1"))
+        .collect();
+    let mut bad = transaction_set(&[mri_claim("BATCH-BAD", "P1", "1")], "0002");
+    let clm = bad.iter().position(|seg| seg.starts_with("CLM*")).unwrap();
+    bad[clm] = bad[clm].replacen("*1000", "*ABC", 1);
+    let file = interchange(
+        &[transaction_set(&claims, "0001"), bad],
+        ClaimKind::Professional,
+        9,
+    ) + NOT_AN_INTERCHANGE;
+    let r = api.x12("/v1/batches", &file, &[]);
+    assert_eq!(r.status, 202, "{}", r.body);
+    let batch = r.json()["id"].as_str().unwrap().to_string();
+    // Polled without pause (tests do not sleep): each poll is a round trip,
+    // and every state it sees is checked against the schema.
+    let start = Instant::now();
+    let done = loop {
+        let b = api.get(&format!("/v1/batches/{batch}")).json();
+        if b["state"] == "done" || b["state"] == "failed" {
+            break b;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "batch never ended: {b}"
+        );
+    };
+    assert_eq!(done["state"], "done", "{done}");
+    let rejected: Vec<&Value> = done["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["control_number"])
+        .collect();
+    assert_eq!(rejected, [&json!("0002"), &Value::Null], "{done}");
+    let results = api.get(&format!("/v1/batches/{batch}/results"));
+    assert_eq!(results.status, 200);
+    assert_eq!(results.body.lines().count(), 20);
+    let from_batch: Value = serde_json::from_str(results.body.lines().next().unwrap()).unwrap();
+    let stored = api.get(&format!(
+        "/v1/claims/{}",
+        from_batch["payer_claim_id"].as_str().unwrap()
+    ));
+    assert_eq!(stored.json()["batch_id"], batch.as_str());
+    assert_eq!(api.get("/v1/batches/nope").status, 404);
+    assert_eq!(api.get("/v1/batches/nope/results").status, 404);
+    assert_eq!(api.x12("/v1/batches", "hello", &[]).status, 400);
+    assert_eq!(
+        api.post("/v1/batches", "application/json", b"{}").status,
+        415
+    );
+
+    // No operation: 405 on a known path, 404 elsewhere.
+    assert_eq!(api.call("DELETE", "/v1/claims", &[], None).status, 405);
+    assert_eq!(api.get("/v1/nothing/here").status, 404);
+
+    api.assert_every_route_succeeded();
+}
