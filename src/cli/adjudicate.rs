@@ -10,6 +10,7 @@ use super::{ack_envelope_now, read_files_with_progress, AdjudicateFormat, Reject
 use crate::adjudication::{Adjudicator, ClaimDecision, MemoryHistory};
 use crate::authorizations::{import_csv, AuthBook};
 use crate::rules::{RuleSet, RulesIndex};
+use crate::store::{Store, SubmitOptions, Submitted};
 use crate::x12;
 
 /// Namespace of the offline payer claim ids (UUID v5): the same file gives
@@ -84,23 +85,116 @@ fn table_row(out: &mut impl Write, c: &ClaimDecision) -> io::Result<()> {
     Ok(())
 }
 
-/// Runs the command; returns the exit code.
-pub fn run(
-    rules: Option<&Path>,
-    auths: Option<&Path>,
-    db: Option<&str>,
-    format: AdjudicateFormat,
-    files: &[PathBuf],
-) -> Result<i32> {
-    if db.is_some() {
-        bail!("--db is not available in this build yet: use --auths FILE.csv (the store arrives with the claims service)");
+/// Where decisions come from: the in-memory book and history of this run,
+/// or the service's store.
+enum Engine<'r> {
+    Offline {
+        adjudicator: Adjudicator<'r>,
+        book: AuthBook,
+        history: MemoryHistory,
+    },
+    Store {
+        rt: tokio::runtime::Runtime,
+        store: Store,
+        rules: &'r RulesIndex,
+        commit: bool,
+    },
+}
+
+impl Engine<'_> {
+    /// Decisions for the claims of one accepted set, in order.
+    fn decide(&mut self, set: &x12::TransactionSet) -> Result<Vec<ClaimDecision>> {
+        match self {
+            Engine::Offline {
+                adjudicator,
+                book,
+                history,
+            } => Ok(set
+                .claims
+                .iter()
+                .enumerate()
+                .map(|(i, claim)| {
+                    let name = format!(
+                        "{}/{}/{}/{}/{}/{}",
+                        set.interchange,
+                        set.group,
+                        set.control_number,
+                        claim.billing_npi,
+                        claim.claim_id,
+                        i
+                    );
+                    let payer_claim_id = Uuid::new_v5(&PAYER_CLAIM_NS, name.as_bytes()).to_string();
+                    adjudicator.adjudicate(claim, &payer_claim_id, book, history)
+                })
+                .collect()),
+            Engine::Store {
+                rt,
+                store,
+                rules,
+                commit,
+            } => rt.block_on(async {
+                if *commit {
+                    match store
+                        .submit(rules, &set.claims, SubmitOptions::default(), &|_| {
+                            String::new()
+                        })
+                        .await?
+                    {
+                        Submitted::Fresh(d, _) => Ok(d),
+                        Submitted::Replay(_) => Ok(Vec::new()),
+                    }
+                } else {
+                    Ok(store.check(rules, &set.claims).await?)
+                }
+            }),
+        }
     }
+}
+
+/// Where `adjudicate` reads authorizations and history from.
+#[derive(Debug, Clone, Copy)]
+pub struct Sources<'a> {
+    /// `--rules`.
+    pub rules: Option<&'a Path>,
+    /// `--auths`.
+    pub auths: Option<&'a Path>,
+    /// `--db`.
+    pub db: Option<&'a str>,
+    /// `--commit`.
+    pub commit: bool,
+}
+
+/// Runs the command; returns the exit code.
+pub fn run(src: Sources<'_>, format: AdjudicateFormat, files: &[PathBuf]) -> Result<i32> {
     let inputs = super::open_inputs(files)?;
-    let set = load_rules(rules)?;
+    let set = load_rules(src.rules)?;
     let index = RulesIndex::new(set);
-    let mut book = load_auths(auths)?;
-    let adjudicator = Adjudicator::new(&index);
-    let mut history = MemoryHistory::default();
+    let mut engine = match src.db {
+        None => Engine::Offline {
+            adjudicator: Adjudicator::new(&index),
+            book: load_auths(src.auths)?,
+            history: MemoryHistory::default(),
+        },
+        Some(url) => {
+            // The store's authorizations and claim history; with --auths the
+            // CSV is imported into the store first (all or nothing).
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let store = rt.block_on(Store::open(url, 4))?;
+            if let Some(path) = src.auths {
+                let auths = load_auths(Some(path))?;
+                let list: Vec<_> = auths.iter().cloned().collect();
+                rt.block_on(store.import_authorizations(&list))?;
+            }
+            Engine::Store {
+                rt,
+                store,
+                rules: &index,
+                commit: src.commit,
+            }
+        }
+    };
 
     let total: u64 = files
         .iter()
@@ -141,18 +235,8 @@ pub fn run(
     // The 835 groups claims by payee, so it needs them all before writing.
     let mut remit: Vec<(crate::model::Claim, ClaimDecision)> = Vec::new();
     let intake = read_files_with_progress(inputs, progress.as_ref(), |set| {
-        for (i, claim) in set.claims.iter().enumerate() {
-            let name = format!(
-                "{}/{}/{}/{}/{}/{}",
-                set.interchange,
-                set.group,
-                set.control_number,
-                claim.billing_npi,
-                claim.claim_id,
-                i
-            );
-            let payer_claim_id = Uuid::new_v5(&PAYER_CLAIM_NS, name.as_bytes()).to_string();
-            let decision = adjudicator.adjudicate(claim, &payer_claim_id, &mut book, &mut history);
+        let decisions = engine.decide(set)?;
+        for (claim, decision) in set.claims.iter().zip(decisions) {
             match format {
                 AdjudicateFormat::Json => {
                     if !first {

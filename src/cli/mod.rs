@@ -60,12 +60,18 @@ enum Command {
         /// Rule set (TOML, SPEC §2.2); the bundled Section 5.1 set by default.
         #[arg(long)]
         rules: Option<PathBuf>,
-        /// Authorizations (CSV, SPEC §2.3). Without it no authorization is on file.
-        #[arg(long, conflicts_with = "db")]
+        /// Authorizations (CSV, SPEC §2.3). Without it (and without --db) no
+        /// authorization is on file. With --db it is imported into the store first.
+        #[arg(long)]
         auths: Option<PathBuf>,
-        /// Read authorizations and history from a database (the service's store).
+        /// Adjudicate against the service's store (sqlite://FILE, created if
+        /// needed, or postgres://…): its authorizations and claim history.
+        /// Nothing is consumed or stored unless --commit is given.
         #[arg(long)]
         db: Option<String>,
+        /// With --db: store the decisions and consume units, as the service would.
+        #[arg(long, requires = "db")]
+        commit: bool,
         /// Output format.
         #[arg(long, value_enum, default_value_t = AdjudicateFormat::Json)]
         format: AdjudicateFormat,
@@ -213,12 +219,16 @@ fn run(cli: Cli) -> Result<i32> {
             rules,
             auths,
             db,
+            commit,
             format,
             files,
         } => adjudicate::run(
-            rules.as_deref(),
-            auths.as_deref(),
-            db.as_deref(),
+            adjudicate::Sources {
+                rules: rules.as_deref(),
+                auths: auths.as_deref(),
+                db: db.as_deref(),
+                commit,
+            },
             format,
             &files,
         ),

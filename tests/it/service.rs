@@ -57,6 +57,7 @@ both!(
     malformed_set_is_rejected_and_the_rest_adjudicated,
     health_readiness_and_metrics,
     decimals_stay_exact,
+    cli_adjudicates_against_the_store,
 );
 
 fn pg_base() -> String {
@@ -1041,4 +1042,59 @@ fn decimals_stay_exact(b: Backend) {
     assert_eq!(a["units"], "2.125");
     assert_eq!(a["units_used"], "2.125");
     assert_eq!(a["units_remaining"], "0");
+}
+
+/// `priorauth adjudicate --db`: checks against the store (repeatable,
+/// nothing stored) and, with `--commit`, stores like the service.
+fn cli_adjudicates_against_the_store(b: Backend) {
+    let db = Db::fresh(b, "cli-db");
+    let cli = |extra: &[&str]| {
+        let mut args = vec!["adjudicate", "--db", db.url.as_str()];
+        args.extend_from_slice(extra);
+        args.extend([
+            "fixtures/x12/837p-sample.x12",
+            "fixtures/x12/837i-sample.x12",
+        ]);
+        let out = crate::helpers::priorauth(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let golden: Value =
+        serde_json::from_str(&read("fixtures/golden/samples.adjudicate.json")).unwrap();
+    let want = strip_ids(json!({"claims": golden["claims"]}));
+    for _ in 0..2 {
+        let got = cli(&["--auths", "fixtures/auths/sample.csv"]);
+        assert_eq!(
+            strip_ids(json!({"claims": got["claims"]})),
+            want,
+            "check mode is repeatable"
+        );
+    }
+    let stored = cli(&["--commit"]);
+    assert_eq!(strip_ids(json!({"claims": stored["claims"]})), want);
+    let again = cli(&["--commit"]);
+    assert_eq!(
+        again["claims"][0]["status"], "denied",
+        "stored: now a duplicate"
+    );
+    assert_eq!(
+        again["claims"][0]["lines"][0]["adjustments"][0]["carc"],
+        "18"
+    );
+    let s = Server::start(&db, &[]);
+    let id = stored["claims"][0]["payer_claim_id"].as_str().unwrap();
+    let c = get(&s, &format!("/v1/claims/{id}"));
+    assert_eq!(c.status, 200, "{}", c.body);
+    assert_eq!(c.json()["current"], true);
+    let explain = crate::helpers::priorauth(&["explain", id, "--database", &db.url]);
+    let text = String::from_utf8_lossy(&explain.stdout);
+    assert!(
+        text.contains("claim PCN-0001") && text.contains("CO-198"),
+        "{text}"
+    );
 }
