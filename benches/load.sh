@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The claims service under load, on loopback, on SQLite and PostgreSQL:
-#  1. single-claim submissions (POST /v1/claims, 2 lines, 1 needing PA) at a
-#     fixed rate: throughput and p50/p90/p99/max latency (benches/loadgen.rs);
+#  1. single-claim submissions (POST /v1/claims, 2 lines, 1 needing PA, citing
+#     one of 1000 authorizations) at a fixed rate: throughput and
+#     p50/p90/p99/max latency (benches/loadgen.rs);
 #  2. a 100k-claim batch end to end (POST /v1/batches until state done):
 #     seconds, claims/s, MB/s and the server's peak RSS.
 #
@@ -37,8 +38,9 @@ fi
 if [ ! -s "$PERF_DIR/p100k-auths.csv" ]; then
   "$PRIORAUTH" parse "$PERF_DIR/p100k.x12" | python3 benches/mkauths.py >"$PERF_DIR/p100k-auths.csv"
 fi
-LOAD_AUTH="number,member_id,provider_npi,codes,units,units_used,start_date,end_date,status
-LOADAUTH,M00012345,1234567893,70551,,0,2026-01-01,2026-12-31,approved"
+# The 1000 authorizations the load generator's claims cite (unlimited units).
+LOAD_AUTH=$( echo "number,member_id,provider_npi,codes,units,units_used,start_date,end_date,status"
+  for i in $(seq 0 999); do printf 'LA%06d,M00012345,1234567893,70551,,0,2026-01-01,2026-12-31,approved\n' "$i"; done )
 
 SERVER_PID=
 stop_server() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null; SERVER_PID=; }

@@ -1,5 +1,6 @@
 //! Fixed-rate load on `POST /v1/claims`: single-claim 837 submissions at a
-//! steady rate over keep-alive connections, each with its own CLM01.
+//! steady rate over keep-alive connections, each with its own CLM01 and
+//! citing one of 1000 authorizations (benches/load.sh imports them).
 //!
 //! Open loop: request i is due at start + i/rate whatever happened before,
 //! and its latency is measured from when it was due, so a server that
@@ -55,8 +56,11 @@ fn main() {
                         if let Some(wait) = due.checked_duration_since(Instant::now()) {
                             std::thread::sleep(wait);
                         }
-                        // Same length as the placeholder: SE counts stay right.
-                        let body = template.replace("LOAD-00000000", &format!("L{run}{i:08}"));
+                        // Each claim its own CLM01, and one of 1000 authorizations
+                        // (LA000000…LA000999), as a day's claims cite many.
+                        let body = template
+                            .replace("LOAD-00000000", &format!("L{run}{i:08}"))
+                            .replace("LOADAUTH", &format!("LA{:06}", i % 1000));
                         let ok = agent
                             .post(url)
                             .set("Content-Type", "application/edi-x12")

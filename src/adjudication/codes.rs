@@ -1,7 +1,7 @@
 //! The CARC/RARC codes priorauth emits, as closed enums with stable codes,
 //! and the catalogue staff look codes up in (SPEC §3 code meanings).
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Claim adjustment group code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -92,6 +92,26 @@ macro_rules! serialize_as_str {
     )*};
 }
 serialize_as_str!(Group, Carc, Rarc);
+
+/// Reads the codes back from stored decisions: the inverse of `as_str`.
+macro_rules! deserialize_from_str {
+    ($($t:ty: [$($v:expr),*]),*) => {$(
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                [$($v),*]
+                    .into_iter()
+                    .find(|c| c.as_str() == s)
+                    .ok_or_else(|| serde::de::Error::custom(format!("unknown code {s}")))
+            }
+        }
+    )*};
+}
+deserialize_from_str!(
+    Group: [Group::CO, Group::OA],
+    Carc: [Carc::C18, Carc::C39, Carc::C197, Carc::C198, Carc::C284, Carc::C296, Carc::C302],
+    Rarc: [Rarc::M62, Rarc::N54, Rarc::N351, Rarc::N758]
+);
 
 /// One entry of the code catalogue.
 #[derive(Debug, Clone, Copy, Serialize)]

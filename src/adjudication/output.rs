@@ -1,7 +1,7 @@
 //! What adjudication answers (SPEC §4): per claim, per line.
 
 use rust_decimal::Decimal;
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 
 use super::codes::{Carc, Group, Rarc};
 
@@ -25,7 +25,7 @@ fn ser_units<S: Serializer>(d: &Decimal, s: S) -> Result<S::Ok, S::Error> {
 }
 
 /// A line's decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     /// PA required and a valid authorization covers the line.
@@ -41,7 +41,7 @@ pub enum Decision {
 }
 
 /// A claim's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ClaimStatus {
     /// Every line approved or not requiring PA.
@@ -57,7 +57,7 @@ pub enum ClaimStatus {
 }
 
 /// One adjustment (a CAS triplet with its group).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Adjustment {
     /// Group code (CO, OA).
     pub group: Group,
@@ -72,7 +72,7 @@ pub struct Adjustment {
 }
 
 /// Units an approved or partial line took from an authorization.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Consumption {
     /// Authorization number.
     pub authorization: String,
@@ -83,7 +83,7 @@ pub struct Consumption {
 }
 
 /// The decision on one service line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineDecision {
     /// LX line number.
     pub line: u32,
@@ -131,7 +131,7 @@ impl LineDecision {
 }
 
 /// The decision on one claim.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClaimDecision {
     /// CLM01 patient control number.
     pub claim_id: String,

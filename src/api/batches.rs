@@ -287,6 +287,74 @@ pub(super) async fn create(
         })))
 }
 
+/// The 835 of a finished batch: its claims read again from the spool,
+/// paired in file order with their stored decisions.
+async fn remit(state: &web::Data<AppState>, batch: &crate::store::Batch) -> ApiResult {
+    if batch.state != "done" {
+        return Err(ApiError::Conflict(format!(
+            "batch {} is {}: its 835 is written once it is done",
+            batch.id, batch.state
+        )));
+    }
+    let mut decisions = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = state.store.batch_results(&batch.id, after, 5000).await?;
+        let Some(last) = page.last() else { break };
+        after = last.0;
+        for (_, json) in page {
+            let d: crate::adjudication::ClaimDecision = serde_json::from_str(&json)
+                .map_err(|e| ApiError::Internal(format!("stored decision: {e}")))?;
+            decisions.push(d);
+        }
+    }
+    let control_number = state.store.next_control_number("835").await?;
+    let spool = batch.spool.clone();
+    let body = web::block(move || -> Result<String, ApiError> {
+        let file = std::fs::File::open(&spool)
+            .map_err(|e| ApiError::Internal(format!("batch file is gone: {e}")))?;
+        let mut parser = Parser::new(file);
+        let mut claims = Vec::new();
+        while let Some(set) = parser.next_set() {
+            if set.accepted() {
+                claims.extend(set.claims);
+            }
+        }
+        if claims.len() != decisions.len() {
+            return Err(ApiError::Internal(format!(
+                "batch file has {} claims, the store {} decisions",
+                claims.len(),
+                decisions.len()
+            )));
+        }
+        let items: Vec<_> = claims.iter().zip(decisions.iter()).collect();
+        if !items.iter().any(|(_, d)| {
+            !matches!(
+                d.status,
+                crate::adjudication::ClaimStatus::Pended | crate::adjudication::ClaimStatus::Voided
+            )
+        }) {
+            return Err(ApiError::Conflict(
+                "no claim of this batch is final (all pended or voided): nothing to remit".into(),
+            ));
+        }
+        Ok(crate::x12::write_835(
+            &items,
+            &crate::x12::RemitConfig {
+                created: crate::store::now(),
+                control_number,
+                test: parser.acks().iter().any(|g| g.test),
+                ..crate::x12::RemitConfig::default()
+            },
+        ))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(HttpResponse::Ok()
+        .content_type("application/edi-x12")
+        .body(body))
+}
+
 /// `GET /v1/batches/{id}`: state and progress.
 pub(super) async fn get(state: web::Data<AppState>, path: web::Path<String>) -> ApiResult {
     let id = path.into_inner();
@@ -296,14 +364,40 @@ pub(super) async fn get(state: web::Data<AppState>, path: web::Path<String>) -> 
     }
 }
 
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct ResultsQuery {
+    /// ndjson (default) or 835.
+    format: Option<String>,
+}
+
 /// `GET /v1/batches/{id}/results`: one claim decision per line, in file
-/// order, streamed page by page (what is done so far while it runs).
-pub(super) async fn results(state: web::Data<AppState>, path: web::Path<String>) -> ApiResult {
+/// order, streamed page by page (what is done so far while it runs); with
+/// `?format=835` or `Accept: application/edi-x12`, the 835 of a finished
+/// batch.
+pub(super) async fn results(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<ResultsQuery>,
+) -> ApiResult {
     let id = path.into_inner();
     let Some(batch) = state.store.batch(&id).await? else {
         return Err(ApiError::NotFound(format!("batch {id} not found")));
     };
     tracing::info!(target: "audit", batch = %id, "batch results read");
+    let x12 = match query.format.as_deref() {
+        None => super::claims::wants_x12(&req),
+        Some("ndjson") => false,
+        Some("835") => true,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "format={other}: use ndjson or 835"
+            )))
+        }
+    };
+    if x12 {
+        return remit(&state, &batch).await;
+    }
     let pages = futures_util::stream::unfold(Some(0i64), move |after| {
         let state = state.clone();
         let id = id.clone();

@@ -122,7 +122,7 @@ pub(super) fn answer_json(version: &str, decisions: &[ClaimDecision], intake: &I
 pub(super) struct SubmitQuery {
     /// `check`: adjudicate without consuming or storing.
     mode: Option<String>,
-    /// json (default), 999 or 835.
+    /// json (default), 999, 835 or 277ca.
     format: Option<String>,
 }
 
@@ -131,6 +131,15 @@ enum Format {
     Json,
     Ack999,
     Remit835,
+    Ack277ca,
+}
+
+/// True when the client asks for X12 (`Accept: application/edi-x12`).
+pub(super) fn wants_x12(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/edi-x12"))
 }
 
 fn render(
@@ -151,6 +160,42 @@ fn render(
                 test: intake.acks.iter().any(|g| g.test),
             },
         ),
+        // Nothing final to remit (all pended or voided), nothing accepted to
+        // acknowledge: the JSON answer says why better than an empty file.
+        Format::Remit835
+            if !decisions.iter().any(|d| {
+                !matches!(
+                    d.status,
+                    crate::adjudication::ClaimStatus::Pended
+                        | crate::adjudication::ClaimStatus::Voided
+                )
+            }) =>
+        {
+            answer_json(version, decisions, intake)
+        }
+        Format::Ack277ca if decisions.is_empty() => answer_json(version, decisions, intake),
+        Format::Ack277ca => {
+            let (submitter, app) = intake
+                .acks
+                .first()
+                .map(|g| (g.sender.1.clone(), g.app_sender.clone()))
+                .unwrap_or_default();
+            let acked: Vec<x12::AckedClaim<'_>> = claims
+                .iter()
+                .zip(decisions)
+                .map(|(c, d)| (c, d.payer_claim_id.as_str()))
+                .collect();
+            x12::write_277ca(
+                &acked,
+                &x12::AckClaimsConfig {
+                    created: crate::store::now(),
+                    control_number,
+                    payer: ("HEALTH ALLIANCE PLAN".into(), "HAP01".into()),
+                    submitter: (submitter, app),
+                    test: intake.acks.iter().any(|g| g.test),
+                },
+            )
+        }
         Format::Remit835 => {
             let items: Vec<(&Claim, &ClaimDecision)> = claims.iter().zip(decisions).collect();
             x12::write_835(
@@ -192,12 +237,15 @@ pub(super) async fn submit(
         }
     };
     let format = match query.format.as_deref() {
+        None if wants_x12(&req) && check => Format::Ack999,
+        None if wants_x12(&req) => Format::Remit835,
         None | Some("json") => Format::Json,
         Some("999") => Format::Ack999,
         Some("835") if !check => Format::Remit835,
+        Some("277ca") => Format::Ack277ca,
         Some(other) => {
             return Err(ApiError::BadRequest(format!(
-                "format={other}: use json, 999 or 835 (835 only when submitting)"
+                "format={other}: use json, 999, 835 or 277ca (835 only when submitting)"
             )))
         }
     };
@@ -218,7 +266,7 @@ pub(super) async fn submit(
     let body = read_body(req.headers(), payload, state.config.body_limit).await?;
     let hash = {
         let mut h = Sha256::new();
-        h.update(query.format.as_deref().unwrap_or("json").as_bytes());
+        h.update(format!("{format:?}").as_bytes());
         h.update([0]);
         h.update(&body);
         format!("{:x}", h.finalize())
@@ -242,6 +290,7 @@ pub(super) async fn submit(
         Format::Json => 0,
         Format::Ack999 => state.store.next_control_number("999").await?,
         Format::Remit835 => state.store.next_control_number("835").await?,
+        Format::Ack277ca => state.store.next_control_number("277ca").await?,
     };
     if check {
         let decisions = state.store.check(&rules, &claims).await?;
@@ -284,9 +333,11 @@ pub(super) async fn submit(
 
 fn respond(format: Format, body: String, replay: bool) -> HttpResponse {
     let mut r = HttpResponse::Ok();
-    r.content_type(match format {
-        Format::Json => "application/json",
-        Format::Ack999 | Format::Remit835 => "application/edi-x12",
+    // An X12 format with nothing to put in it falls back to the JSON answer.
+    r.content_type(if format == Format::Json || !body.starts_with("ISA") {
+        "application/json"
+    } else {
+        "application/edi-x12"
     });
     if replay {
         r.insert_header(("Idempotent-Replay", "true"));

@@ -333,7 +333,14 @@ async fn observe(
     let start = Instant::now();
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
     let method = req.method().to_string();
-    let span = tracing::info_span!("request", route = %route, method = %method);
+    // Named after the route template (`otel.name`, as OpenTelemetry
+    // exporters read it), never the concrete path: paths carry ids.
+    let span = tracing::info_span!(
+        "request",
+        otel.name = %format!("{method} {route}"),
+        route = %route,
+        method = %method
+    );
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let res = {
         let _enter = span.enter();

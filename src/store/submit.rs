@@ -136,7 +136,6 @@ impl Store {
         let mut loaded = self.load(&mut w.tx, claims, true).await?;
         let t1 = std::time::Instant::now();
         let (pending, superseded) = adjudicate_all(rules, claims, &mut loaded);
-        let decisions: Vec<ClaimDecision> = pending.iter().map(|p| p.decision.clone()).collect();
         let t2 = std::time::Instant::now();
         let outcome = Outcome {
             pending: &pending,
@@ -152,6 +151,7 @@ impl Store {
             opts,
         )
         .await?;
+        let decisions: Vec<ClaimDecision> = pending.into_iter().map(|p| p.decision).collect();
         let t3 = std::time::Instant::now();
         let response = respond(&decisions);
         if let Some((key, hash)) = opts.idempotency {
@@ -307,6 +307,11 @@ impl Store {
             }
         }
         let lock_clause = if lock { self.for_update() } else { "" };
+        if lock_clause.is_empty() {
+            // Nothing to lock (SQLite's writer lock already covers the rows,
+            // or this is a check): only the numbers the member read missed.
+            numbers.retain(|n| book.get(n).is_none());
+        }
         for chunk in numbers.chunks(500) {
             let sql = format!(
                 "SELECT {AUTH_COLUMNS} FROM authorizations WHERE number IN ({}) ORDER BY number{lock_clause}",

@@ -58,6 +58,8 @@ both!(
     health_readiness_and_metrics,
     decimals_stay_exact,
     cli_adjudicates_against_the_store,
+    json_logs_name_the_route_template_and_carry_no_phi,
+    x12_answers_validate_under_pyx12,
 );
 
 fn pg_base() -> String {
@@ -1097,4 +1099,122 @@ fn cli_adjudicates_against_the_store(b: Backend) {
         text.contains("claim PCN-0001") && text.contains("CO-198"),
         "{text}"
     );
+}
+
+/// `PRIORAUTH_LOG_FORMAT=json`: one JSON object per line, request spans
+/// named after the route template, no PHI from the claims submitted.
+fn json_logs_name_the_route_template_and_carry_no_phi(b: Backend) {
+    let db = Db::fresh(b, "jsonlog");
+    let s = Server::start(&db, &[("PRIORAUTH_LOG_FORMAT", "json")]);
+    let csv = read("fixtures/auths/sample.csv");
+    send(
+        "POST",
+        &s.url("/v1/authorizations/import"),
+        &[("Content-Type", "text/csv")],
+        Some(csv.as_bytes()),
+    );
+    let r = post_837(&s, "/v1/claims", &read("fixtures/x12/837p-sample.x12"), &[]);
+    let id = r.json()["claims"][0]["payer_claim_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(get(&s, &format!("/v1/claims/{id}")).status, 200);
+    drop(s);
+    let log = std::fs::read_dir(&db.dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("server-"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect::<String>();
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let get_claim = lines
+        .iter()
+        .find(|l| l["span"]["otel.name"] == "GET /v1/claims/{payer_claim_id}")
+        .unwrap_or_else(|| panic!("no span named after the route template:\n{log}"));
+    assert_eq!(get_claim["span"]["route"], "/v1/claims/{payer_claim_id}");
+    assert!(
+        !log.contains(&format!("/v1/claims/{id}")),
+        "concrete paths stay out of spans"
+    );
+    for phi in [
+        "M00012345",
+        "M00067890",
+        "DOE",
+        "JANE",
+        "19700101",
+        "19650505",
+    ] {
+        assert!(!log.contains(phi), "PHI {phi:?} in the JSON log");
+    }
+}
+
+/// The 835 and 277CA the API writes (on submission, and for a finished
+/// batch) validate clean under pyx12, with stored, increasing control numbers.
+fn x12_answers_validate_under_pyx12(b: Backend) {
+    let db = Db::fresh(b, "x12out");
+    let s = Server::start(&db, &[]);
+    let csv = read("fixtures/auths/sample.csv");
+    send(
+        "POST",
+        &s.url("/v1/authorizations/import"),
+        &[("Content-Type", "text/csv")],
+        Some(csv.as_bytes()),
+    );
+    let validate = |body: &str, name: &str| {
+        assert!(body.starts_with("ISA"), "{name}: {body}");
+        if let Some(errors) = pyx12_errors(body, name) {
+            panic!("pyx12 finds {name} invalid: {errors}\n{body}");
+        }
+    };
+    let control = |body: &str| body.split('*').nth(13).unwrap().to_string();
+    let remit = post_837(
+        &s,
+        "/v1/claims",
+        &read("fixtures/x12/837p-sample.x12"),
+        &[("Accept", "application/edi-x12")],
+    );
+    assert_eq!(remit.status, 200);
+    assert_eq!(remit.header("content-type"), Some("application/edi-x12"));
+    assert!(
+        remit.body.contains("CLP*PCN-0001*1*2550.00*1350.00"),
+        "{}",
+        remit.body
+    );
+    validate(&remit.body, "api-835");
+    let ack = post_837(
+        &s,
+        "/v1/claims?mode=check&format=277ca",
+        &read("fixtures/x12/837i-sample.x12"),
+        &[],
+    );
+    assert!(ack.body.contains("STC*A2:20"), "{}", ack.body);
+    validate(&ack.body, "api-277ca");
+
+    let r = post_837(
+        &s,
+        "/v1/batches",
+        &read("fixtures/x12/837i-sample.x12"),
+        &[],
+    );
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    wait_batch_done(&s, &id);
+    let first = get(&s, &format!("/v1/batches/{id}/results?format=835"));
+    assert_eq!(first.status, 200, "{}", first.body);
+    validate(&first.body, "batch-835");
+    let second = send(
+        "GET",
+        &s.url(&format!("/v1/batches/{id}/results")),
+        &[("Accept", "application/edi-x12")],
+        None,
+    );
+    validate(&second.body, "batch-835-again");
+    let (a, b2) = (control(&first.body), control(&second.body));
+    assert!(
+        b2.parse::<u32>().unwrap() > a.parse::<u32>().unwrap(),
+        "control numbers increase: {a} then {b2}"
+    );
+    assert!(control(&remit.body).parse::<u32>().unwrap() < a.parse::<u32>().unwrap());
 }
