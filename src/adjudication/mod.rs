@@ -389,6 +389,7 @@ impl<'r> Adjudicator<'r> {
             lines,
             consumption: Vec::new(),
             reversed: Vec::new(),
+            takes_back: None,
         }
     }
 
@@ -438,6 +439,7 @@ impl<'r> Adjudicator<'r> {
             lines,
             consumption: Vec::new(),
             reversed,
+            takes_back: None,
         }
     }
 
@@ -461,6 +463,7 @@ impl<'r> Adjudicator<'r> {
             lines,
             consumption,
             reversed: Vec::new(),
+            takes_back: None,
         }
     }
 

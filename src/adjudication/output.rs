@@ -147,4 +147,8 @@ pub struct ClaimDecision {
     /// Units given back to authorizations by a replacement or void.
     #[serde(skip)]
     pub reversed: Vec<Consumption>,
+    /// The earlier decision a replacement or void takes back, when the
+    /// history knows it (the store does): the 835 reports its reversal.
+    #[serde(skip)]
+    pub takes_back: Option<Box<ClaimDecision>>,
 }

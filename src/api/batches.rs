@@ -328,12 +328,7 @@ async fn remit(state: &web::Data<AppState>, batch: &crate::store::Batch) -> ApiR
             )));
         }
         let items: Vec<_> = claims.iter().zip(decisions.iter()).collect();
-        if !items.iter().any(|(_, d)| {
-            !matches!(
-                d.status,
-                crate::adjudication::ClaimStatus::Pended | crate::adjudication::ClaimStatus::Voided
-            )
-        }) {
+        if !items.iter().any(|(_, d)| crate::x12::remittable(d)) {
             return Err(ApiError::Conflict(
                 "no claim of this batch is final (all pended or voided): nothing to remit".into(),
             ));

@@ -162,15 +162,7 @@ fn render(
         ),
         // Nothing final to remit (all pended or voided), nothing accepted to
         // acknowledge: the JSON answer says why better than an empty file.
-        Format::Remit835
-            if !decisions.iter().any(|d| {
-                !matches!(
-                    d.status,
-                    crate::adjudication::ClaimStatus::Pended
-                        | crate::adjudication::ClaimStatus::Voided
-                )
-            }) =>
-        {
+        Format::Remit835 if !decisions.iter().any(x12::remittable) => {
             answer_json(version, decisions, intake)
         }
         Format::Ack277ca if decisions.is_empty() => answer_json(version, decisions, intake),

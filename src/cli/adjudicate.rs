@@ -308,13 +308,7 @@ pub fn run(src: Sources<'_>, format: AdjudicateFormat, files: &[PathBuf]) -> Res
         }
         AdjudicateFormat::Remit835 => {
             let pairs: Vec<_> = remit.iter().map(|(c, d)| (c, d)).collect();
-            if !pairs.iter().any(|(_, d)| {
-                !matches!(
-                    d.status,
-                    crate::adjudication::ClaimStatus::Pended
-                        | crate::adjudication::ClaimStatus::Voided
-                )
-            }) {
+            if !pairs.iter().any(|(_, d)| x12::remittable(d)) {
                 bail!(
                     "no final claim to remit: pended and voided claims are not reported in an 835"
                 );

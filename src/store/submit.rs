@@ -40,6 +40,9 @@ struct Loaded {
     /// base of the write.
     units_used: HashMap<String, Decimal>,
     history: MemoryHistory,
+    /// Decisions of the stored claims that answer for the keys, as JSON:
+    /// what a replacement or void takes back (for the 835's reversal).
+    prior_decisions: HashMap<String, String>,
 }
 
 /// A claim decided in this submission, waiting to be written.
@@ -214,6 +217,7 @@ impl Store {
         // The claims that answer for those keys, and what they consumed.
         let keys: Vec<(String, String)> = keys.into_iter().collect();
         let mut priors: HashMap<String, ((String, String), Vec<Consumption>)> = HashMap::new();
+        let mut prior_decisions: HashMap<String, String> = HashMap::new();
         // By billing NPI, then CLM01s: both backends use the key index for
         // `npi = $1 AND claim_id IN (…)` (a row-value IN is not indexed on
         // SQLite, and a scan per chunk made batches quadratic).
@@ -224,7 +228,7 @@ impl Store {
         for (npi, ids) in by_npi {
             for chunk in ids.chunks(500) {
                 let sql = format!(
-                    "SELECT payer_claim_id, claim_id FROM claims WHERE live = 1 AND billing_npi = {} AND claim_id IN ({})",
+                    "SELECT payer_claim_id, claim_id, decision FROM claims WHERE live = 1 AND billing_npi = {} AND claim_id IN ({})",
                     self.backend.placeholders(1, 1),
                     self.backend.placeholders(2, chunk.len())
                 );
@@ -234,6 +238,7 @@ impl Store {
                 }
                 for row in q.fetch_all(&mut *conn).await? {
                     let id: String = row.try_get("payer_claim_id")?;
+                    prior_decisions.insert(id.clone(), row.try_get("decision")?);
                     priors.insert(
                         id,
                         ((npi.to_string(), row.try_get("claim_id")?), Vec::new()),
@@ -348,6 +353,7 @@ impl Store {
             book,
             units_used,
             history,
+            prior_decisions,
         })
     }
 }
@@ -423,12 +429,25 @@ fn adjudicate_all(
         };
         let duplicate = claim.frequency == Frequency::Original && own_prior.is_some();
         let live = !duplicate && claim.frequency != Frequency::Void;
-        let decision = adjudicator.adjudicate(
+        let mut decision = adjudicator.adjudicate(
             claim,
             &payer_claim_id,
             &mut loaded.book,
             &mut loaded.history,
         );
+        if let Some(t) = &target {
+            decision.takes_back = match by_id.get(&t.payer_claim_id).and_then(|&j| pending.get(j)) {
+                Some(earlier) => Some(Box::new(ClaimDecision {
+                    takes_back: None,
+                    ..earlier.decision.clone()
+                })),
+                None => loaded
+                    .prior_decisions
+                    .get(&t.payer_claim_id)
+                    .and_then(|json| serde_json::from_str(json).ok())
+                    .map(Box::new),
+            };
+        }
         let mut gone: Vec<(String, bool)> = Vec::new();
         if let Some(t) = &target {
             gone.push((t.payer_claim_id.clone(), true));

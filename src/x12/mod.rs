@@ -31,5 +31,5 @@ pub use delimiters::{Delimiters, IsaProblem};
 pub use error::{EnvelopeError, ErrorKind, SyntaxError};
 pub use lexer::{LexError, LexProblem, Lexed, SegmentReader, MAX_SEGMENT};
 pub use parser::{kind_of_guide, GroupAck, Parser, SetAck, Summary, TransactionSet};
-pub use remit835::{line_paid, write_835, RemitConfig};
+pub use remit835::{line_paid, remittable, write_835, RemitConfig};
 pub use segment::Segment;

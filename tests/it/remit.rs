@@ -13,10 +13,11 @@ fn dec(b: &[u8]) -> Decimal {
     std::str::from_utf8(b).unwrap().parse().unwrap()
 }
 
-/// Checks the balancing rules; returns the number of CLP segments.
+/// Checks the balancing rules (CLP, SVC, BPR with PLB); returns the number
+/// of CLP segments.
 pub fn check_balanced(x12: &str) -> usize {
     let mut r = SegmentReader::new(x12.as_bytes());
-    let (mut bpr, mut sum_clp) = (None::<Decimal>, Decimal::ZERO);
+    let (mut bpr, mut sum_clp, mut sum_plb) = (None::<Decimal>, Decimal::ZERO, Decimal::ZERO);
     let mut clp: Option<(Decimal, Decimal, Decimal)> = None; // charge, paid, adjustments
     let mut svc: Option<(Decimal, Decimal, Decimal)> = None;
     let mut claims = 0;
@@ -57,15 +58,25 @@ pub fn check_balanced(x12: &str) -> usize {
                     v.2 += amounts;
                 }
             }
+            b"PLB" => {
+                sum_plb += (0..6)
+                    .map(|i| s.element(4 + i * 2))
+                    .filter(|e| !e.is_empty())
+                    .map(dec)
+                    .sum::<Decimal>();
+            }
             b"SE" => {
                 close_svc(&mut svc);
                 close_clp(&mut clp);
+                let bpr = bpr.take().expect("BPR");
                 assert_eq!(
-                    bpr.take(),
-                    Some(sum_clp),
-                    "BPR02 must equal the sum of CLP04"
+                    bpr,
+                    sum_clp - sum_plb,
+                    "BPR02 must equal the sum of CLP04 less the PLB amounts"
                 );
+                assert!(bpr >= Decimal::ZERO, "BPR02 is never negative");
                 sum_clp = Decimal::ZERO;
+                sum_plb = Decimal::ZERO;
             }
             _ => {}
         }
@@ -153,6 +164,30 @@ proptest! {
         let pairs: Vec<_> = cs.iter().zip(decided.iter()).collect();
         let x12 = write_835(&pairs, &RemitConfig::default());
         check_balanced(&x12);
+    }
+
+    /// Reversals (what a replacement or void takes back) keep every total
+    /// balanced, and a payee left owing is carried by a PLB, never a
+    /// negative BPR.
+    #[test]
+    fn reversals_keep_the_835_balanced(rows in auth_rows(), cs in claims(), voids in prop::collection::vec(any::<bool>(), 8)) {
+        let mut w = World::mri(&rows);
+        let mut decided: Vec<_> = cs.iter().map(|c| w.run(c)).collect();
+        for (i, void) in voids.iter().enumerate().take(decided.len()) {
+            // Each claim takes back the decision before it (or its own).
+            let earlier = decided[i.saturating_sub(1)].clone();
+            let d = &mut decided[i];
+            if *void {
+                d.status = priorauth::adjudication::ClaimStatus::Voided;
+            }
+            d.takes_back = Some(Box::new(earlier));
+        }
+        let pairs: Vec<_> = cs.iter().zip(decided.iter()).collect();
+        let x12 = write_835(&pairs, &RemitConfig::default());
+        let expected = decided.iter().filter(|d| d.status != priorauth::adjudication::ClaimStatus::Pended)
+            .map(|d| usize::from(d.takes_back.is_some()) + usize::from(d.status != priorauth::adjudication::ClaimStatus::Voided))
+            .sum::<usize>();
+        prop_assert_eq!(check_balanced(&x12), expected);
     }
 }
 

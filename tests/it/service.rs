@@ -1211,6 +1211,79 @@ fn x12_answers_validate_under_pyx12(b: Backend) {
         None,
     );
     validate(&second.body, "batch-835-again");
+    // A replacement and a void: the 835 reverses what was paid (CLP02 22,
+    // amounts negated); a payee left owing gets a PLB forward balance.
+    add_auth(&s, "RV1", "70551", Some("10"));
+    let original = post_837(
+        &s,
+        "/v1/claims",
+        &render(&[mri_claim("REV-1", "RV1", "2")]),
+        &[],
+    );
+    let first_id = original.json()["claims"][0]["payer_claim_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut repl = mri_claim("REV-1", "RV1", "1");
+    repl.frequency = Frequency::Replacement;
+    repl.frequency_code = "7".into();
+    repl.payer_claim_number = Some(first_id.clone());
+    let r = post_837(
+        &s,
+        "/v1/claims",
+        &render(&[repl]),
+        &[("Accept", "application/edi-x12")],
+    );
+    assert!(
+        r.body
+            .contains(&format!("CLP*REV-1*22*-1000.00*-1000.00*0*ZZ*{first_id}")),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("CLP*REV-1*1*1000.00*1000.00"), "{}", r.body);
+    assert!(
+        r.body.contains("SVC*HC:70551*-1000.00*-1000.00**-2"),
+        "{}",
+        r.body
+    );
+    validate(&r.body, "api-835-replacement");
+    assert_eq!(crate::remit::check_balanced(&r.body), 2);
+    let repl_id = r
+        .body
+        .split("CLP*REV-1*1*")
+        .nth(1)
+        .unwrap()
+        .split('*')
+        .nth(4)
+        .unwrap()
+        .to_string();
+    let mut void = mri_claim("REV-1", "RV1", "1");
+    void.frequency = Frequency::Void;
+    void.frequency_code = "8".into();
+    void.payer_claim_number = Some(repl_id.clone());
+    let v = post_837(
+        &s,
+        "/v1/claims",
+        &render(&[void]),
+        &[("Accept", "application/edi-x12")],
+    );
+    assert!(
+        v.body
+            .contains(&format!("CLP*REV-1*22*-1000.00*-1000.00*0*ZZ*{repl_id}")),
+        "{}",
+        v.body
+    );
+    assert!(
+        v.body.contains("BPR*I*0.00*")
+            && v.body.contains("PLB*1234567893*")
+            && v.body.contains("*FB:"),
+        "{}",
+        v.body
+    );
+    validate(&v.body, "api-835-void");
+    assert_eq!(crate::remit::check_balanced(&v.body), 1);
+    assert_eq!(units_used(&s, "RV1"), "0");
+
     let (a, b2) = (control(&first.body), control(&second.body));
     assert!(
         b2.parse::<u32>().unwrap() > a.parse::<u32>().unwrap(),
