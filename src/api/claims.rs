@@ -165,7 +165,9 @@ fn render(
         Format::Remit835 if !decisions.iter().any(x12::remittable) => {
             answer_json(version, decisions, intake)
         }
-        Format::Ack277ca if decisions.is_empty() => answer_json(version, decisions, intake),
+        Format::Ack277ca if decisions.is_empty() && intake.unprocessed.is_empty() => {
+            answer_json(version, decisions, intake)
+        }
         Format::Ack277ca => {
             let (submitter, app) = intake
                 .acks
@@ -177,8 +179,11 @@ fn render(
                 .zip(decisions)
                 .map(|(c, d)| (c, d.payer_claim_id.as_str()))
                 .collect();
+            let rejected: Vec<x12::RejectedClaim<'_>> =
+                intake.unprocessed.iter().map(|(c, e)| (c, e)).collect();
             x12::write_277ca(
                 &acked,
+                &rejected,
                 &x12::AckClaimsConfig {
                     created: crate::store::now(),
                     control_number,

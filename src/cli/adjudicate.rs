@@ -323,8 +323,10 @@ pub fn run(src: Sources<'_>, format: AdjudicateFormat, files: &[PathBuf]) -> Res
             out.write_all(x12::write_835(&pairs, &cfg).as_bytes())?;
         }
         AdjudicateFormat::Ack277ca => {
-            if remit.is_empty() {
-                bail!("no claim was accepted, so a 277CA has nothing to acknowledge (see the 999)");
+            if remit.is_empty() && intake.unprocessed.is_empty() {
+                bail!(
+                    "no claim could be read, so a 277CA has nothing to acknowledge (see the 999)"
+                );
             }
             let env = ack_envelope_now();
             let (submitter, app) = intake
@@ -343,7 +345,9 @@ pub fn run(src: Sources<'_>, format: AdjudicateFormat, files: &[PathBuf]) -> Res
                 .iter()
                 .map(|(c, d)| (c, d.payer_claim_id.as_str()))
                 .collect();
-            out.write_all(x12::write_277ca(&acked, &cfg).as_bytes())?;
+            let rejected: Vec<x12::RejectedClaim<'_>> =
+                intake.unprocessed.iter().map(|(c, e)| (c, e)).collect();
+            out.write_all(x12::write_277ca(&acked, &rejected, &cfg).as_bytes())?;
         }
     }
     out.flush()?;

@@ -284,6 +284,9 @@ pub struct Intake {
     pub warnings: Vec<x12::EnvelopeError>,
     /// Group acknowledgments for the 999.
     pub acks: Vec<GroupAck>,
+    /// Claims read from rejected sets, with their set's first error (the
+    /// 277CA reports them as rejected).
+    pub unprocessed: Vec<(crate::model::Claim, SyntaxError)>,
     /// Totals.
     pub summary: Summary,
 }
@@ -326,6 +329,11 @@ pub fn read_files_with_progress(
                 on_set(&set)?;
                 parser.recycle(set.claims);
             } else {
+                if let Some(first) = set.errors.first() {
+                    intake
+                        .unprocessed
+                        .extend(set.unprocessed.into_iter().map(|c| (c, first.clone())));
+                }
                 intake.rejected.push(Rejected {
                     control_number: Some(set.control_number),
                     file: name.clone(),

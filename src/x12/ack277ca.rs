@@ -1,14 +1,19 @@
 //! The 277CA claim acknowledgment (005010X214): which claims of a
 //! submission entered adjudication.
 //!
-//! Syntax rejections are the 999's business (a rejected transaction set has
-//! no claims to acknowledge); every claim of an accepted set is reported as
-//! A2:20 "accepted for processing", under its billing provider.
+//! Every claim of an accepted set is reported as A2:20 "accepted for
+//! processing", with its payer claim id. The claims read from a rejected
+//! set (as far as they were read) are reported as A3:21 "returned as
+//! unprocessable: missing or invalid information", action U, with the
+//! segment in error in STC12 (positions only, never element values: they
+//! may be PHI; the 999 has the detail). Claims are grouped under their
+//! billing provider, input order kept.
 
 use chrono::NaiveDateTime;
 use rust_decimal::Decimal;
 
 use super::write::{amount, by_billing_provider, Envelope, X12Writer};
+use super::SyntaxError;
 use crate::model::Claim;
 
 /// Envelope and party values for the 277CA.
@@ -29,8 +34,36 @@ pub struct AckClaimsConfig {
 /// One acknowledged claim and the payer claim id it was given.
 pub type AckedClaim<'a> = (&'a Claim, &'a str);
 
+/// A claim of a rejected set and the first error of its set.
+pub type RejectedClaim<'a> = (&'a Claim, &'a SyntaxError);
+
+/// What the 277CA says of one claim.
+#[derive(Clone, Copy)]
+enum Outcome<'a> {
+    Accepted(&'a str),
+    Rejected(&'a SyntaxError),
+}
+
 /// Writes the 277CA for the accepted claims of one submission.
-pub fn write_277ca(claims: &[AckedClaim<'_>], cfg: &AckClaimsConfig) -> String {
+pub fn write_277ca(
+    accepted: &[AckedClaim<'_>],
+    rejected: &[RejectedClaim<'_>],
+    cfg: &AckClaimsConfig,
+) -> String {
+    let claims: Vec<(&Claim, Outcome<'_>)> = accepted
+        .iter()
+        .map(|(c, id)| (*c, Outcome::Accepted(id)))
+        .chain(rejected.iter().map(|(c, e)| (*c, Outcome::Rejected(e))))
+        .collect();
+    let sum = |list: &[(&Claim, Outcome<'_>)], accepted: bool| -> (usize, Decimal) {
+        let picked = list
+            .iter()
+            .filter(|(_, o)| matches!(o, Outcome::Accepted(_)) == accepted);
+        (
+            picked.clone().count(),
+            picked.map(|(c, _)| c.total_charge).sum(),
+        )
+    };
     let mut w = X12Writer::new(true);
     let date8 = cfg.created.format("%Y%m%d").to_string();
     let time = cfg.created.format("%H%M").to_string();
@@ -56,7 +89,8 @@ pub fn write_277ca(claims: &[AckedClaim<'_>], cfg: &AckClaimsConfig) -> String {
         "BHT",
         &["0085", "08", &format!("PA{ctl}"), &date8, &time, "TH"],
     );
-    let total: Decimal = claims.iter().map(|(c, _)| c.total_charge).sum();
+    let (n_ok, total) = sum(&claims, true);
+    let (n_bad, total_bad) = sum(&claims, false);
     // 2000A information source (the payer).
     w.segment("HL", &["1", "", "20", "1"]);
     w.segment(
@@ -78,16 +112,30 @@ pub fn write_277ca(claims: &[AckedClaim<'_>], cfg: &AckClaimsConfig) -> String {
         &["41", "2", sub_name, "", "", "", "", "46", receiver],
     );
     w.segment("TRN", &["2", &format!("{ctl}1")]);
-    w.segment("STC", &["A1:19:PR", &date8, "WQ", &amount(total)]);
-    w.segment("QTY", &["90", &claims.len().to_string()]);
-    w.segment("AMT", &["YU", &amount(total)]);
+    w.segment(
+        "STC",
+        &["A1:19:PR", &date8, "WQ", &amount(total + total_bad)],
+    );
+    if n_ok > 0 {
+        w.segment("QTY", &["90", &n_ok.to_string()]);
+    }
+    if n_bad > 0 {
+        w.segment("QTY", &["AA", &n_bad.to_string()]);
+    }
+    if n_ok > 0 {
+        w.segment("AMT", &["YU", &amount(total)]);
+    }
+    if n_bad > 0 {
+        w.segment("AMT", &["YY", &amount(total_bad)]);
+    }
     // 2000C billing providers, each with its claims (2000D), input order kept.
     let providers = by_billing_provider(claims.iter().copied());
     let mut hl = 2u32;
     for (i, (npi, list)) in providers.iter().enumerate() {
         hl += 1;
         let provider_hl = hl.to_string();
-        let provider_total: Decimal = list.iter().map(|(c, _)| c.total_charge).sum();
+        let (p_ok, p_total) = sum(list, true);
+        let (p_bad, p_total_bad) = sum(list, false);
         w.segment("HL", &[&provider_hl, "2", "19", "1"]);
         let name = list
             .first()
@@ -97,10 +145,23 @@ pub fn write_277ca(claims: &[AckedClaim<'_>], cfg: &AckClaimsConfig) -> String {
         w.segment("NM1", &["85", "2", name, "", "", "", "", "XX", npi]);
         w.segment("TRN", &["1", &format!("{ctl}P{}", i + 1)]);
         // At the provider level STC02 (date) is not used.
-        w.segment("STC", &["A1:19:PR", "", "WQ", &amount(provider_total)]);
-        w.segment("QTY", &["QA", &list.len().to_string()]);
-        w.segment("AMT", &["YU", &amount(provider_total)]);
-        for (c, payer_id) in list {
+        w.segment(
+            "STC",
+            &["A1:19:PR", "", "WQ", &amount(p_total + p_total_bad)],
+        );
+        if p_ok > 0 {
+            w.segment("QTY", &["QA", &p_ok.to_string()]);
+        }
+        if p_bad > 0 {
+            w.segment("QTY", &["QC", &p_bad.to_string()]);
+        }
+        if p_ok > 0 {
+            w.segment("AMT", &["YU", &amount(p_total)]);
+        }
+        if p_bad > 0 {
+            w.segment("AMT", &["YY", &amount(p_total_bad)]);
+        }
+        for (c, outcome) in list {
             hl += 1;
             w.segment("HL", &[&hl.to_string(), &provider_hl, "PT"]);
             let (last, first) = match &c.patient {
@@ -129,9 +190,48 @@ pub fn write_277ca(claims: &[AckedClaim<'_>], cfg: &AckClaimsConfig) -> String {
                     ],
                 );
             }
-            w.segment("TRN", &["2", &c.claim_id]);
-            w.segment("STC", &["A2:20", &date8, "WQ", &amount(c.total_charge)]);
-            w.segment("REF", &["1K", payer_id]);
+            let claim_id = if c.claim_id.is_empty() {
+                "UNKNOWN"
+            } else {
+                c.claim_id.as_str()
+            };
+            w.segment("TRN", &["2", claim_id]);
+            match outcome {
+                Outcome::Accepted(payer_id) => {
+                    w.segment("STC", &["A2:20", &date8, "WQ", &amount(c.total_charge)]);
+                    w.segment("REF", &["1K", payer_id]);
+                }
+                Outcome::Rejected(e) => {
+                    let at = match e.element {
+                        Some(el) => format!(
+                            "segment {} ({}) element {el} of transaction set {}",
+                            e.segment, e.id, c.transaction_set
+                        ),
+                        None => format!(
+                            "segment {} ({}) of transaction set {}",
+                            e.segment, e.id, c.transaction_set
+                        ),
+                    };
+                    let msg = format!("REJECTED AT {at}; SEE THE 999");
+                    w.segment(
+                        "STC",
+                        &[
+                            "A3:21",
+                            &date8,
+                            "U",
+                            &amount(c.total_charge),
+                            "",
+                            "",
+                            "",
+                            "",
+                            "",
+                            "",
+                            "",
+                            &msg,
+                        ],
+                    );
+                }
+            }
             let dates: Vec<_> = c.lines.iter().filter_map(|l| c.line_dates(l)).collect();
             let start = dates.iter().map(|d| d.start).min();
             let end = dates.iter().map(|d| d.end).max();

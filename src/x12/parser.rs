@@ -27,6 +27,9 @@ pub struct TransactionSet {
     pub kind: Option<ClaimKind>,
     /// Claims, in input order. Empty when the set is rejected.
     pub claims: Vec<Claim>,
+    /// When the set is rejected: the claims read before and at the error,
+    /// as far as they were read (the 277CA names them as rejected).
+    pub unprocessed: Vec<Claim>,
     /// Syntax errors. Any error rejects the set as a whole.
     pub errors: Vec<SyntaxError>,
 }
@@ -644,17 +647,17 @@ impl State {
                 errors: builder.errors.clone(),
             });
         }
-        let claims = if accepted {
+        let (claims, unprocessed) = if accepted {
             self.summary.claims += builder.claims.len() as u64;
             self.summary.service_lines += builder
                 .claims
                 .iter()
                 .map(|c| c.lines.len() as u64)
                 .sum::<u64>();
-            builder.claims
+            (builder.claims, Vec::new())
         } else {
             self.summary.rejected_sets += 1;
-            Vec::new()
+            (Vec::new(), builder.claims)
         };
         self.ready.push_back(TransactionSet {
             interchange,
@@ -664,6 +667,7 @@ impl State {
             guide,
             kind: builder.kind,
             claims,
+            unprocessed,
             errors: builder.errors,
         });
     }

@@ -960,6 +960,38 @@ fn malformed_set_is_rejected_and_the_rest_adjudicated(b: Backend) {
     if let Some(errors) = pyx12_errors(&ack.body, "service-999") {
         panic!("pyx12 finds the 999 invalid: {errors}\n{}", ack.body);
     }
+    // The 277CA names the accepted claim and the one of the rejected set,
+    // with where the set failed.
+    let ack277 = post_837(&s, "/v1/claims?mode=check&format=277ca", &x12, &[]);
+    assert_eq!(
+        ack277.header("content-type"),
+        Some("application/edi-x12"),
+        "{}",
+        ack277.body
+    );
+    assert!(
+        ack277.body.contains("TRN*2*GOOD-1~\nSTC*A2:20*"),
+        "{}",
+        ack277.body
+    );
+    assert!(
+        ack277.body.contains("TRN*2*BAD-1~\nSTC*A3:21*"),
+        "{}",
+        ack277.body
+    );
+    assert!(
+        ack277.body.contains("REJECTED AT segment") && ack277.body.contains("(CLM) element 2"),
+        "{}",
+        ack277.body
+    );
+    assert!(
+        ack277.body.contains("QTY*90*1~") && ack277.body.contains("QTY*AA*1~"),
+        "{}",
+        ack277.body
+    );
+    if let Some(errors) = pyx12_errors(&ack277.body, "service-277ca-rejected") {
+        panic!("pyx12 finds the 277CA invalid: {errors}\n{}", ack277.body);
+    }
     let remit = post_837(
         &s,
         "/v1/claims?format=835",
