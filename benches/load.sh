@@ -38,9 +38,10 @@ fi
 if [ ! -s "$PERF_DIR/p100k-auths.csv" ]; then
   "$PRIORAUTH" parse "$PERF_DIR/p100k.x12" | python3 benches/mkauths.py >"$PERF_DIR/p100k-auths.csv"
 fi
-# The 1000 authorizations the load generator's claims cite (unlimited units).
+# The 1000 authorizations (of 1000 members) the load generator's claims cite
+# (unlimited units).
 LOAD_AUTH=$( echo "number,member_id,provider_npi,codes,units,units_used,start_date,end_date,status"
-  for i in $(seq 0 999); do printf 'LA%06d,M00012345,1234567893,70551,,0,2026-01-01,2026-12-31,approved\n' "$i"; done )
+  for i in $(seq 0 999); do printf 'LA%06d,M%08d,1234567893,70551,,0,2026-01-01,2026-12-31,approved\n' "$i" "$i"; done )
 
 SERVER_PID=
 stop_server() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null; SERVER_PID=; }

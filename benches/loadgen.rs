@@ -1,6 +1,7 @@
 //! Fixed-rate load on `POST /v1/claims`: single-claim 837 submissions at a
 //! steady rate over keep-alive connections, each with its own CLM01 and
-//! citing one of 1000 authorizations (benches/load.sh imports them).
+//! citing one of 1000 authorizations of 1000 members (benches/load.sh
+//! imports them).
 //!
 //! Open loop: request i is due at start + i/rate whatever happened before,
 //! and its latency is measured from when it was due, so a server that
@@ -57,10 +58,12 @@ fn main() {
                             std::thread::sleep(wait);
                         }
                         // Each claim its own CLM01, and one of 1000 authorizations
-                        // (LA000000…LA000999), as a day's claims cite many.
+                        // (LA000000…LA000999, member M00000000…), as a day's
+                        // claims cite many.
                         let body = template
                             .replace("LOAD-00000000", &format!("L{run}{i:08}"))
-                            .replace("LOADAUTH", &format!("LA{:06}", i % 1000));
+                            .replace("LOADAUTH", &format!("LA{:06}", i % 1000))
+                            .replace("M00012345", &format!("M{:08}", i % 1000));
                         let ok = agent
                             .post(url)
                             .set("Content-Type", "application/edi-x12")

@@ -420,6 +420,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         std::fs::create_dir_all(&config.data_dir)?;
         batches::resume(&state).await?;
         admin::poll_rules(state.clone());
+        admin::checkpoints(state.clone());
         let app_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()

@@ -140,7 +140,10 @@ impl Engine<'_> {
                         })
                         .await?
                     {
-                        Submitted::Fresh(d, _) => Ok(d),
+                        Submitted::Fresh(d, _) => {
+                            store.checkpoint().await?;
+                            Ok(d)
+                        }
                         Submitted::Replay(_) => Ok(Vec::new()),
                     }
                 } else {
@@ -351,6 +354,9 @@ pub fn run(src: Sources<'_>, format: AdjudicateFormat, files: &[PathBuf]) -> Res
         }
     }
     out.flush()?;
+    if let Engine::Store { rt, store, .. } = &engine {
+        rt.block_on(store.close());
+    }
     super::report_rejections(&intake);
     Ok(intake.exit_code())
 }

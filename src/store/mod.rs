@@ -320,10 +320,12 @@ impl Store {
                             // 64 MiB of page cache: batch inserts touch
                             // index pages all over a growing file.
                             "PRAGMA cache_size = -65536",
-                            // Checkpoint every 64 MiB of WAL rather than
-                            // 4 MiB: a batch chunk writes several MiB, and a
-                            // checkpoint (with its fsync) per commit showed.
-                            "PRAGMA wal_autocheckpoint = 16384",
+                            // No checkpoint inside a commit: it ran under
+                            // the writer lock and stalled every request
+                            // queued behind it. `checkpoint` runs beside the
+                            // writers instead (the service calls it every
+                            // second).
+                            "PRAGMA wal_autocheckpoint = 0",
                         ] {
                             sqlx::query(pragma).execute(&mut *conn).await?;
                         }
@@ -349,8 +351,25 @@ impl Store {
         self.backend
     }
 
-    /// Closes the pool.
+    /// Copies what the SQLite WAL holds into the database file without
+    /// waiting for readers or writers (PASSIVE), so commits never do it.
+    /// Nothing to do on PostgreSQL.
+    pub async fn checkpoint(&self) -> Result<()> {
+        if self.backend == Backend::Sqlite {
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Checkpoints (SQLite) and closes the pool.
     pub async fn close(&self) {
+        if self.backend == Backend::Sqlite {
+            let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.pool)
+                .await;
+        }
         self.pool.close().await;
     }
 
