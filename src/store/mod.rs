@@ -13,7 +13,9 @@
 //! (transaction advisory locks), so two instances never over-consume.
 //!
 //! Adjudication itself stays pure: the store loads what a submission needs
-//! into an [`AuthBook`] and a [`MemoryHistory`], runs the [`Adjudicator`],
+//! into an [`AuthBook`](crate::authorizations::AuthBook) and a
+//! [`MemoryHistory`](crate::adjudication::MemoryHistory), runs the
+//! [`Adjudicator`](crate::adjudication::Adjudicator),
 //! then writes the effects, all in one transaction.
 
 mod submit;
