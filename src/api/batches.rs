@@ -310,6 +310,7 @@ async fn remit(state: &web::Data<AppState>, batch: &crate::store::Batch) -> ApiR
     }
     let control_number = state.store.next_control_number("835").await?;
     let spool = batch.spool.clone();
+    let payer = state.config.payer.clone();
     let body = web::block(move || -> Result<String, ApiError> {
         let file = std::fs::File::open(&spool)
             .map_err(|e| ApiError::Internal(format!("batch file is gone: {e}")))?;
@@ -335,12 +336,11 @@ async fn remit(state: &web::Data<AppState>, batch: &crate::store::Batch) -> ApiR
         }
         Ok(crate::x12::write_835(
             &items,
-            &crate::x12::RemitConfig {
-                created: crate::store::now(),
+            &payer.remit(
+                crate::store::now(),
                 control_number,
-                test: parser.acks().iter().any(|g| g.test),
-                ..crate::x12::RemitConfig::default()
-            },
+                parser.acks().iter().any(|g| g.test),
+            ),
         ))
     })
     .await

@@ -149,6 +149,7 @@ fn render(
     decisions: &[ClaimDecision],
     intake: &Intake,
     control_number: u32,
+    payer: &super::config::Payer,
 ) -> String {
     match format {
         Format::Json => answer_json(version, decisions, intake),
@@ -187,7 +188,7 @@ fn render(
                 &x12::AckClaimsConfig {
                     created: crate::store::now(),
                     control_number,
-                    payer: ("HEALTH ALLIANCE PLAN".into(), "HAP01".into()),
+                    payer: (payer.name.clone(), payer.id.clone()),
                     submitter: (submitter, app),
                     test: intake.acks.iter().any(|g| g.test),
                 },
@@ -197,12 +198,11 @@ fn render(
             let items: Vec<(&Claim, &ClaimDecision)> = claims.iter().zip(decisions).collect();
             x12::write_835(
                 &items,
-                &x12::RemitConfig {
-                    created: crate::store::now(),
+                &payer.remit(
+                    crate::store::now(),
                     control_number,
-                    test: intake.acks.iter().any(|g| g.test),
-                    ..x12::RemitConfig::default()
-                },
+                    intake.acks.iter().any(|g| g.test),
+                ),
             )
         }
     }
@@ -298,14 +298,24 @@ pub(super) async fn submit(
             &decisions,
             &intake,
             control_number,
+            &state.config.payer,
         );
         return Ok(respond(format, text, false));
     }
     let version = rules.version().to_string();
     let claims_ref = &claims;
     let intake_ref = &intake;
+    let payer_ref = &state.config.payer;
     let renderer = move |d: &[ClaimDecision]| {
-        render(format, &version, claims_ref, d, intake_ref, control_number)
+        render(
+            format,
+            &version,
+            claims_ref,
+            d,
+            intake_ref,
+            control_number,
+            payer_ref,
+        )
     };
     let outcome = state
         .store

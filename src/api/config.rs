@@ -38,6 +38,74 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Log filter (`PRIORAUTH_LOG`, default `info`).
     pub log_filter: String,
+    /// The payer named in the 835 and 277CA (`PRIORAUTH_PAYER_…`).
+    pub payer: Payer,
+}
+
+/// The payer as the 835 (N1*PR, TRN03, PER) and the 277CA (NM1*PR) name
+/// it. Defaults: the plan of the bundled rule set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payer {
+    /// `PRIORAUTH_PAYER_NAME` (default `HEALTH ALLIANCE PLAN`).
+    pub name: String,
+    /// `PRIORAUTH_PAYER_ID`, the payer id in the 277CA (default `HAP01`).
+    pub id: String,
+    /// `PRIORAUTH_PAYER_TIN`, 9 digits (TRN03 is `1` + this).
+    pub tin: String,
+    /// `PRIORAUTH_PAYER_ADDRESS` as `street|city|state|zip`.
+    pub address: (String, String, String, String),
+    /// `PRIORAUTH_PAYER_PHONE`, the EDI contact (PER*BL).
+    pub phone: String,
+}
+
+impl Payer {
+    /// From `PRIORAUTH_PAYER_…`, each falling back to its default.
+    pub fn from_env() -> anyhow::Result<Payer> {
+        let d = crate::x12::RemitConfig::default();
+        let tin = env("PRIORAUTH_PAYER_TIN").unwrap_or(d.payer_tin);
+        if tin.len() != 9 || !tin.bytes().all(|b| b.is_ascii_digit()) {
+            anyhow::bail!("PRIORAUTH_PAYER_TIN={tin:?} must be 9 digits");
+        }
+        let address = match env("PRIORAUTH_PAYER_ADDRESS") {
+            None => d.payer_address,
+            Some(a) => match a.split('|').map(str::trim).collect::<Vec<_>>().as_slice() {
+                &[street, city, state, zip] if state.len() == 2 => (
+                    street.to_string(),
+                    city.to_string(),
+                    state.to_string(),
+                    zip.to_string(),
+                ),
+                _ => anyhow::bail!(
+                    "PRIORAUTH_PAYER_ADDRESS={a:?}: write street|city|ST|zip (a two-letter state)"
+                ),
+            },
+        };
+        Ok(Payer {
+            name: env("PRIORAUTH_PAYER_NAME").unwrap_or(d.payer_name),
+            id: env("PRIORAUTH_PAYER_ID").unwrap_or_else(|| "HAP01".into()),
+            tin,
+            address,
+            phone: env("PRIORAUTH_PAYER_PHONE").unwrap_or(d.payer_phone),
+        })
+    }
+
+    /// The 835's settings for this payer.
+    pub fn remit(
+        &self,
+        created: chrono::NaiveDateTime,
+        control_number: u32,
+        test: bool,
+    ) -> crate::x12::RemitConfig {
+        crate::x12::RemitConfig {
+            payer_name: self.name.clone(),
+            payer_tin: self.tin.clone(),
+            payer_address: self.address.clone(),
+            payer_phone: self.phone.clone(),
+            created,
+            control_number,
+            test,
+        }
+    }
 }
 
 fn env(name: &str) -> Option<String> {
@@ -84,6 +152,7 @@ impl Config {
             batch_chunk: env_number("PRIORAUTH_BATCH_CHUNK", 5000usize)?.max(1),
             log_format,
             log_filter: env("PRIORAUTH_LOG").unwrap_or_else(|| "info".into()),
+            payer: Payer::from_env()?,
         })
     }
 }

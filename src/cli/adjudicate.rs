@@ -266,6 +266,16 @@ pub fn run(src: Sources<'_>, format: AdjudicateFormat, files: &[PathBuf]) -> Res
     }
     // Answers to test data are marked test (ISA15 T) too.
     let test = intake.acks.iter().any(|g| g.test);
+    let payer = crate::api::config::Payer::from_env()?;
+    // Control numbers: the store's counter with --db, else from the clock.
+    let envelope = |kind: &str| -> Result<x12::AckEnvelope> {
+        let mut env = ack_envelope_now();
+        if let Engine::Store { rt, store, .. } = &engine {
+            env.control_number = rt.block_on(store.next_control_number(kind))?;
+        }
+        env.test = test;
+        Ok(env)
+    };
     match format {
         AdjudicateFormat::Json => {
             out.write_all(b"],\"rejected\":")?;
@@ -305,8 +315,7 @@ pub fn run(src: Sources<'_>, format: AdjudicateFormat, files: &[PathBuf]) -> Res
                     "no functional group could be read, so there is nothing a 999 can acknowledge"
                 );
             }
-            let mut env = ack_envelope_now();
-            env.test = test;
+            let env = envelope("999")?;
             out.write_all(x12::write_999(&intake.acks, &env).as_bytes())?;
         }
         AdjudicateFormat::Remit835 => {
@@ -316,13 +325,8 @@ pub fn run(src: Sources<'_>, format: AdjudicateFormat, files: &[PathBuf]) -> Res
                     "no final claim to remit: pended and voided claims are not reported in an 835"
                 );
             }
-            let env = ack_envelope_now();
-            let cfg = x12::RemitConfig {
-                created: env.created,
-                control_number: env.control_number,
-                test,
-                ..x12::RemitConfig::default()
-            };
+            let env = envelope("835")?;
+            let cfg = payer.remit(env.created, env.control_number, test);
             out.write_all(x12::write_835(&pairs, &cfg).as_bytes())?;
         }
         AdjudicateFormat::Ack277ca => {
@@ -331,7 +335,7 @@ pub fn run(src: Sources<'_>, format: AdjudicateFormat, files: &[PathBuf]) -> Res
                     "no claim could be read, so a 277CA has nothing to acknowledge (see the 999)"
                 );
             }
-            let env = ack_envelope_now();
+            let env = envelope("277ca")?;
             let (submitter, app) = intake
                 .acks
                 .first()
@@ -340,7 +344,7 @@ pub fn run(src: Sources<'_>, format: AdjudicateFormat, files: &[PathBuf]) -> Res
             let cfg = x12::AckClaimsConfig {
                 created: env.created,
                 control_number: env.control_number,
-                payer: ("HEALTH ALLIANCE PLAN".into(), "HAP01".into()),
+                payer: (payer.name.clone(), payer.id.clone()),
                 test,
                 submitter: (submitter, app),
             };

@@ -60,6 +60,7 @@ both!(
     cli_adjudicates_against_the_store,
     json_logs_name_the_route_template_and_carry_no_phi,
     x12_answers_validate_under_pyx12,
+    payer_settings_reach_the_x12,
 );
 
 fn pg_base() -> String {
@@ -1322,4 +1323,89 @@ fn x12_answers_validate_under_pyx12(b: Backend) {
         "control numbers increase: {a} then {b2}"
     );
     assert!(control(&remit.body).parse::<u32>().unwrap() < a.parse::<u32>().unwrap());
+}
+
+/// `PRIORAUTH_PAYER_…` name the payer in the 835 and 277CA; a bad value
+/// stops the start with exit 2 and names the variable. With `--db`, the
+/// CLI's control numbers come from the store's counter.
+fn payer_settings_reach_the_x12(b: Backend) {
+    let db = Db::fresh(b, "payer");
+    let env = [
+        ("PRIORAUTH_PAYER_NAME", "EXAMPLE HEALTH PLAN"),
+        ("PRIORAUTH_PAYER_ID", "EXHP1"),
+        ("PRIORAUTH_PAYER_TIN", "123456789"),
+        ("PRIORAUTH_PAYER_ADDRESS", "1 PLAN WAY|LANSING|MI|48933"),
+    ];
+    let s = Server::start(&db, &env);
+    let remit = post_837(
+        &s,
+        "/v1/claims?format=835",
+        &render(&[mri_claim("PAY-1", "NONE", "1")]),
+        &[],
+    );
+    assert!(
+        remit.body.contains("N1*PR*EXAMPLE HEALTH PLAN~"),
+        "{}",
+        remit.body
+    );
+    assert!(
+        remit.body.contains("*1123456789~") && remit.body.contains("N4*LANSING*MI*48933~"),
+        "{}",
+        remit.body
+    );
+    let ack = post_837(
+        &s,
+        "/v1/claims?mode=check&format=277ca",
+        &render(&[mri_claim("PAY-2", "NONE", "1")]),
+        &[],
+    );
+    assert!(
+        ack.body
+            .contains("NM1*PR*2*EXAMPLE HEALTH PLAN*****PI*EXHP1~"),
+        "{}",
+        ack.body
+    );
+    drop(s);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_priorauth"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--database", &db.url])
+        .env("PRIORAUTH_PAYER_TIN", "12")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("PRIORAUTH_PAYER_TIN"));
+
+    let isa13 = |x12: &[u8]| {
+        String::from_utf8_lossy(x12)
+            .split('*')
+            .nth(13)
+            .unwrap()
+            .to_string()
+    };
+    let cli = |args: &[&str]| {
+        let mut all = vec![
+            "adjudicate",
+            "--db",
+            db.url.as_str(),
+            "--commit",
+            "--format",
+            "835",
+        ];
+        all.extend_from_slice(args);
+        let out = crate::helpers::priorauth(&all);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let first = isa13(&cli(&["fixtures/x12/837p-sample.x12"]));
+    let second = isa13(&cli(&["fixtures/x12/837i-sample.x12"]));
+    assert_eq!(
+        second.parse::<u32>().unwrap(),
+        first.parse::<u32>().unwrap() + 1,
+        "{first} then {second}"
+    );
 }
