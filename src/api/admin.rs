@@ -145,7 +145,11 @@ pub(super) async fn get_authorization(
 ) -> ApiResult {
     let number = path.into_inner();
     match state.store.authorization(&number).await? {
-        Some(a) => Ok(HttpResponse::Ok().json(authorization_json(&a))),
+        Some(a) => {
+            // It names a member: audit-logged like claim reads (ids only).
+            tracing::info!(target: "audit", authorization = %number, "authorization read");
+            Ok(HttpResponse::Ok().json(authorization_json(&a)))
+        }
         None => Err(ApiError::NotFound(format!(
             "authorization {number} not found"
         ))),

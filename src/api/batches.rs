@@ -296,15 +296,29 @@ async fn remit(state: &web::Data<AppState>, batch: &crate::store::Batch) -> ApiR
             batch.id, batch.state
         )));
     }
+    if !std::path::Path::new(&batch.spool).exists() {
+        return Err(ApiError::Conflict(format!(
+            "batch {}'s file is no longer in the data folder, so its 835 cannot be written; its NDJSON results remain",
+            batch.id
+        )));
+    }
+    let parse = |json: &str| -> Result<crate::adjudication::ClaimDecision, ApiError> {
+        serde_json::from_str(json).map_err(|e| ApiError::Internal(format!("stored decision: {e}")))
+    };
     let mut decisions = Vec::new();
     let mut after = 0;
     loop {
-        let page = state.store.batch_results(&batch.id, after, 5000).await?;
+        let page = state.store.batch_decisions(&batch.id, after, 5000).await?;
         let Some(last) = page.last() else { break };
         after = last.0;
-        for (_, json) in page {
-            let d: crate::adjudication::ClaimDecision = serde_json::from_str(&json)
-                .map_err(|e| ApiError::Internal(format!("stored decision: {e}")))?;
+        for (_, json, replaces) in page {
+            let mut d = parse(&json)?;
+            // What a replacement or void took back: its reversal comes first.
+            if let Some(earlier) = replaces {
+                if let Some(json) = state.store.decision(&earlier).await? {
+                    d.takes_back = Some(Box::new(parse(&json)?));
+                }
+            }
             decisions.push(d);
         }
     }

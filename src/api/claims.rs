@@ -242,7 +242,7 @@ pub(super) async fn submit(
         Some("277ca") => Format::Ack277ca,
         Some(other) => {
             return Err(ApiError::BadRequest(format!(
-                "format={other}: use json, 999, 835 or 277ca (835 only when submitting)"
+                "format={other}: use json, 999, 835 or 277ca; with mode=check, json, 999 or 277ca (nothing is paid in a check)"
             )))
         }
     };

@@ -145,8 +145,12 @@ impl Config {
                 .unwrap_or_else(|| "sqlite://priorauth.db".into()),
             body_limit: env_number("PRIORAUTH_BODY_LIMIT", 10 * 1024 * 1024)?,
             batch_limit: env_number("PRIORAUTH_BATCH_LIMIT", 4 * 1024 * 1024 * 1024)?,
-            data_dir: env("PRIORAUTH_DATA_DIR")
-                .map_or_else(|| PathBuf::from("priorauth-data"), PathBuf::from),
+            // Absolute: batches record where their file is, and a restart
+            // from another folder must still find it.
+            data_dir: std::path::absolute(
+                env("PRIORAUTH_DATA_DIR")
+                    .map_or_else(|| PathBuf::from("priorauth-data"), PathBuf::from),
+            )?,
             workers: workers.max(1),
             db_connections: env_number("PRIORAUTH_DB_CONNECTIONS", 16)?,
             batch_chunk: env_number("PRIORAUTH_BATCH_CHUNK", 5000usize)?.max(1),

@@ -407,7 +407,16 @@ async fn initial_rules(store: &Store) -> anyhow::Result<(i64, RulesIndex)> {
 /// tests that bind port 0 learn the port.
 pub fn serve(config: Config) -> anyhow::Result<()> {
     actix_web::rt::System::new().block_on(async move {
-        let store = Arc::new(Store::open(&config.database_url, config.db_connections).await?);
+        let store = Arc::new(
+            Store::open(&config.database_url, config.db_connections)
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot open the database {} (--database or DATABASE_URL): {e}",
+                        crate::store::redact(&config.database_url)
+                    )
+                })?,
+        );
         let (rules_id, index) = initial_rules(&store).await?;
         let queue = batches::Queue::start();
         let state = web::Data::new(AppState {
@@ -433,7 +442,13 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
                 .wrap(from_fn(observe))
         })
         .workers(config.workers)
-        .bind(&config.bind)?;
+        .bind(&config.bind)
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen on {:?} (--bind or PRIORAUTH_BIND): {e}",
+                config.bind
+            )
+        })?;
         for addr in server.addrs() {
             println!("listening on http://{addr}");
         }

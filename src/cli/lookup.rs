@@ -2,6 +2,7 @@
 //! without a claim in hand ("does 70551 need PA for medicare on this date?",
 //! "what does CARC 197 mean?", "will this rule file load?").
 
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::{bail, Result};
@@ -121,8 +122,10 @@ pub fn rule_json(r: &Rule) -> serde_json::Value {
 /// `rules list`: every rule in file order.
 pub fn list(rules: Option<&Path>) -> Result<i32> {
     let set = load_rules(rules)?;
+    let mut out = std::io::stdout().lock();
     for r in &set.rules {
-        println!("{}", rule_json(r));
+        // A closed pipe (`| head`) ends the listing; main treats it as success.
+        writeln!(out, "{}", rule_json(r))?;
     }
     Ok(super::EXIT_OK)
 }

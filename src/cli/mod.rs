@@ -330,9 +330,14 @@ pub fn read_files_with_progress(
                 parser.recycle(set.claims);
             } else {
                 if let Some(first) = set.errors.first() {
-                    intake
-                        .unprocessed
-                        .extend(set.unprocessed.into_iter().map(|c| (c, first.clone())));
+                    // Only claims read far enough to be named can be
+                    // reported in a 277CA.
+                    intake.unprocessed.extend(
+                        set.unprocessed
+                            .into_iter()
+                            .filter(x12::reportable)
+                            .map(|c| (c, first.clone())),
+                    );
                 }
                 intake.rejected.push(Rejected {
                     control_number: Some(set.control_number),

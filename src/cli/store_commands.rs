@@ -63,6 +63,13 @@ pub(super) fn import(what: ImportWhat) -> Result<i32> {
 /// `explain PAYER_CLAIM_ID`: the stored claim, one line per service line.
 pub(super) fn explain(payer_claim_id: &str, db: DatabaseArg) -> Result<i32> {
     let url = url(db)?;
+    // Explaining never creates a store: a missing SQLite file is an error.
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let file = path.split('?').next().unwrap_or(path);
+        if !std::path::Path::new(file).exists() {
+            bail!("no store at {file} (give --database or DATABASE_URL)");
+        }
+    }
     let claim = block_on(async move {
         let store = Store::open(&url, 2).await?;
         let c = store.claim(payer_claim_id).await?;

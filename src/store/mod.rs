@@ -20,6 +20,7 @@
 
 mod submit;
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use chrono::{NaiveDateTime, Utc};
@@ -165,6 +166,24 @@ pub struct Batch {
     pub spool: String,
 }
 
+/// A database URL fit for a message: any password replaced by `***`.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = url.get(scheme + 3..at).unwrap_or("");
+            match creds.split_once(':') {
+                Some((user, _)) => format!(
+                    "{}{user}:***{}",
+                    url.get(..scheme + 3).unwrap_or(""),
+                    url.get(at..).unwrap_or("")
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
 /// The clock, read at the edge: when rows were written.
 #[allow(clippy::disallowed_methods)] // the store stamps rows; adjudication never reads the clock
 pub fn now() -> NaiveDateTime {
@@ -307,9 +326,16 @@ impl Store {
         } else {
             url.to_string()
         };
+        // One direct connection first: a pool only says it timed out, this
+        // says why (refused, unknown database, no such file).
+        {
+            use sqlx::Connection;
+            AnyConnection::connect(&url).await?.close().await?;
+        }
         let sqlite = backend == Backend::Sqlite;
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections.max(1))
+            .acquire_timeout(std::time::Duration::from_secs(10))
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if sqlite {
@@ -482,21 +508,39 @@ impl Store {
     }
 
     /// Imports authorizations all or nothing: new numbers are added, known
-    /// ones are replaced (units used included, as the file says).
+    /// ones are replaced, except that their units used never go down.
     pub async fn import_authorizations(&self, auths: &[Authorization]) -> Result<(u64, u64)> {
         let mut w = self.write().await?;
-        let mut known = std::collections::HashSet::new();
+        // Units used on file: an import never lowers them (the store is the
+        // truth of what claims consumed; a file exported earlier would
+        // otherwise hand consumed units out again).
+        let mut known: HashMap<String, rust_decimal::Decimal> = HashMap::new();
         for chunk in auths.chunks(500) {
             let sql = format!(
-                "SELECT number FROM authorizations WHERE number IN ({})",
-                self.backend.placeholders(1, chunk.len())
+                "SELECT {AUTH_COLUMNS} FROM authorizations WHERE number IN ({}){}",
+                self.backend.placeholders(1, chunk.len()),
+                self.for_update()
             );
-            let mut q = sqlx::query_scalar::<_, String>(&sql);
+            let mut q = sqlx::query(&sql);
             for a in chunk {
                 q = q.bind(&a.number);
             }
-            known.extend(q.fetch_all(&mut *w.tx).await?);
+            for row in q.fetch_all(&mut *w.tx).await? {
+                let a = auth_from_row(&row)?;
+                known.insert(a.number, a.units_used);
+            }
         }
+        let auths: Vec<Authorization> = auths
+            .iter()
+            .map(|a| {
+                let mut a = a.clone();
+                if let Some(&used) = known.get(&a.number) {
+                    a.units_used = a.units_used.max(used);
+                }
+                a
+            })
+            .collect();
+        let auths = auths.as_slice();
         for chunk in auths.chunks(500) {
             let sql = format!(
                 "DELETE FROM authorizations WHERE number IN ({})",
@@ -669,8 +713,24 @@ impl Store {
         after: i64,
         limit: i64,
     ) -> Result<Vec<(i64, String)>> {
+        Ok(self
+            .batch_decisions(id, after, limit)
+            .await?
+            .into_iter()
+            .map(|(seq, json, _)| (seq, json))
+            .collect())
+    }
+
+    /// As [`Store::batch_results`], with the payer claim id each claim took
+    /// back (a replacement or void), for the 835's reversals.
+    pub async fn batch_decisions(
+        &self,
+        id: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, String, Option<String>)>> {
         let rows = sqlx::query(
-            "SELECT batch_seq, decision FROM claims WHERE batch_id = $1 AND batch_seq > $2 ORDER BY batch_seq LIMIT $3",
+            "SELECT batch_seq, decision, replaces FROM claims WHERE batch_id = $1 AND batch_seq > $2 ORDER BY batch_seq LIMIT $3",
         )
         .bind(id)
         .bind(after)
@@ -678,8 +738,24 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("batch_seq")?, r.try_get("decision")?)))
+            .map(|r| {
+                Ok((
+                    r.try_get("batch_seq")?,
+                    r.try_get("decision")?,
+                    r.try_get("replaces")?,
+                ))
+            })
             .collect()
+    }
+
+    /// The stored decision JSON of one claim.
+    pub async fn decision(&self, payer_claim_id: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT decision FROM claims WHERE payer_claim_id = $1")
+                .bind(payer_claim_id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     // ---- control numbers ----

@@ -547,9 +547,9 @@ async fn write_effects(
     let batch_id = opts.batch.map(|(id, _)| id);
     let first_seq = opts.batch.map_or(0, |(_, done)| done);
     for chunk in pending.chunks(200) {
-        const COLS: usize = 11;
+        const COLS: usize = 12;
         let sql = format!(
-            "INSERT INTO claims (payer_claim_id, billing_npi, claim_id, frequency, status, live, rule_set, batch_id, batch_seq, received_at, decision) VALUES {}",
+            "INSERT INTO claims (payer_claim_id, billing_npi, claim_id, frequency, status, live, rule_set, batch_id, batch_seq, received_at, decision, replaces) VALUES {}",
             backend.value_rows(chunk.len(), COLS)
         );
         let mut q = sqlx::query(&sql);
@@ -568,7 +568,13 @@ async fn write_effects(
                 .bind(batch_id.map(str::to_string))
                 .bind(batch_id.map(|_| first_seq + p.seq as i64 + 1))
                 .bind(received.clone())
-                .bind(json);
+                .bind(json)
+                .bind(
+                    p.decision
+                        .takes_back
+                        .as_ref()
+                        .map(|d| d.payer_claim_id.clone()),
+                );
         }
         q.execute(&mut *conn).await?;
     }

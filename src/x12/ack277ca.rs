@@ -37,6 +37,16 @@ pub type AckedClaim<'a> = (&'a Claim, &'a str);
 /// A claim of a rejected set and the first error of its set.
 pub type RejectedClaim<'a> = (&'a Claim, &'a SyntaxError);
 
+/// True when a claim was read far enough for a 277CA to name it: CLM01,
+/// the billing NPI, the member id and a service date (all required in the
+/// 2000C/2000D loops). Claims of a rejected set may stop short of that.
+pub fn reportable(c: &Claim) -> bool {
+    !c.claim_id.is_empty()
+        && !c.billing_npi.is_empty()
+        && !c.subscriber.member_id.is_empty()
+        && c.lines.iter().any(|l| c.line_dates(l).is_some())
+}
+
 /// What the 277CA says of one claim.
 #[derive(Clone, Copy)]
 enum Outcome<'a> {

@@ -24,7 +24,7 @@ mod remit835;
 mod segment;
 pub mod write;
 
-pub use ack277ca::{write_277ca, AckClaimsConfig, AckedClaim, RejectedClaim};
+pub use ack277ca::{reportable, write_277ca, AckClaimsConfig, AckedClaim, RejectedClaim};
 pub use ack999::{write_999, AckEnvelope};
 pub use claim837::valid_segment_id;
 pub use delimiters::{Delimiters, IsaProblem};

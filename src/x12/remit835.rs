@@ -267,14 +267,16 @@ fn service_payment(
     let procedure = src.and_then(|s| s.procedure.as_ref());
     let composite = match (procedure, &l.procedure, c.kind) {
         (Some(p), _, _) => {
-            let mut parts: Vec<&str> = vec![
-                if p.qualifier.is_empty() {
-                    "HC"
-                } else {
-                    &*p.qualifier
-                },
-                &p.code,
-            ];
+            // SVC01-1 takes the 837's qualifier when the 835 list has it
+            // (de-identified files carry placeholders such as `XX`).
+            const SVC01_1: [&str; 10] =
+                ["AD", "ER", "HC", "HP", "IV", "N4", "N6", "NU", "UI", "WK"];
+            let qualifier = if SVC01_1.contains(&&*p.qualifier) {
+                &*p.qualifier
+            } else {
+                "HC"
+            };
+            let mut parts: Vec<&str> = vec![qualifier, &p.code];
             parts.extend(p.modifiers.iter().map(String::as_str));
             w.composite(&parts)
         }

@@ -773,6 +773,15 @@ fn authorizations_api(b: Backend) {
         Some(ok.as_bytes()),
     );
     assert_eq!(r.json(), json!({"imported": 2, "added": 2, "replaced": 0}));
+    // Consume a unit of C1, then import the same file again: units used
+    // never go down by an import (the file says 0).
+    let r = post_837(
+        &s,
+        "/v1/claims",
+        &render(&[mri_claim("AUTH-2", "C1", "1")]),
+        &[],
+    );
+    assert_eq!(decisions(&r), ["approved"]);
     let r = send(
         "POST",
         &s.url("/v1/authorizations/import"),
@@ -780,6 +789,7 @@ fn authorizations_api(b: Backend) {
         Some(ok.as_bytes()),
     );
     assert_eq!(r.json(), json!({"imported": 2, "added": 0, "replaced": 2}));
+    assert_eq!(units_used(&s, "C1"), "1");
 }
 
 /// `n` one-line MRI claims for member M1 citing `auth`, in one interchange.
@@ -1316,6 +1326,39 @@ fn x12_answers_validate_under_pyx12(b: Backend) {
     validate(&v.body, "api-835-void");
     assert_eq!(crate::remit::check_balanced(&v.body), 1);
     assert_eq!(units_used(&s, "RV1"), "0");
+
+    // The professional sample again, as a batch: PCN-0003 (frequency 7)
+    // replaces the claim stored by the first submission, and the batch's
+    // 835 reverses what that one was paid.
+    let r = post_837(
+        &s,
+        "/v1/batches",
+        &read("fixtures/x12/837p-sample.x12"),
+        &[],
+    );
+    let pid = r.json()["id"].as_str().unwrap().to_string();
+    wait_batch_done(&s, &pid);
+    let p835 = get(&s, &format!("/v1/batches/{pid}/results?format=835"));
+    assert!(
+        p835.body.contains("CLP*PCN-0003*22*-900.00*-900.00"),
+        "{}",
+        p835.body
+    );
+    validate(&p835.body, "batch-835-replacement");
+    crate::remit::check_balanced(&p835.body);
+    // Without its spooled file a batch's 835 cannot be written: 409, not 500.
+    let spool = std::fs::read_dir(db.dir.join("data"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains(&pid))
+        .unwrap();
+    std::fs::remove_file(spool).unwrap();
+    let gone = get(&s, &format!("/v1/batches/{pid}/results?format=835"));
+    assert_eq!(gone.status, 409, "{}", gone.body);
+    assert!(gone.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("no longer"));
 
     let (a, b2) = (control(&first.body), control(&second.body));
     assert!(
