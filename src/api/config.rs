@@ -155,7 +155,12 @@ impl Config {
             db_connections: env_number("PRIORAUTH_DB_CONNECTIONS", 16)?,
             batch_chunk: env_number("PRIORAUTH_BATCH_CHUNK", 5000usize)?.max(1),
             log_format,
-            log_filter: env("PRIORAUTH_LOG").unwrap_or_else(|| "info".into()),
+            log_filter: {
+                let f = env("PRIORAUTH_LOG").unwrap_or_else(|| "info".into());
+                tracing_subscriber::EnvFilter::try_new(&f)
+                    .map_err(|e| anyhow::anyhow!("PRIORAUTH_LOG={f:?} is not a log filter: {e}"))?;
+                f
+            },
             payer: Payer::from_env()?,
         })
     }
