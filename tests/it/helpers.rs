@@ -80,7 +80,11 @@ pub fn x12valid() -> &'static Path {
 
 /// Validates an X12 file with pyx12; returns its log when it is not clean.
 pub fn pyx12_errors(x12: &str, name: &str) -> Option<String> {
-    let dir = temp_dir(&format!("pyx12-{name}"));
+    // A folder per call: tests run in parallel, and the SQLite and
+    // PostgreSQL runs of a service test validate files of the same name.
+    static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = temp_dir(&format!("pyx12-{name}-{n}"));
     let file = dir.join(format!("{name}.x12"));
     std::fs::write(&file, x12).unwrap();
     let out = Command::new(x12valid())
