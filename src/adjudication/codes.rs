@@ -1,117 +1,52 @@
 //! The CARC/RARC codes priorauth emits, as closed enums with stable codes,
 //! and the catalogue staff look codes up in (SPEC §3 code meanings).
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::Serialize;
 
-/// Claim adjustment group code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Group {
-    /// Contractual obligation: the provider may not bill the patient.
-    CO,
-    /// Other adjustment (used for duplicates).
-    OA,
-}
-
-/// Claim adjustment reason codes priorauth emits. CARC 15 and 62 are
-/// deactivated in the X12 list and deliberately absent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Carc {
-    /// 18: exact duplicate claim/service.
-    C18,
-    /// 39: services denied at the time authorization/pre-certification was requested.
-    C39,
-    /// 197: precertification/authorization/notification/pre-treatment absent.
-    C197,
-    /// 198: precertification/notification/authorization/pre-treatment exceeded.
-    C198,
-    /// 284: authorization number may be valid but does not apply to the billed services.
-    C284,
-    /// 296: authorization number may be valid but does not apply to the provider.
-    C296,
-    /// 302: precertification/notification/authorization/pre-treatment time limit has expired.
-    C302,
-}
-
-/// Remittance advice remark codes priorauth emits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Rarc {
-    /// M62: missing/incomplete/invalid treatment authorization code.
-    M62,
-    /// N54: claim information is inconsistent with pre-certified/authorized services.
-    N54,
-    /// N351: service date outside of the approved treatment plan service dates.
-    N351,
-    /// N758: adjusted based on the prior authorization decision.
-    N758,
-}
-
-impl Group {
-    /// The code as sent.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Group::CO => "CO",
-            Group::OA => "OA",
-        }
+code_list! {
+    /// Claim adjustment group code.
+    Group {
+        /// Contractual obligation: the provider may not bill the patient.
+        CO = "CO",
+        /// Other adjustment (used for duplicates).
+        OA = "OA",
     }
 }
 
-impl Carc {
-    /// The code as sent.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Carc::C18 => "18",
-            Carc::C39 => "39",
-            Carc::C197 => "197",
-            Carc::C198 => "198",
-            Carc::C284 => "284",
-            Carc::C296 => "296",
-            Carc::C302 => "302",
-        }
+code_list! {
+    /// Claim adjustment reason codes priorauth emits. CARC 15 and 62 are
+    /// deactivated in the X12 list and deliberately absent.
+    Carc {
+        /// 18: exact duplicate claim/service.
+        C18 = "18",
+        /// 39: services denied at the time authorization/pre-certification was requested.
+        C39 = "39",
+        /// 197: precertification/authorization/notification/pre-treatment absent.
+        C197 = "197",
+        /// 198: precertification/notification/authorization/pre-treatment exceeded.
+        C198 = "198",
+        /// 284: authorization number may be valid but does not apply to the billed services.
+        C284 = "284",
+        /// 296: authorization number may be valid but does not apply to the provider.
+        C296 = "296",
+        /// 302: precertification/notification/authorization/pre-treatment time limit has expired.
+        C302 = "302",
     }
 }
 
-impl Rarc {
-    /// The code as sent.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Rarc::M62 => "M62",
-            Rarc::N54 => "N54",
-            Rarc::N351 => "N351",
-            Rarc::N758 => "N758",
-        }
+code_list! {
+    /// Remittance advice remark codes priorauth emits.
+    Rarc {
+        /// M62: missing/incomplete/invalid treatment authorization code.
+        M62 = "M62",
+        /// N54: claim information is inconsistent with pre-certified/authorized services.
+        N54 = "N54",
+        /// N351: service date outside of the approved treatment plan service dates.
+        N351 = "N351",
+        /// N758: adjusted based on the prior authorization decision.
+        N758 = "N758",
     }
 }
-
-macro_rules! serialize_as_str {
-    ($($t:ty),*) => {$(
-        impl Serialize for $t {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(self.as_str())
-            }
-        }
-    )*};
-}
-serialize_as_str!(Group, Carc, Rarc);
-
-/// Reads the codes back from stored decisions: the inverse of `as_str`.
-macro_rules! deserialize_from_str {
-    ($($t:ty: [$($v:expr),*]),*) => {$(
-        impl<'de> Deserialize<'de> for $t {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-                [$($v),*]
-                    .into_iter()
-                    .find(|c| c.as_str() == s)
-                    .ok_or_else(|| serde::de::Error::custom(format!("unknown code {s}")))
-            }
-        }
-    )*};
-}
-deserialize_from_str!(
-    Group: [Group::CO, Group::OA],
-    Carc: [Carc::C18, Carc::C39, Carc::C197, Carc::C198, Carc::C284, Carc::C296, Carc::C302],
-    Rarc: [Rarc::M62, Rarc::N54, Rarc::N351, Rarc::N758]
-);
 
 /// One entry of the code catalogue.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -174,6 +109,8 @@ mod tests {
         let got: Vec<&str> = rarcs.iter().map(|c| c.as_str()).collect();
         assert_eq!(got, ["M62", "N54", "N351", "N758"]);
         assert_eq!(serde_json::to_string(&Carc::C197).unwrap(), "\"197\"");
+        assert_eq!(serde_json::from_str::<Carc>("\"198\"").unwrap(), Carc::C198);
+        assert!(serde_json::from_str::<Rarc>("\"X1\"").is_err());
         for c in carcs {
             assert!(lookup("carc", c.as_str()).unwrap().active);
         }

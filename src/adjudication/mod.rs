@@ -6,6 +6,45 @@
 //! 7 cancelled, 8a after end, 8b before start, 9 codes, 10 no units,
 //! 11 too few units (partial), 12 approved.
 
+// Before the modules, which use it.
+/// Declares a closed list of codes or words from one table: the enum,
+/// `as_str`, and serde as that string (stored decisions are read back
+/// through it). Used by the CARC/RARC codes and the decision words.
+macro_rules! code_list {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $code:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)*
+        }
+
+        impl $name {
+            /// The code or word as written in answers.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $code,)*
+                }
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+                match &*s {
+                    $($code => Ok($name::$variant),)*
+                    other => Err(serde::de::Error::custom(format!("unknown code {other}"))),
+                }
+            }
+        }
+    };
+}
+
 pub mod codes;
 mod output;
 
@@ -81,6 +120,21 @@ impl Failure {
                 | Failure::Codes
         )
     }
+}
+
+/// The earlier claim a replacement or void takes back, with its key: by
+/// its REF*F8 payer claim id, else by its own billing NPI and CLM01.
+pub fn earlier_claim(
+    claim: &Claim,
+    history: &impl ClaimHistory,
+) -> Option<((String, String), PriorClaim)> {
+    let key = claim
+        .payer_claim_number
+        .as_deref()
+        .and_then(|f8| history.by_payer_id(f8))
+        .unwrap_or_else(|| (claim.billing_npi.clone(), claim.claim_id.clone()));
+    let prior = history.by_key(&key.0, &key.1)?;
+    Some((key, prior))
 }
 
 /// What an earlier claim consumed, kept to reverse it on replacement or void.
@@ -271,14 +325,9 @@ impl<'r> Adjudicator<'r> {
                 }
             }
             Frequency::Replacement | Frequency::Void => {
-                // The earlier claim: by REF*F8 payer claim id, else by key.
-                let key = claim
-                    .payer_claim_number
-                    .as_deref()
-                    .and_then(|f8| history.by_payer_id(f8))
-                    .unwrap_or_else(|| (npi.to_string(), id.to_string()));
-                let prior = history.by_key(&key.0, &key.1);
-                if let Some(p) = &prior {
+                let earlier = earlier_claim(claim, history);
+                let prior = earlier.as_ref().map(|(_, p)| p.clone());
+                if let Some((key, p)) = &earlier {
                     for c in &p.consumption {
                         book.consume(&c.authorization, -c.units);
                     }

@@ -24,36 +24,36 @@ fn ser_units<S: Serializer>(d: &Decimal, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&d.normalize().to_string())
 }
 
-/// A line's decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Decision {
-    /// PA required and a valid authorization covers the line.
-    Approved,
-    /// No rule requires PA.
-    NotRequired,
-    /// PA required and not satisfied.
-    Denied,
-    /// Some units approved, the excess denied.
-    Partial,
-    /// The authorization is pending: not final.
-    Pended,
+code_list! {
+    /// A line's decision.
+    Decision {
+        /// PA required and a valid authorization covers the line.
+        Approved = "approved",
+        /// No rule requires PA.
+        NotRequired = "not_required",
+        /// PA required and not satisfied.
+        Denied = "denied",
+        /// Some units approved, the excess denied.
+        Partial = "partial",
+        /// The authorization is pending: not final.
+        Pended = "pended",
+    }
 }
 
-/// A claim's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ClaimStatus {
-    /// Every line approved or not requiring PA.
-    Approved,
-    /// Every line denied.
-    Denied,
-    /// Some lines denied or partial.
-    Partial,
-    /// Some line pended.
-    Pended,
-    /// A void (frequency 8).
-    Voided,
+code_list! {
+    /// A claim's status.
+    ClaimStatus {
+        /// Every line approved or not requiring PA.
+        Approved = "approved",
+        /// Every line denied.
+        Denied = "denied",
+        /// Some lines denied or partial.
+        Partial = "partial",
+        /// Some line pended.
+        Pended = "pended",
+        /// A void (frequency 8).
+        Voided = "voided",
+    }
 }
 
 /// One adjustment (a CAS triplet with its group).
@@ -69,6 +69,19 @@ pub struct Adjustment {
     /// Units adjusted.
     #[serde(serialize_with = "ser_units")]
     pub units: Decimal,
+}
+
+/// `CO-198 1200.00`, as tables and explanations show an adjustment.
+impl std::fmt::Display for Adjustment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}-{} {}",
+            self.group.as_str(),
+            self.carc.as_str(),
+            money(self.amount)
+        )
+    }
 }
 
 /// Units an approved or partial line took from an authorization.

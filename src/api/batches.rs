@@ -8,7 +8,6 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use actix_web::http::header::CONTENT_LENGTH;
 use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
@@ -16,7 +15,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::claims::expect_media;
+use super::claims::{declared_length, expect_media, X12_MEDIA};
 use super::{ApiError, ApiResult, AppState};
 use crate::store::{StoreError, SubmitOptions, Submitted};
 use crate::x12::Parser;
@@ -201,25 +200,9 @@ pub(super) async fn create(
     req: HttpRequest,
     mut payload: web::Payload,
 ) -> ApiResult {
-    expect_media(
-        req.headers(),
-        &[
-            "application/edi-x12",
-            "application/x12",
-            "text/plain",
-            "application/octet-stream",
-        ],
-    )?;
+    expect_media(req.headers(), X12_MEDIA)?;
     let limit = state.config.batch_limit;
-    if req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .is_some_and(|n| n > limit)
-    {
-        return Err(ApiError::TooLarge(limit));
-    }
+    declared_length(req.headers(), limit)?;
     let id = Uuid::new_v4().to_string();
     let spool: PathBuf = state.config.data_dir.join(format!("batch-{id}.x12"));
     let mut file = std::io::BufWriter::with_capacity(

@@ -13,12 +13,17 @@ use crate::model::Claim;
 use crate::store::{SubmitOptions, Submitted};
 use crate::x12;
 
-/// Reads a request body up to `limit` bytes: 413 with a JSON error beyond.
-pub(super) async fn read_body(
-    headers: &HeaderMap,
-    mut payload: web::Payload,
-    limit: u64,
-) -> ApiResult<Vec<u8>> {
+/// The 837 bodies the claim and batch routes take.
+pub(super) const X12_MEDIA: &[&str] = &[
+    "application/edi-x12",
+    "application/x12",
+    "text/plain",
+    "application/octet-stream",
+];
+
+/// The body length the request declares; 413 when it is over `limit`
+/// (before a byte is read).
+pub(super) fn declared_length(headers: &HeaderMap, limit: u64) -> ApiResult<Option<u64>> {
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -26,6 +31,16 @@ pub(super) async fn read_body(
     if declared.is_some_and(|n| n > limit) {
         return Err(ApiError::TooLarge(limit));
     }
+    Ok(declared)
+}
+
+/// Reads a request body up to `limit` bytes: 413 with a JSON error beyond.
+pub(super) async fn read_body(
+    headers: &HeaderMap,
+    mut payload: web::Payload,
+    limit: u64,
+) -> ApiResult<Vec<u8>> {
+    let declared = declared_length(headers, limit)?;
     let mut body = Vec::with_capacity(declared.unwrap_or(0).min(limit) as usize);
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("request body: {e}")))?;
@@ -73,7 +88,7 @@ pub(super) fn receive(body: Vec<u8>) -> ApiResult<Received> {
         reader: Box::new(std::io::Cursor::new(body)),
     };
     let intake = read_files(vec![input], |set| {
-        claims.extend(set.claims.iter().cloned());
+        claims.append(&mut set.claims);
         Ok(())
     })
     .map_err(|e| ApiError::BadRequest(format!("837 body: {e}")))?;
@@ -215,15 +230,7 @@ pub(super) async fn submit(
     query: web::Query<SubmitQuery>,
     payload: web::Payload,
 ) -> ApiResult {
-    expect_media(
-        req.headers(),
-        &[
-            "application/edi-x12",
-            "application/x12",
-            "text/plain",
-            "application/octet-stream",
-        ],
-    )?;
+    expect_media(req.headers(), X12_MEDIA)?;
     let check = match query.mode.as_deref() {
         None | Some("submit") => false,
         Some("check") => true,

@@ -261,11 +261,15 @@ fn register(cfg: &mut web::ServiceConfig) -> Vec<Route> {
     r.table
 }
 
-/// Every route the server answers, in registration order.
-pub fn routes() -> Vec<Route> {
-    let mut table = Vec::new();
-    let _ = App::new().configure(|cfg| table = register(cfg));
-    table
+/// Every route the server answers, in registration order (read off a
+/// throwaway app once).
+pub fn routes() -> &'static [Route] {
+    static TABLE: std::sync::OnceLock<Vec<Route>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut table = Vec::new();
+        let _ = App::new().configure(|cfg| table = register(cfg));
+        table
+    })
 }
 
 async fn healthz() -> HttpResponse {
@@ -300,7 +304,7 @@ async fn openapi() -> HttpResponse {
 async fn no_route(req: actix_web::HttpRequest) -> HttpResponse {
     let allowed: Vec<String> = routes()
         .iter()
-        .filter(|r| same_shape(r.path, req.path()))
+        .filter(|r| path_fits(r.path, req.path()))
         .map(|r| r.method.to_ascii_uppercase())
         .collect();
     if !allowed.is_empty() {
@@ -314,8 +318,9 @@ async fn no_route(req: actix_web::HttpRequest) -> HttpResponse {
     ApiError::NotFound(format!("no route {} {}", req.method(), req.path())).error_response()
 }
 
-/// True when a concrete path fits a template (`{x}` matches one segment).
-fn same_shape(template: &str, path: &str) -> bool {
+/// True when a concrete path fits a route template (`{x}` matches one
+/// segment).
+pub fn path_fits(template: &str, path: &str) -> bool {
     let t: Vec<&str> = template.split('/').collect();
     let p: Vec<&str> = path.split('/').collect();
     t.len() == p.len()

@@ -48,14 +48,7 @@ fn table_row(out: &mut impl Write, c: &ClaimDecision) -> io::Result<()> {
         let adj = l
             .adjustments
             .iter()
-            .map(|a| {
-                format!(
-                    "{}-{} {}",
-                    a.group.as_str(),
-                    a.carc.as_str(),
-                    crate::adjudication::money(a.amount)
-                )
-            })
+            .map(|a| a.to_string())
             .chain(l.remarks.iter().map(|r| format!("RARC {}", r.as_str())))
             .collect::<Vec<_>>()
             .join(" ");
@@ -68,14 +61,11 @@ fn table_row(out: &mut impl Write, c: &ClaimDecision) -> io::Result<()> {
             out,
             "{:<14} {:<8} {:>3} {:<7} {:<10} {:<12} {:<24} {:<10} {:<22} {}",
             c.claim_id,
-            format!("{:?}", c.status).to_lowercase(),
+            c.status.as_str(),
             l.line,
             code,
             l.service_date.map(|d| d.to_string()).unwrap_or_default(),
-            serde_json::to_value(l.decision)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
+            l.decision.as_str(),
             l.rule.as_deref().unwrap_or("-"),
             l.authorization.as_deref().unwrap_or("-"),
             if adj.is_empty() { "-".to_string() } else { adj },

@@ -303,10 +303,11 @@ impl Intake {
 }
 
 /// Reads every file, calling `on_set` for each accepted transaction set, and
-/// collects rejections, warnings and acknowledgments.
+/// collects rejections, warnings and acknowledgments. `on_set` may take the
+/// set's claims (the CLI only reads them, so they are reused for the next set).
 pub fn read_files(
     inputs: Vec<Input>,
-    on_set: impl FnMut(&x12::TransactionSet) -> Result<()>,
+    on_set: impl FnMut(&mut x12::TransactionSet) -> Result<()>,
 ) -> Result<Intake> {
     read_files_with_progress(inputs, None, on_set)
 }
@@ -315,18 +316,18 @@ pub fn read_files(
 pub fn read_files_with_progress(
     inputs: Vec<Input>,
     progress: Option<&indicatif::ProgressBar>,
-    mut on_set: impl FnMut(&x12::TransactionSet) -> Result<()>,
+    mut on_set: impl FnMut(&mut x12::TransactionSet) -> Result<()>,
 ) -> Result<Intake> {
     let mut intake = Intake::default();
     let mut done_before = 0u64;
     for Input { name, reader } in inputs {
         let mut parser = Parser::new(reader);
-        while let Some(set) = parser.next_set() {
+        while let Some(mut set) = parser.next_set() {
             if let Some(p) = progress {
                 p.set_position(done_before + parser.summary().bytes);
             }
             if set.accepted() {
-                on_set(&set)?;
+                on_set(&mut set)?;
                 parser.recycle(set.claims);
             } else {
                 if let Some(first) = set.errors.first() {

@@ -4,6 +4,7 @@
 use anyhow::{bail, Context, Result};
 
 use super::{DatabaseArg, ImportWhat, EXIT_OK};
+use crate::adjudication::ClaimDecision;
 use crate::authorizations::import_csv;
 use crate::rules::RuleSet;
 use crate::store::Store;
@@ -93,35 +94,19 @@ pub(super) fn explain(payer_claim_id: &str, db: DatabaseArg) -> Result<i32> {
         c.rule_set,
         c.received_at
     );
-    let decision: serde_json::Value = serde_json::from_str(c.decision.get())?;
-    if let Some(lines) = decision.get("lines").and_then(|l| l.as_array()) {
-        for l in lines {
-            let s = |k: &str| l.get(k).and_then(|v| v.as_str()).unwrap_or("-").to_string();
-            println!("  {}", s("reason"));
-            let codes: Vec<String> = l
-                .get("adjustments")
-                .and_then(|a| a.as_array())
-                .into_iter()
-                .flatten()
-                .map(|a| {
-                    format!(
-                        "{}-{} {}",
-                        a.get("group").and_then(|v| v.as_str()).unwrap_or(""),
-                        a.get("carc").and_then(|v| v.as_str()).unwrap_or(""),
-                        a.get("amount").and_then(|v| v.as_str()).unwrap_or("")
-                    )
-                })
-                .collect();
-            println!(
-                "    decision {}; adjustments {}",
-                s("decision"),
-                if codes.is_empty() {
-                    "none".to_string()
-                } else {
-                    codes.join(", ")
-                }
-            );
-        }
+    let decision: ClaimDecision = serde_json::from_str(c.decision.get())?;
+    for l in &decision.lines {
+        println!("  {}", l.reason);
+        let codes: Vec<String> = l.adjustments.iter().map(|a| a.to_string()).collect();
+        println!(
+            "    decision {}; adjustments {}",
+            l.decision.as_str(),
+            if codes.is_empty() {
+                "none".to_string()
+            } else {
+                codes.join(", ")
+            }
+        );
     }
     Ok(EXIT_OK)
 }

@@ -424,6 +424,32 @@ impl Store {
         }
     }
 
+    /// Rows of a query ending in `… IN (values)`, 500 values a statement.
+    /// `head` is the query up to `IN`, with placeholders of its own for the
+    /// `fixed` parameters bound first; `tail` follows the list.
+    async fn fetch_in(
+        &self,
+        conn: &mut AnyConnection,
+        head: &str,
+        fixed: &[&str],
+        values: &[&str],
+        tail: &str,
+    ) -> Result<Vec<AnyRow>> {
+        let mut rows = Vec::new();
+        for chunk in values.chunks(500) {
+            let sql = format!(
+                "{head} IN ({}){tail}",
+                self.backend.placeholders(fixed.len() + 1, chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for v in fixed.iter().chain(chunk) {
+                q = q.bind(*v);
+            }
+            rows.extend(q.fetch_all(&mut *conn).await?);
+        }
+        Ok(rows)
+    }
+
     /// ` FOR UPDATE` on PostgreSQL (SQLite's writer lock covers it).
     fn for_update(&self) -> &'static str {
         match self.backend {
@@ -515,20 +541,14 @@ impl Store {
         // truth of what claims consumed; a file exported earlier would
         // otherwise hand consumed units out again).
         let mut known: HashMap<String, rust_decimal::Decimal> = HashMap::new();
-        for chunk in auths.chunks(500) {
-            let sql = format!(
-                "SELECT {AUTH_COLUMNS} FROM authorizations WHERE number IN ({}){}",
-                self.backend.placeholders(1, chunk.len()),
-                self.for_update()
-            );
-            let mut q = sqlx::query(&sql);
-            for a in chunk {
-                q = q.bind(&a.number);
-            }
-            for row in q.fetch_all(&mut *w.tx).await? {
-                let a = auth_from_row(&row)?;
-                known.insert(a.number, a.units_used);
-            }
+        let numbers: Vec<&str> = auths.iter().map(|a| a.number.as_str()).collect();
+        let head = format!("SELECT {AUTH_COLUMNS} FROM authorizations WHERE number");
+        for row in self
+            .fetch_in(&mut w.tx, &head, &[], &numbers, self.for_update())
+            .await?
+        {
+            let a = auth_from_row(&row)?;
+            known.insert(a.number, a.units_used);
         }
         let auths: Vec<Authorization> = auths
             .iter()

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{auth_from_row, stamp, Backend, Result, Store, StoreError, AUTH_COLUMNS};
 use crate::adjudication::{
-    Adjudicator, ClaimDecision, ClaimHistory, Consumption, MemoryHistory, PriorClaim,
+    earlier_claim, Adjudicator, ClaimDecision, ClaimHistory, Consumption, MemoryHistory, PriorClaim,
 };
 use crate::authorizations::AuthBook;
 use crate::model::{Claim, Frequency};
@@ -48,23 +48,15 @@ struct Loaded {
 /// A claim decided in this submission, waiting to be written.
 struct Pending {
     payer_claim_id: String,
+    /// Position of the claim in the submission.
     seq: usize,
     live: bool,
     decision: ClaimDecision,
-    /// Index of the claim in the submission.
-    claim: usize,
     reversed_by: Option<String>,
 }
 
 fn key_of(c: &Claim) -> (String, String) {
     (c.billing_npi.clone(), c.claim_id.clone())
-}
-
-fn word<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }
 
 impl Store {
@@ -197,21 +189,12 @@ impl Store {
             .collect();
         let mut keys: HashSet<(String, String)> = claims.iter().map(key_of).collect();
         let mut links = Vec::new();
-        for chunk in f8.chunks(500) {
-            let sql = format!(
-                "SELECT payer_claim_id, billing_npi, claim_id FROM claims WHERE payer_claim_id IN ({})",
-                self.backend.placeholders(1, chunk.len())
-            );
-            let mut q = sqlx::query(&sql);
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            for row in q.fetch_all(&mut *conn).await? {
-                let id: String = row.try_get("payer_claim_id")?;
-                let key: (String, String) = (row.try_get("billing_npi")?, row.try_get("claim_id")?);
-                keys.insert(key.clone());
-                links.push((id, key));
-            }
+        let head = "SELECT payer_claim_id, billing_npi, claim_id FROM claims WHERE payer_claim_id";
+        for row in self.fetch_in(conn, head, &[], &f8, "").await? {
+            let id: String = row.try_get("payer_claim_id")?;
+            let key: (String, String) = (row.try_get("billing_npi")?, row.try_get("claim_id")?);
+            keys.insert(key.clone());
+            links.push((id, key));
         }
 
         // The claims that answer for those keys, and what they consumed.
@@ -225,50 +208,46 @@ impl Store {
         for (npi, id) in &keys {
             by_npi.entry(npi.as_str()).or_default().push(id.as_str());
         }
+        // Earlier decisions are only wanted for what a replacement or void
+        // takes back (the 835's reversal); duplicates need no JSON read.
+        let corrections = claims
+            .iter()
+            .any(|c| matches!(c.frequency, Frequency::Replacement | Frequency::Void));
+        let head = format!(
+            "SELECT payer_claim_id, claim_id, {} FROM claims WHERE live = 1 AND billing_npi = {} AND claim_id",
+            if corrections { "decision" } else { "NULL AS decision" },
+            self.backend.placeholders(1, 1)
+        );
         for (npi, ids) in by_npi {
-            for chunk in ids.chunks(500) {
-                let sql = format!(
-                    "SELECT payer_claim_id, claim_id, decision FROM claims WHERE live = 1 AND billing_npi = {} AND claim_id IN ({})",
-                    self.backend.placeholders(1, 1),
-                    self.backend.placeholders(2, chunk.len())
+            for row in self.fetch_in(conn, &head, &[npi], &ids, "").await? {
+                let id: String = row.try_get("payer_claim_id")?;
+                if let Some(json) = row.try_get::<Option<String>, _>("decision")? {
+                    prior_decisions.insert(id.clone(), json);
+                }
+                priors.insert(
+                    id,
+                    ((npi.to_string(), row.try_get("claim_id")?), Vec::new()),
                 );
-                let mut q = sqlx::query(&sql).bind(npi);
-                for id in chunk {
-                    q = q.bind(*id);
-                }
-                for row in q.fetch_all(&mut *conn).await? {
-                    let id: String = row.try_get("payer_claim_id")?;
-                    prior_decisions.insert(id.clone(), row.try_get("decision")?);
-                    priors.insert(
-                        id,
-                        ((npi.to_string(), row.try_get("claim_id")?), Vec::new()),
-                    );
-                }
             }
         }
         let prior_ids: Vec<String> = priors.keys().cloned().collect();
-        for chunk in prior_ids.chunks(500) {
-            let sql = format!(
-                "SELECT payer_claim_id, line, authorization_number, units FROM consumption_ledger WHERE reversed_by IS NULL AND payer_claim_id IN ({}) ORDER BY id",
-                self.backend.placeholders(1, chunk.len())
-            );
-            let mut q = sqlx::query(&sql);
-            for id in chunk {
-                q = q.bind(id.as_str());
-            }
-            for row in q.fetch_all(&mut *conn).await? {
-                let id: String = row.try_get("payer_claim_id")?;
-                let units: String = row.try_get("units")?;
-                let units = units
-                    .parse::<Decimal>()
-                    .map_err(|e| StoreError::Corrupt(format!("ledger units {units:?}: {e}")))?;
-                if let Some((_, list)) = priors.get_mut(&id) {
-                    list.push(Consumption {
-                        authorization: row.try_get("authorization_number")?,
-                        line: u32::try_from(row.try_get::<i64, _>("line")?).unwrap_or(0),
-                        units,
-                    });
-                }
+        let prior_ids: Vec<&str> = prior_ids.iter().map(String::as_str).collect();
+        let head = "SELECT payer_claim_id, line, authorization_number, units FROM consumption_ledger WHERE reversed_by IS NULL AND payer_claim_id";
+        for row in self
+            .fetch_in(conn, head, &[], &prior_ids, " ORDER BY id")
+            .await?
+        {
+            let id: String = row.try_get("payer_claim_id")?;
+            let units: String = row.try_get("units")?;
+            let units = units
+                .parse::<Decimal>()
+                .map_err(|e| StoreError::Corrupt(format!("ledger units {units:?}: {e}")))?;
+            if let Some((_, list)) = priors.get_mut(&id) {
+                list.push(Consumption {
+                    authorization: row.try_get("authorization_number")?,
+                    line: u32::try_from(row.try_get::<i64, _>("line")?).unwrap_or(0),
+                    units,
+                });
             }
         }
 
@@ -298,18 +277,9 @@ impl Store {
         members.sort_unstable();
         members.dedup();
         let mut book = AuthBook::default();
-        for chunk in members.chunks(500) {
-            let sql = format!(
-                "SELECT {AUTH_COLUMNS} FROM authorizations WHERE member_id IN ({})",
-                self.backend.placeholders(1, chunk.len())
-            );
-            let mut q = sqlx::query(&sql);
-            for m in chunk {
-                q = q.bind(*m);
-            }
-            for row in q.fetch_all(&mut *conn).await? {
-                book.insert(auth_from_row(&row)?);
-            }
+        let head = format!("SELECT {AUTH_COLUMNS} FROM authorizations WHERE member_id");
+        for row in self.fetch_in(conn, &head, &[], &members, "").await? {
+            book.insert(auth_from_row(&row)?);
         }
         let lock_clause = if lock { self.for_update() } else { "" };
         if lock_clause.is_empty() {
@@ -317,19 +287,12 @@ impl Store {
             // or this is a check): only the numbers the member read missed.
             numbers.retain(|n| book.get(n).is_none());
         }
-        for chunk in numbers.chunks(500) {
-            let sql = format!(
-                "SELECT {AUTH_COLUMNS} FROM authorizations WHERE number IN ({}) ORDER BY number{lock_clause}",
-                self.backend.placeholders(1, chunk.len())
-            );
-            let mut q = sqlx::query(&sql);
-            for n in chunk {
-                q = q.bind(n.as_str());
-            }
-            for row in q.fetch_all(&mut *conn).await? {
-                // Read after the lock: these rows win over the member read.
-                book.insert(auth_from_row(&row)?);
-            }
+        let numbers: Vec<&str> = numbers.iter().map(String::as_str).collect();
+        let head = format!("SELECT {AUTH_COLUMNS} FROM authorizations WHERE number");
+        let tail = format!(" ORDER BY number{lock_clause}");
+        for row in self.fetch_in(conn, &head, &[], &numbers, &tail).await? {
+            // Read after the lock: these rows win over the member read.
+            book.insert(auth_from_row(&row)?);
         }
         let units_used = book
             .iter()
@@ -412,18 +375,11 @@ fn adjudicate_all(
         // Time-ordered (v7): new claims land at the end of the key indexes
         // instead of at random pages, which kept batches I/O-bound.
         let payer_claim_id = Uuid::now_v7().to_string();
-        let own = (claim.billing_npi.as_str(), claim.claim_id.as_str());
-        let own_prior = loaded.history.by_key(own.0, own.1);
-        // The earlier claim a replacement or void reverses, found the way
-        // the adjudicator finds it.
+        let own_prior = loaded.history.by_key(&claim.billing_npi, &claim.claim_id);
+        // The earlier claim a replacement or void reverses.
         let target = match claim.frequency {
             Frequency::Replacement | Frequency::Void => {
-                let key = claim
-                    .payer_claim_number
-                    .as_deref()
-                    .and_then(|f8| loaded.history.by_payer_id(f8))
-                    .unwrap_or_else(|| (own.0.to_string(), own.1.to_string()));
-                loaded.history.by_key(&key.0, &key.1)
+                earlier_claim(claim, &loaded.history).map(|(_, p)| p)
             }
             Frequency::Original | Frequency::Other => None,
         };
@@ -480,7 +436,6 @@ fn adjudicate_all(
             seq: i,
             live,
             decision,
-            claim: i,
             reversed_by: None,
         });
     }
@@ -554,7 +509,7 @@ async fn write_effects(
         );
         let mut q = sqlx::query(&sql);
         for p in chunk {
-            let claim = claims.get(p.claim);
+            let claim = claims.get(p.seq);
             let json = serde_json::to_string(&p.decision)
                 .map_err(|e| StoreError::Corrupt(format!("decision JSON: {e}")))?;
             q = q
@@ -562,7 +517,7 @@ async fn write_effects(
                 .bind(claim.map(|c| c.billing_npi.clone()).unwrap_or_default())
                 .bind(p.decision.claim_id.clone())
                 .bind(claim.map(|c| c.frequency_code.clone()).unwrap_or_default())
-                .bind(word(&p.decision.status))
+                .bind(p.decision.status.as_str())
                 .bind(i64::from(p.live))
                 .bind(rules.version().to_string())
                 .bind(batch_id.map(str::to_string))
@@ -610,7 +565,7 @@ async fn write_effects(
                 .bind(p.payer_claim_id.clone())
                 .bind(*i as i64)
                 .bind(i64::from(l.line))
-                .bind(word(&l.decision))
+                .bind(l.decision.as_str())
                 .bind(l.rule.clone())
                 .bind(l.authorization.clone())
                 .bind(adjustments)

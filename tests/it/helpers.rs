@@ -85,14 +85,30 @@ pub fn pyx12_errors(x12: &str, name: &str) -> Option<String> {
     static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let dir = temp_dir(&format!("pyx12-{name}-{n}"));
-    let file = dir.join(format!("{name}.x12"));
-    std::fs::write(&file, x12).unwrap();
+    let file = format!("{name}.x12");
+    std::fs::write(dir.join(&file), x12).unwrap();
+    let run = pyx12_validate(&dir, &[file]);
+    (run.ok != 1 || !run.errors.is_empty()).then_some(run.log)
+}
+
+/// What x12valid said of some files.
+pub struct Pyx12Run {
+    /// How many it called OK.
+    pub ok: usize,
+    /// Its error lines about the files.
+    pub errors: Vec<String>,
+    /// Everything it printed.
+    pub log: String,
+}
+
+/// Runs x12valid once on `files` (names in `dir`).
+pub fn pyx12_validate(dir: &Path, files: &[String]) -> Pyx12Run {
     let out = Command::new(x12valid())
-        .arg(&file)
-        .current_dir(&dir)
+        .args(files)
+        .current_dir(dir)
         .output()
         .unwrap();
-    // x12valid exits 1 even on success: read its verdict line instead.
+    // x12valid exits 1 even on success: read its verdict lines instead.
     let log = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -103,9 +119,10 @@ pub fn pyx12_errors(x12: &str, name: &str) -> Option<String> {
     let errors = log
         .lines()
         .filter(|l| l.contains("ERROR") && !l.contains("Failed to create 999 response"))
-        .count();
-    let clean = log.contains(&format!("{name}.x12: OK")) && errors == 0;
-    (!clean).then_some(log)
+        .map(str::to_string)
+        .collect();
+    let ok = log.lines().filter(|l| l.ends_with(".x12: OK")).count();
+    Pyx12Run { ok, errors, log }
 }
 
 /// `priorauth adjudicate` of both sample 837s against the sample
@@ -117,7 +134,12 @@ pub fn adjudicate_samples(extra: &[&str]) -> Vec<u8> {
         "fixtures/x12/837p-sample.x12",
         "fixtures/x12/837i-sample.x12",
     ]);
-    let out = priorauth(&args);
+    priorauth_ok(&args)
+}
+
+/// Runs priorauth, asserts exit 0, returns stdout.
+pub fn priorauth_ok(args: &[&str]) -> Vec<u8> {
+    let out = priorauth(args);
     assert_eq!(
         out.status.code(),
         Some(0),

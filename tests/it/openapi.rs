@@ -508,7 +508,7 @@ impl<'a> Api<'a> {
     fn template(&self, method: &str, path: &str) -> Option<String> {
         documented_operations(self.doc)
             .into_iter()
-            .filter(|(m, t)| m == method && fits(t, path))
+            .filter(|(m, t)| m == method && priorauth::api::path_fits(t, path))
             .max_by_key(|(_, t)| t.split('/').filter(|s| !s.starts_with('{')).count())
             .map(|(_, t)| t)
     }
@@ -575,7 +575,7 @@ impl<'a> Api<'a> {
                 // anything else a 404, both as the file's shared responses.
                 let known = documented_operations(self.doc)
                     .iter()
-                    .any(|(_, t)| fits(t, bare));
+                    .any(|(_, t)| priorauth::api::path_fits(t, bare));
                 let (status, name) = if known {
                     (405, "MethodNotAllowed")
                 } else {
@@ -658,16 +658,6 @@ impl<'a> Api<'a> {
             "the session never got a success from: {missing:?}"
         );
     }
-}
-
-/// True when a concrete path fits a template (`{x}` matches one segment).
-fn fits(template: &str, path: &str) -> bool {
-    let t: Vec<&str> = template.split('/').collect();
-    let p: Vec<&str> = path.split('/').collect();
-    t.len() == p.len()
-        && t.iter()
-            .zip(&p)
-            .all(|(t, p)| (t.starts_with('{') && !p.is_empty()) || t == p)
 }
 
 fn cut(body: &str) -> &str {

@@ -304,6 +304,22 @@ pub fn mri_claim(id: &str, auth: &str, units: &str) -> Claim {
     )
 }
 
+/// `c` sent again as a replacement (`"7"`) or void (`"8"`) of payer claim `f8`.
+pub fn correction(mut c: Claim, frequency_code: &str, f8: &str) -> Claim {
+    c.frequency = Frequency::from_code(frequency_code);
+    c.frequency_code = frequency_code.into();
+    c.payer_claim_number = Some(f8.into());
+    c
+}
+
+/// The payer claim id of the first claim of an answer.
+fn payer_id(r: &Reply) -> String {
+    r.json()["claims"][0]["payer_claim_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 fn decisions(r: &Reply) -> Vec<String> {
     r.json()["claims"]
         .as_array()
@@ -500,10 +516,7 @@ fn duplicates_replacements_and_voids_across_submissions(b: Backend) {
         &render(&[mri_claim("COR-1", "V5", "2")]),
         &[],
     );
-    let first_id = original.json()["claims"][0]["payer_claim_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let first_id = payer_id(&original);
     assert_eq!(units_used(&s, "V5"), "2");
 
     // The same original again, in a later submission: OA-18, nothing consumed.
@@ -521,16 +534,10 @@ fn duplicates_replacements_and_voids_across_submissions(b: Backend) {
 
     // A replacement (frequency 7, REF*F8) for 3 units: the 2 are given back
     // first, then 3 are taken.
-    let mut repl = mri_claim("COR-1", "V5", "3");
-    repl.frequency = Frequency::Replacement;
-    repl.frequency_code = "7".into();
-    repl.payer_claim_number = Some(first_id.clone());
+    let repl = correction(mri_claim("COR-1", "V5", "3"), "7", &first_id);
     let r = post_837(&s, "/v1/claims", &render(&[repl]), &[]);
     assert_eq!(decisions(&r), ["approved"], "{}", r.body);
-    let repl_id = r.json()["claims"][0]["payer_claim_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let repl_id = payer_id(&r);
     assert!(
         r.body.contains(&first_id),
         "the reason names the replaced claim"
@@ -544,10 +551,7 @@ fn duplicates_replacements_and_voids_across_submissions(b: Backend) {
     );
 
     // A void gives the 3 back and answers `voided`.
-    let mut void = mri_claim("COR-1", "V5", "3");
-    void.frequency = Frequency::Void;
-    void.frequency_code = "8".into();
-    void.payer_claim_number = Some(repl_id.clone());
+    let void = correction(mri_claim("COR-1", "V5", "3"), "8", &repl_id);
     let r = post_837(&s, "/v1/claims", &render(&[void]), &[]);
     assert_eq!(r.json()["claims"][0]["status"], "voided", "{}", r.body);
     assert_eq!(units_used(&s, "V5"), "0");
@@ -584,10 +588,7 @@ fn staff_lookups_and_codes(b: Backend) {
         &render(&[mri_claim("LOOK-1", "NOPE", "1")]),
         &[],
     );
-    let id = r.json()["claims"][0]["payer_claim_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = payer_id(&r);
     let c = get(&s, &format!("/v1/claims/{id}"));
     assert_eq!(c.status, 200);
     let c = c.json();
@@ -1100,14 +1101,7 @@ fn cli_adjudicates_against_the_store(b: Backend) {
             "fixtures/x12/837p-sample.x12",
             "fixtures/x12/837i-sample.x12",
         ]);
-        let out = crate::helpers::priorauth(&args);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+        serde_json::from_slice::<Value>(&crate::helpers::priorauth_ok(&args)).unwrap()
     };
     let golden: Value =
         serde_json::from_str(&read("fixtures/golden/samples.adjudicate.json")).unwrap();
@@ -1157,10 +1151,7 @@ fn json_logs_name_the_route_template_and_carry_no_phi(b: Backend) {
         Some(csv.as_bytes()),
     );
     let r = post_837(&s, "/v1/claims", &read("fixtures/x12/837p-sample.x12"), &[]);
-    let id = r.json()["claims"][0]["payer_claim_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = payer_id(&r);
     assert_eq!(get(&s, &format!("/v1/claims/{id}")).status, 200);
     drop(s);
     let log = std::fs::read_dir(&db.dir)
@@ -1263,14 +1254,8 @@ fn x12_answers_validate_under_pyx12(b: Backend) {
         &render(&[mri_claim("REV-1", "RV1", "2")]),
         &[],
     );
-    let first_id = original.json()["claims"][0]["payer_claim_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let mut repl = mri_claim("REV-1", "RV1", "1");
-    repl.frequency = Frequency::Replacement;
-    repl.frequency_code = "7".into();
-    repl.payer_claim_number = Some(first_id.clone());
+    let first_id = payer_id(&original);
+    let repl = correction(mri_claim("REV-1", "RV1", "1"), "7", &first_id);
     let r = post_837(
         &s,
         "/v1/claims",
@@ -1300,10 +1285,7 @@ fn x12_answers_validate_under_pyx12(b: Backend) {
         .nth(4)
         .unwrap()
         .to_string();
-    let mut void = mri_claim("REV-1", "RV1", "1");
-    void.frequency = Frequency::Void;
-    void.frequency_code = "8".into();
-    void.payer_claim_number = Some(repl_id.clone());
+    let void = correction(mri_claim("REV-1", "RV1", "1"), "8", &repl_id);
     let v = post_837(
         &s,
         "/v1/claims",
@@ -1435,14 +1417,7 @@ fn payer_settings_reach_the_x12(b: Backend) {
             "835",
         ];
         all.extend_from_slice(args);
-        let out = crate::helpers::priorauth(&all);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
+        crate::helpers::priorauth_ok(&all)
     };
     let first = isa13(&cli(&["fixtures/x12/837p-sample.x12"]));
     let second = isa13(&cli(&["fixtures/x12/837i-sample.x12"]));
