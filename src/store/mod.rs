@@ -800,17 +800,15 @@ async fn insert_authorizations(
     backend: Backend,
     auths: &[Authorization],
 ) -> Result<()> {
-    const COLS: usize = 10;
     let at = stamp();
-    for chunk in auths.chunks(500) {
-        let sql = format!(
-            "INSERT INTO authorizations ({AUTH_COLUMNS}, updated_at) VALUES {}",
-            backend.value_rows(chunk.len(), COLS)
-        );
-        let mut q = sqlx::query(&sql);
-        for a in chunk {
-            q = q
-                .bind(a.number.clone())
+    insert_rows(
+        tx,
+        backend,
+        &format!("INSERT INTO authorizations ({AUTH_COLUMNS}, updated_at)"),
+        10,
+        auths,
+        |q, a| {
+            q.bind(a.number.clone())
                 .bind(a.member_id.clone())
                 .bind(a.provider_npi.clone())
                 .bind(a.codes_text())
@@ -819,9 +817,30 @@ async fn insert_authorizations(
                 .bind(a.start_date.to_string())
                 .bind(a.end_date.to_string())
                 .bind(a.status.as_str())
-                .bind(at.clone());
-        }
-        q.execute(&mut *tx).await?;
+                .bind(at.clone())
+        },
+    )
+    .await
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
+
+/// Inserts `rows` with multi-row `VALUES` statements of at most about 3000
+/// parameters (far below both backends' limits). `head` is `INSERT INTO
+/// table (columns)`, `cols` how many, and `bind` binds one row's values in
+/// that order.
+async fn insert_rows<T>(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    head: &str,
+    cols: usize,
+    rows: &[T],
+    bind: impl for<'q> Fn(AnyQuery<'q>, &T) -> AnyQuery<'q>,
+) -> Result<()> {
+    for chunk in rows.chunks((3000 / cols).max(1)) {
+        let sql = format!("{head} VALUES {}", backend.value_rows(chunk.len(), cols));
+        let q = chunk.iter().fold(sqlx::query(&sql), &bind);
+        q.execute(&mut *conn).await?;
     }
     Ok(())
 }

@@ -7,9 +7,10 @@ use rust_decimal::Decimal;
 use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
 
-use super::{auth_from_row, stamp, Backend, Result, Store, StoreError, AUTH_COLUMNS};
+use super::{auth_from_row, insert_rows, stamp, Backend, Result, Store, StoreError, AUTH_COLUMNS};
 use crate::adjudication::{
-    earlier_claim, Adjudicator, ClaimDecision, ClaimHistory, Consumption, MemoryHistory, PriorClaim,
+    earlier_claim, Adjudicator, ClaimDecision, ClaimHistory, Consumption, LineDecision,
+    MemoryHistory, PriorClaim,
 };
 use crate::authorizations::AuthBook;
 use crate::model::{Claim, Frequency};
@@ -501,19 +502,21 @@ async fn write_effects(
     let received = stamp();
     let batch_id = opts.batch.map(|(id, _)| id);
     let first_seq = opts.batch.map_or(0, |(_, done)| done);
-    for chunk in pending.chunks(200) {
-        const COLS: usize = 12;
-        let sql = format!(
-            "INSERT INTO claims (payer_claim_id, billing_npi, claim_id, frequency, status, live, rule_set, batch_id, batch_seq, received_at, decision, replaces) VALUES {}",
-            backend.value_rows(chunk.len(), COLS)
-        );
-        let mut q = sqlx::query(&sql);
-        for p in chunk {
+    let jsons = pending
+        .iter()
+        .map(|p| serde_json::to_string(&p.decision))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| StoreError::Corrupt(format!("decision JSON: {e}")))?;
+    let rows: Vec<(&Pending, String)> = pending.iter().zip(jsons).collect();
+    insert_rows(
+        conn,
+        backend,
+        "INSERT INTO claims (payer_claim_id, billing_npi, claim_id, frequency, status, live, rule_set, batch_id, batch_seq, received_at, decision, replaces)",
+        12,
+        &rows,
+        |q, (p, json)| {
             let claim = claims.get(p.seq);
-            let json = serde_json::to_string(&p.decision)
-                .map_err(|e| StoreError::Corrupt(format!("decision JSON: {e}")))?;
-            q = q
-                .bind(p.payer_claim_id.clone())
+            q.bind(p.payer_claim_id.clone())
                 .bind(claim.map(|c| c.billing_npi.clone()).unwrap_or_default())
                 .bind(p.decision.claim_id.clone())
                 .bind(claim.map(|c| c.frequency_code.clone()).unwrap_or_default())
@@ -523,32 +526,34 @@ async fn write_effects(
                 .bind(batch_id.map(str::to_string))
                 .bind(batch_id.map(|_| first_seq + p.seq as i64 + 1))
                 .bind(received.clone())
-                .bind(json)
+                .bind(json.clone())
                 .bind(
                     p.decision
                         .takes_back
                         .as_ref()
                         .map(|d| d.payer_claim_id.clone()),
-                );
-        }
-        q.execute(&mut *conn).await?;
-    }
+                )
+        },
+    )
+    .await?;
 
-    let lines: Vec<(&Pending, usize)> = pending
+    let lines: Vec<(&Pending, usize, &LineDecision)> = pending
         .iter()
-        .flat_map(|p| (0..p.decision.lines.len()).map(move |i| (p, i)))
+        .flat_map(|p| {
+            p.decision
+                .lines
+                .iter()
+                .enumerate()
+                .map(move |(i, l)| (p, i, l))
+        })
         .collect();
-    for chunk in lines.chunks(300) {
-        const COLS: usize = 9;
-        let sql = format!(
-            "INSERT INTO line_decisions (payer_claim_id, seq, line, decision, rule_id, authorization_number, adjustments, remarks, amount_denied) VALUES {}",
-            backend.value_rows(chunk.len(), COLS)
-        );
-        let mut q = sqlx::query(&sql);
-        for (p, i) in chunk {
-            let Some(l) = p.decision.lines.get(*i) else {
-                continue;
-            };
+    insert_rows(
+        conn,
+        backend,
+        "INSERT INTO line_decisions (payer_claim_id, seq, line, decision, rule_id, authorization_number, adjustments, remarks, amount_denied)",
+        9,
+        &lines,
+        |q, (p, i, l)| {
             let adjustments = l
                 .adjustments
                 .iter()
@@ -561,8 +566,7 @@ async fn write_effects(
                 .map(|r| r.as_str())
                 .collect::<Vec<_>>()
                 .join(" ");
-            q = q
-                .bind(p.payer_claim_id.clone())
+            q.bind(p.payer_claim_id.clone())
                 .bind(*i as i64)
                 .bind(i64::from(l.line))
                 .bind(l.decision.as_str())
@@ -570,32 +574,30 @@ async fn write_effects(
                 .bind(l.authorization.clone())
                 .bind(adjustments)
                 .bind(remarks)
-                .bind(crate::adjudication::money(l.adjusted()).to_string());
-        }
-        q.execute(&mut *conn).await?;
-    }
+                .bind(crate::adjudication::money(l.adjusted()).to_string())
+        },
+    )
+    .await?;
 
     let ledger: Vec<(&Pending, &Consumption)> = pending
         .iter()
         .flat_map(|p| p.decision.consumption.iter().map(move |c| (p, c)))
         .collect();
-    for chunk in ledger.chunks(300) {
-        const COLS: usize = 5;
-        let sql = format!(
-            "INSERT INTO consumption_ledger (payer_claim_id, line, authorization_number, units, reversed_by) VALUES {}",
-            backend.value_rows(chunk.len(), COLS)
-        );
-        let mut q = sqlx::query(&sql);
-        for (p, c) in chunk {
-            q = q
-                .bind(p.payer_claim_id.clone())
+    insert_rows(
+        conn,
+        backend,
+        "INSERT INTO consumption_ledger (payer_claim_id, line, authorization_number, units, reversed_by)",
+        5,
+        &ledger,
+        |q, (p, c)| {
+            q.bind(p.payer_claim_id.clone())
                 .bind(i64::from(c.line))
                 .bind(c.authorization.clone())
                 .bind(c.units.to_string())
-                .bind(p.reversed_by.clone());
-        }
-        q.execute(&mut *conn).await?;
-    }
+                .bind(p.reversed_by.clone())
+        },
+    )
+    .await?;
 
     if let Some((id, done)) = opts.batch {
         let moved = sqlx::query(
