@@ -11,6 +11,7 @@
 //!   and the clock).
 #![deny(missing_docs)]
 
+pub mod access;
 pub mod adjudication;
 pub mod api;
 pub mod authorizations;

@@ -7,7 +7,9 @@ use serde::{Deserialize, Deserializer};
 use serde_json::json;
 
 use super::claims::{expect_media, read_body};
+use super::guard::Actor;
 use super::{ApiError, ApiResult, AppState};
+use crate::access::Keys;
 use crate::adjudication::codes;
 use crate::authorizations::{import_csv, Authorization, AuthorizationRecord};
 use crate::cli::lookup::{check_answer, rule_json, CheckQuery};
@@ -52,6 +54,7 @@ pub(super) async fn check(state: web::Data<AppState>, q: web::Query<CheckQuery>)
 /// every load problem and the old set stays.
 pub(super) async fn put_rules(
     state: web::Data<AppState>,
+    actor: Actor,
     req: HttpRequest,
     payload: web::Payload,
 ) -> ApiResult {
@@ -72,6 +75,9 @@ pub(super) async fn put_rules(
         )
     })?;
     let id = state.store.activate_rules(&set.version, &text).await?;
+    actor
+        .audit(&state, "rules.replace", "rule_set", &set.version)
+        .await?;
     tracing::info!(version = %set.version, rules = set.rules.len(), "rule set swapped in");
     state.swap_rules(id, RulesIndex::new(set));
     Ok(rules(state).await)
@@ -99,6 +105,7 @@ pub(super) fn poll_rules(state: web::Data<AppState>) {
             let Ok(Some(id)) = state.store.active_rules_id().await else {
                 continue;
             };
+            reload_keys(&state).await;
             if id == state.rules_id() {
                 continue;
             }
@@ -115,6 +122,33 @@ pub(super) fn poll_rules(state: web::Data<AppState>) {
     });
 }
 
+/// Loads the signing keys at start; makes and stores the first key when
+/// there is none (and no configured key).
+pub(super) async fn first_keys(state: &web::Data<AppState>) -> anyhow::Result<()> {
+    let mut stored = state.store.signing_keys().await?;
+    if stored.is_empty() && state.pinned_key.is_none() {
+        let key = Keys::generate()?;
+        state.store.add_signing_key(&key).await?;
+        tracing::info!(kid = %key.kid, "token signing key generated");
+        stored = state.store.signing_keys().await?;
+    }
+    state.keys.install(&stored, state.pinned_key.as_ref())?;
+    Ok(())
+}
+
+/// Picks up keys another instance made (a rotation), keeping the current
+/// set when the store cannot be read.
+pub(super) async fn reload_keys(state: &AppState) {
+    match state.store.signing_keys().await {
+        Ok(stored) => {
+            if let Err(e) = state.keys.install(&stored, state.pinned_key.as_ref()) {
+                tracing::error!(error = %e, "stored signing keys cannot be used");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "signing keys not reloaded"),
+    }
+}
+
 fn authorization_json(a: &Authorization) -> serde_json::Value {
     let mut v = json!(AuthorizationRecord::from(a));
     if let Some(m) = v.as_object_mut() {
@@ -129,31 +163,39 @@ fn authorization_json(a: &Authorization) -> serde_json::Value {
 /// `POST /v1/authorizations`: one authorization as JSON.
 pub(super) async fn add_authorization(
     state: web::Data<AppState>,
+    actor: Actor,
     body: web::Json<AuthorizationRecord>,
 ) -> ApiResult {
     let a = body
         .validate()
         .map_err(|p| ApiError::Unprocessable("the authorization is not valid".into(), json!(p)))?;
     state.store.add_authorization(&a).await?;
+    actor
+        .audit(&state, "authorization.create", "authorization", &a.number)
+        .await?;
     Ok(HttpResponse::Created().json(authorization_json(&a)))
 }
 
 /// `GET /v1/authorizations/{number}`.
 pub(super) async fn get_authorization(
     state: web::Data<AppState>,
+    actor: Actor,
     path: web::Path<String>,
 ) -> ApiResult {
     let number = path.into_inner();
-    match state.store.authorization(&number).await? {
-        Some(a) => {
-            // It names a member: audit-logged like claim reads (ids only).
-            tracing::info!(target: "audit", authorization = %number, "authorization read");
-            Ok(HttpResponse::Ok().json(authorization_json(&a)))
-        }
-        None => Err(ApiError::NotFound(format!(
-            "authorization {number} not found"
-        ))),
-    }
+    let what = format!("authorization {number}");
+    let a = state
+        .store
+        .authorization(&number)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("{what} not found")))?;
+    // A billing system sees only authorizations for its own NPIs.
+    actor.may_see_npi(&a.provider_npi, &what)?;
+    // It names a member: audit-logged like claim reads (ids only).
+    actor
+        .audit(&state, "authorization.read", "authorization", &number)
+        .await?;
+    Ok(HttpResponse::Ok().json(authorization_json(&a)))
 }
 
 /// `null` and absent are different in a patch: absent leaves the field,
@@ -180,6 +222,7 @@ pub(super) struct AuthorizationPatch {
 /// `PATCH /v1/authorizations/{number}`.
 pub(super) async fn patch_authorization(
     state: web::Data<AppState>,
+    actor: Actor,
     path: web::Path<String>,
     body: web::Json<AuthorizationPatch>,
 ) -> ApiResult {
@@ -214,12 +257,16 @@ pub(super) async fn patch_authorization(
             }
         })
         .await?;
+    actor
+        .audit(&state, "authorization.update", "authorization", &number)
+        .await?;
     Ok(HttpResponse::Ok().json(authorization_json(&a)))
 }
 
 /// `POST /v1/authorizations/import`: a CSV (SPEC §2.3), all or nothing.
 pub(super) async fn import_authorizations(
     state: web::Data<AppState>,
+    actor: Actor,
     req: HttpRequest,
     payload: web::Payload,
 ) -> ApiResult {
@@ -235,6 +282,16 @@ pub(super) async fn import_authorizations(
         )
     })?;
     let (added, replaced) = state.store.import_authorizations(&auths).await?;
+    // One record per file, naming how many it held (the numbers are in the
+    // store's rows themselves).
+    actor
+        .audit(
+            &state,
+            "authorization.import",
+            "authorization_file",
+            &format!("{} authorizations", auths.len()),
+        )
+        .await?;
     Ok(HttpResponse::Ok().json(json!({
         "imported": auths.len(), "added": added, "replaced": replaced
     })))

@@ -16,8 +16,9 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::claims::{declared_length, expect_media, X12_MEDIA};
+use super::guard::Actor;
 use super::{ApiError, ApiResult, AppState};
-use crate::store::{StoreError, SubmitOptions, Submitted};
+use crate::store::{Batch, StoreError, SubmitOptions, Submitted};
 use crate::x12::Parser;
 
 /// A batch to work on.
@@ -197,6 +198,7 @@ async fn commit(
 /// queues it; 202 with the batch.
 pub(super) async fn create(
     state: web::Data<AppState>,
+    actor: Actor,
     req: HttpRequest,
     mut payload: web::Payload,
 ) -> ApiResult {
@@ -232,16 +234,31 @@ pub(super) async fn create(
         .map_err(|e| ApiError::Internal(format!("cannot spool batch: {e}")))?
         .sync_all()
         .map_err(|e| ApiError::Internal(format!("cannot spool batch: {e}")))?;
-    // Count the claims first, so progress reads "done of total".
+    // Count the claims first, so progress reads "done of total", and see
+    // that a billing system sends only claims billed under its own NPIs.
     let path = spool.clone();
-    let summary = web::block(move || -> std::io::Result<_> {
-        let mut p = Parser::new(std::fs::File::open(path)?);
-        while p.next_set().is_some() {}
+    let who = actor.clone();
+    let counted = web::block(move || -> Result<_, ApiError> {
+        let file = std::fs::File::open(path)
+            .map_err(|e| ApiError::Internal(format!("cannot read spooled batch: {e}")))?;
+        let mut p = Parser::new(file);
+        while let Some(set) = p.next_set() {
+            super::claims::foreign_npis(
+                &who,
+                set.claims.iter().map(|c| (&c.claim_id, &c.billing_npi)),
+            )?;
+        }
         Ok(p.summary())
     })
     .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?
-    .map_err(|e| ApiError::Internal(format!("cannot read spooled batch: {e}")))?;
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let summary = match counted {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = std::fs::remove_file(&spool);
+            return Err(e);
+        }
+    };
     if summary.interchanges == 0 {
         let _ = std::fs::remove_file(&spool);
         return Err(ApiError::BadRequest(
@@ -255,6 +272,7 @@ pub(super) async fn create(
             &spool.to_string_lossy(),
             bytes as i64,
             summary.claims as i64,
+            &actor.caller.client_id,
         )
         .await?;
     state.batches.push(Job {
@@ -347,13 +365,26 @@ async fn remit(state: &web::Data<AppState>, batch: &crate::store::Batch) -> ApiR
         .body(body))
 }
 
-/// `GET /v1/batches/{id}`: state and progress.
-pub(super) async fn get(state: web::Data<AppState>, path: web::Path<String>) -> ApiResult {
-    let id = path.into_inner();
-    match state.store.batch(&id).await? {
-        Some(b) => Ok(HttpResponse::Ok().json(b)),
-        None => Err(ApiError::NotFound(format!("batch {id} not found"))),
+/// The batch, when the caller may see it: a billing system sees only the
+/// batches it sent (others are "not found").
+async fn visible_batch(state: &AppState, actor: &Actor, id: &str) -> ApiResult<Batch> {
+    let not_found = || ApiError::NotFound(format!("batch {id} not found"));
+    let b = state.store.batch(id).await?.ok_or_else(not_found)?;
+    let own = b.submitted_by.as_deref() == Some(actor.caller.client_id.as_str());
+    if actor.caller.npis.is_some() && !own {
+        return Err(not_found());
     }
+    Ok(b)
+}
+
+/// `GET /v1/batches/{id}`: state and progress.
+pub(super) async fn get(
+    state: web::Data<AppState>,
+    actor: Actor,
+    path: web::Path<String>,
+) -> ApiResult {
+    let id = path.into_inner();
+    Ok(HttpResponse::Ok().json(visible_batch(&state, &actor, &id).await?))
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -368,15 +399,16 @@ pub(super) struct ResultsQuery {
 /// batch.
 pub(super) async fn results(
     state: web::Data<AppState>,
+    actor: Actor,
     req: HttpRequest,
     path: web::Path<String>,
     query: web::Query<ResultsQuery>,
 ) -> ApiResult {
     let id = path.into_inner();
-    let Some(batch) = state.store.batch(&id).await? else {
-        return Err(ApiError::NotFound(format!("batch {id} not found")));
-    };
-    tracing::info!(target: "audit", batch = %id, "batch results read");
+    let batch = visible_batch(&state, &actor, &id).await?;
+    actor
+        .audit(&state, "batch.results.read", "batch", &id)
+        .await?;
     let x12 = match query.format.as_deref() {
         None => super::claims::wants_x12(&req),
         Some("ndjson") => false,

@@ -6,6 +6,7 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::guard::Actor;
 use super::{ApiError, ApiResult, AppState};
 use crate::adjudication::ClaimDecision;
 use crate::cli::{read_files, Input, Intake};
@@ -226,6 +227,7 @@ fn render(
 /// `POST /v1/claims`.
 pub(super) async fn submit(
     state: web::Data<AppState>,
+    actor: Actor,
     req: HttpRequest,
     query: web::Query<SubmitQuery>,
     payload: web::Payload,
@@ -267,6 +269,8 @@ pub(super) async fn submit(
             "Idempotency-Key must be 1 to 255 characters".into(),
         ));
     }
+    // Keys are per client: one billing system's key never answers another's.
+    let key = key.map(|k| format!("{}:{k}", actor.caller.client_id));
     let body = read_body(req.headers(), payload, state.config.body_limit).await?;
     let hash = {
         let mut h = Sha256::new();
@@ -289,6 +293,7 @@ pub(super) async fn submit(
     let Received { claims, intake } = web::block(move || receive(body))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??;
+    foreign_npis(&actor, claims.iter().map(|c| (&c.claim_id, &c.billing_npi)))?;
     let rules = state.rules();
     let control_number = match format {
         Format::Json => 0,
@@ -359,17 +364,47 @@ fn respond(format: Format, body: String, replay: bool) -> HttpResponse {
     r.body(body)
 }
 
-/// `GET /v1/claims/{payer_claim_id}`.
-pub(super) async fn get(state: web::Data<AppState>, path: web::Path<String>) -> ApiResult {
-    let id = path.into_inner();
-    match state.store.claim(&id).await? {
-        Some(c) => {
-            // Every read of a claim is audit-logged (ids only, no PHI).
-            tracing::info!(target: "audit", payer_claim_id = %id, "claim read");
-            Ok(HttpResponse::Ok().json(c))
-        }
-        None => Err(ApiError::NotFound(format!("claim {id} not found"))),
+/// A billing system submits only claims billed under its own NPIs: any
+/// other claim refuses the whole submission (403, nothing adjudicated or
+/// consumed), naming each such claim by CLM01 and billing NPI.
+pub(super) fn foreign_npis<'a>(
+    actor: &Actor,
+    claims: impl Iterator<Item = (&'a String, &'a String)>,
+) -> ApiResult<()> {
+    let Some(own) = &actor.caller.npis else {
+        return Ok(());
+    };
+    let foreign: Vec<String> = claims
+        .filter(|(_, npi)| !own.contains(npi))
+        .map(|(id, npi)| format!("claim {id} is billed under NPI {npi}"))
+        .collect();
+    if foreign.is_empty() {
+        return Ok(());
     }
+    Err(ApiError::Forbidden(format!(
+        "nothing was adjudicated: this client submits only for billing NPIs {}, and {}",
+        own.join(", "),
+        foreign.join("; ")
+    )))
+}
+
+/// `GET /v1/claims/{payer_claim_id}`.
+pub(super) async fn get(
+    state: web::Data<AppState>,
+    actor: Actor,
+    path: web::Path<String>,
+) -> ApiResult {
+    let id = path.into_inner();
+    let what = format!("claim {id}");
+    let c = state
+        .store
+        .claim(&id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("{what} not found")))?;
+    actor.may_see_npi(&c.billing_npi, &what)?;
+    // Every read of a claim and its decision is audited (ids only, no PHI).
+    actor.audit(&state, "claim.read", "claim", &id).await?;
+    Ok(HttpResponse::Ok().json(c))
 }
 
 #[derive(Debug, Deserialize)]
@@ -379,14 +414,29 @@ pub(super) struct SearchQuery {
 }
 
 /// `GET /v1/claims?billing_npi=&claim_id=`: every claim under that key.
-pub(super) async fn search(state: web::Data<AppState>, q: web::Query<SearchQuery>) -> ApiResult {
+pub(super) async fn search(
+    state: web::Data<AppState>,
+    actor: Actor,
+    q: web::Query<SearchQuery>,
+) -> ApiResult {
     let (Some(npi), Some(id)) = (q.billing_npi.as_deref(), q.claim_id.as_deref()) else {
         return Err(ApiError::BadRequest(
             "give billing_npi and claim_id (the patient control number, CLM01)".into(),
         ));
     };
-    let claims = state.store.claims_by_key(npi, id).await?;
-    tracing::info!(target: "audit", count = claims.len(), "claims searched");
+    // Another billing system's NPI finds nothing.
+    let claims = if actor.caller.may_see_npi(npi) {
+        state.store.claims_by_key(npi, id).await?
+    } else {
+        Vec::new()
+    };
+    // The patient control number stays out of the record; the payer
+    // claim ids found say what was read.
+    for c in &claims {
+        actor
+            .audit(&state, "claim.read", "claim", &c.payer_claim_id)
+            .await?;
+    }
     #[derive(Serialize)]
     struct Found {
         claims: Vec<crate::store::StoredClaim>,

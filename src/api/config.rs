@@ -40,6 +40,70 @@ pub struct Config {
     pub log_filter: String,
     /// The payer named in the 835 and 277CA (`PRIORAUTH_PAYER_…`).
     pub payer: Payer,
+    /// Token settings.
+    pub access: AccessConfig,
+}
+
+/// How tokens are issued and checked (SPEC §5 "Access").
+#[derive(Debug, Clone)]
+pub struct AccessConfig {
+    /// `iss` of the tokens issued here (`PRIORAUTH_ISSUER`, default `priorauth`).
+    pub issuer: String,
+    /// `aud` they carry (`PRIORAUTH_AUDIENCE`, default `priorauth`).
+    pub audience: String,
+    /// Access token lifetime in seconds (`PRIORAUTH_TOKEN_TTL`, 1 to 900, default 900).
+    pub token_seconds: i64,
+    /// Authorization code lifetime in seconds (`PRIORAUTH_CODE_TTL`, 1 to
+    /// 60, default 60).
+    pub code_seconds: i64,
+    /// How long a client or user stays locked out after three failures
+    /// within 10 s (`PRIORAUTH_LOCKOUT_SECONDS`, default 60).
+    pub lockout_seconds: i64,
+    /// A PKCS#8 PEM Ed25519 key to sign with instead of the stored keys
+    /// (`PRIORAUTH_SIGNING_KEY_FILE`).
+    pub signing_key_file: Option<PathBuf>,
+    /// An external OpenID Connect issuer whose tokens are accepted too:
+    /// (issuer, audience, JWKS URL) from `PRIORAUTH_OIDC_ISSUER`,
+    /// `PRIORAUTH_OIDC_AUDIENCE`, `PRIORAUTH_OIDC_JWKS_URL`.
+    pub oidc: Option<(String, String, String)>,
+}
+
+impl AccessConfig {
+    /// Reads the `PRIORAUTH_…` token settings.
+    pub fn from_env() -> anyhow::Result<AccessConfig> {
+        let token_seconds = env_number("PRIORAUTH_TOKEN_TTL", 900i64)?;
+        if !(1..=crate::access::MAX_TOKEN_SECONDS).contains(&token_seconds) {
+            anyhow::bail!("PRIORAUTH_TOKEN_TTL={token_seconds}: tokens live 1 to 900 seconds");
+        }
+        let code_seconds = env_number("PRIORAUTH_CODE_TTL", 60i64)?;
+        if !(1..=60).contains(&code_seconds) {
+            anyhow::bail!("PRIORAUTH_CODE_TTL={code_seconds}: codes live 1 to 60 seconds");
+        }
+        let lockout_seconds = env_number("PRIORAUTH_LOCKOUT_SECONDS", 60i64)?;
+        if lockout_seconds < 1 {
+            anyhow::bail!("PRIORAUTH_LOCKOUT_SECONDS={lockout_seconds}: give at least 1");
+        }
+        let oidc = match (
+            env("PRIORAUTH_OIDC_ISSUER"),
+            env("PRIORAUTH_OIDC_AUDIENCE"),
+            env("PRIORAUTH_OIDC_JWKS_URL"),
+        ) {
+            (None, None, None) => None,
+            (Some(i), Some(a), Some(j)) => Some((i, a, j)),
+            _ => anyhow::bail!(
+                "an external OIDC issuer needs all of PRIORAUTH_OIDC_ISSUER, PRIORAUTH_OIDC_AUDIENCE and PRIORAUTH_OIDC_JWKS_URL"
+            ),
+        };
+        Ok(AccessConfig {
+            issuer: env("PRIORAUTH_ISSUER").unwrap_or_else(|| "priorauth".into()),
+            audience: env("PRIORAUTH_AUDIENCE").unwrap_or_else(|| "priorauth".into()),
+            token_seconds,
+            code_seconds,
+            lockout_seconds,
+            signing_key_file: env("PRIORAUTH_SIGNING_KEY_FILE").map(PathBuf::from),
+            oidc,
+        })
+    }
 }
 
 /// The payer as the 835 (N1*PR, TRN03, PER) and the 277CA (NM1*PR) name
@@ -162,6 +226,7 @@ impl Config {
                 f
             },
             payer: Payer::from_env()?,
+            access: AccessConfig::from_env()?,
         })
     }
 }

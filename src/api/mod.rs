@@ -9,7 +9,10 @@ mod admin;
 mod batches;
 mod claims;
 pub mod config;
+mod guard;
+mod identity;
 mod metrics;
+mod oauth;
 
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
@@ -22,9 +25,11 @@ use actix_web::{web, App, HttpResponse, HttpServer, ResponseError};
 use serde::Serialize;
 use serde_json::json;
 
+use crate::access::{ExternalIssuer, Keys, Scope};
 use crate::rules::{RuleSet, RulesIndex};
 use crate::store::{Store, StoreError};
 pub use config::Config;
+pub use guard::Access;
 use metrics::Metrics;
 
 /// The OpenAPI description the server serves (and a test keeps equal to
@@ -38,6 +43,10 @@ pub struct AppState {
     metrics: Metrics,
     config: Config,
     batches: batches::Queue,
+    keys: Keys,
+    /// The configured signing key, when one is given instead of stored keys.
+    pinned_key: Option<crate::store::SigningKeyRecord>,
+    external: Option<Arc<ExternalIssuer>>,
 }
 
 impl AppState {
@@ -72,6 +81,22 @@ pub enum ApiError {
     /// 400.
     #[error("{0}")]
     BadRequest(String),
+    /// 401 with `WWW-Authenticate: Bearer` (RFC 6750 §3): no token, or one
+    /// that is malformed, expired, wrongly signed or revoked.
+    #[error("{message}")]
+    Unauthorized {
+        /// RFC 6750 error code (`invalid_token`, `invalid_request`); none
+        /// when no token was sent.
+        error: Option<&'static str>,
+        /// What is wrong, for a person.
+        message: String,
+    },
+    /// 403: the token lacks every scope the route accepts.
+    #[error("this route needs a token with scope {}", .0.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" or "))]
+    InsufficientScope(&'static [Scope]),
+    /// 403: the caller may not do this with these records.
+    #[error("{0}")]
+    Forbidden(String),
     /// 404.
     #[error("{0}")]
     NotFound(String),
@@ -99,6 +124,9 @@ impl ApiError {
     fn code(&self) -> &'static str {
         match self {
             ApiError::BadRequest(_) => "bad_request",
+            ApiError::Unauthorized { error, .. } => error.unwrap_or("unauthorized"),
+            ApiError::InsufficientScope(_) => "insufficient_scope",
+            ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
             ApiError::TooLarge(_) => "payload_too_large",
@@ -131,6 +159,8 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::InsufficientScope(_) | ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -151,7 +181,30 @@ impl ResponseError for ApiError {
                 m.insert("problems".into(), problems.clone());
             }
         }
-        HttpResponse::build(self.status_code()).json(body)
+        let mut r = HttpResponse::build(self.status_code());
+        match self {
+            ApiError::Unauthorized { error, message } => {
+                let challenge = match error {
+                    None => r#"Bearer realm="priorauth""#.to_string(),
+                    Some(code) => format!(
+                        r#"Bearer realm="priorauth", error="{code}", error_description="{}""#,
+                        message.replace(['"', '\\'], "'")
+                    ),
+                };
+                r.insert_header(("WWW-Authenticate", challenge));
+            }
+            ApiError::InsufficientScope(scopes) => {
+                r.insert_header((
+                    "WWW-Authenticate",
+                    format!(
+                        r#"Bearer realm="priorauth", error="insufficient_scope", scope="{}""#,
+                        Scope::join(scopes)
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        r.json(body)
     }
 }
 
@@ -164,6 +217,8 @@ pub struct Route {
     pub method: &'static str,
     /// Path template (`/v1/claims/{payer_claim_id}`).
     pub path: &'static str,
+    /// Who may call it.
+    pub access: Access,
 }
 
 /// Registers routes and records them, so the list that is served is the
@@ -174,10 +229,17 @@ struct Routes<'a> {
 }
 
 impl Routes<'_> {
-    fn add(&mut self, method: Method, path: &'static str, route: actix_web::Route) -> &mut Self {
+    fn add(
+        &mut self,
+        method: Method,
+        path: &'static str,
+        access: Access,
+        route: actix_web::Route,
+    ) -> &mut Self {
         self.table.push(Route {
             method: leak_method(&method),
             path,
+            access,
         });
         self.cfg.route(path, route.method(method));
         self
@@ -196,67 +258,183 @@ fn leak_method(m: &Method) -> &'static str {
 }
 
 fn register(cfg: &mut web::ServiceConfig) -> Vec<Route> {
+    use Access::{AnyOf, Public, Token};
+    const SUBMIT: Access = AnyOf(&[Scope::ClaimsSubmit]);
+    const READ: Access = AnyOf(&[Scope::ClaimsRead]);
+    const ADMIN: Access = AnyOf(&[Scope::Admin]);
     let mut r = Routes {
         cfg,
         table: Vec::new(),
     };
-    r.add(Method::GET, "/healthz", web::route().to(healthz))
-        .add(Method::GET, "/readyz", web::route().to(readyz))
-        .add(Method::GET, "/metrics", web::route().to(metrics_text))
-        .add(Method::GET, "/openapi.yaml", web::route().to(openapi))
-        .add(Method::POST, "/v1/claims", web::route().to(claims::submit))
-        .add(Method::GET, "/v1/claims", web::route().to(claims::search))
+    r.add(Method::GET, "/healthz", Public, web::route().to(healthz))
+        .add(Method::GET, "/readyz", Public, web::route().to(readyz))
+        .add(
+            Method::GET,
+            "/metrics",
+            Public,
+            web::route().to(metrics_text),
+        )
+        .add(
+            Method::GET,
+            "/openapi.yaml",
+            Token,
+            web::route().to(openapi),
+        )
+        .add(
+            Method::GET,
+            "/.well-known/oauth-authorization-server",
+            Public,
+            web::route().to(oauth::metadata),
+        )
+        .add(
+            Method::GET,
+            "/.well-known/jwks.json",
+            Public,
+            web::route().to(oauth::jwks),
+        )
+        .add(
+            Method::POST,
+            "/oauth/token",
+            Public,
+            web::route().to(oauth::token),
+        )
+        .add(
+            Method::GET,
+            "/oauth/authorize",
+            Public,
+            web::route().to(oauth::authorize_page),
+        )
+        .add(
+            Method::POST,
+            "/oauth/authorize",
+            Public,
+            web::route().to(oauth::authorize_sign_in),
+        )
+        .add(
+            Method::POST,
+            "/v1/claims",
+            SUBMIT,
+            web::route().to(claims::submit),
+        )
+        .add(
+            Method::GET,
+            "/v1/claims",
+            READ,
+            web::route().to(claims::search),
+        )
         .add(
             Method::GET,
             "/v1/claims/{payer_claim_id}",
+            READ,
             web::route().to(claims::get),
         )
         .add(
             Method::GET,
             "/v1/codes/{list}/{code}",
+            Token,
             web::route().to(admin::code),
         )
-        .add(Method::GET, "/v1/rules", web::route().to(admin::rules))
-        .add(Method::PUT, "/v1/rules", web::route().to(admin::put_rules))
+        .add(
+            Method::GET,
+            "/v1/rules",
+            Token,
+            web::route().to(admin::rules),
+        )
+        .add(
+            Method::PUT,
+            "/v1/rules",
+            AnyOf(&[Scope::RulesWrite]),
+            web::route().to(admin::put_rules),
+        )
         .add(
             Method::GET,
             "/v1/rules/check",
+            Token,
             web::route().to(admin::check),
         )
         .add(
             Method::POST,
             "/v1/authorizations",
+            AnyOf(&[Scope::AuthsWrite]),
             web::route().to(admin::add_authorization),
         )
         .add(
             Method::POST,
             "/v1/authorizations/import",
+            AnyOf(&[Scope::AuthsWrite]),
             web::route().to(admin::import_authorizations),
         )
         .add(
             Method::GET,
             "/v1/authorizations/{number}",
+            AnyOf(&[Scope::ClaimsRead, Scope::AuthsWrite]),
             web::route().to(admin::get_authorization),
         )
         .add(
             Method::PATCH,
             "/v1/authorizations/{number}",
+            AnyOf(&[Scope::AuthsWrite]),
             web::route().to(admin::patch_authorization),
         )
         .add(
             Method::POST,
             "/v1/batches",
+            SUBMIT,
             web::route().to(batches::create),
         )
         .add(
             Method::GET,
             "/v1/batches/{id}",
+            READ,
             web::route().to(batches::get),
         )
         .add(
             Method::GET,
             "/v1/batches/{id}/results",
+            READ,
             web::route().to(batches::results),
+        )
+        .add(
+            Method::GET,
+            "/v1/admin/clients",
+            ADMIN,
+            web::route().to(identity::clients),
+        )
+        .add(
+            Method::POST,
+            "/v1/admin/clients",
+            ADMIN,
+            web::route().to(identity::add_client),
+        )
+        .add(
+            Method::DELETE,
+            "/v1/admin/clients/{client_id}",
+            ADMIN,
+            web::route().to(identity::disable_client),
+        )
+        .add(
+            Method::GET,
+            "/v1/admin/users",
+            ADMIN,
+            web::route().to(identity::users),
+        )
+        .add(
+            Method::POST,
+            "/v1/admin/users",
+            ADMIN,
+            web::route().to(identity::add_user),
+        )
+        .add(
+            Method::POST,
+            "/v1/admin/keys/rotate",
+            ADMIN,
+            web::route().to(identity::rotate_key),
+        )
+        .add(
+            Method::GET,
+            "/v1/admin/audit",
+            ADMIN,
+            web::route().to(identity::audit),
         );
     r.table
 }
@@ -424,13 +602,32 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         );
         let (rules_id, index) = initial_rules(&store).await?;
         let queue = batches::Queue::start();
+        let access = &config.access;
+        let pinned_key = match &access.signing_key_file {
+            None => None,
+            Some(path) => {
+                let pem = std::fs::read_to_string(path).map_err(|e| {
+                    anyhow::anyhow!("PRIORAUTH_SIGNING_KEY_FILE {}: {e}", path.display())
+                })?;
+                Some(Keys::from_pem(&pem).map_err(|e| {
+                    anyhow::anyhow!("PRIORAUTH_SIGNING_KEY_FILE {}: {e}", path.display())
+                })?)
+            }
+        };
         let state = web::Data::new(AppState {
             store: store.clone(),
             rules: RwLock::new((rules_id, Arc::new(index))),
             metrics: Metrics::default(),
             config: config.clone(),
             batches: queue,
+            keys: Keys::new(&access.issuer, &access.audience),
+            pinned_key,
+            external: access
+                .oidc
+                .as_ref()
+                .map(|(iss, aud, jwks)| Arc::new(ExternalIssuer::new(iss, aud, jwks))),
         });
+        admin::first_keys(&state).await?;
         std::fs::create_dir_all(&config.data_dir)?;
         batches::resume(&state).await?;
         admin::poll_rules(state.clone());
@@ -444,6 +641,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
                     register(cfg);
                 })
                 .default_service(web::route().to(no_route))
+                .wrap(from_fn(guard::guard))
                 .wrap(from_fn(observe))
         })
         .workers(config.workers)

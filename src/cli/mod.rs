@@ -92,10 +92,94 @@ enum Command {
         #[command(subcommand)]
         what: ImportWhat,
     },
+    /// Register provider billing systems and the staff console (OAuth clients).
+    Clients {
+        #[command(subcommand)]
+        action: ClientsAction,
+    },
+    /// Register payer staff who sign in to the console.
+    Users {
+        #[command(subcommand)]
+        action: UsersAction,
+    },
+    /// Token signing keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
     /// Show one stored claim: its decisions and the reason for each line.
     Explain {
         /// The payer claim id the submission answered with.
         payer_claim_id: String,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ClientsAction {
+    /// Register a client; its secret is shown once (stored only as a hash).
+    Add {
+        /// A name a person recognises ("Riverside Imaging billing").
+        #[arg(long)]
+        name: String,
+        /// Billing NPIs it submits for (a billing system sees only these).
+        #[arg(long = "npi", num_args = 1..)]
+        npis: Vec<String>,
+        /// Scopes: claims:submit, claims:read, rules:write, auths:write, admin.
+        #[arg(long = "scope", num_args = 1.., required = true)]
+        scopes: Vec<String>,
+        /// Exact redirect URIs (the staff console's authorization-code grant).
+        #[arg(long = "redirect-uri", num_args = 1..)]
+        redirect_uris: Vec<String>,
+        /// A public client (browser console): no secret, PKCE only.
+        #[arg(long)]
+        public: bool,
+        /// Print `{"client_id": …, "client_secret": …}`.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+    /// Every client, one JSON object per line (no secrets).
+    List {
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersAction {
+    /// Add a staff member; a generated password is shown once.
+    Add {
+        /// Sign-in name.
+        #[arg(long, alias = "name")]
+        username: String,
+        /// Roles: the scopes the user may be given (claims:read, rules:write,
+        /// auths:write, claims:submit, admin).
+        #[arg(long = "role", num_args = 1.., required = true)]
+        roles: Vec<String>,
+        /// Read the password from standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Print `{"user_id": …, "username": …, "password": …}`.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+    /// Every user, one JSON object per line.
+    List {
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysAction {
+    /// Make a new signing key; running services sign with it within 2 s,
+    /// and tokens signed with the old keys stay valid until they expire.
+    Rotate {
         #[command(flatten)]
         db: DatabaseArg,
     },
@@ -214,6 +298,9 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(EXIT_OK)
         }
         Command::Import { what } => store_commands::import(what),
+        Command::Clients { action } => store_commands::clients(action),
+        Command::Users { action } => store_commands::users(action),
+        Command::Keys { action } => store_commands::keys(action),
         Command::Explain { payer_claim_id, db } => store_commands::explain(&payer_claim_id, db),
         Command::Adjudicate {
             rules,

@@ -3,11 +3,12 @@
 
 use anyhow::{bail, Context, Result};
 
-use super::{DatabaseArg, ImportWhat, EXIT_OK};
+use super::{ClientsAction, DatabaseArg, ImportWhat, KeysAction, UsersAction, EXIT_OK};
+use crate::access::{ClientSpec, Keys, UserSpec};
 use crate::adjudication::ClaimDecision;
 use crate::authorizations::import_csv;
 use crate::rules::RuleSet;
-use crate::store::Store;
+use crate::store::{AuditEntry, Store};
 
 fn url(db: DatabaseArg) -> Result<String> {
     let c = crate::api::Config::from_env(None, db.database)?;
@@ -74,6 +75,12 @@ pub(super) fn explain(payer_claim_id: &str, db: DatabaseArg) -> Result<i32> {
     let claim = block_on(async move {
         let store = Store::open(&url, 2).await?;
         let c = store.claim(payer_claim_id).await?;
+        if c.is_some() {
+            // A read through the CLI is audited like one through the API.
+            store
+                .audit(&cli_audit("claim.read", "claim", payer_claim_id))
+                .await?;
+        }
         store.close().await;
         Ok(c)
     })?;
@@ -109,4 +116,180 @@ pub(super) fn explain(payer_claim_id: &str, db: DatabaseArg) -> Result<i32> {
         );
     }
     Ok(EXIT_OK)
+}
+
+/// An audit record for a command run on this machine.
+fn cli_audit(action: &str, object_type: &str, object_id: &str) -> AuditEntry {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    AuditEntry {
+        id: 0,
+        at: String::new(),
+        actor: format!("cli:{user}"),
+        client_id: "cli".into(),
+        action: action.into(),
+        object_type: object_type.into(),
+        object_id: object_id.into(),
+        remote_addr: "local".into(),
+    }
+}
+
+/// `--npi A B`, `--npi A,B` and `--npi "A B"` all mean A and B.
+fn split_words(values: &[String]) -> Vec<String> {
+    values
+        .iter()
+        .flat_map(|v| v.split([',', ' ']))
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// `clients add|list`.
+pub(super) fn clients(action: ClientsAction) -> Result<i32> {
+    match action {
+        ClientsAction::Add {
+            name,
+            npis,
+            scopes,
+            redirect_uris,
+            public,
+            json,
+            db,
+        } => {
+            let spec = ClientSpec {
+                name,
+                npis: split_words(&npis),
+                scopes: split_words(&scopes),
+                redirect_uris: split_words(&redirect_uris),
+                public,
+            };
+            let (record, secret) = spec
+                .register()
+                .map_err(|e| anyhow::anyhow!("client not registered: {e}"))?;
+            let url = url(db)?;
+            let record_ref = &record;
+            block_on(async move {
+                let record = record_ref;
+                let store = Store::open(&url, 2).await?;
+                store.add_client(record).await?;
+                store
+                    .audit(&cli_audit("client.create", "client", &record.id))
+                    .await?;
+                store.close().await;
+                Ok(())
+            })?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"client_id": record.id, "client_secret": secret})
+                );
+            } else {
+                println!("client_id:     {}", record.id);
+                match secret {
+                    Some(s) => {
+                        println!("client_secret: {s}");
+                        println!("(the secret is shown this once; only its hash is stored)");
+                    }
+                    None => println!("public client: no secret; it signs staff in with PKCE"),
+                }
+            }
+            Ok(EXIT_OK)
+        }
+        ClientsAction::List { db } => {
+            let url = url(db)?;
+            block_on(async move {
+                let store = Store::open(&url, 2).await?;
+                for c in store.clients().await? {
+                    println!("{}", serde_json::to_string(&c)?);
+                }
+                store.close().await;
+                Ok(EXIT_OK)
+            })
+        }
+    }
+}
+
+/// `users add|list`.
+pub(super) fn users(action: UsersAction) -> Result<i32> {
+    match action {
+        UsersAction::Add {
+            username,
+            roles,
+            password_stdin,
+            json,
+            db,
+        } => {
+            let password = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                Some(line.trim_end_matches(['\r', '\n']).to_string())
+            } else {
+                None
+            };
+            let spec = UserSpec {
+                username,
+                roles: split_words(&roles),
+                password,
+            };
+            let (record, generated) = spec
+                .register()
+                .map_err(|e| anyhow::anyhow!("user not added: {e}"))?;
+            let url = url(db)?;
+            let record_ref = &record;
+            block_on(async move {
+                let record = record_ref;
+                let store = Store::open(&url, 2).await?;
+                store.add_user(record).await?;
+                store
+                    .audit(&cli_audit("user.create", "user", &record.id))
+                    .await?;
+                store.close().await;
+                Ok(())
+            })?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"user_id": record.id, "username": record.username, "password": generated})
+                );
+            } else {
+                println!("user_id:  {}", record.id);
+                println!("username: {}", record.username);
+                if let Some(p) = generated {
+                    println!("password: {p}");
+                    println!("(the password is shown this once; only its hash is stored)");
+                }
+            }
+            Ok(EXIT_OK)
+        }
+        UsersAction::List { db } => {
+            let url = url(db)?;
+            block_on(async move {
+                let store = Store::open(&url, 2).await?;
+                for u in store.users().await? {
+                    println!("{}", serde_json::to_string(&u)?);
+                }
+                store.close().await;
+                Ok(EXIT_OK)
+            })
+        }
+    }
+}
+
+/// `keys rotate`.
+pub(super) fn keys(action: KeysAction) -> Result<i32> {
+    match action {
+        KeysAction::Rotate { db } => {
+            let key = Keys::generate()?;
+            let url = url(db)?;
+            block_on(async move {
+                let store = Store::open(&url, 2).await?;
+                store.add_signing_key(&key).await?;
+                store
+                    .audit(&cli_audit("key.rotate", "signing_key", &key.kid))
+                    .await?;
+                store.close().await;
+                println!("{}", serde_json::json!({"kid": key.kid}));
+                Ok(EXIT_OK)
+            })
+        }
+    }
 }

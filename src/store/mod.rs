@@ -18,6 +18,7 @@
 //! [`Adjudicator`](crate::adjudication::Adjudicator),
 //! then writes the effects, all in one transaction.
 
+mod access;
 mod submit;
 
 use std::collections::HashMap;
@@ -32,6 +33,7 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use crate::authorizations::{Authorization, AuthorizationRecord, FieldProblem};
 
+pub use access::{AuditEntry, ClientRecord, CodeRecord, SigningKeyRecord, UserRecord};
 pub use submit::{SubmitOptions, Submitted};
 
 static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -164,6 +166,9 @@ pub struct Batch {
     /// Where the file is spooled (not shown to clients).
     #[serde(skip)]
     pub spool: String,
+    /// The client that sent it (billing systems read only their own).
+    #[serde(skip)]
+    pub submitted_by: Option<String>,
 }
 
 /// A database URL fit for a message: any password replaced by `***`.
@@ -289,6 +294,7 @@ fn batch_from_row(row: &AnyRow) -> Result<Batch> {
         created_at: row.try_get("created_at")?,
         finished_at: row.try_get("finished_at")?,
         spool: row.try_get("spool")?,
+        submitted_by: row.try_get("submitted_by")?,
     })
 }
 
@@ -666,16 +672,18 @@ impl Store {
         spool: &str,
         bytes: i64,
         claims_total: i64,
+        submitted_by: &str,
     ) -> Result<()> {
         let mut w = self.write().await?;
         sqlx::query(
-            "INSERT INTO batches (id, state, spool, bytes, claims_total, claims_done, rejected, created_at) VALUES ($1, 'queued', $2, $3, $4, 0, '[]', $5)",
+            "INSERT INTO batches (id, state, spool, bytes, claims_total, claims_done, rejected, created_at, submitted_by) VALUES ($1, 'queued', $2, $3, $4, 0, '[]', $5, $6)",
         )
         .bind(id)
         .bind(spool)
         .bind(bytes)
         .bind(claims_total)
         .bind(stamp())
+        .bind(submitted_by)
         .execute(&mut *w.tx)
         .await?;
         w.tx.commit().await?;

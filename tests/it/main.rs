@@ -9,6 +9,7 @@
 
 mod helpers;
 
+mod access;
 mod ack999;
 mod adjudication;
 mod adjudication_props;

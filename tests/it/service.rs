@@ -144,7 +144,96 @@ pub struct Server {
     child: Child,
     pub base: String,
     log: PathBuf,
+    /// The payer-side operator token `send` uses for this server when a
+    /// call brings no Authorization header of its own.
+    pub token: String,
 }
+
+/// The billing NPIs of the claims the service tests send.
+pub const TEST_NPIS: &[&str] = &[BILLING, "1679576722"];
+
+/// Every scope there is.
+pub const ALL_SCOPES: &[&str] = &[
+    "claims:submit",
+    "claims:read",
+    "rules:write",
+    "auths:write",
+    "admin",
+];
+
+/// `priorauth clients add … --json` against the database: (id, secret).
+pub fn add_client(db: &Db, name: &str, npis: &[&str], scopes: &[&str]) -> (String, String) {
+    let mut args = vec![
+        "clients",
+        "add",
+        "--name",
+        name,
+        "--json",
+        "--database",
+        &db.url,
+    ];
+    if !npis.is_empty() {
+        args.push("--npi");
+        args.extend_from_slice(npis);
+    }
+    args.push("--scope");
+    args.extend_from_slice(scopes);
+    let out = Command::new(env!("CARGO_BIN_EXE_priorauth"))
+        .args(&args)
+        .current_dir(&db.dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "clients add: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    (
+        v["client_id"].as_str().unwrap().to_string(),
+        v["client_secret"].as_str().unwrap().to_string(),
+    )
+}
+
+/// A client-credentials token (client_secret_post) from a running server.
+pub fn client_token(base: &str, id: &str, secret: &str, scope: Option<&str>) -> Reply {
+    let mut form = vec![
+        ("grant_type", "client_credentials"),
+        ("client_id", id),
+        ("client_secret", secret),
+    ];
+    if let Some(s) = scope {
+        form.push(("scope", s));
+    }
+    let body = form
+        .iter()
+        .map(|(k, v)| format!("{k}={}", url_escape(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    send(
+        "POST",
+        &format!("{base}/oauth/token"),
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Authorization", ""),
+        ],
+        Some(body.as_bytes()),
+    )
+}
+
+fn url_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Bearer tokens by server base URL, for `send`.
+static TOKENS: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
 
 impl Server {
     pub fn start(db: &Db, env: &[(&str, &str)]) -> Server {
@@ -174,10 +263,33 @@ impl Server {
                 std::fs::read_to_string(&log).unwrap_or_default()
             );
         };
+        // An operator with every scope, bound to the test NPIs: one client
+        // per database, so a restarted server's token sees the same batches.
+        static OPERATORS: std::sync::Mutex<Vec<(String, (String, String))>> =
+            std::sync::Mutex::new(Vec::new());
+        let known = OPERATORS
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(url, _)| url == &db.url)
+            .map(|(_, c)| c.clone());
+        let (id, secret) = known.unwrap_or_else(|| {
+            let c = add_client(db, "test operator", TEST_NPIS, ALL_SCOPES);
+            OPERATORS.lock().unwrap().push((db.url.clone(), c.clone()));
+            c
+        });
+        let r = client_token(base, &id, &secret, None);
+        assert_eq!(r.status, 200, "token: {}", r.body);
+        let token = r.json()["access_token"].as_str().unwrap().to_string();
+        TOKENS
+            .lock()
+            .unwrap()
+            .push((base.to_string(), token.clone()));
         Server {
             base: base.to_string(),
             child,
             log,
+            token,
         }
     }
 
@@ -227,10 +339,30 @@ fn agent() -> ureq::Agent {
         .build()
 }
 
+/// One HTTP call. Unless `headers` has an Authorization header, the token
+/// of the server `url` belongs to goes along; an empty Authorization value
+/// sends none.
 pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Reply {
     let mut req = agent().request(method, url);
+    let mut authorized = false;
     for (k, v) in headers {
+        if k.eq_ignore_ascii_case("authorization") {
+            authorized = true;
+            if v.is_empty() {
+                continue;
+            }
+        }
         req = req.set(k, v);
+    }
+    if !authorized {
+        let tokens = TOKENS.lock().unwrap();
+        if let Some((_, t)) = tokens
+            .iter()
+            .rev()
+            .find(|(base, _)| url.starts_with(base.as_str()) && url[base.len()..].starts_with('/'))
+        {
+            req = req.set("Authorization", &format!("Bearer {t}"));
+        }
     }
     let res = match body {
         Some(b) => req.send_bytes(b),
@@ -352,7 +484,7 @@ fn strip_ids(mut v: Value) -> Value {
 /// Polls a background job. The one place a test waits on the clock: a
 /// batch runs on its own, and there is nothing else to wait on over HTTP.
 #[allow(clippy::disallowed_methods)]
-fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+pub fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
     let start = Instant::now();
     while !ok() {
         assert!(start.elapsed() < timeout, "timed out waiting for {what}");
@@ -606,8 +738,14 @@ fn staff_lookups_and_codes(b: Backend) {
     assert!(l["reason"].as_str().unwrap().contains("NOPE"));
     assert_eq!(get(&s, "/v1/claims/does-not-exist").status, 404);
     assert_eq!(get(&s, "/v1/claims?billing_npi=1").status, 400);
-    // Reads are audit-logged.
-    assert!(s.log().contains("claim read"));
+    // Reads are audited: in the store (admin reads it) and in the log.
+    assert!(s.log().contains("claim.read"));
+    let audit = get(&s, "/v1/admin/audit?action=claim.read").json();
+    let entry = &audit["entries"][0];
+    assert_eq!(entry["object_id"], id.as_str());
+    assert_eq!(entry["object_type"], "claim");
+    assert_eq!(entry["remote_addr"], "127.0.0.1");
+    assert!(entry["actor"].as_str().unwrap().starts_with("pa_"));
 
     let carc = get(&s, "/v1/codes/carc/198").json();
     assert!(carc["description"]

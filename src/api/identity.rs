@@ -1,0 +1,123 @@
+//! `/v1/admin/…`: clients, staff users, signing keys and the audit log,
+//! for callers with the `admin` scope.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::guard::Actor;
+use super::{ApiError, ApiResult, AppState};
+use crate::access::{ClientSpec, Keys, UserSpec};
+
+/// `GET /v1/admin/clients` (no secrets: only their hashes are stored).
+pub(super) async fn clients(state: web::Data<AppState>) -> ApiResult {
+    Ok(HttpResponse::Ok().json(json!({"clients": state.store.clients().await?})))
+}
+
+/// `POST /v1/admin/clients`: the secret is in this answer and nowhere else.
+pub(super) async fn add_client(
+    state: web::Data<AppState>,
+    actor: Actor,
+    body: web::Json<ClientSpec>,
+) -> ApiResult {
+    let spec = body.into_inner();
+    // argon2 takes tens of milliseconds: off the async threads.
+    let (record, secret) = web::block(move || spec.register())
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::Unprocessable(format!("client not registered: {e}"), json!([e])))?;
+    state.store.add_client(&record).await?;
+    actor
+        .audit(&state, "client.create", "client", &record.id)
+        .await?;
+    Ok(HttpResponse::Created().json(json!({
+        "client_id": record.id,
+        "client_secret": secret,
+        "name": record.name,
+        "scopes": record.scopes,
+        "npis": record.npis,
+        "redirect_uris": record.redirect_uris,
+    })))
+}
+
+/// `DELETE /v1/admin/clients/{client_id}`: no more tokens for it (tokens
+/// already issued run out within 15 minutes).
+pub(super) async fn disable_client(
+    state: web::Data<AppState>,
+    actor: Actor,
+    path: web::Path<String>,
+) -> ApiResult {
+    let id = path.into_inner();
+    state.store.disable_client(&id).await?;
+    actor.audit(&state, "client.disable", "client", &id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `GET /v1/admin/users`.
+pub(super) async fn users(state: web::Data<AppState>) -> ApiResult {
+    Ok(HttpResponse::Ok().json(json!({"users": state.store.users().await?})))
+}
+
+/// `POST /v1/admin/users`: a generated password is shown in this answer
+/// only.
+pub(super) async fn add_user(
+    state: web::Data<AppState>,
+    actor: Actor,
+    body: web::Json<UserSpec>,
+) -> ApiResult {
+    let spec = body.into_inner();
+    let (record, password) = web::block(move || spec.register())
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::Unprocessable(format!("user not added: {e}"), json!([e])))?;
+    state.store.add_user(&record).await?;
+    actor
+        .audit(&state, "user.create", "user", &record.id)
+        .await?;
+    Ok(HttpResponse::Created().json(json!({
+        "user_id": record.id,
+        "username": record.username,
+        "roles": record.roles,
+        "password": password,
+    })))
+}
+
+/// `POST /v1/admin/keys/rotate`: a new signing key signs from now on;
+/// the old ones still verify the tokens they signed.
+pub(super) async fn rotate_key(state: web::Data<AppState>, actor: Actor) -> ApiResult {
+    if state.pinned_key.is_some() {
+        return Err(ApiError::Conflict(
+            "the signing key is set by PRIORAUTH_SIGNING_KEY_FILE; rotate it there".into(),
+        ));
+    }
+    let key = Keys::generate().map_err(|e| ApiError::Internal(e.to_string()))?;
+    state.store.add_signing_key(&key).await?;
+    super::admin::reload_keys(&state).await;
+    actor
+        .audit(&state, "key.rotate", "signing_key", &key.kid)
+        .await?;
+    Ok(HttpResponse::Created().json(json!({"kid": key.kid})))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct AuditQuery {
+    /// At most this many (default 100, at most 1000).
+    limit: Option<i64>,
+    /// Entries older than this id (paging).
+    before: Option<i64>,
+    /// Only this action (`claim.read`, …).
+    action: Option<String>,
+}
+
+/// `GET /v1/admin/audit`: newest first.
+pub(super) async fn audit(state: web::Data<AppState>, q: web::Query<AuditQuery>) -> ApiResult {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::BadRequest("limit: 1 to 1000".into()));
+    }
+    let entries = state
+        .store
+        .audit_log(limit, q.before, q.action.as_deref())
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "entries": entries })))
+}

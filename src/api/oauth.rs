@@ -1,0 +1,790 @@
+//! The OAuth 2.0 authorization server (RFC 6749, PKCE RFC 7636):
+//! `POST /oauth/token` (client credentials; authorization code + PKCE),
+//! `GET/POST /oauth/authorize` (the staff sign-in page), and the metadata
+//! and public keys under `/.well-known/`.
+//!
+//! Threats closed here (RFC 6749 §10, RFC 7636): codes are single-use (a
+//! replay revokes what the first use got), live 60 s, are bound to the
+//! client and the exact redirect URI, and need the S256 verifier; three
+//! failed client authentications or code redemptions within 10 s lock the
+//! client out, three failed passwords lock the user out.
+
+use std::collections::HashMap;
+
+use actix_web::http::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use serde_json::json;
+
+use super::AppState;
+use crate::access::{
+    pkce_matches, random_token, sha256_hex, valid_verifier, verify_secret, Scope, TokenClaims,
+};
+use crate::store::{ClientRecord, CodeRecord};
+
+/// Failures within this window count towards a lockout …
+const FAILURE_WINDOW_MS: i64 = 10_000;
+/// … and this many lock the client or user out.
+const FAILURES_TO_LOCK: i64 = 3;
+
+#[allow(clippy::disallowed_methods)] // the token server reads the clock at the edge
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// An RFC 6749 §5.2 error answer.
+#[derive(Debug)]
+struct OAuthError {
+    status: StatusCode,
+    error: &'static str,
+    description: String,
+    /// The client authenticated with HTTP Basic: a 401 names the scheme.
+    basic: bool,
+    /// Locked out: seconds until it may try again.
+    retry_after: Option<i64>,
+}
+
+impl OAuthError {
+    fn new(error: &'static str, description: impl Into<String>) -> OAuthError {
+        let status = match error {
+            "invalid_client" => StatusCode::UNAUTHORIZED,
+            "server_error" => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        OAuthError {
+            status,
+            error,
+            description: description.into(),
+            basic: false,
+            retry_after: None,
+        }
+    }
+
+    fn server(e: impl std::fmt::Display) -> OAuthError {
+        tracing::error!(cause = %e, "token endpoint failed");
+        OAuthError::new("server_error", "the authorization server failed; try again")
+    }
+
+    fn response(self) -> HttpResponse {
+        let mut r = HttpResponse::build(self.status);
+        r.insert_header(("Cache-Control", "no-store"))
+            .insert_header(("Pragma", "no-cache"));
+        if self.status == StatusCode::UNAUTHORIZED && self.basic {
+            r.insert_header(("WWW-Authenticate", r#"Basic realm="priorauth""#));
+        }
+        let mut body = json!({"error": self.error, "error_description": self.description});
+        if let Some(s) = self.retry_after {
+            r.insert_header(("Retry-After", s.to_string()));
+            if let Some(m) = body.as_object_mut() {
+                m.insert("retry_after".into(), json!(s));
+            }
+        }
+        r.json(body)
+    }
+}
+
+fn locked(subject_kind: &str, until_ms: i64, now: i64) -> OAuthError {
+    let secs = ((until_ms - now) + 999) / 1000;
+    let at = chrono::DateTime::from_timestamp_millis(until_ms)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default();
+    let mut e = OAuthError::new(
+        "invalid_client",
+        format!(
+            "this {subject_kind} is locked out after {FAILURES_TO_LOCK} failed attempts within {} s; try again in {secs} s (at {at})",
+            FAILURE_WINDOW_MS / 1000
+        ),
+    );
+    e.status = StatusCode::TOO_MANY_REQUESTS;
+    e.retry_after = Some(secs.max(1));
+    e
+}
+
+/// Form parameters, each at most once (RFC 6749 §3.1).
+fn form(body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|e| OAuthError::new("invalid_request", format!("form body: {e}")))?;
+    let mut out = HashMap::new();
+    for (k, v) in pairs {
+        if out.insert(k.clone(), v).is_some() {
+            return Err(OAuthError::new(
+                "invalid_request",
+                format!("parameter {k} is given more than once"),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.split(';').next().is_some_and(|e| {
+                e.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+        })
+}
+
+/// client_secret_basic (RFC 6749 §2.3.1: id and secret form-encoded, then
+/// Basic).
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
+    let Some(h) = headers.get(AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let bad = || {
+        let mut e = OAuthError::new("invalid_client", "malformed HTTP Basic client credentials");
+        e.basic = true;
+        e
+    };
+    let h = h.to_str().map_err(|_| bad())?;
+    let Some((scheme, value)) = h.split_once(' ') else {
+        return Err(bad());
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(OAuthError::new(
+            "invalid_request",
+            "authenticate the client with HTTP Basic or client_secret in the body",
+        ));
+    }
+    let decoded = STANDARD.decode(value.trim()).map_err(|_| bad())?;
+    let text = String::from_utf8(decoded).map_err(|_| bad())?;
+    let (id, secret) = text.split_once(':').ok_or_else(bad)?;
+    let unescape = |s: &str| -> Result<String, OAuthError> {
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(&format!("v={s}")).map_err(|_| bad())?;
+        Ok(pairs.into_iter().next().map(|p| p.1).unwrap_or_default())
+    };
+    Ok(Some((unescape(id)?, unescape(secret)?)))
+}
+
+/// Counts a failure against `subject`; the error says when it locked.
+async fn fail(
+    state: &AppState,
+    subject: &str,
+    kind: &str,
+    mut e: OAuthError,
+) -> Result<OAuthError, OAuthError> {
+    let now = now_ms();
+    let lock_ms = state.config.access.lockout_seconds * 1000;
+    let locked_until = state
+        .store
+        .record_failure(subject, now, FAILURE_WINDOW_MS, FAILURES_TO_LOCK, lock_ms)
+        .await
+        .map_err(OAuthError::server)?;
+    if let Some(until) = locked_until {
+        e.description = format!(
+            "{}; this {kind} is now locked out for {} s",
+            e.description,
+            (until - now + 999) / 1000
+        );
+    }
+    Ok(e)
+}
+
+fn client_subject(id: &str) -> String {
+    format!("client:{id}")
+}
+
+/// `POST /oauth/token`.
+pub(super) async fn token(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    match issue(&state, &req, &body).await {
+        Ok(r) => r,
+        Err(e) => e.response(),
+    }
+}
+
+async fn issue(
+    state: &AppState,
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<HttpResponse, OAuthError> {
+    if !is_form(req.headers()) {
+        return Err(OAuthError::new(
+            "invalid_request",
+            "send the token request as application/x-www-form-urlencoded",
+        ));
+    }
+    let p = form(body)?;
+    let basic = basic_credentials(req.headers())?;
+    let (client_id, secret) = match (&basic, p.get("client_id"), p.get("client_secret")) {
+        (Some(_), _, Some(_)) => {
+            return Err(OAuthError::new(
+                "invalid_request",
+                "use one client authentication method: HTTP Basic or client_secret in the body, not both",
+            ))
+        }
+        (Some((id, _)), Some(body_id), None) if body_id != id => {
+            return Err(OAuthError::new(
+                "invalid_request",
+                "client_id in the body differs from the HTTP Basic client",
+            ))
+        }
+        (Some((id, s)), _, None) => (id.clone(), Some(s.clone())),
+        (None, Some(id), s) => (id.clone(), s.cloned()),
+        (None, None, _) => {
+            return Err(OAuthError::new(
+                "invalid_client",
+                "no client authentication: send client_id (and client_secret) in the body or HTTP Basic",
+            ))
+        }
+    };
+    let with_basic = |mut e: OAuthError| {
+        e.basic = basic.is_some();
+        e
+    };
+    let subject = client_subject(&client_id);
+    let now = now_ms();
+    // A locked client is refused before its secret is even looked at: a
+    // correct secret does not lift the lock.
+    if let Some(until) = state
+        .store
+        .locked_until(&subject, now)
+        .await
+        .map_err(OAuthError::server)?
+    {
+        return Err(locked("client", until, now));
+    }
+    let client = state
+        .store
+        .client(&client_id)
+        .await
+        .map_err(OAuthError::server)?
+        .filter(|c| !c.disabled);
+    let authenticated = match (&client, &secret) {
+        (Some(c), Some(s)) => match c.secret_hash.clone() {
+            Some(hash) => {
+                let s = s.clone();
+                web::block(move || verify_secret(&s, &hash))
+                    .await
+                    .map_err(OAuthError::server)?
+            }
+            // A public client has no secret to send.
+            None => false,
+        },
+        (Some(c), None) => c.secret_hash.is_none(),
+        (None, _) => false,
+    };
+    let Some(client) = client.filter(|_| authenticated) else {
+        let e = with_basic(OAuthError::new(
+            "invalid_client",
+            "client authentication failed: unknown client, disabled client or wrong secret",
+        ));
+        return Err(fail(state, &subject, "client", e).await?);
+    };
+    match p.get("grant_type").map(String::as_str) {
+        None => Err(OAuthError::new("invalid_request", "grant_type is missing")),
+        Some("client_credentials") => client_credentials(state, &client, &p),
+        Some("authorization_code") => authorization_code(state, &client, &p).await,
+        Some(other) => Err(OAuthError::new(
+            "unsupported_grant_type",
+            format!("grant_type {other:?} is not supported: use client_credentials or authorization_code"),
+        )),
+    }
+}
+
+fn client_credentials(
+    state: &AppState,
+    client: &ClientRecord,
+    p: &HashMap<String, String>,
+) -> Result<HttpResponse, OAuthError> {
+    if client.secret_hash.is_none() {
+        return Err(OAuthError::new(
+            "unauthorized_client",
+            "a public client cannot use client_credentials",
+        ));
+    }
+    let allowed =
+        Scope::parse_all(client.scopes.iter().map(String::as_str)).map_err(OAuthError::server)?;
+    let scopes = match p.get("scope") {
+        None => allowed,
+        Some(s) => {
+            let asked = Scope::parse_all(s.split_whitespace())
+                .map_err(|e| OAuthError::new("invalid_scope", e))?;
+            if let Some(extra) = asked.iter().find(|s| !allowed.contains(s)) {
+                return Err(OAuthError::new(
+                    "invalid_scope",
+                    format!(
+                        "this client may not have scope {extra}; it is registered for {}",
+                        Scope::join(&allowed)
+                    ),
+                ));
+            }
+            asked
+        }
+    };
+    bearer(state, &client.id, &client.id, &scopes, &client.npis, None)
+}
+
+async fn authorization_code(
+    state: &AppState,
+    client: &ClientRecord,
+    p: &HashMap<String, String>,
+) -> Result<HttpResponse, OAuthError> {
+    if client.redirect_uris.is_empty() {
+        return Err(OAuthError::new(
+            "unauthorized_client",
+            "this client has no redirect URI registered, so it cannot use authorization_code",
+        ));
+    }
+    let subject = client_subject(&client.id);
+    let Some(code) = p.get("code") else {
+        return Err(OAuthError::new("invalid_request", "code is missing"));
+    };
+    let now = now_ms();
+    let grant_error = |d: &str| OAuthError::new("invalid_grant", d);
+    // Marked used before anything else is checked: a code gets one try.
+    let Some((rec, first)) = state
+        .store
+        .redeem_code(&sha256_hex(code), now)
+        .await
+        .map_err(OAuthError::server)?
+    else {
+        let e = grant_error("the authorization code is not known");
+        return Err(fail(state, &subject, "client", e).await?);
+    };
+    let problem = if !first {
+        // RFC 6749 §4.1.2: a replayed code revokes what it was used for.
+        state
+            .store
+            .revoke_grant(&rec.grant_id)
+            .await
+            .map_err(OAuthError::server)?;
+        tracing::warn!(client = %client.id, "authorization code used twice; its tokens are revoked");
+        Some("the authorization code was already used; the tokens issued from it are revoked")
+    } else if rec.client_id != client.id {
+        Some("the authorization code was issued to another client")
+    } else if rec.expires_ms <= now {
+        Some("the authorization code has expired (codes live at most 60 s); sign in again")
+    } else if p.get("redirect_uri") != Some(&rec.redirect_uri) {
+        Some("redirect_uri does not match the one of the authorization request")
+    } else {
+        match p.get("code_verifier") {
+            None => Some("code_verifier is missing: this code was issued with a PKCE challenge"),
+            Some(v) if !valid_verifier(v) => {
+                Some("code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~")
+            }
+            Some(v) if !pkce_matches(v, &rec.challenge) => {
+                Some("code_verifier does not match the code_challenge (S256)")
+            }
+            Some(_) => None,
+        }
+    };
+    if let Some(d) = problem {
+        return Err(fail(state, &subject, "client", grant_error(d)).await?);
+    }
+    let user = state
+        .store
+        .user(&rec.user_id)
+        .await
+        .map_err(OAuthError::server)?
+        .filter(|u| !u.disabled)
+        .ok_or_else(|| grant_error("the user who signed in is no longer active"))?;
+    let scopes =
+        Scope::parse_all(rec.scopes.iter().map(String::as_str)).map_err(OAuthError::server)?;
+    bearer(
+        state,
+        &format!("user:{}", user.id),
+        &client.id,
+        &scopes,
+        &[],
+        Some(rec.grant_id),
+    )
+}
+
+/// The token answer (RFC 6749 §5.1).
+fn bearer(
+    state: &AppState,
+    subject: &str,
+    client_id: &str,
+    scopes: &[Scope],
+    npis: &[String],
+    grant: Option<String>,
+) -> Result<HttpResponse, OAuthError> {
+    let iat = now_ms() / 1000;
+    let ttl = state.config.access.token_seconds;
+    let claims = TokenClaims {
+        iss: state.keys.issuer().to_string(),
+        aud: state.keys.audience().to_string(),
+        sub: subject.to_string(),
+        client_id: client_id.to_string(),
+        scope: Scope::join(scopes),
+        npi: npis.to_vec(),
+        iat,
+        exp: iat + ttl,
+        jti: uuid::Uuid::new_v4().to_string(),
+        gid: grant,
+    };
+    let token = state.keys.issue(&claims).map_err(OAuthError::server)?;
+    tracing::info!(client = %client_id, scope = %claims.scope, "access token issued");
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("Pragma", "no-cache"))
+        .json(json!({
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": ttl,
+            "scope": claims.scope,
+        })))
+}
+
+// ---- the authorization endpoint: staff sign-in ----
+
+/// The parameters of an authorization request.
+struct AuthorizeRequest {
+    client: ClientRecord,
+    redirect_uri: String,
+    state: Option<String>,
+    scopes: Vec<Scope>,
+    challenge: String,
+}
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn page(status: StatusCode, title: &str, body: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("X-Frame-Options", "DENY"))
+        .insert_header((
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+        ))
+        .body(format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t} · priorauth</title>\
+             <style>body{{font-family:sans-serif;max-width:28em;margin:4em auto}}label{{display:block;margin:.8em 0}}input{{width:100%}}</style>\
+             </head><body><h1>{t}</h1>{body}</body></html>",
+            t = escape(title)
+        ))
+}
+
+/// An error that must not go to the redirect URI (unknown client, or a
+/// redirect URI that is not registered: RFC 6749 §4.1.2.1).
+fn no_redirect(message: &str) -> HttpResponse {
+    page(
+        StatusCode::BAD_REQUEST,
+        "Sign-in request refused",
+        &format!("<p>{}</p>", escape(message)),
+    )
+}
+
+fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
+    let q = serde_urlencoded::to_string(params).unwrap_or_default();
+    let sep = if uri.contains('?') { '&' } else { '?' };
+    format!("{uri}{sep}{q}")
+}
+
+fn redirect(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header(("Location", location))
+        .insert_header(("Cache-Control", "no-store"))
+        .finish()
+}
+
+/// An error sent back to the client's redirect URI with its `state`.
+fn redirect_error(
+    redirect_uri: &str,
+    state: Option<&str>,
+    issuer: &str,
+    error: &str,
+    description: &str,
+) -> HttpResponse {
+    let mut params = vec![("error", error), ("error_description", description)];
+    if let Some(s) = state {
+        params.push(("state", s));
+    }
+    params.push(("iss", issuer));
+    redirect(&with_query(redirect_uri, &params))
+}
+
+/// Checks an authorization request; `Err` is the answer to give.
+async fn authorize_request(
+    state: &AppState,
+    p: &HashMap<String, String>,
+) -> Result<AuthorizeRequest, HttpResponse> {
+    let get = |k: &str| p.get(k).map(String::as_str);
+    let Some(client_id) = get("client_id") else {
+        return Err(no_redirect("client_id is missing."));
+    };
+    let client = match state.store.client(client_id).await {
+        Ok(Some(c)) if !c.disabled && !c.redirect_uris.is_empty() => c,
+        Ok(_) => {
+            return Err(no_redirect(
+                "This client is not registered for staff sign-in.",
+            ))
+        }
+        Err(e) => {
+            tracing::error!(cause = %e, "authorization endpoint failed");
+            return Err(no_redirect("The sign-in service failed; try again."));
+        }
+    };
+    // Exact string match: no prefixes, no wildcards, no normalising.
+    let Some(redirect_uri) =
+        get("redirect_uri").filter(|u| client.redirect_uris.iter().any(|r| r == u))
+    else {
+        return Err(no_redirect(
+            "redirect_uri is missing or is not exactly one registered for this client.",
+        ));
+    };
+    let st = get("state");
+    let issuer = state.keys.issuer();
+    let refuse = |error: &str, d: &str| redirect_error(redirect_uri, st, issuer, error, d);
+    if get("response_type") != Some("code") {
+        return Err(refuse(
+            "unsupported_response_type",
+            "response_type must be code",
+        ));
+    }
+    if get("code_challenge_method") != Some("S256") {
+        return Err(refuse(
+            "invalid_request",
+            "PKCE is required: send code_challenge with code_challenge_method=S256",
+        ));
+    }
+    let challenge = get("code_challenge").unwrap_or_default();
+    let ok_challenge = challenge.len() == 43
+        && challenge
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !ok_challenge {
+        return Err(refuse(
+            "invalid_request",
+            "code_challenge must be the 43-character base64url SHA-256 of the verifier",
+        ));
+    }
+    let allowed = Scope::parse_all(client.scopes.iter().map(String::as_str)).unwrap_or_default();
+    let scopes = match get("scope") {
+        None => allowed.clone(),
+        Some(s) => match Scope::parse_all(s.split_whitespace()) {
+            Ok(asked) => asked,
+            Err(e) => return Err(refuse("invalid_scope", &e)),
+        },
+    };
+    Ok(AuthorizeRequest {
+        redirect_uri: redirect_uri.to_string(),
+        state: st.map(str::to_string),
+        scopes,
+        challenge: challenge.to_string(),
+        client,
+    })
+}
+
+fn sign_in_form(p: &HashMap<String, String>, r: &AuthorizeRequest, notice: &str) -> String {
+    let mut hidden = String::new();
+    for k in [
+        "response_type",
+        "client_id",
+        "redirect_uri",
+        "scope",
+        "state",
+        "code_challenge",
+        "code_challenge_method",
+    ] {
+        if let Some(v) = p.get(k) {
+            hidden.push_str(&format!(
+                "<input type=\"hidden\" name=\"{k}\" value=\"{}\">",
+                escape(v)
+            ));
+        }
+    }
+    let notice = if notice.is_empty() {
+        String::new()
+    } else {
+        format!("<p role=\"alert\"><strong>{}</strong></p>", escape(notice))
+    };
+    format!(
+        "<p>{} asks to act for you with: {}.</p>{notice}\
+         <form method=\"post\" action=\"/oauth/authorize\">{hidden}\
+         <label>Username <input name=\"username\" autocomplete=\"username\" required></label>\
+         <label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label>\
+         <button type=\"submit\">Sign in</button></form>",
+        escape(&r.client.name),
+        escape(&Scope::join(&r.scopes))
+    )
+}
+
+/// `GET /oauth/authorize`: the sign-in page.
+pub(super) async fn authorize_page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let p = match form(req.query_string().as_bytes()) {
+        Ok(p) => p,
+        Err(e) => return no_redirect(&e.description),
+    };
+    match authorize_request(&state, &p).await {
+        Ok(r) => page(
+            StatusCode::OK,
+            "Sign in to priorauth",
+            &sign_in_form(&p, &r, ""),
+        ),
+        Err(answer) => answer,
+    }
+}
+
+/// `POST /oauth/authorize`: checks the password and redirects with a code.
+pub(super) async fn authorize_sign_in(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    if !is_form(req.headers()) {
+        return no_redirect("Send the sign-in form as application/x-www-form-urlencoded.");
+    }
+    let p = match form(&body) {
+        Ok(p) => p,
+        Err(e) => return no_redirect(&e.description),
+    };
+    let r = match authorize_request(&state, &p).await {
+        Ok(r) => r,
+        Err(answer) => return answer,
+    };
+    let username = p.get("username").map(String::as_str).unwrap_or("");
+    let password = p.get("password").cloned().unwrap_or_default();
+    let subject = format!("user:{username}");
+    let now = now_ms();
+    let server_failed = |e: &dyn std::fmt::Display| {
+        tracing::error!(cause = %e, "sign-in failed");
+        page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Sign-in failed",
+            "<p>The sign-in service failed; try again.</p>",
+        )
+    };
+    match state.store.locked_until(&subject, now).await {
+        Ok(Some(until)) => {
+            let e = locked("user", until, now);
+            let mut answer = page(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Locked out",
+                &format!("<p>{}</p>", escape(&e.description)),
+            );
+            answer.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from(e.retry_after.unwrap_or(1)),
+            );
+            return answer;
+        }
+        Ok(None) => {}
+        Err(e) => return server_failed(&e),
+    }
+    let user = match state.store.user_by_name(username).await {
+        Ok(u) => u.filter(|u| !u.disabled),
+        Err(e) => return server_failed(&e),
+    };
+    let ok = match &user {
+        Some(u) => {
+            let hash = u.password_hash.clone();
+            web::block(move || verify_secret(&password, &hash))
+                .await
+                .unwrap_or(false)
+        }
+        None => false,
+    };
+    let Some(user) = user.filter(|_| ok) else {
+        let mut notice = "The username or password is wrong.".to_string();
+        match state
+            .store
+            .record_failure(
+                &subject,
+                now,
+                FAILURE_WINDOW_MS,
+                FAILURES_TO_LOCK,
+                state.config.access.lockout_seconds * 1000,
+            )
+            .await
+        {
+            Ok(Some(until)) => notice = locked("user", until, now).description,
+            Ok(None) => {}
+            Err(e) => return server_failed(&e),
+        }
+        return page(
+            StatusCode::UNAUTHORIZED,
+            "Sign in to priorauth",
+            &sign_in_form(&p, &r, &notice),
+        );
+    };
+    // The token gets what the client asked for, the client may have and the
+    // user's roles allow.
+    let allowed = Scope::parse_all(r.client.scopes.iter().map(String::as_str)).unwrap_or_default();
+    let granted: Vec<Scope> = r
+        .scopes
+        .iter()
+        .copied()
+        .filter(|s| allowed.contains(s) && user.roles.iter().any(|role| role == s.as_str()))
+        .collect();
+    let issuer = state.keys.issuer().to_string();
+    if granted.is_empty() {
+        return redirect_error(
+            &r.redirect_uri,
+            r.state.as_deref(),
+            &issuer,
+            "access_denied",
+            "the user has none of the requested scopes",
+        );
+    }
+    let code = match random_token(32) {
+        Ok(c) => c,
+        Err(e) => return server_failed(&e),
+    };
+    let record = CodeRecord {
+        code_hash: sha256_hex(&code),
+        grant_id: uuid::Uuid::new_v4().to_string(),
+        client_id: r.client.id.clone(),
+        user_id: user.id.clone(),
+        redirect_uri: r.redirect_uri.clone(),
+        scopes: granted.iter().map(|s| s.as_str().to_string()).collect(),
+        challenge: r.challenge.clone(),
+        expires_ms: now + state.config.access.code_seconds * 1000,
+    };
+    if let Err(e) = state.store.add_code(&record).await {
+        return server_failed(&e);
+    }
+    tracing::info!(client = %r.client.id, user = %user.id, "staff signed in; code issued");
+    let mut params = vec![("code", code.as_str())];
+    if let Some(s) = r.state.as_deref() {
+        params.push(("state", s));
+    }
+    params.push(("iss", issuer.as_str()));
+    redirect(&with_query(&r.redirect_uri, &params))
+}
+
+/// `GET /.well-known/oauth-authorization-server` (RFC 8414).
+pub(super) async fn metadata(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let info = req.connection_info();
+    let base = format!("{}://{}", info.scheme(), info.host());
+    HttpResponse::Ok().json(json!({
+        "issuer": state.keys.issuer(),
+        "authorization_endpoint": format!("{base}/oauth/authorize"),
+        "token_endpoint": format!("{base}/oauth/token"),
+        "jwks_uri": format!("{base}/.well-known/jwks.json"),
+        "grant_types_supported": ["client_credentials", "authorization_code"],
+        "response_types_supported": ["code"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "scopes_supported": Scope::ALL.map(Scope::as_str),
+    }))
+}
+
+/// `GET /.well-known/jwks.json`: the public keys tokens are signed with.
+pub(super) async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(state.keys.jwks())
+}

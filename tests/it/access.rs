@@ -1,0 +1,1201 @@
+//! Access control end to end (issue 5): a real OAuth 2.0 client library
+//! (the `oauth2` crate) drives the client-credentials grant and the
+//! authorization-code grant with PKCE against `priorauth serve` over HTTP,
+//! and each threat of RFC 6749 §10 / RFC 7636 that the issue names has a
+//! negative test. Every test runs on SQLite and on PostgreSQL: lockouts,
+//! codes and revocations live in the store.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::process::Command;
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use oauth2::basic::{BasicClient, BasicErrorResponseType};
+use oauth2::{
+    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
+    EndpointSet, HttpRequest, HttpResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
+    RequestTokenError, Scope, StandardErrorResponse, SyncHttpClient, TokenResponse, TokenUrl,
+};
+use serde_json::{json, Value};
+
+use crate::adjudication::BILLING;
+use crate::render::render;
+use crate::service::{
+    add_auth, add_client, mri_claim, post_837, send, units_used, wait_for, Backend, Db, Reply,
+    Server,
+};
+
+/// Makes `sqlite` and `postgres` tests of `fn name(Backend)`.
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn sqlite() {
+                super::$name(super::Backend::Sqlite)
+            }
+            #[test]
+            fn postgres() {
+                super::$name(super::Backend::Postgres)
+            }
+        }
+    )*};
+}
+
+both!(
+    billing_systems_use_client_credentials,
+    billing_system_sees_and_submits_only_its_own,
+    bad_tokens_get_401_and_under_scoped_get_403,
+    staff_sign_in_with_authorization_code_and_pkce,
+    reused_code_is_refused_and_revokes_its_tokens,
+    expired_code_is_refused,
+    code_for_another_client_is_refused,
+    redirect_uri_must_match_exactly,
+    pkce_verifier_is_required_and_checked,
+    brute_force_locks_the_client_out,
+    brute_force_locks_the_user_out,
+    replayed_submission_consumes_once,
+    external_oidc_tokens_are_accepted,
+    keys_rotate_without_breaking_tokens,
+    full_flow_logs_carry_no_phi,
+);
+
+/// Another billing system's NPI (valid check digit, never in the fixtures).
+const OTHER_NPI: &str = "1245319599";
+const CONSOLE_REDIRECT: &str = "https://console.example.org/callback";
+
+/// The oauth2 crate's HTTP client: ureq, with redirects off and 4xx/5xx
+/// answers returned as responses (so the crate parses RFC 6749 errors).
+struct Http(ureq::Agent);
+
+impl Http {
+    fn new() -> Http {
+        Http(
+            ureq::AgentBuilder::new()
+                .redirects(0)
+                .timeout(Duration::from_secs(60))
+                .build(),
+        )
+    }
+}
+
+impl SyncHttpClient for Http {
+    type Error = std::io::Error;
+
+    fn call(&self, request: HttpRequest) -> Result<HttpResponse, Self::Error> {
+        let mut req = self
+            .0
+            .request(request.method().as_str(), &request.uri().to_string());
+        for (name, value) in request.headers() {
+            req = req.set(name.as_str(), value.to_str().unwrap());
+        }
+        let res = match req.send_bytes(request.body()) {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => return Err(std::io::Error::other(e.to_string())),
+        };
+        let mut b = oauth2::http::Response::builder().status(res.status());
+        if let Some(ct) = res.header("content-type") {
+            b = b.header("content-type", ct);
+        }
+        let mut body = Vec::new();
+        res.into_reader().read_to_end(&mut body)?;
+        Ok(b.body(body).unwrap())
+    }
+}
+
+type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+
+fn oauth_client(s: &Server, id: &str, secret: Option<&str>) -> Client {
+    let mut c = BasicClient::new(ClientId::new(id.to_string()))
+        .set_auth_uri(AuthUrl::new(s.url("/oauth/authorize")).unwrap())
+        .set_token_uri(TokenUrl::new(s.url("/oauth/token")).unwrap())
+        .set_redirect_uri(RedirectUrl::new(CONSOLE_REDIRECT.to_string()).unwrap());
+    if let Some(secret) = secret {
+        c = c.set_client_secret(ClientSecret::new(secret.to_string()));
+    }
+    c
+}
+
+type TokenError = RequestTokenError<std::io::Error, StandardErrorResponse<BasicErrorResponseType>>;
+
+/// The RFC 6749 error code of a refused token request.
+fn error_of<T: std::fmt::Debug>(r: Result<T, TokenError>) -> (BasicErrorResponseType, String) {
+    match r {
+        Err(RequestTokenError::ServerResponse(e)) => (
+            e.error().clone(),
+            e.error_description().cloned().unwrap_or_default(),
+        ),
+        other => panic!("expected an OAuth error response, got {other:?}"),
+    }
+}
+
+/// A billing system's token through the oauth2 crate (client_secret_basic).
+fn billing_token(s: &Server, id: &str, secret: &str) -> String {
+    oauth_client(s, id, Some(secret))
+        .exchange_client_credentials()
+        .request(&Http::new())
+        .unwrap()
+        .access_token()
+        .secret()
+        .clone()
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+fn call(s: &Server, method: &str, path: &str, token: &str, body: Option<(&str, &[u8])>) -> Reply {
+    let auth = bearer(token);
+    let mut h = vec![("Authorization", auth.as_str())];
+    if let Some((ct, _)) = body {
+        h.push(("Content-Type", ct));
+    }
+    send(method, &s.url(path), &h, body.map(|b| b.1))
+}
+
+fn submit(s: &Server, token: &str, x12: &str, extra: &[(&str, &str)]) -> Reply {
+    let auth = bearer(token);
+    let mut h = vec![
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "application/edi-x12"),
+    ];
+    h.extend_from_slice(extra);
+    send("POST", &s.url("/v1/claims"), &h, Some(x12.as_bytes()))
+}
+
+/// `priorauth <args> --json --database URL`, parsed.
+fn cli_json(db: &Db, args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_priorauth"))
+        .args(args)
+        .args(["--json", "--database", &db.url])
+        .current_dir(&db.dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A public console client and a staff user: (client id, username, password).
+fn console_and_staff(db: &Db, roles: &[&str]) -> (String, String, String) {
+    let console = cli_json(
+        db,
+        &[
+            "clients",
+            "add",
+            "--name",
+            "Staff console",
+            "--public",
+            "--redirect-uri",
+            CONSOLE_REDIRECT,
+            "--scope",
+            "claims:read",
+            "rules:write",
+            "admin",
+        ],
+    );
+    assert!(console["client_secret"].is_null());
+    let mut args = vec!["users", "add", "--username", "avery", "--role"];
+    args.extend_from_slice(roles);
+    let user = cli_json(db, &args);
+    (
+        console["client_id"].as_str().unwrap().to_string(),
+        "avery".to_string(),
+        user["password"].as_str().unwrap().to_string(),
+    )
+}
+
+fn form(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            let e: String = v
+                .bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                        (b as char).to_string()
+                    }
+                    _ => format!("%{b:02X}"),
+                })
+                .collect();
+            format!("{k}={e}")
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The query parameters of a URL.
+fn query(url: &str) -> Vec<(String, String)> {
+    let q = url.split_once('?').map_or("", |(_, q)| q);
+    q.split('&')
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| {
+            let mut out = Vec::new();
+            let b = v.as_bytes();
+            let mut i = 0;
+            while i < b.len() {
+                match b[i] {
+                    b'%' => {
+                        out.push(u8::from_str_radix(&v[i + 1..i + 3], 16).unwrap());
+                        i += 3;
+                    }
+                    b'+' => {
+                        out.push(b' ');
+                        i += 1;
+                    }
+                    c => {
+                        out.push(c);
+                        i += 1;
+                    }
+                }
+            }
+            (k.to_string(), String::from_utf8(out).unwrap())
+        })
+        .collect()
+}
+
+fn param(url: &str, name: &str) -> Option<String> {
+    query(url).into_iter().find(|(k, _)| k == name).map(|p| p.1)
+}
+
+/// One sign-in: the authorization URL the oauth2 crate builds (PKCE
+/// S256), its page fetched, the form posted with the credentials.
+/// Returns the redirect (status, Location) and the PKCE verifier.
+struct SignIn {
+    status: u16,
+    location: String,
+    state: CsrfToken,
+    verifier: PkceCodeVerifier,
+    body: String,
+}
+
+fn sign_in(s: &Server, client: &Client, user: &str, password: &str) -> SignIn {
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, state) = client
+        .authorize_url(CsrfToken::new_random)
+        .add_scope(Scope::new("claims:read".into()))
+        .add_scope(Scope::new("admin".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let page = send("GET", url.as_str(), &[("Authorization", "")], None);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("name=\"password\""), "{}", page.body);
+    let mut fields = query(url.as_str());
+    fields.push(("username".into(), user.into()));
+    fields.push(("password".into(), password.into()));
+    let pairs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let r = post_form_no_redirect(&s.url("/oauth/authorize"), &form(&pairs));
+    SignIn {
+        status: r.status,
+        location: r.header("location").unwrap_or_default().to_string(),
+        state,
+        verifier,
+        body: r.body,
+    }
+}
+
+fn post_form_no_redirect(url: &str, body: &str) -> Reply {
+    let res = ureq::AgentBuilder::new()
+        .redirects(0)
+        .build()
+        .post(url)
+        .set("Content-Type", "application/x-www-form-urlencoded")
+        .send_string(body);
+    let res = match res {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("POST {url}: {e}"),
+    };
+    let status = res.status();
+    let headers = res
+        .headers_names()
+        .into_iter()
+        .filter_map(|n| res.header(&n).map(|v| (n.clone(), v.to_string())))
+        .collect();
+    Reply {
+        status,
+        headers,
+        body: res.into_string().unwrap_or_default(),
+    }
+}
+
+/// Signs staff in and returns the code and verifier.
+fn code_for(s: &Server, client: &Client, user: &str, password: &str) -> (String, PkceCodeVerifier) {
+    let r = sign_in(s, client, user, password);
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(r.location.starts_with(CONSOLE_REDIRECT), "{}", r.location);
+    assert_eq!(
+        param(&r.location, "state").as_deref(),
+        Some(r.state.secret().as_str()),
+        "the caller's state comes back"
+    );
+    (param(&r.location, "code").unwrap(), r.verifier)
+}
+
+fn exchange(
+    client: &Client,
+    code: &str,
+    verifier: Option<PkceCodeVerifier>,
+) -> Result<String, TokenError> {
+    let mut req = client.exchange_code(AuthorizationCode::new(code.to_string()));
+    if let Some(v) = verifier {
+        req = req.set_pkce_verifier(v);
+    }
+    req.request(&Http::new())
+        .map(|t| t.access_token().secret().clone())
+}
+
+/// A code cannot be polled for expiry (a try uses it up), so this one
+/// test of expiry waits on the clock.
+#[allow(clippy::disallowed_methods)]
+fn let_time_pass(d: Duration) {
+    std::thread::sleep(d);
+}
+
+/// The provider's clock, for the tokens the test signs as the provider.
+#[allow(clippy::disallowed_methods)]
+fn unix_now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+// ---- the tests ----
+
+/// Billing systems get tokens with client credentials, by HTTP Basic and
+/// by client_secret_post; scopes are checked; errors are RFC 6749 §5.2.
+fn billing_systems_use_client_credentials(b: Backend) {
+    let db = Db::fresh(b, "cc");
+    let s = Server::start(&db, &[]);
+    let (id, secret) = add_client(
+        &db,
+        "Riverside",
+        &[BILLING],
+        &["claims:submit", "claims:read"],
+    );
+
+    for auth in [AuthType::BasicAuth, AuthType::RequestBody] {
+        let token = oauth_client(&s, &id, Some(&secret))
+            .set_auth_type(auth.clone())
+            .exchange_client_credentials()
+            .add_scope(Scope::new("claims:submit".into()))
+            .request(&Http::new())
+            .unwrap_or_else(|e| panic!("{auth:?}: {e:?}"));
+        assert_eq!(
+            token.scopes().unwrap()[0].as_str(),
+            "claims:submit",
+            "the granted scope is said"
+        );
+        let lifetime = token.expires_in().unwrap();
+        assert!(lifetime <= Duration::from_secs(900) && lifetime > Duration::from_secs(0));
+        // The token is a JWT naming the client, its scopes and NPIs.
+        let claims: Value = serde_json::from_slice(
+            &URL_SAFE_NO_PAD
+                .decode(token.access_token().secret().split('.').nth(1).unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(claims["client_id"], id.as_str());
+        assert_eq!(claims["npi"], json!([BILLING]));
+        assert!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap() <= 900);
+    }
+
+    let asked_too_much = oauth_client(&s, &id, Some(&secret))
+        .exchange_client_credentials()
+        .add_scope(Scope::new("rules:write".into()))
+        .request(&Http::new());
+    assert_eq!(
+        error_of(asked_too_much).0,
+        BasicErrorResponseType::InvalidScope
+    );
+    let wrong_secret = oauth_client(&s, &id, Some("not-the-secret"))
+        .exchange_client_credentials()
+        .request(&Http::new());
+    let (code, why) = error_of(wrong_secret);
+    assert_eq!(code, BasicErrorResponseType::InvalidClient);
+    assert!(why.contains("client authentication failed"), "{why}");
+    let unknown = oauth_client(&s, "pa_nobody", Some(&secret))
+        .exchange_client_credentials()
+        .request(&Http::new());
+    assert_eq!(error_of(unknown).0, BasicErrorResponseType::InvalidClient);
+
+    // Raw requests for what the library never sends.
+    let token_url = s.url("/oauth/token");
+    let raw = |body: &str| post_form_no_redirect(&token_url, body);
+    let r = raw(&form(&[
+        ("grant_type", "password"),
+        ("client_id", &id),
+        ("client_secret", &secret),
+    ]));
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"], "unsupported_grant_type");
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let r = raw(&form(&[("client_id", &id), ("client_secret", &secret)]));
+    assert_eq!(r.json()["error"], "invalid_request", "{}", r.body);
+    let r = raw("grant_type=client_credentials&grant_type=client_credentials");
+    assert_eq!(r.json()["error"], "invalid_request");
+    assert!(r.json()["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("more than once"));
+}
+
+/// A billing system submits only claims billed under its own NPIs (others
+/// are refused whole, nothing consumed) and reads only its own claims,
+/// batches and authorizations: another billing system's are "not found".
+fn billing_system_sees_and_submits_only_its_own(b: Backend) {
+    let db = Db::fresh(b, "own");
+    let s = Server::start(&db, &[]);
+    add_auth(&s, "OWN1", "70551", Some("5"));
+    let (a_id, a_secret) = add_client(&db, "A", &[BILLING], &["claims:submit", "claims:read"]);
+    let (b_id, b_secret) = add_client(&db, "B", &[OTHER_NPI], &["claims:submit", "claims:read"]);
+    let a = billing_token(&s, &a_id, &a_secret);
+    let b_token = billing_token(&s, &b_id, &b_secret);
+
+    // B sends a claim billed under A's NPI: refused, nothing consumed or stored.
+    let foreign = render(&[mri_claim("FOREIGN-1", "OWN1", "2")]);
+    let r = submit(&s, &b_token, &foreign, &[]);
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(r.json()["error"], "forbidden");
+    let msg = r.json()["message"].as_str().unwrap().to_string();
+    assert!(
+        msg.contains("FOREIGN-1") && msg.contains(BILLING) && msg.contains(OTHER_NPI),
+        "{msg}"
+    );
+    assert_eq!(units_used(&s, "OWN1"), "0");
+    let search = format!("/v1/claims?billing_npi={BILLING}&claim_id=FOREIGN-1");
+    assert_eq!(
+        call(&s, "GET", &search, &s.token, None).json()["claims"],
+        json!([])
+    );
+    // The same through a batch: refused before anything is queued.
+    let r = call(
+        &s,
+        "POST",
+        "/v1/batches",
+        &b_token,
+        Some(("application/edi-x12", foreign.as_bytes())),
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+
+    // A's own claim goes through; A reads it, B cannot.
+    let r = submit(&s, &a, &render(&[mri_claim("OWN-1", "OWN1", "2")]), &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(units_used(&s, "OWN1"), "2");
+    let id = r.json()["claims"][0]["payer_claim_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("/v1/claims/{id}");
+    assert_eq!(call(&s, "GET", &path, &a, None).status, 200);
+    let r = call(&s, "GET", &path, &b_token, None);
+    assert_eq!(r.status, 404, "another billing system's claim: {}", r.body);
+    let search = format!("/v1/claims?billing_npi={BILLING}&claim_id=OWN-1");
+    assert_eq!(
+        call(&s, "GET", &search, &a, None).json()["claims"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        call(&s, "GET", &search, &b_token, None).json()["claims"],
+        json!([])
+    );
+    let r = call(&s, "GET", "/v1/authorizations/OWN1", &b_token, None);
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert_eq!(
+        call(&s, "GET", "/v1/authorizations/OWN1", &a, None).status,
+        200
+    );
+
+    // Batches: A's batch is A's.
+    let r = call(
+        &s,
+        "POST",
+        "/v1/batches",
+        &a,
+        Some((
+            "application/edi-x12",
+            render(&[mri_claim("OWN-B1", "OWN1", "1")]).as_bytes(),
+        )),
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let batch = r.json()["id"].as_str().unwrap().to_string();
+    for p in [
+        format!("/v1/batches/{batch}"),
+        format!("/v1/batches/{batch}/results"),
+    ] {
+        assert_eq!(call(&s, "GET", &p, &a, None).status, 200, "{p}");
+        assert_eq!(call(&s, "GET", &p, &b_token, None).status, 404, "{p}");
+    }
+
+    // Payer staff with claims:read read everything; the reads are audited.
+    let (staff_id, staff_secret) = add_client(&db, "payer reporting", &[], &["claims:read"]);
+    let staff = billing_token(&s, &staff_id, &staff_secret);
+    assert_eq!(call(&s, "GET", &path, &staff, None).status, 200);
+    let audit = call(
+        &s,
+        "GET",
+        "/v1/admin/audit?action=claim.read",
+        &s.token,
+        None,
+    )
+    .json();
+    let actors: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["object_id"] == id.as_str())
+        .map(|e| e["actor"].as_str().unwrap())
+        .collect();
+    assert!(
+        actors.contains(&staff_id.as_str()) && actors.contains(&a_id.as_str()),
+        "{audit}"
+    );
+    assert!(
+        !actors.contains(&b_id.as_str()),
+        "a refused read is not a read"
+    );
+}
+
+/// Missing, malformed, expired, wrongly signed and under-scoped tokens.
+fn bad_tokens_get_401_and_under_scoped_get_403(b: Backend) {
+    let db = Db::fresh(b, "badtok");
+    let s = Server::start(&db, &[("PRIORAUTH_TOKEN_TTL", "1")]);
+    let (id, secret) = add_client(&db, "reader", &[], &["claims:read"]);
+    let token = billing_token(&s, &id, &secret);
+    let get_with = |auth: &str| {
+        send(
+            "GET",
+            &s.url("/v1/claims/x"),
+            &[("Authorization", auth)],
+            None,
+        )
+    };
+
+    let r = get_with("");
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["error"], "unauthorized");
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some(r#"Bearer realm="priorauth""#)
+    );
+    let r = get_with("Bearer not-a-token");
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["error"], "invalid_token");
+    assert!(r
+        .header("www-authenticate")
+        .unwrap()
+        .contains(r#"error="invalid_token""#));
+    let r = get_with(&format!("Basic {token}"));
+    assert_eq!(r.status, 401, "{}", r.body);
+
+    // A forged signature: the payload changed, the signature kept.
+    let parts: Vec<&str> = token.split('.').collect();
+    let mut claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    claims["scope"] = json!("claims:read admin");
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(claims.to_string()),
+        parts[2]
+    );
+    let r = get_with(&bearer(&forged));
+    assert_eq!(r.status, 401);
+    assert!(r.json()["message"].as_str().unwrap().contains("signature"));
+
+    // Under-scoped: a reader may not replace rules or submit claims.
+    let r = call(
+        &s,
+        "PUT",
+        "/v1/rules",
+        &token,
+        Some(("application/toml", b"version = \"x\"")),
+    );
+    assert_eq!(r.status, 403);
+    assert_eq!(r.json()["error"], "insufficient_scope");
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some(r#"Bearer realm="priorauth", error="insufficient_scope", scope="rules:write""#)
+    );
+    assert_eq!(submit(&s, &token, "ISA", &[]).status, 403);
+    assert_eq!(call(&s, "GET", "/v1/admin/audit", &token, None).status, 403);
+    // Health, readiness and metrics stay open.
+    for p in ["/healthz", "/readyz", "/metrics"] {
+        assert_eq!(
+            send("GET", &s.url(p), &[("Authorization", "")], None).status,
+            200,
+            "{p}"
+        );
+    }
+
+    // Expired: the token lives one second here.
+    wait_for("the token to expire", Duration::from_secs(5), || {
+        get_with(&bearer(&token)).status == 401
+    });
+    let r = get_with(&bearer(&token));
+    assert!(
+        r.json()["message"].as_str().unwrap().contains("expired"),
+        "{}",
+        r.body
+    );
+}
+
+/// Staff sign in through the authorization-code grant with PKCE, driven by
+/// the oauth2 crate; the token reads any claim and the audit log.
+fn staff_sign_in_with_authorization_code_and_pkce(b: Backend) {
+    let db = Db::fresh(b, "authcode");
+    let s = Server::start(&db, &[]);
+    let (console, user, password) = console_and_staff(&db, &["claims:read", "admin"]);
+    let client = oauth_client(&s, &console, None);
+    let (code, verifier) = code_for(&s, &client, &user, &password);
+    let token = exchange(&client, &code, Some(verifier)).unwrap();
+
+    let r = submit(
+        &s,
+        &s.token,
+        &render(&[mri_claim("STAFF-1", "NONE", "1")]),
+        &[],
+    );
+    let id = r.json()["claims"][0]["payer_claim_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        call(&s, "GET", &format!("/v1/claims/{id}"), &token, None).status,
+        200
+    );
+    let audit = call(&s, "GET", "/v1/admin/audit?limit=5", &token, None);
+    assert_eq!(audit.status, 200, "{}", audit.body);
+    let entry = &audit.json()["entries"][0];
+    assert_eq!(entry["action"], "claim.read");
+    assert!(entry["actor"].as_str().unwrap().starts_with("user:"));
+    assert_eq!(entry["client_id"], console.as_str());
+    // The staff member has no rules:write role: not in the token.
+    assert_eq!(
+        call(
+            &s,
+            "PUT",
+            "/v1/rules",
+            &token,
+            Some(("application/toml", b"x"))
+        )
+        .status,
+        403
+    );
+    // A wrong password gets the form again with a clear notice.
+    let r = sign_in(&s, &client, &user, "wrong password!");
+    assert_eq!(r.status, 401);
+    assert!(
+        r.body.contains("username or password is wrong"),
+        "{}",
+        r.body
+    );
+}
+
+/// A code works once; a second use is invalid_grant and revokes the token
+/// the first use got.
+fn reused_code_is_refused_and_revokes_its_tokens(b: Backend) {
+    let db = Db::fresh(b, "reuse");
+    let s = Server::start(&db, &[]);
+    let (console, user, password) = console_and_staff(&db, &["claims:read"]);
+    let client = oauth_client(&s, &console, None);
+    let (code, verifier) = code_for(&s, &client, &user, &password);
+    let again = PkceCodeVerifier::new(verifier.secret().clone());
+    let token = exchange(&client, &code, Some(verifier)).unwrap();
+    assert_eq!(call(&s, "GET", "/v1/rules", &token, None).status, 200);
+    let (err, why) = error_of(exchange(&client, &code, Some(again)));
+    assert_eq!(err, BasicErrorResponseType::InvalidGrant);
+    assert!(why.contains("already used"), "{why}");
+    let r = call(&s, "GET", "/v1/rules", &token, None);
+    assert_eq!(r.status, 401, "the first token is revoked: {}", r.body);
+    assert!(r.json()["message"].as_str().unwrap().contains("revoked"));
+}
+
+/// Codes expire (here after 1 s; 60 s by default).
+fn expired_code_is_refused(b: Backend) {
+    let db = Db::fresh(b, "expired");
+    let s = Server::start(&db, &[("PRIORAUTH_CODE_TTL", "1")]);
+    let (console, user, password) = console_and_staff(&db, &["claims:read"]);
+    let client = oauth_client(&s, &console, None);
+    let (code, verifier) = code_for(&s, &client, &user, &password);
+    let_time_pass(Duration::from_millis(1200));
+    let (err, why) = error_of(exchange(&client, &code, Some(verifier)));
+    assert_eq!(err, BasicErrorResponseType::InvalidGrant);
+    assert!(why.contains("expired"), "{why}");
+}
+
+/// A code issued to one client cannot be redeemed by another.
+fn code_for_another_client_is_refused(b: Backend) {
+    let db = Db::fresh(b, "otherclient");
+    let s = Server::start(&db, &[]);
+    let (console, user, password) = console_and_staff(&db, &["claims:read"]);
+    let other = cli_json(
+        &db,
+        &[
+            "clients",
+            "add",
+            "--name",
+            "Other console",
+            "--redirect-uri",
+            CONSOLE_REDIRECT,
+            "--scope",
+            "claims:read",
+        ],
+    );
+    let (code, verifier) = code_for(&s, &oauth_client(&s, &console, None), &user, &password);
+    let thief = oauth_client(
+        &s,
+        other["client_id"].as_str().unwrap(),
+        other["client_secret"].as_str(),
+    );
+    let (err, why) = error_of(exchange(&thief, &code, Some(verifier)));
+    assert_eq!(err, BasicErrorResponseType::InvalidGrant);
+    assert!(why.contains("another client"), "{why}");
+}
+
+/// Redirect URIs match exactly: no prefix, no extra query, no other host;
+/// a mismatch is never redirected to. At the token endpoint the URI must
+/// be the one of the authorization request.
+fn redirect_uri_must_match_exactly(b: Backend) {
+    let db = Db::fresh(b, "redirect");
+    let s = Server::start(&db, &[]);
+    let (console, user, password) = console_and_staff(&db, &["claims:read"]);
+    let (challenge, _) = PkceCodeChallenge::new_random_sha256();
+    for bad in [
+        "https://console.example.org/callback/extra",
+        "https://console.example.org/callback?next=evil",
+        "https://console.example.org/callbac",
+        "https://evil.example.org/callback",
+        "",
+    ] {
+        let mut c = oauth_client(&s, &console, None);
+        if !bad.is_empty() {
+            c = c.set_redirect_uri(RedirectUrl::new(bad.into()).unwrap());
+        }
+        let (url, _) = c
+            .authorize_url(CsrfToken::new_random)
+            .set_pkce_challenge(challenge.clone())
+            .url();
+        let mut url = url.to_string();
+        if bad.is_empty() {
+            url = query(&url)
+                .into_iter()
+                .filter(|(k, _)| k != "redirect_uri")
+                .map(|(k, v)| format!("{k}={}", form(&[("v", &v)]).trim_start_matches("v=")))
+                .fold(s.url("/oauth/authorize?"), |acc, p| format!("{acc}&{p}"));
+        }
+        let r = ureq::AgentBuilder::new()
+            .redirects(0)
+            .build()
+            .get(&url)
+            .call();
+        let r = match r {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(r.status(), 400, "{bad:?} must not be accepted");
+        assert!(
+            r.header("location").is_none(),
+            "{bad:?}: never redirected to"
+        );
+    }
+    // Token endpoint: the code's redirect URI must be sent again, exactly.
+    let good = oauth_client(&s, &console, None);
+    let (code, verifier) = code_for(&s, &good, &user, &password);
+    let elsewhere = good
+        .clone()
+        .set_redirect_uri(RedirectUrl::new("https://console.example.org/other".into()).unwrap());
+    let (err, why) = error_of(exchange(&elsewhere, &code, Some(verifier)));
+    assert_eq!(err, BasicErrorResponseType::InvalidGrant);
+    assert!(why.contains("redirect_uri"), "{why}");
+}
+
+/// PKCE: the authorization request must carry an S256 challenge, and the
+/// code needs the matching verifier.
+fn pkce_verifier_is_required_and_checked(b: Backend) {
+    let db = Db::fresh(b, "pkce");
+    let s = Server::start(&db, &[]);
+    let (console, user, password) = console_and_staff(&db, &["claims:read"]);
+    let client = oauth_client(&s, &console, None);
+
+    // No challenge, or the plain method: refused back to the client.
+    let (no_pkce, _) = client.authorize_url(CsrfToken::new_random).url();
+    let r = ureq::AgentBuilder::new()
+        .redirects(0)
+        .build()
+        .get(no_pkce.as_str())
+        .call()
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let loc = r.header("location").unwrap().to_string();
+    assert_eq!(param(&loc, "error").as_deref(), Some("invalid_request"));
+    assert!(param(&loc, "error_description").unwrap().contains("S256"));
+    let verifier = PkceCodeVerifier::new("a".repeat(43));
+    let plain = PkceCodeChallenge::new_random_sha256().0;
+    let (plain_url, _) = client
+        .authorize_url(CsrfToken::new_random)
+        .set_pkce_challenge(plain)
+        .url();
+    let plain_url = plain_url
+        .as_str()
+        .replace("code_challenge_method=S256", "code_challenge_method=plain");
+    let r = ureq::AgentBuilder::new()
+        .redirects(0)
+        .build()
+        .get(&plain_url)
+        .call()
+        .unwrap();
+    assert_eq!(
+        param(r.header("location").unwrap(), "error").as_deref(),
+        Some("invalid_request")
+    );
+
+    // Missing verifier.
+    let (code, _) = code_for(&s, &client, &user, &password);
+    let (err, why) = error_of(exchange(&client, &code, None));
+    assert_eq!(err, BasicErrorResponseType::InvalidGrant);
+    assert!(why.contains("code_verifier"), "{why}");
+    // Wrong verifier.
+    let (code, _) = code_for(&s, &client, &user, &password);
+    let (err, why) = error_of(exchange(&client, &code, Some(verifier)));
+    assert_eq!(err, BasicErrorResponseType::InvalidGrant);
+    assert!(why.contains("does not match"), "{why}");
+}
+
+/// Three failed client authentications within 10 s lock the client out;
+/// while locked even the right secret is refused (and says when to retry);
+/// the lock ends after the configured time.
+fn brute_force_locks_the_client_out(b: Backend) {
+    let db = Db::fresh(b, "lockout");
+    let s = Server::start(&db, &[("PRIORAUTH_LOCKOUT_SECONDS", "3")]);
+    let (id, secret) = add_client(&db, "target", &[BILLING], &["claims:submit"]);
+    let (other_id, other_secret) = add_client(&db, "bystander", &[BILLING], &["claims:submit"]);
+    let guess = |secret: &str| {
+        oauth_client(&s, &id, Some(secret))
+            .exchange_client_credentials()
+            .request(&Http::new())
+    };
+    for i in 0..3 {
+        let (err, why) = error_of(guess(&format!("guess-{i}")));
+        assert_eq!(err, BasicErrorResponseType::InvalidClient);
+        if i == 2 {
+            assert!(
+                why.contains("locked out"),
+                "the third failure says so: {why}"
+            );
+        }
+    }
+    // Locked: the right secret is refused too, with when to retry.
+    let r = post_form_no_redirect(
+        &s.url("/oauth/token"),
+        &form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &id),
+            ("client_secret", &secret),
+        ]),
+    );
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert_eq!(r.json()["error"], "invalid_client");
+    assert!(r.json()["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("locked out"));
+    let retry: i64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=3).contains(&retry), "{retry}");
+    assert_eq!(r.json()["retry_after"], retry);
+    // Another client is not affected.
+    assert!(oauth_client(&s, &other_id, Some(&other_secret))
+        .exchange_client_credentials()
+        .request(&Http::new())
+        .is_ok());
+    // Successes do not reset an active lock: still locked a moment later.
+    assert_eq!(
+        error_of(guess(&secret)).0,
+        BasicErrorResponseType::InvalidClient
+    );
+    wait_for("the lock to end", Duration::from_secs(10), || {
+        guess(&secret).is_ok()
+    });
+
+    // Failed code redemptions count too.
+    let (console, user, password) = console_and_staff(&db, &["claims:read"]);
+    let client = oauth_client(&s, &console, None);
+    for i in 0..3 {
+        let (err, _) = error_of(exchange(&client, &format!("forged-code-{i}"), None));
+        assert_eq!(err, BasicErrorResponseType::InvalidGrant);
+    }
+    let (code, verifier) = code_for(&s, &client, &user, &password);
+    let (err, why) = error_of(exchange(&client, &code, Some(verifier)));
+    assert_eq!(err, BasicErrorResponseType::InvalidClient);
+    assert!(why.contains("locked out"), "{why}");
+}
+
+/// Three wrong passwords within 10 s lock the staff member out, the right
+/// password included, until the lock ends.
+fn brute_force_locks_the_user_out(b: Backend) {
+    let db = Db::fresh(b, "userlock");
+    let s = Server::start(&db, &[("PRIORAUTH_LOCKOUT_SECONDS", "2")]);
+    let (console, user, password) = console_and_staff(&db, &["claims:read"]);
+    let client = oauth_client(&s, &console, None);
+    for i in 0..3 {
+        let r = sign_in(&s, &client, &user, &format!("wrong-password-{i}"));
+        assert_eq!(r.status, 401);
+    }
+    let r = sign_in(&s, &client, &user, &password);
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert!(r.body.contains("locked out"), "{}", r.body);
+    wait_for("the lock to end", Duration::from_secs(10), || {
+        sign_in(&s, &client, &user, &password).status == 303
+    });
+}
+
+/// A replayed submission (same Idempotency-Key) gets the first answer and
+/// consumes nothing again; keys are per client, so another billing system
+/// reusing the key gets its own answer, never the first client's.
+fn replayed_submission_consumes_once(b: Backend) {
+    let db = Db::fresh(b, "replay");
+    let s = Server::start(&db, &[]);
+    add_auth(&s, "RP1", "70551", Some("10"));
+    let (a_id, a_secret) = add_client(&db, "A", &[BILLING], &["claims:submit", "claims:read"]);
+    let (b_id, b_secret) = add_client(&db, "B", &[BILLING], &["claims:submit"]);
+    let a = billing_token(&s, &a_id, &a_secret);
+    let b_token = billing_token(&s, &b_id, &b_secret);
+    let body = render(&[mri_claim("REPLAY-1", "RP1", "3")]);
+    let key = [("Idempotency-Key", "batch-2026-11-23-0001")];
+    let first = submit(&s, &a, &body, &key);
+    assert_eq!(first.status, 200, "{}", first.body);
+    let again = submit(&s, &a, &body, &key);
+    assert_eq!(again.body, first.body);
+    assert_eq!(again.header("idempotent-replay"), Some("true"));
+    assert_eq!(units_used(&s, "RP1"), "3");
+    // B with the same key: its own submission (a duplicate of A's claim).
+    let theirs = submit(&s, &b_token, &body, &key);
+    assert_eq!(theirs.status, 200);
+    assert_ne!(theirs.body, first.body, "never another client's answer");
+    assert!(theirs.header("idempotent-replay").is_none());
+}
+
+/// Tokens of an external OpenID Connect provider are accepted when
+/// configured: the test serves the provider's JWKS itself.
+fn external_oidc_tokens_are_accepted(b: Backend) {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    use ring::signature::{Ed25519KeyPair, KeyPair};
+
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+    let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+    let jwks = json!({"keys": [{
+        "kty": "OKP", "crv": "Ed25519", "kid": "idp-1", "alg": "EdDSA", "use": "sig",
+        "x": URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()),
+    }]})
+    .to_string();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let jwks_url = format!("http://{}/jwks", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{jwks}",
+                jwks.len()
+            );
+        }
+    });
+    let db = Db::fresh(b, "oidc");
+    let s = Server::start(
+        &db,
+        &[
+            ("PRIORAUTH_OIDC_ISSUER", "https://idp.example.org"),
+            ("PRIORAUTH_OIDC_AUDIENCE", "priorauth-api"),
+            ("PRIORAUTH_OIDC_JWKS_URL", &jwks_url),
+        ],
+    );
+    let now = unix_now();
+    let sign = |claims: Value, key: &[u8], kid: &str| {
+        let mut h = Header::new(Algorithm::EdDSA);
+        h.kid = Some(kid.into());
+        jsonwebtoken::encode(&h, &claims, &EncodingKey::from_ed_der(key)).unwrap()
+    };
+    let claims = |aud: &str, exp: i64, scope: &str| {
+        json!({"iss": "https://idp.example.org", "aud": aud, "sub": "staff-42",
+               "azp": "console", "scope": scope, "iat": now, "exp": exp})
+    };
+    let good = sign(
+        claims("priorauth-api", now + 300, "claims:read openid"),
+        pkcs8.as_ref(),
+        "idp-1",
+    );
+    assert_eq!(call(&s, "GET", "/v1/rules", &good, None).status, 200);
+    let r = call(&s, "GET", "/v1/claims/none", &good, None);
+    assert_eq!(r.status, 404, "claims:read is honoured: {}", r.body);
+    let r = call(
+        &s,
+        "PUT",
+        "/v1/rules",
+        &good,
+        Some(("application/toml", b"x")),
+    );
+    assert_eq!(r.status, 403, "scopes come from the provider's token");
+
+    let wrong_aud = sign(
+        claims("someone-else", now + 300, "claims:read"),
+        pkcs8.as_ref(),
+        "idp-1",
+    );
+    assert_eq!(call(&s, "GET", "/v1/rules", &wrong_aud, None).status, 401);
+    let expired = sign(
+        claims("priorauth-api", now - 5, "claims:read"),
+        pkcs8.as_ref(),
+        "idp-1",
+    );
+    let r = call(&s, "GET", "/v1/rules", &expired, None);
+    assert_eq!(r.status, 401);
+    assert!(r.json()["message"].as_str().unwrap().contains("expired"));
+    let stranger = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+    let forged = sign(
+        claims("priorauth-api", now + 300, "claims:read"),
+        stranger.as_ref(),
+        "idp-1",
+    );
+    assert_eq!(call(&s, "GET", "/v1/rules", &forged, None).status, 401);
+    let hs = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims("priorauth-api", now + 300, "claims:read"),
+        &EncodingKey::from_secret(b"guessable"),
+    )
+    .unwrap();
+    assert_eq!(call(&s, "GET", "/v1/rules", &hs, None).status, 401);
+    // Our own tokens still work beside the provider's.
+    assert_eq!(call(&s, "GET", "/v1/rules", &s.token, None).status, 200);
+}
+
+/// A key rotation: new tokens use the new key, old tokens still verify,
+/// and the JWKS lists both.
+fn keys_rotate_without_breaking_tokens(b: Backend) {
+    let db = Db::fresh(b, "rotate");
+    let s = Server::start(&db, &[]);
+    let old = s.token.clone();
+    let jwks = |s: &Server| {
+        send(
+            "GET",
+            &s.url("/.well-known/jwks.json"),
+            &[("Authorization", "")],
+            None,
+        )
+        .json()
+    };
+    assert_eq!(jwks(&s)["keys"].as_array().unwrap().len(), 1);
+    let r = call(&s, "POST", "/v1/admin/keys/rotate", &old, None);
+    assert_eq!(r.status, 201, "{}", r.body);
+    let kid = r.json()["kid"].as_str().unwrap().to_string();
+    assert_eq!(jwks(&s)["keys"].as_array().unwrap().len(), 2);
+    let (id, secret) = add_client(&db, "after rotation", &[], &["claims:read"]);
+    let new = billing_token(&s, &id, &secret);
+    let header: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(new.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["kid"], kid.as_str());
+    assert_eq!(header["alg"], "EdDSA");
+    assert_eq!(call(&s, "GET", "/v1/rules", &old, None).status, 200);
+    assert_eq!(call(&s, "GET", "/v1/rules", &new, None).status, 200);
+}
+
+/// Every log line of a full flow (tokens, sign-in, submissions, reads, a
+/// batch) carries no member id, name or birth date of the claims sent.
+fn full_flow_logs_carry_no_phi(b: Backend) {
+    let db = Db::fresh(b, "phi");
+    let s = Server::start(
+        &db,
+        &[("PRIORAUTH_LOG", "trace"), ("PRIORAUTH_LOG_FORMAT", "json")],
+    );
+    let files = [
+        crate::helpers::root().join("fixtures/x12/837p-sample.x12"),
+        crate::helpers::root().join("fixtures/x12/837i-sample.x12"),
+    ];
+    let mut phi: Vec<String> = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        let mut p = priorauth::x12::Parser::new(text.as_bytes());
+        while let Some(set) = p.next_set() {
+            for c in set.claims {
+                phi.push(c.subscriber.member_id.clone());
+                phi.push(c.subscriber.last_name.clone());
+                phi.push(c.subscriber.first_name.clone());
+                if let Some(pt) = &c.patient {
+                    phi.push(pt.last_name.clone());
+                    phi.push(pt.first_name.clone());
+                }
+            }
+        }
+        // Birth dates: DMG*D8*CCYYMMDD, in both spellings.
+        for seg in text.split('~') {
+            if let Some(rest) = seg.trim().strip_prefix("DMG*D8*") {
+                let d = rest.split('*').next().unwrap().to_string();
+                phi.push(format!("{}-{}-{}", &d[..4], &d[4..6], &d[6..8]));
+                phi.push(d);
+            }
+        }
+    }
+    phi.retain(|p| p.len() >= 3);
+    phi.sort();
+    phi.dedup();
+    assert!(phi.len() >= 6, "the samples carry PHI to look for: {phi:?}");
+
+    let csv =
+        std::fs::read_to_string(crate::helpers::root().join("fixtures/auths/sample.csv")).unwrap();
+    send(
+        "POST",
+        &s.url("/v1/authorizations/import"),
+        &[("Content-Type", "text/csv")],
+        Some(csv.as_bytes()),
+    );
+    let (id, secret) = add_client(
+        &db,
+        "Riverside",
+        &[BILLING],
+        &["claims:submit", "claims:read"],
+    );
+    let billing = billing_token(&s, &id, &secret);
+    let sample = std::fs::read_to_string(&files[0]).unwrap();
+    let r = submit(&s, &billing, &sample, &[("Idempotency-Key", "phi-1")]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    submit(&s, &billing, &sample, &[("Idempotency-Key", "phi-1")]);
+    let claim = r.json()["claims"][0]["payer_claim_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    call(&s, "GET", &format!("/v1/claims/{claim}"), &billing, None);
+    let r = post_837(
+        &s,
+        "/v1/batches",
+        &std::fs::read_to_string(&files[1]).unwrap(),
+        &[],
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let (console, user, password) = console_and_staff(&db, &["claims:read"]);
+    let client = oauth_client(&s, &console, None);
+    sign_in(&s, &client, &user, "a wrong password");
+    let (code, verifier) = code_for(&s, &client, &user, &password);
+    let staff = exchange(&client, &code, Some(verifier)).unwrap();
+    call(&s, "GET", &format!("/v1/claims/{claim}"), &staff, None);
+    let forbidden = submit(&s, &staff, &sample, &[]);
+    assert_eq!(forbidden.status, 403);
+    let log = s.log();
+    drop(s);
+    assert!(log.lines().count() > 20, "a full flow logs: {log}");
+    for p in &phi {
+        assert!(!log.contains(p.as_str()), "PHI {p:?} in the server log");
+    }
+}
