@@ -71,9 +71,18 @@ for backend in $BACKENDS; do
       URL="$PG/priorauth_load" ;;
     *) say "unknown backend $backend"; exit 2 ;;
   esac
+  # A payer-side intake client (the generated 100k file bills under many
+  # NPIs) and its token; every call below carries it.
+  creds=$("$PRIORAUTH" clients add --name "load test intake" --any-npi --scope claims:submit claims:read auths:write --json --database "$URL")
   start_server "$backend" "$URL"
-  curl -sf -X POST -H 'Content-Type: text/csv' --data-binary "$LOAD_AUTH" "$BASE/v1/authorizations/import" >/dev/null
-  curl -sf -X POST -H 'Content-Type: text/csv' --data-binary @"$PERF_DIR/p100k-auths.csv" "$BASE/v1/authorizations/import" >/dev/null
+  TOKEN=$(python3 -c 'import json,sys,urllib.request,urllib.parse
+c=json.loads(sys.argv[1])
+body=urllib.parse.urlencode({"grant_type":"client_credentials","client_id":c["client_id"],"client_secret":c["client_secret"]}).encode()
+print(json.load(urllib.request.urlopen(sys.argv[2]+"/oauth/token",body))["access_token"])' "$creds" "$BASE")
+  export PRIORAUTH_TOKEN=$TOKEN
+  AUTH="Authorization: Bearer $TOKEN"
+  curl -sf -X POST -H "$AUTH" -H 'Content-Type: text/csv' --data-binary "$LOAD_AUTH" "$BASE/v1/authorizations/import" >/dev/null
+  curl -sf -X POST -H "$AUTH" -H 'Content-Type: text/csv' --data-binary @"$PERF_DIR/p100k-auths.csv" "$BASE/v1/authorizations/import" >/dev/null
 
   say "[$backend] warm-up, then $RATE req/s for ${SECONDS_}s over $CONNECTIONS connections"
   cargo bench --quiet --bench loadgen -- "$BASE" 200 2 8 fixtures/x12/load-single.x12 >/dev/null
@@ -84,15 +93,15 @@ for backend in $BACKENDS; do
   say "[$backend] 100k-claim batch"
   bytes=$(stat -c %s "$PERF_DIR/p100k.x12")
   t0=$(date +%s.%N)
-  id=$(curl -sf -X POST -H 'Content-Type: application/edi-x12' --data-binary @"$PERF_DIR/p100k.x12" "$BASE/v1/batches" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+  id=$(curl -sf -X POST -H "$AUTH" -H 'Content-Type: application/edi-x12' --data-binary @"$PERF_DIR/p100k.x12" "$BASE/v1/batches" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
   while :; do
-    state=$(curl -sf "$BASE/v1/batches/$id" | python3 -c 'import json,sys; b=json.load(sys.stdin); print(b["state"], b["claims_done"], b["claims_total"])')
+    state=$(curl -sf -H "$AUTH" "$BASE/v1/batches/$id" | python3 -c 'import json,sys; b=json.load(sys.stdin); print(b["state"], b["claims_done"], b["claims_total"])')
     case $state in done*|failed*) break ;; esac
     sleep 0.05
   done
   t1=$(date +%s.%N)
   rss=$(awk '/VmHWM/ {printf "%.0f", $2/1024}' /proc/$SERVER_PID/status)
-  results=$(curl -sf "$BASE/v1/batches/$id/results" | wc -l)
+  results=$(curl -sf -H "$AUTH" "$BASE/v1/batches/$id/results" | wc -l)
   secs=$(echo "$t1 - $t0" | bc -l)
   line=$(printf 'state=%s seconds=%.2f claims/s=%.0f MB/s=%.1f results=%s peak_rss_mb=%s' \
     "$state" "$secs" "$(echo "100000 / $secs" | bc -l)" "$(echo "$bytes / 1000000 / $secs" | bc -l)" "$results" "$rss")

@@ -32,6 +32,11 @@ fn main() {
     let seconds: f64 = args[2].parse().expect("SECONDS");
     let connections: usize = args[3].parse().expect("CONNECTIONS");
     let template = std::fs::read_to_string(&args[4]).expect("TEMPLATE");
+    // The bearer token every submission carries (load.sh gets one).
+    let auth = format!(
+        "Bearer {}",
+        std::env::var("PRIORAUTH_TOKEN").expect("PRIORAUTH_TOKEN: a claims:submit token")
+    );
     assert!(
         template.contains("LOAD-00000000"),
         "template needs CLM01 LOAD-00000000"
@@ -43,7 +48,7 @@ fn main() {
     let results: Vec<(Vec<Duration>, usize)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..connections)
             .map(|t| {
-                let (url, template, run) = (&url, &template, &run);
+                let (url, template, run, auth) = (&url, &template, &run, &auth);
                 scope.spawn(move || {
                     let agent = ureq::AgentBuilder::new()
                         .timeout(Duration::from_secs(30))
@@ -67,6 +72,7 @@ fn main() {
                         let ok = agent
                             .post(url)
                             .set("Content-Type", "application/edi-x12")
+                            .set("Authorization", auth)
                             .send_string(&body)
                             .map(|r| r.status() == 200 && r.into_string().is_ok())
                             .unwrap_or(false);

@@ -2,7 +2,7 @@
 # Seeds and runs one cargo-fuzz target on the stable toolchain.
 #
 # usage: fuzz/run.sh TARGET [SECONDS] [extra libFuzzer flags...]
-#   TARGET   parse_837 | lexer | rules_toml | auths_csv
+#   TARGET   parse_837 | lexer | rules_toml | auths_csv | access_tokens
 #   SECONDS  -max_total_time (default 600)
 #
 # cargo-fuzz passes -Z flags (sanitizer, coverage) that only nightly accepts;

@@ -28,6 +28,12 @@ for t in "${targets[@]}"; do
                 echo "seed.sh: $dir: $n0 -> $(find "$dir" -type f | wc -l) inputs"; continue ;;
     auths_csv)  for f in fixtures/auths/*.csv; do copy "$f"; done
                 echo "seed.sh: $dir: $n0 -> $(find "$dir" -type f | wc -l) inputs"; continue ;;
+    access_tokens)  # JWT-shaped strings, Basic credentials, scope lists
+                printf '%s' 'eyJ0eXAiOiJKV1QiLCJhbGciOiJFZERTQSIsImtpZCI6ImFiYyJ9.eyJpc3MiOiJwcmlvcmF1dGgiLCJhdWQiOiJwcmlvcmF1dGgiLCJzdWIiOiJwYV8xIiwiZXhwIjo0MTAyNDQ0ODAwfQ.c2ln' >"$dir/seed-jwt"
+                printf '%s' 'eyJhbGciOiJIUzI1NiJ9.e30.' >"$dir/seed-hs"
+                printf '%s' 'cGFfMTpzJTNBYw==' >"$dir/seed-basic"
+                printf '%s' 'claims:submit claims:read admin' >"$dir/seed-scopes"
+                echo "seed.sh: $dir: $n0 -> $(find "$dir" -type f | wc -l) inputs"; continue ;;
   esac
   for f in fixtures/x12/*.x12 fixtures/fuzz-regressions/*; do
     [ -f "$f" ] && case $f in *.md) ;; *) copy "$f" ;; esac

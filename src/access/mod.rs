@@ -18,7 +18,8 @@ use serde::Serialize;
 use crate::store::{ClientRecord, UserRecord};
 
 pub use secrets::{
-    hash_secret, pkce_matches, random_token, sha256_hex, valid_verifier, verify_secret,
+    decode_basic, hash_secret, pkce_matches, random_token, sha256_hex, valid_verifier,
+    verify_secret,
 };
 pub use tokens::{ExternalIssuer, Keys, TokenClaims, TokenError, MAX_TOKEN_SECONDS};
 
@@ -161,6 +162,10 @@ pub struct ClientSpec {
     /// A public client (a console in a browser): no secret, PKCE only.
     #[serde(default)]
     pub public: bool,
+    /// A payer-side intake (a clearinghouse gateway, a load test) that may
+    /// submit claims of any billing NPI: `claims:submit` without `npis`.
+    #[serde(default)]
+    pub any_npi: bool,
 }
 
 impl ClientSpec {
@@ -179,11 +184,14 @@ impl ClientSpec {
         if let Some(bad) = self.npis.iter().find(|n| !valid_npi(n)) {
             return Err(format!("npi: {bad:?} is not an NPI (ten digits)"));
         }
-        if scopes.contains(&Scope::ClaimsSubmit) && self.npis.is_empty() {
+        if scopes.contains(&Scope::ClaimsSubmit) && self.npis.is_empty() && !self.any_npi {
             return Err(
-                "npi: a client with claims:submit is a billing system and must be bound to its billing NPIs (--npi)"
+                "npi: a client with claims:submit is a billing system and must be bound to its billing NPIs (--npi); a payer-side intake that submits for any provider says --any-npi"
                     .into(),
             );
+        }
+        if self.any_npi && !self.npis.is_empty() {
+            return Err("npi: give --npi or --any-npi, not both".into());
         }
         for uri in &self.redirect_uris {
             let ok = (uri.starts_with("https://") || uri.starts_with("http://"))

@@ -17,6 +17,21 @@ pub fn random_token(bytes: usize) -> Result<String, String> {
     Ok(URL_SAFE_NO_PAD.encode(buf))
 }
 
+/// The client id and secret of an HTTP Basic credential (the part after
+/// `Basic `): base64 of `id:secret`, each form-encoded (RFC 6749 §2.3.1).
+pub fn decode_basic(value: &str) -> Option<(String, String)> {
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(value.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (id, secret) = text.split_once(':')?;
+    let unescape = |s: &str| -> Option<String> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&format!("v={s}")).ok()?;
+        Some(pairs.into_iter().next().map(|p| p.1).unwrap_or_default())
+    };
+    Some((unescape(id)?, unescape(secret)?))
+}
+
 /// An argon2id PHC string of `secret` with a fresh salt.
 pub fn hash_secret(secret: &str) -> Result<String, String> {
     let mut salt = [0u8; 16];
@@ -76,6 +91,19 @@ mod tests {
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cN"
         ));
         assert!(!valid_verifier("short"));
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        // "pa_1:s%3Ac" → secret "s:c".
+        let v = base64::engine::general_purpose::STANDARD.encode("pa_1:s%3Ac");
+        assert_eq!(
+            decode_basic(&v),
+            Some(("pa_1".to_string(), "s:c".to_string()))
+        );
+        assert_eq!(decode_basic("%%%"), None);
+        let no_colon = base64::engine::general_purpose::STANDARD.encode("pa_1");
+        assert_eq!(decode_basic(&no_colon), None);
     }
 
     #[test]

@@ -275,6 +275,7 @@ pub(super) async fn create(
             &actor.caller.client_id,
         )
         .await?;
+    actor.audit(&state, "batch.create", "batch", &id).await?;
     state.batches.push(Job {
         id: id.clone(),
         state: state.clone(),

@@ -344,6 +344,14 @@ pub(super) async fn submit(
     Ok(match outcome {
         Submitted::Fresh(decisions, text) => {
             state.metrics.decisions(&decisions);
+            // Consuming units changes authorizations: who did it is recorded.
+            let ids: Vec<&str> = decisions
+                .iter()
+                .map(|d| d.payer_claim_id.as_str())
+                .collect();
+            actor
+                .audit(&state, "claims.submit", "claim", &ids.join(" "))
+                .await?;
             respond(format, text, false)
         }
         Submitted::Replay(text) => respond(format, text, true),

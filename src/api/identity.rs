@@ -9,6 +9,13 @@ use super::guard::Actor;
 use super::{ApiError, ApiResult, AppState};
 use crate::access::{ClientSpec, Keys, UserSpec};
 
+/// A registration refusal (`field: what is wrong`) as the API's problem
+/// list, `[{"field", "message"}]`.
+fn problem(e: &str) -> serde_json::Value {
+    let (field, message) = e.split_once(": ").unwrap_or(("", e));
+    json!([{"field": field, "message": message}])
+}
+
 /// `GET /v1/admin/clients` (no secrets: only their hashes are stored).
 pub(super) async fn clients(state: web::Data<AppState>) -> ApiResult {
     Ok(HttpResponse::Ok().json(json!({"clients": state.store.clients().await?})))
@@ -25,7 +32,7 @@ pub(super) async fn add_client(
     let (record, secret) = web::block(move || spec.register())
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| ApiError::Unprocessable(format!("client not registered: {e}"), json!([e])))?;
+        .map_err(|e| ApiError::Unprocessable(format!("client not registered: {e}"), problem(&e)))?;
     state.store.add_client(&record).await?;
     actor
         .audit(&state, "client.create", "client", &record.id)
@@ -69,7 +76,7 @@ pub(super) async fn add_user(
     let (record, password) = web::block(move || spec.register())
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| ApiError::Unprocessable(format!("user not added: {e}"), json!([e])))?;
+        .map_err(|e| ApiError::Unprocessable(format!("user not added: {e}"), problem(&e)))?;
     state.store.add_user(&record).await?;
     actor
         .audit(&state, "user.create", "user", &record.id)

@@ -14,13 +14,12 @@ use std::collections::HashMap;
 use actix_web::http::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 use serde_json::json;
 
 use super::AppState;
 use crate::access::{
-    pkce_matches, random_token, sha256_hex, valid_verifier, verify_secret, Scope, TokenClaims,
+    decode_basic, pkce_matches, random_token, sha256_hex, valid_verifier, verify_secret, Scope,
+    TokenClaims,
 };
 use crate::store::{ClientRecord, CodeRecord};
 
@@ -151,15 +150,7 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
             "authenticate the client with HTTP Basic or client_secret in the body",
         ));
     }
-    let decoded = STANDARD.decode(value.trim()).map_err(|_| bad())?;
-    let text = String::from_utf8(decoded).map_err(|_| bad())?;
-    let (id, secret) = text.split_once(':').ok_or_else(bad)?;
-    let unescape = |s: &str| -> Result<String, OAuthError> {
-        let pairs: Vec<(String, String)> =
-            serde_urlencoded::from_str(&format!("v={s}")).map_err(|_| bad())?;
-        Ok(pairs.into_iter().next().map(|p| p.1).unwrap_or_default())
-    };
-    Ok(Some((unescape(id)?, unescape(secret)?)))
+    decode_basic(value).map(Some).ok_or_else(bad)
 }
 
 /// Counts a failure against `subject`; the error says when it locked.
@@ -190,12 +181,33 @@ fn client_subject(id: &str) -> String {
     format!("client:{id}")
 }
 
+/// Token requests and sign-in forms are a few hundred bytes.
+const FORM_LIMIT: u64 = 64 * 1024;
+
+/// Reads a form body up to [`FORM_LIMIT`]: beyond it, a 413 in the
+/// endpoint's own error shape.
+async fn form_body(req: &HttpRequest, payload: web::Payload) -> Result<Vec<u8>, OAuthError> {
+    super::claims::read_body(req.headers(), payload, FORM_LIMIT)
+        .await
+        .map_err(|e| {
+            let mut o = OAuthError::new("invalid_request", e.to_string());
+            if matches!(e, super::ApiError::TooLarge(_)) {
+                o.status = StatusCode::PAYLOAD_TOO_LARGE;
+            }
+            o
+        })
+}
+
 /// `POST /oauth/token`.
 pub(super) async fn token(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> HttpResponse {
+    let body = match form_body(&req, payload).await {
+        Ok(b) => b,
+        Err(e) => return e.response(),
+    };
     match issue(&state, &req, &body).await {
         Ok(r) => r,
         Err(e) => e.response(),
@@ -644,11 +656,19 @@ pub(super) async fn authorize_page(state: web::Data<AppState>, req: HttpRequest)
 pub(super) async fn authorize_sign_in(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> HttpResponse {
     if !is_form(req.headers()) {
         return no_redirect("Send the sign-in form as application/x-www-form-urlencoded.");
     }
+    let body = match form_body(&req, payload).await {
+        Ok(b) => b,
+        Err(e) => {
+            let mut answer = no_redirect(&e.description);
+            *answer.status_mut() = e.status;
+            return answer;
+        }
+    };
     let p = match form(&body) {
         Ok(p) => p,
         Err(e) => return no_redirect(&e.description),

@@ -135,6 +135,10 @@ enum ClientsAction {
         /// A public client (browser console): no secret, PKCE only.
         #[arg(long)]
         public: bool,
+        /// A payer-side intake that submits claims of any billing NPI (a
+        /// clearinghouse gateway); it also reads every claim its scopes allow.
+        #[arg(long)]
+        any_npi: bool,
         /// Print `{"client_id": …, "client_secret": …}`.
         #[arg(long)]
         json: bool,

@@ -152,6 +152,7 @@ pub(super) fn clients(action: ClientsAction) -> Result<i32> {
             scopes,
             redirect_uris,
             public,
+            any_npi,
             json,
             db,
         } => {
@@ -161,6 +162,7 @@ pub(super) fn clients(action: ClientsAction) -> Result<i32> {
                 scopes: split_words(&scopes),
                 redirect_uris: split_words(&redirect_uris),
                 public,
+                any_npi,
             };
             let (record, secret) = spec
                 .register()

@@ -436,6 +436,12 @@ fn billing_systems_use_client_credentials(b: Backend) {
     assert_eq!(r.header("cache-control"), Some("no-store"));
     let r = raw(&form(&[("client_id", &id), ("client_secret", &secret)]));
     assert_eq!(r.json()["error"], "invalid_request", "{}", r.body);
+    let r = raw(&format!(
+        "grant_type=client_credentials&pad={}",
+        "x".repeat(70_000)
+    ));
+    assert_eq!(r.status, 413, "{}", r.body);
+    assert_eq!(r.json()["error"], "invalid_request");
     let r = raw("grant_type=client_credentials&grant_type=client_credentials");
     assert_eq!(r.json()["error"], "invalid_request");
     assert!(r.json()["error_description"]

@@ -2,7 +2,9 @@
 //! every JSON answer of a real session (on SQLite and on PostgreSQL)
 //! valid under the schema the file declares for its path, method, status
 //! and media type. An answer with a status or media type the file does
-//! not list is a failure too.
+//! not list is a failure too, and so is a missing header the file marks
+//! `required` or a documented header whose value does not fit its schema.
+//! Each operation's `security` is the access the route table gives it.
 //!
 //! The schemas are checked by a small validator written here for the
 //! subset of OpenAPI 3.0 the file uses (`type`, `properties`, `required`,
@@ -12,6 +14,7 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
+use std::io::Read;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
@@ -121,6 +124,125 @@ fn routes_match_the_file() {
             "{} {path}: path parameters in openapi.yaml",
             method.to_uppercase()
         );
+    }
+}
+
+/// The scope sets of a `security` list: one set per requirement object
+/// (any one of them is enough), each naming the `oauth2` scopes it needs.
+fn requirements(security: &Value, at: &str) -> Vec<BTreeSet<String>> {
+    let list = security
+        .as_array()
+        .unwrap_or_else(|| panic!("{at}: security is not a list: {security}"));
+    list.iter()
+        .map(|req| {
+            let req = req
+                .as_object()
+                .unwrap_or_else(|| panic!("{at}: a security requirement is not a map"));
+            assert_eq!(
+                req.keys().collect::<Vec<_>>(),
+                ["oauth2"],
+                "{at}: a requirement names the oauth2 scheme only"
+            );
+            req["oauth2"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{at}: the scopes are not a list"))
+                .iter()
+                .map(|s| s.as_str().unwrap().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+/// `components.securitySchemes` describes the token server, and each
+/// operation's `security` (its own, or the document's) is what the route
+/// table demands: Public ↔ `[]`, Token ↔ one requirement without scopes,
+/// AnyOf(scopes) ↔ one requirement per scope. Guarded operations document
+/// the 401 (and, when a scope is needed, the 403) with the codes the guard
+/// answers.
+#[test]
+fn security_matches_the_route_table() {
+    use priorauth::access::Scope;
+    use priorauth::api::Access;
+
+    let doc = spec();
+    let v = Validator::new(&doc);
+    let scheme = &doc["components"]["securitySchemes"]["oauth2"];
+    assert_eq!(scheme["type"], "oauth2");
+    let all: BTreeSet<String> = Scope::ALL.iter().map(|s| s.as_str().to_string()).collect();
+    for flow in ["clientCredentials", "authorizationCode"] {
+        let f = &scheme["flows"][flow];
+        assert_eq!(f["tokenUrl"], "/oauth/token", "{flow}");
+        let scopes = f["scopes"].as_object().unwrap();
+        assert_eq!(
+            scopes.keys().cloned().collect::<BTreeSet<_>>(),
+            all,
+            "{flow}: the scopes there are"
+        );
+        for (name, d) in scopes {
+            assert!(
+                d.as_str().is_some_and(|d| !d.trim().is_empty()),
+                "{flow}: scope {name} has no description"
+            );
+        }
+    }
+    assert_eq!(
+        scheme["flows"]["authorizationCode"]["authorizationUrl"],
+        "/oauth/authorize"
+    );
+    let global = requirements(&doc["security"], "security");
+    assert_eq!(
+        global,
+        [BTreeSet::new()],
+        "the document's security: any token"
+    );
+
+    let error = |code: &str| json!({"error": code, "message": "…"});
+    for r in priorauth::api::routes() {
+        let at = format!("{} {}", r.method.to_uppercase(), r.path);
+        let op = &doc["paths"][r.path][r.method];
+        let security = op.get("security").unwrap_or(&doc["security"]);
+        let mut got = requirements(security, &at);
+        let mut want: Vec<BTreeSet<String>> = match r.access {
+            Access::Public => vec![],
+            Access::Token => vec![BTreeSet::new()],
+            Access::AnyOf(scopes) => scopes
+                .iter()
+                .map(|s| BTreeSet::from([s.as_str().to_string()]))
+                .collect(),
+        };
+        got.sort();
+        want.sort();
+        assert_eq!(got, want, "{at}: security in openapi.yaml ({:?})", r.access);
+        if r.access == Access::Public {
+            continue;
+        }
+        // The answers of the guard are documented, with schemas that take
+        // the codes it sends.
+        let answer = |status: &str| {
+            let resp = op["responses"]
+                .get(status)
+                .unwrap_or_else(|| panic!("{at}: a guarded operation documents {status}"));
+            let resp = v.resolve(resp).unwrap();
+            let schema = &resp["content"]["application/json"]["schema"];
+            assert!(!schema.is_null(), "{at} {status}: a JSON body");
+            // The bearer challenge: always there on 401; on 403 with
+            // insufficient_scope (`conform` checks the answers).
+            let challenge = &resp["headers"]["WWW-Authenticate"];
+            assert!(
+                challenge.is_object() && (status != "401" || challenge["required"] == true),
+                "{at} {status}: the WWW-Authenticate header is documented"
+            );
+            schema
+        };
+        let unauthorized = answer("401");
+        for code in ["unauthorized", "invalid_token", "invalid_request"] {
+            v.check(unauthorized, &error(code), "$")
+                .unwrap_or_else(|e| panic!("{at} 401 {code}: {e}"));
+        }
+        if let Access::AnyOf(_) = r.access {
+            v.check(answer("403"), &error("insufficient_scope"), "$")
+                .unwrap_or_else(|e| panic!("{at} 403: {e}"));
+        }
     }
 }
 
@@ -345,20 +467,46 @@ fn check_format(format: &str, text: &str) -> Result<(), String> {
     }
 }
 
-/// The `error` code an error body carries with each status.
-fn error_code(status: u16) -> Option<&'static str> {
+/// The `error` codes an API error body may carry with each status.
+fn error_code(status: u16) -> Option<&'static [&'static str]> {
     Some(match status {
-        400 => "bad_request",
-        404 => "not_found",
-        405 => "method_not_allowed",
-        409 => "conflict",
-        413 => "payload_too_large",
-        415 => "unsupported_media_type",
-        422 => "unprocessable",
-        500 => "internal",
-        503 => "unavailable",
+        400 => &["bad_request"],
+        401 => &["unauthorized", "invalid_token", "invalid_request"],
+        403 => &["insufficient_scope", "forbidden"],
+        404 => &["not_found"],
+        405 => &["method_not_allowed"],
+        409 => &["conflict"],
+        413 => &["payload_too_large"],
+        415 => &["unsupported_media_type"],
+        422 => &["unprocessable"],
+        500 => &["internal"],
+        503 => &["unavailable"],
         _ => return None,
     })
+}
+
+/// The RFC 6749 §5.2 `error` codes the token endpoint may answer with each
+/// status (429: a locked-out client).
+fn oauth_error_code(status: u16) -> Option<&'static [&'static str]> {
+    Some(match status {
+        400 => &[
+            "invalid_request",
+            "invalid_grant",
+            "unauthorized_client",
+            "unsupported_grant_type",
+            "invalid_scope",
+        ],
+        401 | 429 => &["invalid_client"],
+        413 => &["invalid_request"],
+        500 => &["server_error"],
+        _ => return None,
+    })
+}
+
+/// The OAuth endpoints answer RFC 6749 bodies (and HTML), not the API's
+/// `{"error", "message"}`.
+fn is_oauth(path: &str) -> bool {
+    path.starts_with("/oauth/")
 }
 
 #[test]
@@ -477,11 +625,59 @@ fn the_file_uses_only_what_the_validator_checks() {
             for (media, m) in response["content"].as_object().into_iter().flatten() {
                 v.lint(&m["schema"], &format!("{at} {media}")).unwrap();
             }
+            // Header values are checked too (`conform`).
+            for (name, h) in response["headers"].as_object().into_iter().flatten() {
+                v.lint(&h["schema"], &format!("{at} header {name}"))
+                    .unwrap();
+            }
         }
     }
 }
 
 // ---- the server against the file ----
+
+/// One HTTP call that does not follow redirects (the shared agent does, and
+/// the sign-in redirects to a URI nothing serves). Sends `headers` as
+/// given (an empty Authorization value is left out) and no token of its own.
+fn send_unfollowed(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Reply {
+    let agent = ureq::AgentBuilder::new()
+        .redirects(0)
+        .timeout(Duration::from_secs(120))
+        .build();
+    let mut req = agent.request(method, url);
+    for (k, v) in headers {
+        if !(k.eq_ignore_ascii_case("authorization") && v.is_empty()) {
+            req = req.set(k, v);
+        }
+    }
+    let res = match body {
+        Some(b) => req.send_bytes(b),
+        None => req.call(),
+    };
+    let res = match res {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{method} {url}: {e}"),
+    };
+    let status = res.status();
+    let headers = res
+        .headers_names()
+        .into_iter()
+        .filter_map(|n| res.header(&n).map(|v| (n.clone(), v.to_string())))
+        .collect();
+    let mut body = String::new();
+    res.into_reader().read_to_string(&mut body).unwrap();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
 
 /// A server and the file, with every call's answer checked against it.
 struct Api<'a> {
@@ -525,8 +721,54 @@ impl<'a> Api<'a> {
         reply
     }
 
+    /// As `call`, but a redirect is answered, not followed (the sign-in
+    /// sends the browser to the client's redirect URI, which nothing
+    /// serves here), and no token goes along unless `headers` has one.
+    fn unfollowed(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Reply {
+        let reply = send_unfollowed(method, &self.server.url(path), headers, body);
+        self.conform(&method.to_lowercase(), path, &reply);
+        reply
+    }
+
     fn get(&self, path: &str) -> Reply {
         self.call("GET", path, &[], None)
+    }
+
+    /// A call without a token.
+    fn anonymous(&self, method: &str, path: &str) -> Reply {
+        self.call(method, path, &[("Authorization", "")], None)
+    }
+
+    /// A call with another bearer token.
+    fn with_token(&self, token: &str, method: &str, path: &str, body: Option<&Value>) -> Reply {
+        let auth = format!("Bearer {token}");
+        let mut h = vec![("Authorization", auth.as_str())];
+        if body.is_some() {
+            h.push(("Content-Type", "application/json"));
+        }
+        let body = body.map(Value::to_string);
+        self.call(method, path, &h, body.as_deref().map(str::as_bytes))
+    }
+
+    /// A form post (the OAuth endpoints); no bearer token goes along, so
+    /// `headers` may bring HTTP Basic client credentials.
+    fn form(&self, path: &str, params: &[(&str, &str)], headers: &[(&str, &str)]) -> Reply {
+        let body = serde_urlencoded::to_string(params).unwrap();
+        let mut h = vec![("Content-Type", "application/x-www-form-urlencoded")];
+        if !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        {
+            h.push(("Authorization", ""));
+        }
+        h.extend_from_slice(headers);
+        self.unfollowed("POST", path, &h, Some(body.as_bytes()))
     }
 
     fn post(&self, path: &str, content_type: &str, body: &[u8]) -> Reply {
@@ -590,6 +832,39 @@ impl<'a> Api<'a> {
                 &self.doc["components"]["responses"][name]
             }
         };
+        let fail = |e: String| -> ! { panic!("{call}: {e}\nbody: {}", cut(&reply.body)) };
+        // Headers: those the file marks required are there, and every
+        // documented one that is there fits its schema.
+        for (name, h) in response["headers"].as_object().into_iter().flatten() {
+            match reply.header(name) {
+                None if h["required"] == true => fail(format!("header {name} is missing")),
+                None => {}
+                Some(text) => {
+                    let schema = &h["schema"];
+                    let value = match self.v.resolve(schema).map(|s| &s["type"]) {
+                        Ok(t) if t == "integer" => text
+                            .parse::<i64>()
+                            .map_or_else(|_| json!(text), |n| json!(n)),
+                        _ => json!(text),
+                    };
+                    self.v
+                        .check(schema, &value, &format!("header {name}"))
+                        .unwrap_or_else(|e| fail(e));
+                }
+            }
+        }
+        if !is_oauth(bare) && reply.status == 401 {
+            bearer_challenge(&call, reply);
+        }
+        // A response without content (204, a redirect) has no body.
+        let Some(content) = response["content"].as_object() else {
+            assert!(
+                reply.body.is_empty(),
+                "{call}: openapi.yaml declares no body for this answer\nbody: {}",
+                cut(&reply.body)
+            );
+            return;
+        };
         let media = reply
             .header("content-type")
             .unwrap_or_default()
@@ -598,15 +873,13 @@ impl<'a> Api<'a> {
             .unwrap_or_default()
             .trim()
             .to_ascii_lowercase();
-        let content = response["content"].as_object();
-        let Some(m) = content.and_then(|c| c.get(&media)) else {
+        let Some(m) = content.get(&media) else {
             panic!(
                 "{call}: Content-Type {media:?} is not documented for this answer (it lists {:?})",
-                content.map(|c| c.keys().collect::<Vec<_>>())
+                content.keys().collect::<Vec<_>>()
             );
         };
         let schema = &m["schema"];
-        let fail = |e: String| -> ! { panic!("{call}: {e}\nbody: {}", cut(&reply.body)) };
         match media.as_str() {
             "application/json" => {
                 let value: Value = serde_json::from_str(&reply.body)
@@ -615,14 +888,34 @@ impl<'a> Api<'a> {
                     .check(schema, &value, "$")
                     .unwrap_or_else(|e| fail(e));
                 if reply.status >= 400 {
-                    let want = error_code(reply.status)
-                        .unwrap_or_else(|| fail("an error status without an error code".into()));
-                    assert_eq!(value["error"], want, "{call}: error code");
-                    assert_eq!(
-                        value.get("problems").is_some(),
-                        reply.status == 422,
-                        "{call}: `problems` is there on 422 only"
+                    let oauth = is_oauth(bare);
+                    let want = if oauth {
+                        oauth_error_code(reply.status)
+                    } else {
+                        error_code(reply.status)
+                    }
+                    .unwrap_or_else(|| fail("an error status without an error code".into()));
+                    let code = value["error"].as_str().unwrap_or_default();
+                    assert!(
+                        want.contains(&code),
+                        "{call}: error code {code:?}, expected one of {want:?}"
                     );
+                    if oauth {
+                        assert_eq!(
+                            value.get("retry_after").is_some(),
+                            reply.status == 429,
+                            "{call}: `retry_after` is there on 429 only"
+                        );
+                    } else {
+                        assert_eq!(
+                            value.get("problems").is_some(),
+                            reply.status == 422,
+                            "{call}: `problems` is there on 422 only"
+                        );
+                    }
+                    if code == "insufficient_scope" {
+                        bearer_challenge(&call, reply);
+                    }
                 }
             }
             "application/x-ndjson" => {
@@ -641,7 +934,8 @@ impl<'a> Api<'a> {
         }
     }
 
-    /// Every route the server has was answered with success at least once.
+    /// Every route the server has was answered with success (2xx, or the
+    /// sign-in's 303) at least once.
     fn assert_every_route_succeeded(&self) {
         let seen = self.seen.borrow();
         let missing: Vec<String> = priorauth::api::routes()
@@ -649,7 +943,7 @@ impl<'a> Api<'a> {
             .filter(|r| {
                 !seen
                     .iter()
-                    .any(|(m, t, s)| m == r.method && t == r.path && *s < 300)
+                    .any(|(m, t, s)| m == r.method && t == r.path && *s < 400)
             })
             .map(|r| format!("{} {}", r.method.to_uppercase(), r.path))
             .collect();
@@ -658,6 +952,27 @@ impl<'a> Api<'a> {
             "the session never got a success from: {missing:?}"
         );
     }
+}
+
+/// A 401 or 403 `insufficient_scope` of the API challenges as RFC 6750 §3
+/// says: `Bearer realm=…`, with the body's error code unless no token came.
+fn bearer_challenge(call: &str, reply: &Reply) {
+    let challenge = reply
+        .header("WWW-Authenticate")
+        .unwrap_or_else(|| panic!("{call}: no WWW-Authenticate header"));
+    assert!(
+        challenge.starts_with("Bearer realm=\"priorauth\""),
+        "{call}: WWW-Authenticate {challenge:?}"
+    );
+    let code = reply.json()["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(
+        challenge.contains(&format!("error=\"{code}\"")),
+        code != "unauthorized",
+        "{call}: WWW-Authenticate {challenge:?} with error {code:?}"
+    );
 }
 
 fn cut(body: &str) -> &str {
@@ -951,5 +1266,436 @@ fn responses_match_their_schemas(b: Backend) {
     assert_eq!(api.call("DELETE", "/v1/claims", &[], None).status, 405);
     assert_eq!(api.get("/v1/nothing/here").status, 404);
 
+    access(&api, id);
+
     api.assert_every_route_succeeded();
+}
+
+/// The redirect URI of the staff console the session registers (nothing
+/// listens there: the sign-in's redirect is not followed).
+const CALLBACK: &str = "http://127.0.0.1:1/cb";
+
+/// A query string or form body.
+fn encoded(params: &[(&str, &str)]) -> String {
+    serde_urlencoded::to_string(params).unwrap()
+}
+
+/// The query parameters of a redirect's Location.
+fn location_params(reply: &Reply) -> Vec<(String, String)> {
+    let location = reply.header("Location").expect("a redirect has a Location");
+    let (uri, query) = location
+        .split_once('?')
+        .expect("the answer is in the query");
+    assert_eq!(uri, CALLBACK, "redirected to the registered URI");
+    serde_urlencoded::from_str(query).unwrap()
+}
+
+fn param<'p>(params: &'p [(String, String)], name: &str) -> Option<&'p str> {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The access side of the session: metadata and keys, the token endpoint
+/// (both grants, its errors and a lockout), the staff sign-in, every admin
+/// route, and the guard's 401 and 403 on API routes. `claim` is a stored
+/// payer claim id.
+fn access(api: &Api, claim: &str) {
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use base64::Engine as _;
+    use sha2::{Digest, Sha256};
+
+    let claim_path = format!("/v1/claims/{claim}");
+
+    // Metadata and keys are public.
+    let meta = api.anonymous("GET", "/.well-known/oauth-authorization-server");
+    assert_eq!(meta.status, 200);
+    let meta = meta.json();
+    assert_eq!(meta["token_endpoint"], api.server.url("/oauth/token"));
+    assert_eq!(
+        meta["authorization_endpoint"],
+        api.server.url("/oauth/authorize")
+    );
+    let jwks = api.anonymous("GET", "/.well-known/jwks.json");
+    assert_eq!(jwks.status, 200);
+    assert_eq!(jwks.json()["keys"].as_array().unwrap().len(), 1);
+
+    // The guard: no token, a token that is no JWT, another scheme.
+    let r = api.anonymous("GET", "/v1/rules");
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (401, json!("unauthorized"))
+    );
+    assert_eq!(api.anonymous("GET", "/openapi.yaml").status, 401);
+    let r = api.with_token("not-a-jwt", "GET", &claim_path, None);
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (401, json!("invalid_token"))
+    );
+    let r = api.call("GET", "/v1/rules", &[("Authorization", "Basic YTpi")], None);
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (401, json!("invalid_request"))
+    );
+
+    // Clients: a payer-side reader, the staff console (public, PKCE), a
+    // billing system bound to the other test NPI, and one to lock out.
+    let add_client = |spec: Value| {
+        let r = api.json("POST", "/v1/admin/clients", &spec);
+        assert_eq!(r.status, 201, "{}", r.body);
+        let v = r.json();
+        (
+            v["client_id"].as_str().unwrap().to_string(),
+            v["client_secret"].as_str().unwrap_or_default().to_string(),
+        )
+    };
+    let (reader, reader_secret) = add_client(json!({"name": "reader", "scopes": ["claims:read"]}));
+    let (console, no_secret) = add_client(json!({
+        "name": "console", "public": true, "redirect_uris": [CALLBACK],
+        "scopes": ["claims:read", "admin"]
+    }));
+    assert_eq!(no_secret, "", "a public client has no secret");
+    let (billing, billing_secret) = add_client(json!({
+        "name": "other billing", "npis": ["1679576722"],
+        "scopes": ["claims:submit", "claims:read"]
+    }));
+    let (locked, locked_secret) = add_client(json!({"name": "locked", "scopes": ["claims:read"]}));
+    let r = api.json(
+        "POST",
+        "/v1/admin/clients",
+        &json!({"name": "none", "scopes": []}),
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    let r = api.json(
+        "POST",
+        "/v1/admin/clients",
+        &json!({"name": "x", "scopes": ["admin"], "colour": "red"}),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(
+        api.post("/v1/admin/clients", "text/plain", b"name=x")
+            .status,
+        415
+    );
+    let listed = api.get("/v1/admin/clients");
+    assert_eq!(listed.status, 200);
+    assert_eq!(listed.json()["clients"].as_array().unwrap().len(), 5);
+
+    // The token endpoint: client credentials in the body and by HTTP Basic.
+    let token = |id: &str, secret: &str, scope: Option<&str>| {
+        let mut p = vec![
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", secret),
+        ];
+        p.extend(scope.map(|s| ("scope", s)));
+        api.form("/oauth/token", &p, &[])
+    };
+    let r = token(&reader, &reader_secret, None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["scope"], "claims:read");
+    let reader_token = r.json()["access_token"].as_str().unwrap().to_string();
+    let basic = format!(
+        "Basic {}",
+        STANDARD.encode(format!("{billing}:{billing_secret}"))
+    );
+    let r = api.form(
+        "/oauth/token",
+        &[
+            ("grant_type", "client_credentials"),
+            ("scope", "claims:submit"),
+        ],
+        &[("Authorization", &basic)],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let billing_token = r.json()["access_token"].as_str().unwrap().to_string();
+    // Its errors.
+    let r = api.form(
+        "/oauth/token",
+        &[
+            ("grant_type", "password"),
+            ("client_id", &reader),
+            ("client_secret", &reader_secret),
+        ],
+        &[],
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"], "unsupported_grant_type");
+    let r = token(&reader, &reader_secret, Some("admin"));
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (400, json!("invalid_scope"))
+    );
+    let r = api.form(
+        "/oauth/token",
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", &console),
+        ],
+        &[],
+    );
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (400, json!("unauthorized_client"))
+    );
+    let r = api.unfollowed(
+        "POST",
+        "/oauth/token",
+        &[("Content-Type", "application/json"), ("Authorization", "")],
+        Some(b"{}"),
+    );
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (400, json!("invalid_request"))
+    );
+    // Three wrong secrets lock the client out: then even the right one gets
+    // a 429 with Retry-After.
+    let wrong = format!("Basic {}", STANDARD.encode(format!("{locked}:wrong")));
+    let r = api.form(
+        "/oauth/token",
+        &[("grant_type", "client_credentials")],
+        &[("Authorization", &wrong)],
+    );
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (401, json!("invalid_client"))
+    );
+    assert_eq!(
+        r.header("WWW-Authenticate"),
+        Some("Basic realm=\"priorauth\"")
+    );
+    for _ in 0..2 {
+        assert_eq!(token(&locked, "wrong", None).status, 401);
+    }
+    let r = token(&locked, &locked_secret, None);
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert_eq!(
+        r.header("Retry-After").map(str::to_string),
+        Some(r.json()["retry_after"].to_string())
+    );
+
+    // 403: a token without the scope the route needs; a billing system's
+    // claim billed under an NPI it is not bound to.
+    let r = api.call(
+        "PUT",
+        "/v1/rules",
+        &[
+            ("Authorization", &format!("Bearer {reader_token}")),
+            ("Content-Type", "application/toml"),
+        ],
+        Some(priorauth::rules::BUNDLED.as_bytes()),
+    );
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (403, json!("insufficient_scope"))
+    );
+    let r = api.with_token(&reader_token, "GET", "/v1/admin/audit", None);
+    assert_eq!(r.status, 403);
+    assert_eq!(
+        api.with_token(&reader_token, "GET", &claim_path, None)
+            .status,
+        200
+    );
+    let foreign = render(&[mri_claim("FOREIGN-1", "P1", "1")]);
+    let r = api.call(
+        "POST",
+        "/v1/claims?mode=check",
+        &[
+            ("Authorization", &format!("Bearer {billing_token}")),
+            ("Content-Type", "application/edi-x12"),
+        ],
+        Some(foreign.as_bytes()),
+    );
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (403, json!("forbidden")),
+        "{}",
+        r.body
+    );
+
+    // Staff users.
+    let password = "correct horse battery staple";
+    let r = api.json(
+        "POST",
+        "/v1/admin/users",
+        &json!({"username": "staff", "roles": ["claims:read"], "password": password}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["password"], Value::Null);
+    let r = api.json(
+        "POST",
+        "/v1/admin/users",
+        &json!({"username": "staff", "roles": ["claims:read"]}),
+    );
+    assert_eq!(r.status, 409, "{}", r.body);
+    let r = api.json(
+        "POST",
+        "/v1/admin/users",
+        &json!({"username": "auditor", "roles": ["admin", "claims:read"]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(r.json()["password"].is_string(), "a generated password");
+    let r = api.json(
+        "POST",
+        "/v1/admin/users",
+        &json!({"username": "short", "roles": ["claims:read"], "password": "short"}),
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    let users = api.get("/v1/admin/users");
+    assert_eq!(users.status, 200);
+    assert_eq!(users.json()["users"].as_array().unwrap().len(), 2);
+
+    // The staff sign-in (authorization code with PKCE).
+    let verifier = "openapi-session-verifier-0123456789-abcdefghijklmnop";
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    let request = [
+        ("response_type", "code"),
+        ("client_id", console.as_str()),
+        ("redirect_uri", CALLBACK),
+        ("scope", "claims:read"),
+        ("state", "s-1"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let page = |params: &[(&str, &str)]| {
+        api.unfollowed(
+            "GET",
+            &format!("/oauth/authorize?{}", encoded(params)),
+            &[],
+            None,
+        )
+    };
+    let r = page(&request);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("<form"), "{}", r.body);
+    let mut unknown = request.to_vec();
+    unknown[1] = ("client_id", "nobody");
+    assert_eq!(page(&unknown).status, 400);
+    let r = page(&request[..5]);
+    assert_eq!(r.status, 303, "no PKCE: {}", r.body);
+    let back = location_params(&r);
+    assert_eq!(param(&back, "error"), Some("invalid_request"));
+    assert_eq!(param(&back, "state"), Some("s-1"));
+    let sign_in = |username: &str, password: &str| {
+        let mut form = request.to_vec();
+        form.extend([("username", username), ("password", password)]);
+        api.unfollowed(
+            "POST",
+            "/oauth/authorize",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            Some(encoded(&form).as_bytes()),
+        )
+    };
+    let r = sign_in("staff", password);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let back = location_params(&r);
+    assert_eq!(param(&back, "state"), Some("s-1"));
+    assert!(param(&back, "iss").is_some());
+    let code = param(&back, "code").expect("a code").to_string();
+    let exchange = [
+        ("grant_type", "authorization_code"),
+        ("client_id", console.as_str()),
+        ("code", code.as_str()),
+        ("redirect_uri", CALLBACK),
+        ("code_verifier", verifier),
+    ];
+    let r = api.form("/oauth/token", &exchange, &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["scope"], "claims:read");
+    let staff_token = r.json()["access_token"].as_str().unwrap().to_string();
+    assert_eq!(
+        api.with_token(&staff_token, "GET", &claim_path, None)
+            .status,
+        200
+    );
+    // A replayed code is refused and revokes the token it got.
+    let r = api.form("/oauth/token", &exchange, &[]);
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (400, json!("invalid_grant"))
+    );
+    let r = api.with_token(&staff_token, "GET", &claim_path, None);
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (401, json!("invalid_token"))
+    );
+    // Wrong passwords: the form again, then the username is locked out.
+    for _ in 0..3 {
+        let r = sign_in("ghost", "not the password");
+        assert_eq!(r.status, 401, "{}", r.body);
+        assert!(r.body.contains("<form"), "{}", r.body);
+    }
+    assert_eq!(sign_in("ghost", "not the password").status, 429);
+    let r = api.unfollowed(
+        "POST",
+        "/oauth/authorize",
+        &[("Content-Type", "application/json")],
+        Some(b"{}"),
+    );
+    assert_eq!(r.status, 400);
+
+    // Keys: a rotation adds a key; tokens of the old one still verify.
+    let r = api.call("POST", "/v1/admin/keys/rotate", &[], None);
+    assert_eq!(r.status, 201, "{}", r.body);
+    let kid = r.json()["kid"].clone();
+    let keys = api.anonymous("GET", "/.well-known/jwks.json").json();
+    assert_eq!(keys["keys"].as_array().unwrap().len(), 2);
+    assert!(keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|k| k["kid"] == kid));
+    assert_eq!(
+        api.with_token(&reader_token, "GET", &claim_path, None)
+            .status,
+        200
+    );
+    let r = token(&reader, &reader_secret, None);
+    let fresh = r.json()["access_token"].as_str().unwrap().to_string();
+    assert_eq!(api.with_token(&fresh, "GET", &claim_path, None).status, 200);
+
+    // Disabling a client: no more tokens for it.
+    let r = api.call("DELETE", &format!("/v1/admin/clients/{reader}"), &[], None);
+    assert_eq!(r.status, 204);
+    assert_eq!(
+        api.call("DELETE", "/v1/admin/clients/nobody", &[], None)
+            .status,
+        404
+    );
+    assert_eq!(token(&reader, &reader_secret, None).status, 401);
+    let clients = api.get("/v1/admin/clients").json();
+    assert!(clients["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["id"] == reader.as_str() && c["disabled"] == true));
+
+    // The audit log: newest first, by action, paged.
+    let r = api.get("/v1/admin/audit?action=client.create");
+    assert_eq!(r.status, 200);
+    let created = r.json()["entries"].as_array().unwrap().clone();
+    assert_eq!(created.len(), 5, "the operator (CLI) and four clients");
+    let r = api.get("/v1/admin/audit?limit=3");
+    let page1 = r.json()["entries"].as_array().unwrap().clone();
+    assert_eq!(page1.len(), 3);
+    assert_eq!(page1[0]["action"], "client.disable");
+    let before = page1[2]["id"].as_i64().unwrap();
+    let page2 = api
+        .get(&format!("/v1/admin/audit?limit=3&before={before}"))
+        .json();
+    assert!(page2["entries"][0]["id"].as_i64().unwrap() < before);
+    let reads = api
+        .get("/v1/admin/audit?action=claim.read&limit=1000")
+        .json();
+    assert!(
+        reads["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["actor"].as_str().unwrap().starts_with("user:")),
+        "the staff member's read is recorded: {reads}"
+    );
+    assert_eq!(api.get("/v1/admin/audit?limit=0").status, 400);
+    assert_eq!(api.get("/v1/admin/audit?before=soon").status, 400);
 }
