@@ -21,7 +21,7 @@ pub use secrets::{
     decode_basic, hash_secret, pkce_matches, random_token, sha256_hex, valid_verifier,
     verify_secret,
 };
-pub use tokens::{ExternalIssuer, Keys, TokenClaims, TokenError, MAX_TOKEN_SECONDS};
+pub use tokens::{live_keys, ExternalIssuer, Keys, TokenClaims, TokenError, MAX_TOKEN_SECONDS};
 
 /// What a token lets its bearer do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -193,13 +193,41 @@ impl ClientSpec {
         if self.any_npi && !self.npis.is_empty() {
             return Err("npi: give --npi or --any-npi, not both".into());
         }
+        let reads_claims = scopes.contains(&Scope::ClaimsRead);
+        // A console (redirect URIs) reads as the staff member who signed in.
+        let console = !self.redirect_uris.is_empty();
+        if reads_claims && self.npis.is_empty() && !self.any_npi && !console {
+            return Err(
+                "npi: a client with claims:read reads only the claims of its NPIs (--npi); a payer-side client that reads every claim says --any-npi"
+                    .into(),
+            );
+        }
+        // A billing system submits and reads claims; payer-side powers go
+        // to payer-side clients only.
+        if !self.npis.is_empty() {
+            if let Some(s) = scopes
+                .iter()
+                .find(|s| !matches!(s, Scope::ClaimsSubmit | Scope::ClaimsRead))
+            {
+                return Err(format!(
+                    "scope: a billing system (bound to NPIs) may have claims:submit and claims:read, not {s}"
+                ));
+            }
+        }
         for uri in &self.redirect_uris {
-            let ok = (uri.starts_with("https://") || uri.starts_with("http://"))
+            // Plain http only to this machine (a console in development).
+            let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+                .iter()
+                .any(|h| {
+                    uri.strip_prefix(h)
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
+                });
+            let ok = (uri.starts_with("https://") || loopback)
                 && !uri.contains('#')
                 && !uri.chars().any(char::is_whitespace);
             if !ok {
                 return Err(format!(
-                    "redirect_uri: {uri:?} must be an absolute http(s) URI without a fragment"
+                    "redirect_uri: {uri:?} must be an absolute https URI (http only to 127.0.0.1 or localhost) without a fragment"
                 ));
             }
         }

@@ -193,6 +193,7 @@ impl Keys {
             kid: key_id(public),
             private_key: STANDARD.encode(pkcs8),
             public_key: URL_SAFE_NO_PAD.encode(public),
+            created_at: String::new(),
         })
     }
 
@@ -297,6 +298,27 @@ impl Keys {
     }
 }
 
+/// The stored keys that still verify at `now`: the newest (it signs), and
+/// each older one until [`MAX_TOKEN_SECONDS`] after the next one replaced
+/// it; by then every token it signed has expired, so a key that leaked is
+/// harmless 15 minutes after a rotation.
+pub fn live_keys(stored: &[SigningKeyRecord], now: chrono::NaiveDateTime) -> Vec<SigningKeyRecord> {
+    let replaced_at = |k: &SigningKeyRecord| {
+        chrono::NaiveDateTime::parse_from_str(&k.created_at, "%Y-%m-%dT%H:%M:%S%.3fZ").ok()
+    };
+    stored
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| match stored.get(i + 1) {
+            None => true,
+            Some(next) => replaced_at(next).map_or(true, |t| {
+                t + chrono::Duration::seconds(MAX_TOKEN_SECONDS) > now
+            }),
+        })
+        .map(|(_, k)| k.clone())
+        .collect()
+}
+
 /// An external OpenID Connect provider whose access tokens are accepted
 /// beside ours: issuer, audience and where its JWKS is.
 pub struct ExternalIssuer {
@@ -306,7 +328,8 @@ pub struct ExternalIssuer {
     pub audience: String,
     /// Where the provider publishes its keys.
     pub jwks_url: String,
-    keys: RwLock<(Option<Instant>, JwkSet)>,
+    /// When the keys were fetched, when a fetch was last tried, the keys.
+    keys: RwLock<(Option<Instant>, Option<Instant>, JwkSet)>,
 }
 
 impl std::fmt::Debug for ExternalIssuer {
@@ -330,7 +353,7 @@ impl ExternalIssuer {
             issuer: issuer.to_string(),
             audience: audience.to_string(),
             jwks_url: jwks_url.to_string(),
-            keys: RwLock::new((None, JwkSet { keys: Vec::new() })),
+            keys: RwLock::new((None, None, JwkSet { keys: Vec::new() })),
         }
     }
 
@@ -341,30 +364,46 @@ impl ExternalIssuer {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
+        // Never more than one try per REFETCH_AFTER, failed or not.
+        if g.1.is_some_and(|tried| tried.elapsed() < REFETCH_AFTER) {
+            return false;
+        }
         match g.0 {
             None => true,
             Some(at) if at.elapsed() > KEYS_LIVE => true,
-            Some(at) => {
-                let known = kid.is_some_and(|k| g.1.find(k).is_some());
-                !known && at.elapsed() > REFETCH_AFTER
-            }
+            Some(_) => !kid.is_some_and(|k| g.2.find(k).is_some()),
         }
     }
 
-    /// Fetches the JWKS (blocking: call it off the async threads).
+    /// Fetches the JWKS (blocking: call it off the async threads). A failed
+    /// fetch also counts as a fetch, so a provider that is down is asked
+    /// again after [`REFETCH_AFTER`], not on every request.
     pub fn fetch(&self) -> Result<(), TokenError> {
+        let fetched = self.fetch_set();
+        let mut g = match self.keys.write() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        g.1 = Some(Instant::now());
+        match fetched {
+            Ok(set) => {
+                g.0 = g.1;
+                g.2 = set;
+                Ok(())
+            }
+            // Keep the keys we have.
+            Err(e) => Err(e),
+        }
+    }
+
+    fn fetch_set(&self) -> Result<JwkSet, TokenError> {
         let set: JwkSet = ureq::get(&self.jwks_url)
             .timeout(Duration::from_secs(5))
             .call()
             .map_err(|e| TokenError::Jwks(e.to_string()))?
             .into_json()
             .map_err(|e| TokenError::Jwks(format!("not a JWKS: {e}")))?;
-        let mut g = match self.keys.write() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        *g = (Some(Instant::now()), set);
-        Ok(())
+        Ok(set)
     }
 
     /// Verifies a provider token with the fetched keys and reads the caller
@@ -387,7 +426,7 @@ impl ExternalIssuer {
                 Err(p) => p.into_inner(),
             };
             let jwk =
-                g.1.find(&kid)
+                g.2.find(&kid)
                     .ok_or_else(|| TokenError::UnknownKey(kid.clone()))?;
             DecodingKey::from_jwk(jwk).map_err(|e| TokenError::Key(e.to_string()))?
         };
@@ -426,9 +465,15 @@ impl ExternalIssuer {
         scopes.dedup();
         let npis = list("npi");
         Ok(Caller {
-            client_id: text("client_id")
-                .or_else(|| text("azp"))
-                .unwrap_or_else(|| subject.clone()),
+            // Prefixed with the issuer, like the subject: the provider's ids
+            // never collide with clients registered here.
+            client_id: format!(
+                "{}|{}",
+                self.issuer,
+                text("client_id")
+                    .or_else(|| text("azp"))
+                    .unwrap_or_else(|| subject.clone())
+            ),
             subject: format!("{}|{subject}", self.issuer),
             scopes,
             npis: (!npis.is_empty()).then_some(npis),
@@ -456,6 +501,30 @@ mod tests {
             jti: "j".into(),
             gid: None,
         }
+    }
+
+    #[test]
+    fn replaced_keys_stop_verifying_after_fifteen_minutes() {
+        let key = |kid: &str, at: &str| SigningKeyRecord {
+            kid: kid.into(),
+            private_key: String::new(),
+            public_key: String::new(),
+            created_at: at.into(),
+        };
+        let stored = [
+            key("a", "2026-11-23T10:00:00.000Z"),
+            key("b", "2026-11-23T11:00:00.000Z"),
+            key("c", "2026-11-23T11:50:00.000Z"),
+        ];
+        let at = |s: &str| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").unwrap();
+        let kids = |now| {
+            live_keys(&stored, at(now))
+                .into_iter()
+                .map(|k| k.kid)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(kids("2026-11-23T11:55:00"), ["b", "c"]);
+        assert_eq!(kids("2026-11-23T12:05:01"), ["c"]);
     }
 
     #[test]

@@ -123,7 +123,9 @@ impl Failure {
 }
 
 /// The earlier claim a replacement or void takes back, with its key: by
-/// its REF*F8 payer claim id, else by its own billing NPI and CLM01.
+/// its REF*F8 payer claim id, else by its own billing NPI and CLM01. A
+/// provider corrects only its own claims: an F8 naming another billing
+/// NPI's claim is not followed.
 pub fn earlier_claim(
     claim: &Claim,
     history: &impl ClaimHistory,
@@ -132,6 +134,7 @@ pub fn earlier_claim(
         .payer_claim_number
         .as_deref()
         .and_then(|f8| history.by_payer_id(f8))
+        .filter(|(npi, _)| *npi == claim.billing_npi)
         .unwrap_or_else(|| (claim.billing_npi.clone(), claim.claim_id.clone()));
     let prior = history.by_key(&key.0, &key.1)?;
     Some((key, prior))

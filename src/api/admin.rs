@@ -74,10 +74,11 @@ pub(super) async fn put_rules(
             json!(e.problems),
         )
     })?;
-    let id = state.store.activate_rules(&set.version, &text).await?;
+    // Changes are recorded before they are made: no change goes unrecorded.
     actor
         .audit(&state, "rules.replace", "rule_set", &set.version)
         .await?;
+    let id = state.store.activate_rules(&set.version, &text).await?;
     tracing::info!(version = %set.version, rules = set.rules.len(), "rule set swapped in");
     state.swap_rules(id, RulesIndex::new(set));
     Ok(rules(state).await)
@@ -132,7 +133,8 @@ pub(super) async fn first_keys(state: &web::Data<AppState>) -> anyhow::Result<()
         tracing::info!(kid = %key.kid, "token signing key generated");
         stored = state.store.signing_keys().await?;
     }
-    state.keys.install(&stored, state.pinned_key.as_ref())?;
+    let live = crate::access::live_keys(&stored, crate::store::now());
+    state.keys.install(&live, state.pinned_key.as_ref())?;
     Ok(())
 }
 
@@ -141,7 +143,8 @@ pub(super) async fn first_keys(state: &web::Data<AppState>) -> anyhow::Result<()
 pub(super) async fn reload_keys(state: &AppState) {
     match state.store.signing_keys().await {
         Ok(stored) => {
-            if let Err(e) = state.keys.install(&stored, state.pinned_key.as_ref()) {
+            let live = crate::access::live_keys(&stored, crate::store::now());
+            if let Err(e) = state.keys.install(&live, state.pinned_key.as_ref()) {
                 tracing::error!(error = %e, "stored signing keys cannot be used");
             }
         }
@@ -169,10 +172,10 @@ pub(super) async fn add_authorization(
     let a = body
         .validate()
         .map_err(|p| ApiError::Unprocessable("the authorization is not valid".into(), json!(p)))?;
-    state.store.add_authorization(&a).await?;
     actor
         .audit(&state, "authorization.create", "authorization", &a.number)
         .await?;
+    state.store.add_authorization(&a).await?;
     Ok(HttpResponse::Created().json(authorization_json(&a)))
 }
 
@@ -228,6 +231,9 @@ pub(super) async fn patch_authorization(
 ) -> ApiResult {
     let number = path.into_inner();
     let p = body.into_inner();
+    actor
+        .audit(&state, "authorization.update", "authorization", &number)
+        .await?;
     let a = state
         .store
         .update_authorization(&number, |r| {
@@ -257,9 +263,6 @@ pub(super) async fn patch_authorization(
             }
         })
         .await?;
-    actor
-        .audit(&state, "authorization.update", "authorization", &number)
-        .await?;
     Ok(HttpResponse::Ok().json(authorization_json(&a)))
 }
 
@@ -281,17 +284,17 @@ pub(super) async fn import_authorizations(
             json!(e.problems),
         )
     })?;
-    let (added, replaced) = state.store.import_authorizations(&auths).await?;
-    // One record per file, naming how many it held (the numbers are in the
-    // store's rows themselves).
+    // One record per file, naming every authorization number it holds.
+    let numbers: Vec<&str> = auths.iter().map(|a| a.number.as_str()).collect();
     actor
         .audit(
             &state,
             "authorization.import",
-            "authorization_file",
-            &format!("{} authorizations", auths.len()),
+            "authorization",
+            &numbers.join(" "),
         )
         .await?;
+    let (added, replaced) = state.store.import_authorizations(&auths).await?;
     Ok(HttpResponse::Ok().json(json!({
         "imported": auths.len(), "added": added, "replaced": replaced
     })))

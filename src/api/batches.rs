@@ -171,6 +171,7 @@ async fn commit(
             SubmitOptions {
                 idempotency: None,
                 batch: Some((&job.id, *done)),
+                audit: None,
             },
             &|_| String::new(),
         )
@@ -265,6 +266,7 @@ pub(super) async fn create(
             "the body is not an X12 interchange (no ISA segment could be read)".into(),
         ));
     }
+    actor.audit(&state, "batch.create", "batch", &id).await?;
     state
         .store
         .create_batch(
@@ -275,7 +277,6 @@ pub(super) async fn create(
             &actor.caller.client_id,
         )
         .await?;
-    actor.audit(&state, "batch.create", "batch", &id).await?;
     state.batches.push(Job {
         id: id.clone(),
         state: state.clone(),

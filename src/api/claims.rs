@@ -269,8 +269,9 @@ pub(super) async fn submit(
             "Idempotency-Key must be 1 to 255 characters".into(),
         ));
     }
-    // Keys are per client: one billing system's key never answers another's.
-    let key = key.map(|k| format!("{}:{k}", actor.caller.client_id));
+    // Keys are per caller: one billing system's (or staff member's) key
+    // never answers another's.
+    let key = key.map(|k| format!("{}|{}:{k}", actor.caller.subject, actor.caller.client_id));
     let body = read_body(req.headers(), payload, state.config.body_limit).await?;
     let hash = {
         let mut h = Sha256::new();
@@ -337,6 +338,9 @@ pub(super) async fn submit(
             SubmitOptions {
                 idempotency: key.as_deref().map(|k| (k, hash.as_str())),
                 batch: None,
+                // Consuming units changes authorizations: who did it is
+                // recorded with the change, in its transaction.
+                audit: Some(&actor.entry("claims.submit", "claim", "")),
             },
             &renderer,
         )
@@ -344,14 +348,6 @@ pub(super) async fn submit(
     Ok(match outcome {
         Submitted::Fresh(decisions, text) => {
             state.metrics.decisions(&decisions);
-            // Consuming units changes authorizations: who did it is recorded.
-            let ids: Vec<&str> = decisions
-                .iter()
-                .map(|d| d.payer_claim_id.as_str())
-                .collect();
-            actor
-                .audit(&state, "claims.submit", "claim", &ids.join(" "))
-                .await?;
             respond(format, text, false)
         }
         Submitted::Replay(text) => respond(format, text, true),

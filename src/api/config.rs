@@ -80,8 +80,8 @@ impl AccessConfig {
             anyhow::bail!("PRIORAUTH_CODE_TTL={code_seconds}: codes live 1 to 60 seconds");
         }
         let lockout_seconds = env_number("PRIORAUTH_LOCKOUT_SECONDS", 60i64)?;
-        if lockout_seconds < 1 {
-            anyhow::bail!("PRIORAUTH_LOCKOUT_SECONDS={lockout_seconds}: give at least 1");
+        if !(1..=86_400).contains(&lockout_seconds) {
+            anyhow::bail!("PRIORAUTH_LOCKOUT_SECONDS={lockout_seconds}: give 1 to 86400");
         }
         let oidc = match (
             env("PRIORAUTH_OIDC_ISSUER"),
@@ -89,7 +89,17 @@ impl AccessConfig {
             env("PRIORAUTH_OIDC_JWKS_URL"),
         ) {
             (None, None, None) => None,
-            (Some(i), Some(a), Some(j)) => Some((i, a, j)),
+            (Some(i), Some(a), Some(j)) => {
+                let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+                    .iter()
+                    .any(|h| j.starts_with(h));
+                if !j.starts_with("https://") && !loopback {
+                    anyhow::bail!(
+                        "PRIORAUTH_OIDC_JWKS_URL={j:?}: the provider's keys must come over https (plain http only from this machine)"
+                    );
+                }
+                Some((i, a, j))
+            }
             _ => anyhow::bail!(
                 "an external OIDC issuer needs all of PRIORAUTH_OIDC_ISSUER, PRIORAUTH_OIDC_AUDIENCE and PRIORAUTH_OIDC_JWKS_URL"
             ),

@@ -49,16 +49,7 @@ impl Actor {
     ) -> ApiResult<()> {
         state
             .store
-            .audit(&AuditEntry {
-                id: 0,
-                at: String::new(),
-                actor: self.caller.subject.clone(),
-                client_id: self.caller.client_id.clone(),
-                action: action.into(),
-                object_type: object_type.into(),
-                object_id: object_id.into(),
-                remote_addr: self.remote.clone(),
-            })
+            .audit(&self.entry(action, object_type, object_id))
             .await?;
         // The log line carries the same ids, never claim contents.
         tracing::info!(
@@ -71,6 +62,36 @@ impl Actor {
             "audit"
         );
         Ok(())
+    }
+
+    /// The audit record of something this caller does.
+    pub fn entry(&self, action: &str, object_type: &str, object_id: &str) -> AuditEntry {
+        AuditEntry {
+            id: 0,
+            at: String::new(),
+            actor: self.caller.subject.clone(),
+            client_id: self.caller.client_id.clone(),
+            action: action.into(),
+            object_type: object_type.into(),
+            object_id: object_id.into(),
+            remote_addr: self.remote.clone(),
+        }
+    }
+
+    /// 403 unless the token has `scope` (the route table is checked first;
+    /// handlers of sensitive routes say it again).
+    pub fn require(&self, scope: Scope) -> ApiResult<()> {
+        if self.caller.has(scope) {
+            Ok(())
+        } else {
+            Err(ApiError::InsufficientScope(match scope {
+                Scope::ClaimsSubmit => &[Scope::ClaimsSubmit],
+                Scope::ClaimsRead => &[Scope::ClaimsRead],
+                Scope::RulesWrite => &[Scope::RulesWrite],
+                Scope::AuthsWrite => &[Scope::AuthsWrite],
+                Scope::Admin => &[Scope::Admin],
+            }))
+        }
     }
 
     /// 404 unless the caller may see claims of this billing NPI (another
@@ -115,6 +136,8 @@ fn bearer(req: &ServiceRequest) -> ApiResult<Option<String>> {
         {
             Ok(Some(token.trim().to_string()))
         }
+        // Another scheme (Basic, …) is no bearer token at all.
+        Some((scheme, _)) if !scheme.eq_ignore_ascii_case("bearer") => Ok(None),
         _ => Err(ApiError::Unauthorized {
             error: Some("invalid_request"),
             message: "send the access token as Authorization: Bearer <token>".into(),
@@ -132,18 +155,15 @@ pub(super) async fn verify(state: &web::Data<AppState>, token: &str) -> ApiResul
     let kid = jsonwebtoken::decode_header(token)
         .map_err(|e| invalid(TokenError::Malformed(e.to_string())))?
         .kid;
-    let ours = kid.as_deref().is_some_and(|k| state.keys.knows(k));
+    let mut ours = kid.as_deref().is_some_and(|k| state.keys.knows(k));
+    if !ours && reload_allowed() {
+        // Perhaps a key another instance made since the last reload (at most
+        // one reload a second, so junk key ids cannot hammer the store).
+        super::admin::reload_keys(state).await;
+        ours = kid.as_deref().is_some_and(|k| state.keys.knows(k));
+    }
     let caller = if ours || state.external.is_none() {
-        let claims = match state.keys.verify(token) {
-            // A key made by another instance since the last reload.
-            Err(TokenError::UnknownKey(_)) => {
-                super::admin::reload_keys(state).await;
-                state.keys.verify(token)
-            }
-            other => other,
-        }
-        .map_err(invalid)?;
-        claims.caller()
+        state.keys.verify(token).map_err(invalid)?.caller()
     } else {
         let Some(external) = state.external.clone() else {
             return Err(invalid(TokenError::UnknownKey(kid.unwrap_or_default())));
@@ -171,20 +191,40 @@ pub(super) async fn verify(state: &web::Data<AppState>, token: &str) -> ApiResul
     Ok(caller)
 }
 
+/// True at most once a second: when an unknown key id may reload the keys.
+fn reload_allowed() -> bool {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    #[allow(clippy::disallowed_methods)] // a rate limit reads the clock
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let last = LAST.load(Ordering::Relaxed);
+    now > last
+        && LAST
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+}
+
 /// The middleware: looks the route up in the table, and for a guarded
 /// route verifies the token and its scope before the handler runs.
 pub(super) async fn guard(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let access = match req.match_pattern() {
-        Some(pattern) => super::routes()
-            .iter()
-            .find(|r| r.path == pattern && r.method.eq_ignore_ascii_case(req.method().as_str()))
-            .map_or(Access::Public, |r| r.access),
-        // Unknown paths get their 404 or 405 from the default service.
-        None => Access::Public,
-    };
+    // The route is looked up by the path as the router sees it (percent-
+    // decoded: `/v1/admin/%61udit` is `/v1/admin/audit`), and anything not
+    // explicitly public needs a token: an unknown path or method gets its
+    // 404 or 405 only after that (fail closed).
+    let pattern = req.resource_map().match_pattern(req.match_info().as_str());
+    let access = pattern
+        .and_then(|pattern| {
+            super::routes()
+                .iter()
+                .find(|r| r.path == pattern && r.method.eq_ignore_ascii_case(req.method().as_str()))
+                .map(|r| r.access)
+        })
+        .unwrap_or(Access::Token);
     if access != Access::Public {
         let state = req
             .app_data::<web::Data<AppState>>()

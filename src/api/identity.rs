@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::guard::Actor;
 use super::{ApiError, ApiResult, AppState};
-use crate::access::{ClientSpec, Keys, UserSpec};
+use crate::access::{ClientSpec, Keys, Scope, UserSpec};
 
 /// A registration refusal (`field: what is wrong`) as the API's problem
 /// list, `[{"field", "message"}]`.
@@ -17,7 +17,8 @@ fn problem(e: &str) -> serde_json::Value {
 }
 
 /// `GET /v1/admin/clients` (no secrets: only their hashes are stored).
-pub(super) async fn clients(state: web::Data<AppState>) -> ApiResult {
+pub(super) async fn clients(state: web::Data<AppState>, actor: Actor) -> ApiResult {
+    actor.require(Scope::Admin)?;
     Ok(HttpResponse::Ok().json(json!({"clients": state.store.clients().await?})))
 }
 
@@ -27,6 +28,7 @@ pub(super) async fn add_client(
     actor: Actor,
     body: web::Json<ClientSpec>,
 ) -> ApiResult {
+    actor.require(Scope::Admin)?;
     let spec = body.into_inner();
     // argon2 takes tens of milliseconds: off the async threads.
     let (record, secret) = web::block(move || spec.register())
@@ -54,6 +56,7 @@ pub(super) async fn disable_client(
     actor: Actor,
     path: web::Path<String>,
 ) -> ApiResult {
+    actor.require(Scope::Admin)?;
     let id = path.into_inner();
     state.store.disable_client(&id).await?;
     actor.audit(&state, "client.disable", "client", &id).await?;
@@ -61,7 +64,8 @@ pub(super) async fn disable_client(
 }
 
 /// `GET /v1/admin/users`.
-pub(super) async fn users(state: web::Data<AppState>) -> ApiResult {
+pub(super) async fn users(state: web::Data<AppState>, actor: Actor) -> ApiResult {
+    actor.require(Scope::Admin)?;
     Ok(HttpResponse::Ok().json(json!({"users": state.store.users().await?})))
 }
 
@@ -72,6 +76,7 @@ pub(super) async fn add_user(
     actor: Actor,
     body: web::Json<UserSpec>,
 ) -> ApiResult {
+    actor.require(Scope::Admin)?;
     let spec = body.into_inner();
     let (record, password) = web::block(move || spec.register())
         .await
@@ -91,7 +96,18 @@ pub(super) async fn add_user(
 
 /// `POST /v1/admin/keys/rotate`: a new signing key signs from now on;
 /// the old ones still verify the tokens they signed.
-pub(super) async fn rotate_key(state: web::Data<AppState>, actor: Actor) -> ApiResult {
+#[derive(Debug, Deserialize)]
+pub(super) struct RotateQuery {
+    /// `true`: the old keys stop verifying at once (after a key leak).
+    retire_old: Option<bool>,
+}
+
+pub(super) async fn rotate_key(
+    state: web::Data<AppState>,
+    actor: Actor,
+    q: web::Query<RotateQuery>,
+) -> ApiResult {
+    actor.require(Scope::Admin)?;
     if state.pinned_key.is_some() {
         return Err(ApiError::Conflict(
             "the signing key is set by PRIORAUTH_SIGNING_KEY_FILE; rotate it there".into(),
@@ -99,11 +115,16 @@ pub(super) async fn rotate_key(state: web::Data<AppState>, actor: Actor) -> ApiR
     }
     let key = Keys::generate().map_err(|e| ApiError::Internal(e.to_string()))?;
     state.store.add_signing_key(&key).await?;
+    let retired = if q.retire_old == Some(true) {
+        state.store.retire_signing_keys_except(&key.kid).await?
+    } else {
+        0
+    };
     super::admin::reload_keys(&state).await;
     actor
         .audit(&state, "key.rotate", "signing_key", &key.kid)
         .await?;
-    Ok(HttpResponse::Created().json(json!({"kid": key.kid})))
+    Ok(HttpResponse::Created().json(json!({"kid": key.kid, "retired": retired})))
 }
 
 #[derive(Debug, Deserialize)]
@@ -117,7 +138,12 @@ pub(super) struct AuditQuery {
 }
 
 /// `GET /v1/admin/audit`: newest first.
-pub(super) async fn audit(state: web::Data<AppState>, q: web::Query<AuditQuery>) -> ApiResult {
+pub(super) async fn audit(
+    state: web::Data<AppState>,
+    actor: Actor,
+    q: web::Query<AuditQuery>,
+) -> ApiResult {
+    actor.require(Scope::Admin)?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::BadRequest("limit: 1 to 1000".into()));

@@ -96,9 +96,31 @@ fn locked(subject_kind: &str, until_ms: i64, now: i64) -> OAuthError {
             FAILURE_WINDOW_MS / 1000
         ),
     );
-    e.status = StatusCode::TOO_MANY_REQUESTS;
+    // RFC 6749 §5.2: a refused client is 401 `invalid_client`; Retry-After
+    // says when it may try again.
     e.retry_after = Some(secs.max(1));
     e
+}
+
+/// Ids and usernames longer than this are refused before any lookup (and
+/// never counted, so junk cannot grow the failure table).
+const MAX_NAME: usize = 255;
+
+/// An argon2 hash to verify against when the client or user does not
+/// exist, so an unknown name takes as long as a wrong secret.
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| crate::access::hash_secret("no such client or user").unwrap_or_default())
+}
+
+/// Verifies `secret` against `hash` (or the dummy) off the async threads.
+async fn verify_off_thread(secret: String, hash: Option<String>) -> bool {
+    let known = hash.is_some();
+    let hash = hash.unwrap_or_else(|| dummy_hash().to_string());
+    web::block(move || verify_secret(&secret, &hash))
+        .await
+        .unwrap_or(false)
+        && known
 }
 
 /// Form parameters, each at most once (RFC 6749 §3.1).
@@ -253,6 +275,12 @@ async fn issue(
         e.basic = basic.is_some();
         e
     };
+    if client_id.is_empty() || client_id.len() > MAX_NAME {
+        return Err(with_basic(OAuthError::new(
+            "invalid_client",
+            "client authentication failed: unknown client, disabled client or wrong secret",
+        )));
+    }
     let subject = client_subject(&client_id);
     let now = now_ms();
     // A locked client is refused before its secret is even looked at: a
@@ -273,17 +301,13 @@ async fn issue(
         .filter(|c| !c.disabled);
     let authenticated = match (&client, &secret) {
         (Some(c), Some(s)) => match c.secret_hash.clone() {
-            Some(hash) => {
-                let s = s.clone();
-                web::block(move || verify_secret(&s, &hash))
-                    .await
-                    .map_err(OAuthError::server)?
-            }
+            Some(hash) => verify_off_thread(s.clone(), Some(hash)).await,
             // A public client has no secret to send.
             None => false,
         },
         (Some(c), None) => c.secret_hash.is_none(),
-        (None, _) => false,
+        (None, Some(s)) => verify_off_thread(s.clone(), None).await,
+        (None, None) => false,
     };
     let Some(client) = client.filter(|_| authenticated) else {
         let e = with_basic(OAuthError::new(
@@ -292,6 +316,17 @@ async fn issue(
         ));
         return Err(fail(state, &subject, "client", e).await?);
     };
+    // Parallel guesses may have locked the client while this one was
+    // verified: a lock set meanwhile wins over this success.
+    let now = now_ms();
+    if let Some(until) = state
+        .store
+        .locked_until(&subject, now)
+        .await
+        .map_err(OAuthError::server)?
+    {
+        return Err(locked("client", until, now));
+    }
     match p.get("grant_type").map(String::as_str) {
         None => Err(OAuthError::new("invalid_request", "grant_type is missing")),
         Some("client_credentials") => client_credentials(state, &client, &p),
@@ -308,10 +343,10 @@ fn client_credentials(
     client: &ClientRecord,
     p: &HashMap<String, String>,
 ) -> Result<HttpResponse, OAuthError> {
-    if client.secret_hash.is_none() {
+    if client.secret_hash.is_none() || !client.redirect_uris.is_empty() {
         return Err(OAuthError::new(
             "unauthorized_client",
-            "a public client cannot use client_credentials",
+            "a console client (one with redirect URIs) signs staff in with authorization_code; it gets no token of its own",
         ));
     }
     let allowed =
@@ -351,6 +386,12 @@ async fn authorization_code(
     let Some(code) = p.get("code") else {
         return Err(OAuthError::new("invalid_request", "code is missing"));
     };
+    if !p.contains_key("redirect_uri") {
+        return Err(OAuthError::new(
+            "invalid_request",
+            "redirect_uri is missing: send the one of the authorization request",
+        ));
+    }
     let now = now_ms();
     let grant_error = |d: &str| OAuthError::new("invalid_grant", d);
     // Marked used before anything else is checked: a code gets one try.
@@ -593,6 +634,15 @@ async fn authorize_request(
             Err(e) => return Err(refuse("invalid_scope", &e)),
         },
     };
+    if let Some(extra) = scopes.iter().find(|s| !allowed.contains(s)) {
+        return Err(refuse(
+            "invalid_scope",
+            &format!(
+                "this client may not ask for {extra}; it is registered for {}",
+                Scope::join(&allowed)
+            ),
+        ));
+    }
     Ok(AuthorizeRequest {
         redirect_uri: redirect_uri.to_string(),
         state: st.map(str::to_string),
@@ -679,6 +729,13 @@ pub(super) async fn authorize_sign_in(
     };
     let username = p.get("username").map(String::as_str).unwrap_or("");
     let password = p.get("password").cloned().unwrap_or_default();
+    if username.is_empty() || username.len() > MAX_NAME {
+        return page(
+            StatusCode::UNAUTHORIZED,
+            "Sign in to priorauth",
+            &sign_in_form(&p, &r, "Give your username and password."),
+        );
+    }
     let subject = format!("user:{username}");
     let now = now_ms();
     let server_failed = |e: &dyn std::fmt::Display| {
@@ -710,15 +767,7 @@ pub(super) async fn authorize_sign_in(
         Ok(u) => u.filter(|u| !u.disabled),
         Err(e) => return server_failed(&e),
     };
-    let ok = match &user {
-        Some(u) => {
-            let hash = u.password_hash.clone();
-            web::block(move || verify_secret(&password, &hash))
-                .await
-                .unwrap_or(false)
-        }
-        None => false,
-    };
+    let ok = verify_off_thread(password, user.as_ref().map(|u| u.password_hash.clone())).await;
     let Some(user) = user.filter(|_| ok) else {
         let mut notice = "The username or password is wrong.".to_string();
         match state
@@ -789,8 +838,15 @@ pub(super) async fn authorize_sign_in(
 
 /// `GET /.well-known/oauth-authorization-server` (RFC 8414).
 pub(super) async fn metadata(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    let info = req.connection_info();
-    let base = format!("{}://{}", info.scheme(), info.host());
+    // The issuer, when it is a URL (as it should be in production); else
+    // the address this request came to.
+    let issuer = state.keys.issuer();
+    let base = if issuer.starts_with("https://") || issuer.starts_with("http://") {
+        issuer.trim_end_matches('/').to_string()
+    } else {
+        let info = req.connection_info();
+        format!("{}://{}", info.scheme(), info.host())
+    };
     HttpResponse::Ok().json(json!({
         "issuer": state.keys.issuer(),
         "authorization_endpoint": format!("{base}/oauth/authorize"),

@@ -124,10 +124,13 @@ impl Engine<'_> {
                 commit,
             } => rt.block_on(async {
                 if *commit {
+                    let who = super::store_commands::cli_audit("claims.submit", "claim", "");
+                    let opts = SubmitOptions {
+                        audit: Some(&who),
+                        ..SubmitOptions::default()
+                    };
                     match store
-                        .submit(rules, &set.claims, SubmitOptions::default(), &|_| {
-                            String::new()
-                        })
+                        .submit(rules, &set.claims, opts, &|_| String::new())
                         .await?
                     {
                         Submitted::Fresh(d, _) => {
@@ -178,6 +181,12 @@ pub fn run(src: Sources<'_>, format: AdjudicateFormat, files: &[PathBuf]) -> Res
             if let Some(path) = src.auths {
                 let auths = load_auths(Some(path))?;
                 let list: Vec<_> = auths.iter().cloned().collect();
+                let numbers: Vec<&str> = list.iter().map(|a| a.number.as_str()).collect();
+                rt.block_on(store.audit(&super::store_commands::cli_audit(
+                    "authorization.import",
+                    "authorization",
+                    &numbers.join(" "),
+                )))?;
                 rt.block_on(store.import_authorizations(&list))?;
             }
             Engine::Store {

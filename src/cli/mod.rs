@@ -184,6 +184,10 @@ enum KeysAction {
     /// Make a new signing key; running services sign with it within 2 s,
     /// and tokens signed with the old keys stay valid until they expire.
     Rotate {
+        /// Delete the old keys: tokens they signed stop verifying at once
+        /// (after a key leak). Without it they verify for 15 more minutes.
+        #[arg(long)]
+        retire_old: bool,
         #[command(flatten)]
         db: DatabaseArg,
     },

@@ -33,6 +33,14 @@ pub(super) fn import(what: ImportWhat) -> Result<i32> {
             let url = url(db)?;
             block_on(async move {
                 let store = Store::open(&url, 2).await?;
+                let numbers: Vec<&str> = auths.iter().map(|a| a.number.as_str()).collect();
+                store
+                    .audit(&cli_audit(
+                        "authorization.import",
+                        "authorization",
+                        &numbers.join(" "),
+                    ))
+                    .await?;
                 let (added, replaced) = store.import_authorizations(&auths).await?;
                 println!(
                     "{}",
@@ -50,6 +58,9 @@ pub(super) fn import(what: ImportWhat) -> Result<i32> {
             let url = url(db)?;
             block_on(async move {
                 let store = Store::open(&url, 2).await?;
+                store
+                    .audit(&cli_audit("rules.replace", "rule_set", &set.version))
+                    .await?;
                 store.activate_rules(&set.version, &text).await?;
                 println!(
                     "{}",
@@ -119,7 +130,7 @@ pub(super) fn explain(payer_claim_id: &str, db: DatabaseArg) -> Result<i32> {
 }
 
 /// An audit record for a command run on this machine.
-fn cli_audit(action: &str, object_type: &str, object_id: &str) -> AuditEntry {
+pub(super) fn cli_audit(action: &str, object_type: &str, object_id: &str) -> AuditEntry {
     let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
     AuditEntry {
         id: 0,
@@ -279,17 +290,25 @@ pub(super) fn users(action: UsersAction) -> Result<i32> {
 /// `keys rotate`.
 pub(super) fn keys(action: KeysAction) -> Result<i32> {
     match action {
-        KeysAction::Rotate { db } => {
+        KeysAction::Rotate { retire_old, db } => {
             let key = Keys::generate()?;
             let url = url(db)?;
             block_on(async move {
                 let store = Store::open(&url, 2).await?;
-                store.add_signing_key(&key).await?;
                 store
                     .audit(&cli_audit("key.rotate", "signing_key", &key.kid))
                     .await?;
+                store.add_signing_key(&key).await?;
+                let retired = if retire_old {
+                    store.retire_signing_keys_except(&key.kid).await?
+                } else {
+                    0
+                };
                 store.close().await;
-                println!("{}", serde_json::json!({"kid": key.kid}));
+                println!(
+                    "{}",
+                    serde_json::json!({"kid": key.kid, "retired": retired})
+                );
                 Ok(EXIT_OK)
             })
         }

@@ -58,6 +58,8 @@ pub struct SigningKeyRecord {
     pub private_key: String,
     /// Raw 32-byte public key, base64url.
     pub public_key: String,
+    /// When it was stored (UTC, the store's stamp; empty before).
+    pub created_at: String,
 }
 
 /// An issued authorization code (stored by hash).
@@ -102,6 +104,28 @@ pub struct AuditEntry {
     pub object_id: String,
     /// Peer address.
     pub remote_addr: String,
+}
+
+/// Writes an audit record inside the caller's transaction, so the record
+/// and the change it describes commit together.
+pub(super) async fn insert_audit(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    e: &AuditEntry,
+    object_id: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (at, actor, client_id, action, object_type, object_id, remote_addr) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(stamp())
+    .bind(&e.actor)
+    .bind(&e.client_id)
+    .bind(&e.action)
+    .bind(&e.object_type)
+    .bind(object_id)
+    .bind(&e.remote_addr)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 fn words(s: &str) -> Vec<String> {
@@ -236,7 +260,7 @@ impl Store {
     /// Every signing key, oldest first (the last one signs).
     pub async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>> {
         let rows = sqlx::query(
-            "SELECT kid, private_key, public_key FROM signing_keys ORDER BY created_at, kid",
+            "SELECT kid, private_key, public_key, created_at FROM signing_keys ORDER BY created_at, kid",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -246,6 +270,7 @@ impl Store {
                     kid: r.try_get("kid")?,
                     private_key: r.try_get("private_key")?,
                     public_key: r.try_get("public_key")?,
+                    created_at: r.try_get("created_at")?,
                 })
             })
             .collect()
@@ -267,11 +292,29 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes every signing key but `kid`: tokens they signed stop
+    /// verifying at once (after a key leak).
+    pub async fn retire_signing_keys_except(&self, kid: &str) -> Result<u64> {
+        let mut w = self.write().await?;
+        let n = sqlx::query("DELETE FROM signing_keys WHERE kid <> $1")
+            .bind(kid)
+            .execute(&mut *w.tx)
+            .await?
+            .rows_affected();
+        w.tx.commit().await?;
+        Ok(n)
+    }
+
     // ---- authorization codes and grants ----
 
-    /// Stores an issued code.
+    /// Stores an issued code (and forgets codes that expired over an hour
+    /// ago: every token issued from them has expired too).
     pub async fn add_code(&self, c: &CodeRecord) -> Result<()> {
         let mut w = self.write().await?;
+        sqlx::query("DELETE FROM authorization_codes WHERE expires_ms <= $1")
+            .bind(c.expires_ms - 3_600_000)
+            .execute(&mut *w.tx)
+            .await?;
         sqlx::query(
             "INSERT INTO authorization_codes (code_hash, grant_id, client_id, user_id, redirect_uri, scopes, challenge, expires_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
@@ -378,9 +421,21 @@ impl Store {
         lock_ms: i64,
     ) -> Result<Option<i64>> {
         let mut w = self.write().await?;
-        sqlx::query("DELETE FROM sign_in_failures WHERE subject = $1 AND at_ms <= $2")
-            .bind(subject)
+        if self.backend == super::Backend::Postgres {
+            // Counting and locking are one step per subject across
+            // instances (SQLite already has one writer at a time).
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                .bind(subject)
+                .execute(&mut *w.tx)
+                .await?;
+        }
+        // Failures outside the window and ended locks are no longer needed.
+        sqlx::query("DELETE FROM sign_in_failures WHERE at_ms <= $1")
             .bind(now_ms - window_ms)
+            .execute(&mut *w.tx)
+            .await?;
+        sqlx::query("DELETE FROM lockouts WHERE until_ms <= $1")
+            .bind(now_ms)
             .execute(&mut *w.tx)
             .await?;
         sqlx::query("INSERT INTO sign_in_failures (subject, at_ms) VALUES ($1, $2)")
@@ -416,18 +471,7 @@ impl Store {
     /// Appends an audit record (stamped now).
     pub async fn audit(&self, e: &AuditEntry) -> Result<()> {
         let mut w = self.write().await?;
-        sqlx::query(
-            "INSERT INTO audit_log (at, actor, client_id, action, object_type, object_id, remote_addr) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(stamp())
-        .bind(&e.actor)
-        .bind(&e.client_id)
-        .bind(&e.action)
-        .bind(&e.object_type)
-        .bind(&e.object_id)
-        .bind(&e.remote_addr)
-        .execute(&mut *w.tx)
-        .await?;
+        insert_audit(&mut w.tx, e, &e.object_id).await?;
         w.tx.commit().await?;
         Ok(())
     }

@@ -23,6 +23,9 @@ pub struct SubmitOptions<'a> {
     pub idempotency: Option<(&'a str, &'a str)>,
     /// The batch step this is: (batch id, claims done before this step).
     pub batch: Option<(&'a str, i64)>,
+    /// Who submitted: recorded in the audit log in the same transaction,
+    /// with the payer claim ids stored (its `object_id` is filled in).
+    pub audit: Option<&'a crate::store::AuditEntry>,
 }
 
 /// The outcome of a submission.
@@ -148,6 +151,13 @@ impl Store {
         )
         .await?;
         let decisions: Vec<ClaimDecision> = pending.into_iter().map(|p| p.decision).collect();
+        if let Some(entry) = opts.audit {
+            let ids: Vec<&str> = decisions
+                .iter()
+                .map(|d| d.payer_claim_id.as_str())
+                .collect();
+            super::access::insert_audit(&mut w.tx, entry, &ids.join(" ")).await?;
+        }
         let t3 = std::time::Instant::now();
         let response = respond(&decisions);
         if let Some((key, hash)) = opts.idempotency {

@@ -47,6 +47,8 @@ both!(
     billing_systems_use_client_credentials,
     billing_system_sees_and_submits_only_its_own,
     bad_tokens_get_401_and_under_scoped_get_403,
+    encoded_paths_are_still_guarded,
+    billing_systems_stay_in_their_lane,
     staff_sign_in_with_authorization_code_and_pkce,
     reused_code_is_refused_and_revokes_its_tokens,
     expired_code_is_refused,
@@ -569,6 +571,99 @@ fn billing_system_sees_and_submits_only_its_own(b: Backend) {
     );
 }
 
+/// The guard sees the path as the router does: a percent-encoded path is
+/// still the route it names, and a path it does not know needs a token too.
+fn encoded_paths_are_still_guarded(b: Backend) {
+    let db = Db::fresh(b, "encoded");
+    let s = Server::start(&db, &[]);
+    let (id, secret) = add_client(&db, "reader", &[], &["claims:read"]);
+    let reader = billing_token(&s, &id, &secret);
+    for path in [
+        "/v1/admin/%61udit",
+        "/v1/admin/clients",
+        "/v1/%61dmin/users",
+    ] {
+        let r = send("GET", &s.url(path), &[("Authorization", "")], None);
+        assert_eq!(r.status, 401, "{path} without a token: {}", r.body);
+        let r = call(&s, "GET", path, &reader, None);
+        assert_eq!(r.status, 403, "{path} without the admin scope: {}", r.body);
+        assert_eq!(call(&s, "GET", path, &s.token, None).status, 200, "{path}");
+    }
+    let r = send(
+        "GET",
+        &s.url("/openapi%2Eyaml"),
+        &[("Authorization", "")],
+        None,
+    );
+    assert_eq!(r.status, 401);
+    let r = send(
+        "GET",
+        &s.url("/no/such/route"),
+        &[("Authorization", "")],
+        None,
+    );
+    assert_eq!(r.status, 401, "unknown paths fail closed");
+    assert_eq!(call(&s, "GET", "/no/such/route", &reader, None).status, 404);
+}
+
+/// A billing system is registered for claims only, and corrects (replaces,
+/// voids) only claims billed under its own NPIs.
+fn billing_systems_stay_in_their_lane(b: Backend) {
+    let db = Db::fresh(b, "lane");
+    let out = Command::new(env!("CARGO_BIN_EXE_priorauth"))
+        .args(["clients", "add", "--name", "greedy", "--npi", BILLING])
+        .args(["--scope", "claims:submit", "admin", "--database", &db.url])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not admin"), "{err}");
+    let out = Command::new(env!("CARGO_BIN_EXE_priorauth"))
+        .args([
+            "clients",
+            "add",
+            "--name",
+            "reads all",
+            "--scope",
+            "claims:read",
+        ])
+        .args(["--database", &db.url])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "claims:read needs --npi or --any-npi"
+    );
+
+    let s = Server::start(&db, &[]);
+    add_auth(&s, "LANE1", "70551", Some("5"));
+    let (a_id, a_secret) = add_client(&db, "A", &[BILLING], &["claims:submit", "claims:read"]);
+    let (b_id, b_secret) = add_client(&db, "B", &[OTHER_NPI], &["claims:submit", "claims:read"]);
+    let a = billing_token(&s, &a_id, &a_secret);
+    let b_token = billing_token(&s, &b_id, &b_secret);
+    let r = submit(&s, &a, &render(&[mri_claim("LANE-1", "LANE1", "2")]), &[]);
+    let victim = r.json()["claims"][0]["payer_claim_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(units_used(&s, "LANE1"), "2");
+    // B voids "its" claim LANE-9 naming A's payer claim id in REF*F8.
+    let mut void = mri_claim("LANE-9", "LANE1", "2");
+    void.billing_npi = OTHER_NPI.into();
+    let void = crate::service::correction(void, "8", &victim);
+    let r = submit(&s, &b_token, &render(&[void]), &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        !r.body.contains("LANE-1"),
+        "nothing of A's claim is shown to B: {}",
+        r.body
+    );
+    assert_eq!(units_used(&s, "LANE1"), "2", "A's units stay consumed");
+    let c = call(&s, "GET", &format!("/v1/claims/{victim}"), &a, None).json();
+    assert_eq!(c["current"], true, "A's claim still answers for LANE-1");
+}
+
 /// Missing, malformed, expired, wrongly signed and under-scoped tokens.
 fn bad_tokens_get_401_and_under_scoped_get_403(b: Backend) {
     let db = Db::fresh(b, "badtok");
@@ -876,7 +971,8 @@ fn pkce_verifier_is_required_and_checked(b: Backend) {
 }
 
 /// Three failed client authentications within 10 s lock the client out;
-/// while locked even the right secret is refused (and says when to retry);
+/// while locked even the right secret is refused (401 `invalid_client`,
+/// saying so and when to retry);
 /// the lock ends after the configured time.
 fn brute_force_locks_the_client_out(b: Backend) {
     let db = Db::fresh(b, "lockout");
@@ -907,7 +1003,7 @@ fn brute_force_locks_the_client_out(b: Backend) {
             ("client_secret", &secret),
         ]),
     );
-    assert_eq!(r.status, 429, "{}", r.body);
+    assert_eq!(r.status, 401, "{}", r.body);
     assert_eq!(r.json()["error"], "invalid_client");
     assert!(r.json()["error_description"]
         .as_str()

@@ -149,9 +149,6 @@ pub struct Server {
     pub token: String,
 }
 
-/// The billing NPIs of the claims the service tests send.
-pub const TEST_NPIS: &[&str] = &[BILLING, "1679576722"];
-
 /// Every scope there is.
 pub const ALL_SCOPES: &[&str] = &[
     "claims:submit",
@@ -175,6 +172,9 @@ pub fn add_client(db: &Db, name: &str, npis: &[&str], scopes: &[&str]) -> (Strin
     if !npis.is_empty() {
         args.push("--npi");
         args.extend_from_slice(npis);
+    } else if scopes.iter().any(|s| s.starts_with("claims:")) {
+        // A payer-side client that submits or reads claims of any NPI.
+        args.push("--any-npi");
     }
     args.push("--scope");
     args.extend_from_slice(scopes);
@@ -263,8 +263,8 @@ impl Server {
                 std::fs::read_to_string(&log).unwrap_or_default()
             );
         };
-        // An operator with every scope, bound to the test NPIs: one client
-        // per database, so a restarted server's token sees the same batches.
+        // A payer-side operator with every scope: one client per database,
+        // so a restarted server's token sees the same batches.
         static OPERATORS: std::sync::Mutex<Vec<(String, (String, String))>> =
             std::sync::Mutex::new(Vec::new());
         let known = OPERATORS
@@ -274,7 +274,7 @@ impl Server {
             .find(|(url, _)| url == &db.url)
             .map(|(_, c)| c.clone());
         let (id, secret) = known.unwrap_or_else(|| {
-            let c = add_client(db, "test operator", TEST_NPIS, ALL_SCOPES);
+            let c = add_client(db, "test operator", &[], ALL_SCOPES);
             OPERATORS.lock().unwrap().push((db.url.clone(), c.clone()));
             c
         });
