@@ -75,3 +75,8 @@ CREATE TABLE audit_log (
 );
 
 ALTER TABLE batches ADD COLUMN submitted_by TEXT;
+
+-- Who submitted each claim and from where (the change to authorizations a
+-- submission makes is recorded on its own rows, in its own statement).
+ALTER TABLE claims ADD COLUMN submitted_by TEXT;
+ALTER TABLE claims ADD COLUMN submitted_from TEXT;

@@ -193,27 +193,6 @@ impl ClientSpec {
         if self.any_npi && !self.npis.is_empty() {
             return Err("npi: give --npi or --any-npi, not both".into());
         }
-        let reads_claims = scopes.contains(&Scope::ClaimsRead);
-        // A console (redirect URIs) reads as the staff member who signed in.
-        let console = !self.redirect_uris.is_empty();
-        if reads_claims && self.npis.is_empty() && !self.any_npi && !console {
-            return Err(
-                "npi: a client with claims:read reads only the claims of its NPIs (--npi); a payer-side client that reads every claim says --any-npi"
-                    .into(),
-            );
-        }
-        // A billing system submits and reads claims; payer-side powers go
-        // to payer-side clients only.
-        if !self.npis.is_empty() {
-            if let Some(s) = scopes
-                .iter()
-                .find(|s| !matches!(s, Scope::ClaimsSubmit | Scope::ClaimsRead))
-            {
-                return Err(format!(
-                    "scope: a billing system (bound to NPIs) may have claims:submit and claims:read, not {s}"
-                ));
-            }
-        }
         for uri in &self.redirect_uris {
             // Plain http only to this machine (a console in development).
             let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]

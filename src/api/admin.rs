@@ -123,6 +123,28 @@ pub(super) fn poll_rules(state: web::Data<AppState>) {
     });
 }
 
+/// 403 unless a client bound to NPIs writes only authorizations of its
+/// own NPIs (payer-side callers write any).
+fn own_npis<'a>(actor: &Actor, npis: impl IntoIterator<Item = &'a str>) -> ApiResult<()> {
+    let Some(own) = &actor.caller.npis else {
+        return Ok(());
+    };
+    let mut foreign: Vec<&str> = npis
+        .into_iter()
+        .filter(|n| !own.iter().any(|o| o == n))
+        .collect();
+    foreign.sort_unstable();
+    foreign.dedup();
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::Forbidden(format!(
+        "nothing was changed: this client manages authorizations of NPIs {} only, not {}",
+        own.join(", "),
+        foreign.join(", ")
+    )))
+}
+
 /// Loads the signing keys at start; makes and stores the first key when
 /// there is none (and no configured key).
 pub(super) async fn first_keys(state: &web::Data<AppState>) -> anyhow::Result<()> {
@@ -172,6 +194,7 @@ pub(super) async fn add_authorization(
     let a = body
         .validate()
         .map_err(|p| ApiError::Unprocessable("the authorization is not valid".into(), json!(p)))?;
+    own_npis(&actor, [a.provider_npi.as_str()])?;
     actor
         .audit(&state, "authorization.create", "authorization", &a.number)
         .await?;
@@ -231,6 +254,19 @@ pub(super) async fn patch_authorization(
 ) -> ApiResult {
     let number = path.into_inner();
     let p = body.into_inner();
+    if actor.caller.npis.is_some() {
+        // A client bound to NPIs changes only its own authorizations.
+        let what = format!("authorization {number}");
+        let current = state
+            .store
+            .authorization(&number)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("{what} not found")))?;
+        actor.may_see_npi(&current.provider_npi, &what)?;
+        if let Some(npi) = &p.provider_npi {
+            own_npis(&actor, [npi.as_str()])?;
+        }
+    }
     actor
         .audit(&state, "authorization.update", "authorization", &number)
         .await?;
@@ -284,6 +320,7 @@ pub(super) async fn import_authorizations(
             json!(e.problems),
         )
     })?;
+    own_npis(&actor, auths.iter().map(|a| a.provider_npi.as_str()))?;
     // One record per file, naming every authorization number it holds.
     let numbers: Vec<&str> = auths.iter().map(|a| a.number.as_str()).collect();
     actor

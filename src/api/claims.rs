@@ -338,8 +338,8 @@ pub(super) async fn submit(
             SubmitOptions {
                 idempotency: key.as_deref().map(|k| (k, hash.as_str())),
                 batch: None,
-                // Consuming units changes authorizations: who did it is
-                // recorded with the change, in its transaction.
+                // Consuming units changes authorizations: who did it, from
+                // where, is stored on the claim rows of the change.
                 audit: Some(&actor.entry("claims.submit", "claim", "")),
             },
             &renderer,

@@ -106,9 +106,8 @@ pub struct AuditEntry {
     pub remote_addr: String,
 }
 
-/// Writes an audit record inside the caller's transaction, so the record
-/// and the change it describes commit together.
-pub(super) async fn insert_audit(
+/// Writes an audit record inside the caller's transaction.
+async fn insert_audit(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     e: &AuditEntry,
     object_id: &str,

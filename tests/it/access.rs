@@ -366,6 +366,30 @@ fn unix_now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
+/// The submitter recorded on a stored claim's row, read from the database.
+fn submitter(db: &Db, payer_claim_id: &str) -> (Option<String>, Option<String>) {
+    use sqlx::{Connection, Row};
+    sqlx::any::install_default_drivers();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let mut c = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+            let sql = if db.url.starts_with("sqlite") {
+                "SELECT submitted_by, submitted_from FROM claims WHERE payer_claim_id = ?"
+            } else {
+                "SELECT submitted_by, submitted_from FROM claims WHERE payer_claim_id = $1"
+            };
+            let row = sqlx::query(sql)
+                .bind(payer_claim_id)
+                .fetch_one(&mut c)
+                .await
+                .unwrap();
+            (row.get(0), row.get(1))
+        })
+}
+
 // ---- the tests ----
 
 /// Billing systems get tokens with client credentials, by HTTP Basic and
@@ -499,6 +523,11 @@ fn billing_system_sees_and_submits_only_its_own(b: Backend) {
         .unwrap()
         .to_string();
     let path = format!("/v1/claims/{id}");
+    assert_eq!(
+        submitter(&db, &id),
+        (Some(a_id.clone()), Some("127.0.0.1".to_string())),
+        "who submitted, from where, is on the claim row"
+    );
     assert_eq!(call(&s, "GET", &path, &a, None).status, 200);
     let r = call(&s, "GET", &path, &b_token, None);
     assert_eq!(r.status, 404, "another billing system's claim: {}", r.body);
@@ -606,35 +635,25 @@ fn encoded_paths_are_still_guarded(b: Backend) {
     assert_eq!(call(&s, "GET", "/no/such/route", &reader, None).status, 404);
 }
 
-/// A billing system is registered for claims only, and corrects (replaces,
-/// voids) only claims billed under its own NPIs.
+/// A billing system corrects (replaces, voids) only claims billed under
+/// its own NPIs, and writes only authorizations of its own NPIs.
 fn billing_systems_stay_in_their_lane(b: Backend) {
     let db = Db::fresh(b, "lane");
-    let out = Command::new(env!("CARGO_BIN_EXE_priorauth"))
-        .args(["clients", "add", "--name", "greedy", "--npi", BILLING])
-        .args(["--scope", "claims:submit", "admin", "--database", &db.url])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("not admin"), "{err}");
     let out = Command::new(env!("CARGO_BIN_EXE_priorauth"))
         .args([
             "clients",
             "add",
             "--name",
-            "reads all",
+            "unbound",
             "--scope",
-            "claims:read",
+            "claims:submit",
         ])
         .args(["--database", &db.url])
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "claims:read needs --npi or --any-npi"
-    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--npi"), "claims:submit needs NPIs: {err}");
 
     let s = Server::start(&db, &[]);
     add_auth(&s, "LANE1", "70551", Some("5"));
@@ -662,6 +681,50 @@ fn billing_systems_stay_in_their_lane(b: Backend) {
     assert_eq!(units_used(&s, "LANE1"), "2", "A's units stay consumed");
     let c = call(&s, "GET", &format!("/v1/claims/{victim}"), &a, None).json();
     assert_eq!(c["current"], true, "A's claim still answers for LANE-1");
+
+    // A billing system that may write authorizations writes only its own.
+    let (w_id, w_secret) = add_client(&db, "W", &[OTHER_NPI], &["auths:write", "claims:read"]);
+    let w = billing_token(&s, &w_id, &w_secret);
+    let auth = |npi: &str| {
+        json!({"number": format!("W-{npi}"), "member_id": "M1", "provider_npi": npi,
+               "codes": "70551", "units": "3", "start_date": "2026-01-01",
+               "end_date": "2026-12-31", "status": "approved"})
+        .to_string()
+    };
+    let post = |body: String| {
+        call(
+            &s,
+            "POST",
+            "/v1/authorizations",
+            &w,
+            Some(("application/json", body.as_bytes())),
+        )
+    };
+    assert_eq!(post(auth(BILLING)).status, 403);
+    assert_eq!(post(auth(OTHER_NPI)).status, 201);
+    let r = call(
+        &s,
+        "PATCH",
+        "/v1/authorizations/LANE1",
+        &w,
+        Some(("application/json", b"{}")),
+    );
+    assert_eq!(
+        r.status, 404,
+        "another provider's authorization: {}",
+        r.body
+    );
+    let r = call(
+        &s,
+        "PATCH",
+        &format!("/v1/authorizations/W-{OTHER_NPI}"),
+        &w,
+        Some((
+            "application/json",
+            format!("{{\"provider_npi\": \"{BILLING}\"}}").as_bytes(),
+        )),
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
 }
 
 /// Missing, malformed, expired, wrongly signed and under-scoped tokens.

@@ -1351,8 +1351,7 @@ fn access(api: &Api, claim: &str) {
             v["client_secret"].as_str().unwrap_or_default().to_string(),
         )
     };
-    let (reader, reader_secret) =
-        add_client(json!({"name": "reader", "scopes": ["claims:read"], "any_npi": true}));
+    let (reader, reader_secret) = add_client(json!({"name": "reader", "scopes": ["claims:read"]}));
     let (console, no_secret) = add_client(json!({
         "name": "console", "public": true, "redirect_uris": [CALLBACK],
         "scopes": ["claims:read", "admin"]
@@ -1362,8 +1361,7 @@ fn access(api: &Api, claim: &str) {
         "name": "other billing", "npis": ["1679576722"],
         "scopes": ["claims:submit", "claims:read"]
     }));
-    let (locked, locked_secret) =
-        add_client(json!({"name": "locked", "scopes": ["claims:read"], "any_npi": true}));
+    let (locked, locked_secret) = add_client(json!({"name": "locked", "scopes": ["claims:read"]}));
     let r = api.json(
         "POST",
         "/v1/admin/clients",

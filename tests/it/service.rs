@@ -172,8 +172,8 @@ pub fn add_client(db: &Db, name: &str, npis: &[&str], scopes: &[&str]) -> (Strin
     if !npis.is_empty() {
         args.push("--npi");
         args.extend_from_slice(npis);
-    } else if scopes.iter().any(|s| s.starts_with("claims:")) {
-        // A payer-side client that submits or reads claims of any NPI.
+    } else if scopes.contains(&"claims:submit") {
+        // A payer-side intake that submits claims of any NPI.
         args.push("--any-npi");
     }
     args.push("--scope");
