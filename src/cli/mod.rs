@@ -124,13 +124,13 @@ enum ClientsAction {
         #[arg(long)]
         name: String,
         /// Billing NPIs it submits for (a billing system sees only these).
-        #[arg(long = "npi", num_args = 1..)]
+        #[arg(long = "npi", alias = "npis", num_args = 1..)]
         npis: Vec<String>,
         /// Scopes: claims:submit, claims:read, rules:write, auths:write, admin.
-        #[arg(long = "scope", num_args = 1.., required = true)]
+        #[arg(long = "scope", alias = "scopes", num_args = 1.., required = true)]
         scopes: Vec<String>,
         /// Exact redirect URIs (the staff console's authorization-code grant).
-        #[arg(long = "redirect-uri", num_args = 1..)]
+        #[arg(long = "redirect-uri", aliases = ["redirect-uris", "redirect_uri"], num_args = 1..)]
         redirect_uris: Vec<String>,
         /// A public client (browser console): no secret, PKCE only.
         #[arg(long)]
@@ -161,11 +161,15 @@ enum UsersAction {
         username: String,
         /// Roles: the scopes the user may be given (claims:read, rules:write,
         /// auths:write, claims:submit, admin).
-        #[arg(long = "role", num_args = 1.., required = true)]
+        #[arg(long = "role", aliases = ["roles", "scope"], num_args = 1.., required = true)]
         roles: Vec<String>,
         /// Read the password from standard input instead of generating one.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "password")]
         password_stdin: bool,
+        /// The password itself (visible to other local users in the process
+        /// list: prefer --password-stdin or a generated one).
+        #[arg(long)]
+        password: Option<String>,
         /// Print `{"user_id": …, "username": …, "password": …}`.
         #[arg(long)]
         json: bool,

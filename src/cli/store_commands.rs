@@ -228,10 +228,13 @@ pub(super) fn users(action: UsersAction) -> Result<i32> {
             username,
             roles,
             password_stdin,
+            password,
             json,
             db,
         } => {
-            let password = if password_stdin {
+            let password = if let Some(p) = password {
+                Some(p)
+            } else if password_stdin {
                 let mut line = String::new();
                 std::io::stdin().read_line(&mut line)?;
                 Some(line.trim_end_matches(['\r', '\n']).to_string())
