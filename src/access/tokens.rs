@@ -422,7 +422,7 @@ impl ExternalIssuer {
 
     /// Fetches the JWKS (blocking: call it off the async threads). A failed
     /// fetch also counts as a fetch, so a provider that is down is asked
-    /// again after [`REFETCH_AFTER`], not on every request.
+    /// again after ten seconds, not on every request.
     pub fn fetch(&self) -> Result<(), TokenError> {
         let fetched = self.fetch_set();
         let mut g = match self.keys.write() {
