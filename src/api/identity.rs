@@ -63,6 +63,19 @@ pub(super) async fn disable_client(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// `DELETE /v1/admin/users/{user_id}`: the user can no longer sign in.
+pub(super) async fn disable_user(
+    state: web::Data<AppState>,
+    actor: Actor,
+    path: web::Path<String>,
+) -> ApiResult {
+    actor.require(Scope::Admin)?;
+    let id = path.into_inner();
+    actor.audit(&state, "user.disable", "user", &id).await?;
+    state.store.disable_user(&id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 /// `GET /v1/admin/users`.
 pub(super) async fn users(state: web::Data<AppState>, actor: Actor) -> ApiResult {
     actor.require(Scope::Admin)?;

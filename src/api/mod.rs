@@ -430,6 +430,12 @@ fn register(cfg: &mut web::ServiceConfig) -> Vec<Route> {
             web::route().to(identity::add_user),
         )
         .add(
+            Method::DELETE,
+            "/v1/admin/users/{user_id}",
+            ADMIN,
+            web::route().to(identity::disable_user),
+        )
+        .add(
             Method::POST,
             "/v1/admin/keys/rotate",
             ADMIN,

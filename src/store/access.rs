@@ -208,6 +208,21 @@ impl Store {
         Ok(())
     }
 
+    /// Disables a staff user: no more sign-ins (tokens already issued run
+    /// out within 15 minutes).
+    pub async fn disable_user(&self, id: &str) -> Result<()> {
+        let mut w = self.write().await?;
+        let done = sqlx::query("UPDATE users SET disabled = 1 WHERE id = $1")
+            .bind(id)
+            .execute(&mut *w.tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("user {id}")));
+        }
+        w.tx.commit().await?;
+        Ok(())
+    }
+
     /// Adds a staff user; a taken username is [`StoreError::Exists`].
     pub async fn add_user(&self, u: &UserRecord) -> Result<()> {
         if self.user_by_name(&u.username).await?.is_some() {

@@ -861,6 +861,22 @@ fn staff_sign_in_with_authorization_code_and_pkce(b: Backend) {
         "{}",
         r.body
     );
+
+    // A disabled staff member can neither redeem a code nor sign in.
+    let (code, verifier) = code_for(&s, &client, &user, &password);
+    let users = call(&s, "GET", "/v1/admin/users", &s.token, None).json();
+    let id = users["users"][0]["id"].as_str().unwrap().to_string();
+    let r = call(
+        &s,
+        "DELETE",
+        &format!("/v1/admin/users/{id}"),
+        &s.token,
+        None,
+    );
+    assert_eq!(r.status, 204, "{}", r.body);
+    let (err, _) = error_of(exchange(&client, &code, Some(verifier)));
+    assert_eq!(err, BasicErrorResponseType::InvalidGrant);
+    assert_eq!(sign_in(&s, &client, &user, &password).status, 401);
 }
 
 /// A code works once; a second use is invalid_grant and revokes the token

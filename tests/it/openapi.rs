@@ -1550,6 +1550,27 @@ fn access(api: &Api, claim: &str) {
     let users = api.get("/v1/admin/users");
     assert_eq!(users.status, 200);
     assert_eq!(users.json()["users"].as_array().unwrap().len(), 2);
+    // Disabling a user (the auditor): listed as disabled from then on.
+    let auditor = users.json()["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "auditor")
+        .map(|u| u["id"].as_str().unwrap().to_string())
+        .unwrap();
+    let r = api.call("DELETE", &format!("/v1/admin/users/{auditor}"), &[], None);
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(
+        api.call("DELETE", "/v1/admin/users/nobody", &[], None)
+            .status,
+        404
+    );
+    let users = api.get("/v1/admin/users").json();
+    assert!(users["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|u| u["username"] == "auditor" && u["disabled"] == true));
 
     // The staff sign-in (authorization code with PKCE).
     let verifier = "openapi-session-verifier-0123456789-abcdefghijklmnop";
