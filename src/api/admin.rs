@@ -321,6 +321,20 @@ pub(super) async fn import_authorizations(
         )
     })?;
     own_npis(&actor, auths.iter().map(|a| a.provider_npi.as_str()))?;
+    if actor.caller.npis.is_some() {
+        // An import replaces numbers already on file: those must be the
+        // client's own too, or it could take another provider's over.
+        for a in &auths {
+            if let Some(current) = state.store.authorization(&a.number).await? {
+                own_npis(&actor, [current.provider_npi.as_str()]).map_err(|_| {
+                    ApiError::Forbidden(format!(
+                        "nothing was changed: authorization {} on file belongs to another provider",
+                        a.number
+                    ))
+                })?;
+            }
+        }
+    }
     // One record per file, naming every authorization number it holds.
     let numbers: Vec<&str> = auths.iter().map(|a| a.number.as_str()).collect();
     actor

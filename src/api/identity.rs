@@ -35,10 +35,11 @@ pub(super) async fn add_client(
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(|e| ApiError::Unprocessable(format!("client not registered: {e}"), problem(&e)))?;
-    state.store.add_client(&record).await?;
+    // Changes are recorded before they are made: none goes unrecorded.
     actor
         .audit(&state, "client.create", "client", &record.id)
         .await?;
+    state.store.add_client(&record).await?;
     Ok(HttpResponse::Created().json(json!({
         "client_id": record.id,
         "client_secret": secret,
@@ -58,8 +59,8 @@ pub(super) async fn disable_client(
 ) -> ApiResult {
     actor.require(Scope::Admin)?;
     let id = path.into_inner();
-    state.store.disable_client(&id).await?;
     actor.audit(&state, "client.disable", "client", &id).await?;
+    state.store.disable_client(&id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -95,10 +96,10 @@ pub(super) async fn add_user(
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(|e| ApiError::Unprocessable(format!("user not added: {e}"), problem(&e)))?;
-    state.store.add_user(&record).await?;
     actor
         .audit(&state, "user.create", "user", &record.id)
         .await?;
+    state.store.add_user(&record).await?;
     Ok(HttpResponse::Created().json(json!({
         "user_id": record.id,
         "username": record.username,
@@ -127,6 +128,9 @@ pub(super) async fn rotate_key(
         ));
     }
     let key = Keys::generate().map_err(|e| ApiError::Internal(e.to_string()))?;
+    actor
+        .audit(&state, "key.rotate", "signing_key", &key.kid)
+        .await?;
     state.store.add_signing_key(&key).await?;
     let retired = if q.retire_old == Some(true) {
         state.store.retire_signing_keys_except(&key.kid).await?
@@ -134,9 +138,6 @@ pub(super) async fn rotate_key(
         0
     };
     super::admin::reload_keys(&state).await;
-    actor
-        .audit(&state, "key.rotate", "signing_key", &key.kid)
-        .await?;
     Ok(HttpResponse::Created().json(json!({"kid": key.kid, "retired": retired})))
 }
 

@@ -183,10 +183,10 @@ pub(super) fn clients(action: ClientsAction) -> Result<i32> {
             block_on(async move {
                 let record = record_ref;
                 let store = Store::open(&url, 2).await?;
-                store.add_client(record).await?;
                 store
                     .audit(&cli_audit("client.create", "client", &record.id))
                     .await?;
+                store.add_client(record).await?;
                 store.close().await;
                 Ok(())
             })?;
@@ -254,10 +254,10 @@ pub(super) fn users(action: UsersAction) -> Result<i32> {
             block_on(async move {
                 let record = record_ref;
                 let store = Store::open(&url, 2).await?;
-                store.add_user(record).await?;
                 store
                     .audit(&cli_audit("user.create", "user", &record.id))
                     .await?;
+                store.add_user(record).await?;
                 store.close().await;
                 Ok(())
             })?;

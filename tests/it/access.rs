@@ -725,6 +725,22 @@ fn billing_systems_stay_in_their_lane(b: Backend) {
         )),
     );
     assert_eq!(r.status, 403, "{}", r.body);
+    // An import cannot take another provider's authorization over by
+    // naming its number under the importer's own NPI.
+    let csv = format!(
+        "number,member_id,provider_npi,codes,units,units_used,start_date,end_date,status\n\
+         LANE1,M1,{OTHER_NPI},70551,99,0,2026-01-01,2026-12-31,approved\n"
+    );
+    let r = call(
+        &s,
+        "POST",
+        "/v1/authorizations/import",
+        &w,
+        Some(("text/csv", csv.as_bytes())),
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    let lane = call(&s, "GET", "/v1/authorizations/LANE1", &s.token, None).json();
+    assert_eq!(lane["provider_npi"], BILLING, "nothing was changed");
 }
 
 /// Missing, malformed, expired, wrongly signed and under-scoped tokens.
@@ -1227,6 +1243,13 @@ fn external_oidc_tokens_are_accepted(b: Backend) {
     );
     assert_eq!(r.status, 403, "scopes come from the provider's token");
 
+    let mut other_issuer = claims("priorauth-api", now + 300, "claims:read");
+    other_issuer["iss"] = json!("https://elsewhere.example.org");
+    let other_issuer = sign(other_issuer, pkcs8.as_ref(), "idp-1");
+    assert_eq!(
+        call(&s, "GET", "/v1/rules", &other_issuer, None).status,
+        401
+    );
     let wrong_aud = sign(
         claims("someone-else", now + 300, "claims:read"),
         pkcs8.as_ref(),
