@@ -78,22 +78,6 @@ impl Actor {
         }
     }
 
-    /// 403 unless the token has `scope` (the route table is checked first;
-    /// handlers of sensitive routes say it again).
-    pub fn require(&self, scope: Scope) -> ApiResult<()> {
-        if self.caller.has(scope) {
-            Ok(())
-        } else {
-            Err(ApiError::InsufficientScope(match scope {
-                Scope::ClaimsSubmit => &[Scope::ClaimsSubmit],
-                Scope::ClaimsRead => &[Scope::ClaimsRead],
-                Scope::RulesWrite => &[Scope::RulesWrite],
-                Scope::AuthsWrite => &[Scope::AuthsWrite],
-                Scope::Admin => &[Scope::Admin],
-            }))
-        }
-    }
-
     /// 404 unless the caller may see claims of this billing NPI (another
     /// billing system's records are "not found", not "forbidden": their
     /// existence is not the caller's business).

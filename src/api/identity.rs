@@ -7,18 +7,27 @@ use serde_json::json;
 
 use super::guard::Actor;
 use super::{ApiError, ApiResult, AppState};
-use crate::access::{ClientSpec, Keys, Scope, UserSpec};
+use crate::access::{ClientSpec, Keys, UserSpec};
 
-/// A registration refusal (`field: what is wrong`) as the API's problem
-/// list, `[{"field", "message"}]`.
-fn problem(e: &str) -> serde_json::Value {
-    let (field, message) = e.split_once(": ").unwrap_or(("", e));
-    json!([{"field": field, "message": message}])
+/// Runs a registration off the async threads (argon2 takes tens of
+/// milliseconds); a refusal (`field: what is wrong`) is a 422 with the
+/// API's problem list, `[{"field", "message"}]`.
+async fn register<T: Send + 'static>(
+    refused: &str,
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> ApiResult<T> {
+    web::block(f)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| {
+            let (field, message) = e.split_once(": ").unwrap_or(("", &e));
+            let problems = json!([{"field": field, "message": message}]);
+            ApiError::Unprocessable(format!("{refused}: {e}"), problems)
+        })
 }
 
 /// `GET /v1/admin/clients` (no secrets: only their hashes are stored).
-pub(super) async fn clients(state: web::Data<AppState>, actor: Actor) -> ApiResult {
-    actor.require(Scope::Admin)?;
+pub(super) async fn clients(state: web::Data<AppState>) -> ApiResult {
     Ok(HttpResponse::Ok().json(json!({"clients": state.store.clients().await?})))
 }
 
@@ -28,13 +37,8 @@ pub(super) async fn add_client(
     actor: Actor,
     body: web::Json<ClientSpec>,
 ) -> ApiResult {
-    actor.require(Scope::Admin)?;
     let spec = body.into_inner();
-    // argon2 takes tens of milliseconds: off the async threads.
-    let (record, secret) = web::block(move || spec.register())
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| ApiError::Unprocessable(format!("client not registered: {e}"), problem(&e)))?;
+    let (record, secret) = register("client not registered", move || spec.register()).await?;
     // Changes are recorded before they are made: none goes unrecorded.
     actor
         .audit(&state, "client.create", "client", &record.id)
@@ -57,7 +61,6 @@ pub(super) async fn disable_client(
     actor: Actor,
     path: web::Path<String>,
 ) -> ApiResult {
-    actor.require(Scope::Admin)?;
     let id = path.into_inner();
     actor.audit(&state, "client.disable", "client", &id).await?;
     state.store.disable_client(&id).await?;
@@ -70,7 +73,6 @@ pub(super) async fn disable_user(
     actor: Actor,
     path: web::Path<String>,
 ) -> ApiResult {
-    actor.require(Scope::Admin)?;
     let id = path.into_inner();
     actor.audit(&state, "user.disable", "user", &id).await?;
     state.store.disable_user(&id).await?;
@@ -78,8 +80,7 @@ pub(super) async fn disable_user(
 }
 
 /// `GET /v1/admin/users`.
-pub(super) async fn users(state: web::Data<AppState>, actor: Actor) -> ApiResult {
-    actor.require(Scope::Admin)?;
+pub(super) async fn users(state: web::Data<AppState>) -> ApiResult {
     Ok(HttpResponse::Ok().json(json!({"users": state.store.users().await?})))
 }
 
@@ -90,12 +91,8 @@ pub(super) async fn add_user(
     actor: Actor,
     body: web::Json<UserSpec>,
 ) -> ApiResult {
-    actor.require(Scope::Admin)?;
     let spec = body.into_inner();
-    let (record, password) = web::block(move || spec.register())
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| ApiError::Unprocessable(format!("user not added: {e}"), problem(&e)))?;
+    let (record, password) = register("user not added", move || spec.register()).await?;
     actor
         .audit(&state, "user.create", "user", &record.id)
         .await?;
@@ -121,7 +118,6 @@ pub(super) async fn rotate_key(
     actor: Actor,
     q: web::Query<RotateQuery>,
 ) -> ApiResult {
-    actor.require(Scope::Admin)?;
     if state.pinned_key.is_some() {
         return Err(ApiError::Conflict(
             "the signing key is set by PRIORAUTH_SIGNING_KEY_FILE; rotate it there".into(),
@@ -152,12 +148,7 @@ pub(super) struct AuditQuery {
 }
 
 /// `GET /v1/admin/audit`: newest first.
-pub(super) async fn audit(
-    state: web::Data<AppState>,
-    actor: Actor,
-    q: web::Query<AuditQuery>,
-) -> ApiResult {
-    actor.require(Scope::Admin)?;
+pub(super) async fn audit(state: web::Data<AppState>, q: web::Query<AuditQuery>) -> ApiResult {
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::BadRequest("limit: 1 to 1000".into()));

@@ -102,6 +102,11 @@ fn locked(subject_kind: &str, until_ms: i64, now: i64) -> OAuthError {
     e
 }
 
+/// One answer for every failed client authentication: which part failed
+/// is not said.
+const AUTH_FAILED: &str =
+    "client authentication failed: unknown client, disabled client or wrong secret";
+
 /// Ids and usernames longer than this are refused before any lookup (and
 /// never counted, so junk cannot grow the failure table).
 const MAX_NAME: usize = 255;
@@ -175,6 +180,19 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
     decode_basic(value).map(Some).ok_or_else(bad)
 }
 
+/// Records a failed attempt of `subject`: `Some(until)` when it locked it.
+async fn count_failure(
+    state: &AppState,
+    subject: &str,
+    now: i64,
+) -> Result<Option<i64>, crate::store::StoreError> {
+    let lock_ms = state.config.access.lockout_seconds * 1000;
+    state
+        .store
+        .record_failure(subject, now, FAILURE_WINDOW_MS, FAILURES_TO_LOCK, lock_ms)
+        .await
+}
+
 /// Counts a failure against `subject`; the error says when it locked.
 async fn fail(
     state: &AppState,
@@ -183,10 +201,7 @@ async fn fail(
     mut e: OAuthError,
 ) -> Result<OAuthError, OAuthError> {
     let now = now_ms();
-    let lock_ms = state.config.access.lockout_seconds * 1000;
-    let locked_until = state
-        .store
-        .record_failure(subject, now, FAILURE_WINDOW_MS, FAILURES_TO_LOCK, lock_ms)
+    let locked_until = count_failure(state, subject, now)
         .await
         .map_err(OAuthError::server)?;
     if let Some(until) = locked_until {
@@ -197,6 +212,20 @@ async fn fail(
         );
     }
     Ok(e)
+}
+
+/// The locked answer when the client `subject` is locked out now.
+async fn refuse_if_locked(state: &AppState, subject: &str) -> Result<(), OAuthError> {
+    let now = now_ms();
+    match state
+        .store
+        .locked_until(subject, now)
+        .await
+        .map_err(OAuthError::server)?
+    {
+        Some(until) => Err(locked("client", until, now)),
+        None => Ok(()),
+    }
 }
 
 fn client_subject(id: &str) -> String {
@@ -276,23 +305,12 @@ async fn issue(
         e
     };
     if client_id.is_empty() || client_id.len() > MAX_NAME {
-        return Err(with_basic(OAuthError::new(
-            "invalid_client",
-            "client authentication failed: unknown client, disabled client or wrong secret",
-        )));
+        return Err(with_basic(OAuthError::new("invalid_client", AUTH_FAILED)));
     }
     let subject = client_subject(&client_id);
-    let now = now_ms();
     // A locked client is refused before its secret is even looked at: a
     // correct secret does not lift the lock.
-    if let Some(until) = state
-        .store
-        .locked_until(&subject, now)
-        .await
-        .map_err(OAuthError::server)?
-    {
-        return Err(locked("client", until, now));
-    }
+    refuse_if_locked(state, &subject).await?;
     let client = state
         .store
         .client(&client_id)
@@ -310,23 +328,12 @@ async fn issue(
         (None, None) => false,
     };
     let Some(client) = client.filter(|_| authenticated) else {
-        let e = with_basic(OAuthError::new(
-            "invalid_client",
-            "client authentication failed: unknown client, disabled client or wrong secret",
-        ));
+        let e = with_basic(OAuthError::new("invalid_client", AUTH_FAILED));
         return Err(fail(state, &subject, "client", e).await?);
     };
     // Parallel guesses may have locked the client while this one was
     // verified: a lock set meanwhile wins over this success.
-    let now = now_ms();
-    if let Some(until) = state
-        .store
-        .locked_until(&subject, now)
-        .await
-        .map_err(OAuthError::server)?
-    {
-        return Err(locked("client", until, now));
-    }
+    refuse_if_locked(state, &subject).await?;
     match p.get("grant_type").map(String::as_str) {
         None => Err(OAuthError::new("invalid_request", "grant_type is missing")),
         Some("client_credentials") => client_credentials(state, &client, &p),
@@ -770,17 +777,7 @@ pub(super) async fn authorize_sign_in(
     let ok = verify_off_thread(password, user.as_ref().map(|u| u.password_hash.clone())).await;
     let Some(user) = user.filter(|_| ok) else {
         let mut notice = "The username or password is wrong.".to_string();
-        match state
-            .store
-            .record_failure(
-                &subject,
-                now,
-                FAILURE_WINDOW_MS,
-                FAILURES_TO_LOCK,
-                state.config.access.lockout_seconds * 1000,
-            )
-            .await
-        {
+        match count_failure(&state, &subject, now).await {
             Ok(Some(until)) => notice = locked("user", until, now).description,
             Ok(None) => {}
             Err(e) => return server_failed(&e),

@@ -1,5 +1,5 @@
 //! Commands that work on the service's store without the service:
-//! `import auths|rules` and `explain`.
+//! `import auths|rules`, `explain`, `clients`, `users` and `keys`.
 
 use anyhow::{bail, Context, Result};
 
@@ -15,11 +15,44 @@ fn url(db: DatabaseArg) -> Result<String> {
     Ok(c.database_url)
 }
 
-fn block_on<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(f)
+/// The store, opened for one command on a runtime of its own (and closed
+/// when the command is done with it).
+pub(super) struct StoreSession {
+    rt: tokio::runtime::Runtime,
+    /// The store.
+    pub store: Store,
+}
+
+impl StoreSession {
+    /// Opens (creating an SQLite file when needed) and migrates the store.
+    pub fn open(url: &str) -> Result<StoreSession> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let store = rt.block_on(Store::open(url, 2))?;
+        Ok(StoreSession { rt, store })
+    }
+
+    /// Runs one store call to its end.
+    pub fn run<T, E: Into<anyhow::Error>>(
+        &self,
+        f: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T> {
+        self.rt.block_on(f).map_err(Into::into)
+    }
+
+    /// Records that this command imports `auths` (their numbers).
+    pub fn audit_import(&self, auths: &[crate::authorizations::Authorization]) -> Result<()> {
+        let numbers: Vec<&str> = auths.iter().map(|a| a.number.as_str()).collect();
+        let entry = cli_audit("authorization.import", "authorization", &numbers.join(" "));
+        self.run(self.store.audit(&entry))
+    }
+}
+
+impl Drop for StoreSession {
+    fn drop(&mut self) {
+        self.rt.block_on(self.store.close());
+    }
 }
 
 /// `import auths FILE` / `import rules FILE`.
@@ -30,45 +63,31 @@ pub(super) fn import(what: ImportWhat) -> Result<i32> {
                 std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let auths = import_csv(&data)
                 .with_context(|| format!("authorization file {}", file.display()))?;
-            let url = url(db)?;
-            block_on(async move {
-                let store = Store::open(&url, 2).await?;
-                let numbers: Vec<&str> = auths.iter().map(|a| a.number.as_str()).collect();
-                store
-                    .audit(&cli_audit(
-                        "authorization.import",
-                        "authorization",
-                        &numbers.join(" "),
-                    ))
-                    .await?;
-                let (added, replaced) = store.import_authorizations(&auths).await?;
-                println!(
-                    "{}",
-                    serde_json::json!({"imported": auths.len(), "added": added, "replaced": replaced})
-                );
-                store.close().await;
-                Ok(EXIT_OK)
-            })
+            let s = StoreSession::open(&url(db)?)?;
+            s.audit_import(&auths)?;
+            let (added, replaced) = s.run(s.store.import_authorizations(&auths))?;
+            println!(
+                "{}",
+                serde_json::json!({"imported": auths.len(), "added": added, "replaced": replaced})
+            );
+            Ok(EXIT_OK)
         }
         ImportWhat::Rules { file, db } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
             let set = RuleSet::from_toml(&text)
                 .with_context(|| format!("rule file {}", file.display()))?;
-            let url = url(db)?;
-            block_on(async move {
-                let store = Store::open(&url, 2).await?;
-                store
-                    .audit(&cli_audit("rules.replace", "rule_set", &set.version))
-                    .await?;
-                store.activate_rules(&set.version, &text).await?;
-                println!(
-                    "{}",
-                    serde_json::json!({"version": set.version, "rules": set.rules.len()})
-                );
-                store.close().await;
-                Ok(EXIT_OK)
-            })
+            let s = StoreSession::open(&url(db)?)?;
+            s.run(
+                s.store
+                    .audit(&cli_audit("rules.replace", "rule_set", &set.version)),
+            )?;
+            s.run(s.store.activate_rules(&set.version, &text))?;
+            println!(
+                "{}",
+                serde_json::json!({"version": set.version, "rules": set.rules.len()})
+            );
+            Ok(EXIT_OK)
         }
     }
 }
@@ -83,18 +102,16 @@ pub(super) fn explain(payer_claim_id: &str, db: DatabaseArg) -> Result<i32> {
             bail!("no store at {file} (give --database or DATABASE_URL)");
         }
     }
-    let claim = block_on(async move {
-        let store = Store::open(&url, 2).await?;
-        let c = store.claim(payer_claim_id).await?;
-        if c.is_some() {
-            // A read through the CLI is audited like one through the API.
-            store
-                .audit(&cli_audit("claim.read", "claim", payer_claim_id))
-                .await?;
-        }
-        store.close().await;
-        Ok(c)
-    })?;
+    let s = StoreSession::open(&url)?;
+    let claim = s.run(s.store.claim(payer_claim_id))?;
+    if claim.is_some() {
+        // A read through the CLI is audited like one through the API.
+        s.run(
+            s.store
+                .audit(&cli_audit("claim.read", "claim", payer_claim_id)),
+        )?;
+    }
+    drop(s);
     let Some(c) = claim else {
         bail!("no stored claim {payer_claim_id}");
     };
@@ -178,18 +195,12 @@ pub(super) fn clients(action: ClientsAction) -> Result<i32> {
             let (record, secret) = spec
                 .register()
                 .map_err(|e| anyhow::anyhow!("client not registered: {e}"))?;
-            let url = url(db)?;
-            let record_ref = &record;
-            block_on(async move {
-                let record = record_ref;
-                let store = Store::open(&url, 2).await?;
-                store
-                    .audit(&cli_audit("client.create", "client", &record.id))
-                    .await?;
-                store.add_client(record).await?;
-                store.close().await;
-                Ok(())
-            })?;
+            let s = StoreSession::open(&url(db)?)?;
+            s.run(
+                s.store
+                    .audit(&cli_audit("client.create", "client", &record.id)),
+            )?;
+            s.run(s.store.add_client(&record))?;
             if json {
                 println!(
                     "{}",
@@ -208,15 +219,11 @@ pub(super) fn clients(action: ClientsAction) -> Result<i32> {
             Ok(EXIT_OK)
         }
         ClientsAction::List { db } => {
-            let url = url(db)?;
-            block_on(async move {
-                let store = Store::open(&url, 2).await?;
-                for c in store.clients().await? {
-                    println!("{}", serde_json::to_string(&c)?);
-                }
-                store.close().await;
-                Ok(EXIT_OK)
-            })
+            let s = StoreSession::open(&url(db)?)?;
+            for c in s.run(s.store.clients())? {
+                println!("{}", serde_json::to_string(&c)?);
+            }
+            Ok(EXIT_OK)
         }
     }
 }
@@ -249,18 +256,9 @@ pub(super) fn users(action: UsersAction) -> Result<i32> {
             let (record, generated) = spec
                 .register()
                 .map_err(|e| anyhow::anyhow!("user not added: {e}"))?;
-            let url = url(db)?;
-            let record_ref = &record;
-            block_on(async move {
-                let record = record_ref;
-                let store = Store::open(&url, 2).await?;
-                store
-                    .audit(&cli_audit("user.create", "user", &record.id))
-                    .await?;
-                store.add_user(record).await?;
-                store.close().await;
-                Ok(())
-            })?;
+            let s = StoreSession::open(&url(db)?)?;
+            s.run(s.store.audit(&cli_audit("user.create", "user", &record.id)))?;
+            s.run(s.store.add_user(&record))?;
             if json {
                 println!(
                     "{}",
@@ -277,15 +275,11 @@ pub(super) fn users(action: UsersAction) -> Result<i32> {
             Ok(EXIT_OK)
         }
         UsersAction::List { db } => {
-            let url = url(db)?;
-            block_on(async move {
-                let store = Store::open(&url, 2).await?;
-                for u in store.users().await? {
-                    println!("{}", serde_json::to_string(&u)?);
-                }
-                store.close().await;
-                Ok(EXIT_OK)
-            })
+            let s = StoreSession::open(&url(db)?)?;
+            for u in s.run(s.store.users())? {
+                println!("{}", serde_json::to_string(&u)?);
+            }
+            Ok(EXIT_OK)
         }
     }
 }
@@ -295,25 +289,22 @@ pub(super) fn keys(action: KeysAction) -> Result<i32> {
     match action {
         KeysAction::Rotate { retire_old, db } => {
             let key = Keys::generate()?;
-            let url = url(db)?;
-            block_on(async move {
-                let store = Store::open(&url, 2).await?;
-                store
-                    .audit(&cli_audit("key.rotate", "signing_key", &key.kid))
-                    .await?;
-                store.add_signing_key(&key).await?;
-                let retired = if retire_old {
-                    store.retire_signing_keys_except(&key.kid).await?
-                } else {
-                    0
-                };
-                store.close().await;
-                println!(
-                    "{}",
-                    serde_json::json!({"kid": key.kid, "retired": retired})
-                );
-                Ok(EXIT_OK)
-            })
+            let s = StoreSession::open(&url(db)?)?;
+            s.run(
+                s.store
+                    .audit(&cli_audit("key.rotate", "signing_key", &key.kid)),
+            )?;
+            s.run(s.store.add_signing_key(&key))?;
+            let retired = if retire_old {
+                s.run(s.store.retire_signing_keys_except(&key.kid))?
+            } else {
+                0
+            };
+            println!(
+                "{}",
+                serde_json::json!({"kid": key.kid, "retired": retired})
+            );
+            Ok(EXIT_OK)
         }
     }
 }

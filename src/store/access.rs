@@ -196,13 +196,20 @@ impl Store {
 
     /// Disables a client: it gets no more tokens.
     pub async fn disable_client(&self, id: &str) -> Result<()> {
+        self.disable(
+            "UPDATE clients SET disabled = 1 WHERE id = $1",
+            "client",
+            id,
+        )
+        .await
+    }
+
+    /// Runs one `UPDATE … SET disabled = 1` of a client or user by id.
+    async fn disable(&self, sql: &str, what: &str, id: &str) -> Result<()> {
         let mut w = self.write().await?;
-        let done = sqlx::query("UPDATE clients SET disabled = 1 WHERE id = $1")
-            .bind(id)
-            .execute(&mut *w.tx)
-            .await?;
+        let done = sqlx::query(sql).bind(id).execute(&mut *w.tx).await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("client {id}")));
+            return Err(StoreError::NotFound(format!("{what} {id}")));
         }
         w.tx.commit().await?;
         Ok(())
@@ -211,16 +218,8 @@ impl Store {
     /// Disables a staff user: no more sign-ins (tokens already issued run
     /// out within 15 minutes).
     pub async fn disable_user(&self, id: &str) -> Result<()> {
-        let mut w = self.write().await?;
-        let done = sqlx::query("UPDATE users SET disabled = 1 WHERE id = $1")
-            .bind(id)
-            .execute(&mut *w.tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("user {id}")));
-        }
-        w.tx.commit().await?;
-        Ok(())
+        self.disable("UPDATE users SET disabled = 1 WHERE id = $1", "user", id)
+            .await
     }
 
     /// Adds a staff user; a taken username is [`StoreError::Exists`].

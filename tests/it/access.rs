@@ -23,25 +23,9 @@ use serde_json::{json, Value};
 use crate::adjudication::BILLING;
 use crate::render::render;
 use crate::service::{
-    add_auth, add_client, mri_claim, post_837, send, units_used, wait_for, Backend, Db, Reply,
-    Server,
+    add_auth, add_client, agent, mri_claim, post_837, send, units_used, wait_for, Backend, Db,
+    Reply, Server,
 };
-
-/// Makes `sqlite` and `postgres` tests of `fn name(Backend)`.
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[test]
-            fn sqlite() {
-                super::$name(super::Backend::Sqlite)
-            }
-            #[test]
-            fn postgres() {
-                super::$name(super::Backend::Postgres)
-            }
-        }
-    )*};
-}
 
 both!(
     billing_systems_use_client_credentials,
@@ -73,12 +57,7 @@ struct Http(ureq::Agent);
 
 impl Http {
     fn new() -> Http {
-        Http(
-            ureq::AgentBuilder::new()
-                .redirects(0)
-                .timeout(Duration::from_secs(60))
-                .build(),
-        )
+        Http(agent())
     }
 }
 
@@ -293,7 +272,7 @@ fn sign_in(s: &Server, client: &Client, user: &str, password: &str) -> SignIn {
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let r = post_form_no_redirect(&s.url("/oauth/authorize"), &form(&pairs));
+    let r = post_form(&s.url("/oauth/authorize"), &form(&pairs));
     SignIn {
         status: r.status,
         location: r.header("location").unwrap_or_default().to_string(),
@@ -303,28 +282,17 @@ fn sign_in(s: &Server, client: &Client, user: &str, password: &str) -> SignIn {
     }
 }
 
-fn post_form_no_redirect(url: &str, body: &str) -> Reply {
-    let res = ureq::AgentBuilder::new()
-        .redirects(0)
-        .build()
-        .post(url)
-        .set("Content-Type", "application/x-www-form-urlencoded")
-        .send_string(body);
-    let res = match res {
-        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("POST {url}: {e}"),
-    };
-    let status = res.status();
-    let headers = res
-        .headers_names()
-        .into_iter()
-        .filter_map(|n| res.header(&n).map(|v| (n.clone(), v.to_string())))
-        .collect();
-    Reply {
-        status,
-        headers,
-        body: res.into_string().unwrap_or_default(),
-    }
+/// A form post with no bearer token (the OAuth endpoints).
+fn post_form(url: &str, body: &str) -> Reply {
+    send(
+        "POST",
+        url,
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Authorization", ""),
+        ],
+        Some(body.as_bytes()),
+    )
 }
 
 /// Signs staff in and returns the code and verifier.
@@ -451,7 +419,7 @@ fn billing_systems_use_client_credentials(b: Backend) {
 
     // Raw requests for what the library never sends.
     let token_url = s.url("/oauth/token");
-    let raw = |body: &str| post_form_no_redirect(&token_url, body);
+    let raw = |body: &str| post_form(&token_url, body);
     let r = raw(&form(&[
         ("grant_type", "password"),
         ("client_id", &id),
@@ -987,16 +955,8 @@ fn redirect_uri_must_match_exactly(b: Backend) {
                 .map(|(k, v)| format!("{k}={}", form(&[("v", &v)]).trim_start_matches("v=")))
                 .fold(s.url("/oauth/authorize?"), |acc, p| format!("{acc}&{p}"));
         }
-        let r = ureq::AgentBuilder::new()
-            .redirects(0)
-            .build()
-            .get(&url)
-            .call();
-        let r = match r {
-            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("{e}"),
-        };
-        assert_eq!(r.status(), 400, "{bad:?} must not be accepted");
+        let r = send("GET", &url, &[("Authorization", "")], None);
+        assert_eq!(r.status, 400, "{bad:?} must not be accepted");
         assert!(
             r.header("location").is_none(),
             "{bad:?}: never redirected to"
@@ -1023,13 +983,8 @@ fn pkce_verifier_is_required_and_checked(b: Backend) {
 
     // No challenge, or the plain method: refused back to the client.
     let (no_pkce, _) = client.authorize_url(CsrfToken::new_random).url();
-    let r = ureq::AgentBuilder::new()
-        .redirects(0)
-        .build()
-        .get(no_pkce.as_str())
-        .call()
-        .unwrap();
-    assert_eq!(r.status(), 303);
+    let r = send("GET", no_pkce.as_str(), &[("Authorization", "")], None);
+    assert_eq!(r.status, 303);
     let loc = r.header("location").unwrap().to_string();
     assert_eq!(param(&loc, "error").as_deref(), Some("invalid_request"));
     assert!(param(&loc, "error_description").unwrap().contains("S256"));
@@ -1042,12 +997,7 @@ fn pkce_verifier_is_required_and_checked(b: Backend) {
     let plain_url = plain_url
         .as_str()
         .replace("code_challenge_method=S256", "code_challenge_method=plain");
-    let r = ureq::AgentBuilder::new()
-        .redirects(0)
-        .build()
-        .get(&plain_url)
-        .call()
-        .unwrap();
+    let r = send("GET", &plain_url, &[("Authorization", "")], None);
     assert_eq!(
         param(r.header("location").unwrap(), "error").as_deref(),
         Some("invalid_request")
@@ -1090,7 +1040,7 @@ fn brute_force_locks_the_client_out(b: Backend) {
         }
     }
     // Locked: the right secret is refused too, with when to retry.
-    let r = post_form_no_redirect(
+    let r = post_form(
         &s.url("/oauth/token"),
         &form(&[
             ("grant_type", "client_credentials"),

@@ -9,6 +9,23 @@
 
 mod helpers;
 
+/// Makes `sqlite` and `postgres` tests of `fn name(Backend)` (the module
+/// using it has `Backend` in scope).
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn sqlite() {
+                super::$name(super::Backend::Sqlite)
+            }
+            #[test]
+            fn postgres() {
+                super::$name(super::Backend::Postgres)
+            }
+        }
+    )*};
+}
+
 mod access;
 mod ack999;
 mod adjudication;

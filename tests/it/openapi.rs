@@ -14,7 +14,6 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
-use std::io::Read;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
@@ -636,49 +635,6 @@ fn the_file_uses_only_what_the_validator_checks() {
 
 // ---- the server against the file ----
 
-/// One HTTP call that does not follow redirects (the shared agent does, and
-/// the sign-in redirects to a URI nothing serves). Sends `headers` as
-/// given (an empty Authorization value is left out) and no token of its own.
-fn send_unfollowed(
-    method: &str,
-    url: &str,
-    headers: &[(&str, &str)],
-    body: Option<&[u8]>,
-) -> Reply {
-    let agent = ureq::AgentBuilder::new()
-        .redirects(0)
-        .timeout(Duration::from_secs(120))
-        .build();
-    let mut req = agent.request(method, url);
-    for (k, v) in headers {
-        if !(k.eq_ignore_ascii_case("authorization") && v.is_empty()) {
-            req = req.set(k, v);
-        }
-    }
-    let res = match body {
-        Some(b) => req.send_bytes(b),
-        None => req.call(),
-    };
-    let res = match res {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("{method} {url}: {e}"),
-    };
-    let status = res.status();
-    let headers = res
-        .headers_names()
-        .into_iter()
-        .filter_map(|n| res.header(&n).map(|v| (n.clone(), v.to_string())))
-        .collect();
-    let mut body = String::new();
-    res.into_reader().read_to_string(&mut body).unwrap();
-    Reply {
-        status,
-        headers,
-        body,
-    }
-}
-
 /// A server and the file, with every call's answer checked against it.
 struct Api<'a> {
     server: &'a Server,
@@ -724,18 +680,6 @@ impl<'a> Api<'a> {
     /// As `call`, but a redirect is answered, not followed (the sign-in
     /// sends the browser to the client's redirect URI, which nothing
     /// serves here), and no token goes along unless `headers` has one.
-    fn unfollowed(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: Option<&[u8]>,
-    ) -> Reply {
-        let reply = send_unfollowed(method, &self.server.url(path), headers, body);
-        self.conform(&method.to_lowercase(), path, &reply);
-        reply
-    }
-
     fn get(&self, path: &str) -> Reply {
         self.call("GET", path, &[], None)
     }
@@ -768,7 +712,7 @@ impl<'a> Api<'a> {
             h.push(("Authorization", ""));
         }
         h.extend_from_slice(headers);
-        self.unfollowed("POST", path, &h, Some(body.as_bytes()))
+        self.call("POST", path, &h, Some(body.as_bytes()))
     }
 
     fn post(&self, path: &str, content_type: &str, body: &[u8]) -> Reply {
@@ -1440,7 +1384,7 @@ fn access(api: &Api, claim: &str) {
         (r.status, r.json()["error"].clone()),
         (400, json!("unauthorized_client"))
     );
-    let r = api.unfollowed(
+    let r = api.call(
         "POST",
         "/oauth/token",
         &[("Content-Type", "application/json"), ("Authorization", "")],
@@ -1585,10 +1529,10 @@ fn access(api: &Api, claim: &str) {
         ("code_challenge_method", "S256"),
     ];
     let page = |params: &[(&str, &str)]| {
-        api.unfollowed(
+        api.call(
             "GET",
             &format!("/oauth/authorize?{}", encoded(params)),
-            &[],
+            &[("Authorization", "")],
             None,
         )
     };
@@ -1606,10 +1550,13 @@ fn access(api: &Api, claim: &str) {
     let sign_in = |username: &str, password: &str| {
         let mut form = request.to_vec();
         form.extend([("username", username), ("password", password)]);
-        api.unfollowed(
+        api.call(
             "POST",
             "/oauth/authorize",
-            &[("Content-Type", "application/x-www-form-urlencoded")],
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Authorization", ""),
+            ],
             Some(encoded(&form).as_bytes()),
         )
     };
@@ -1653,10 +1600,10 @@ fn access(api: &Api, claim: &str) {
         assert!(r.body.contains("<form"), "{}", r.body);
     }
     assert_eq!(sign_in("ghost", "not the password").status, 429);
-    let r = api.unfollowed(
+    let r = api.call(
         "POST",
         "/oauth/authorize",
-        &[("Content-Type", "application/json")],
+        &[("Content-Type", "application/json"), ("Authorization", "")],
         Some(b"{}"),
     );
     assert_eq!(r.status, 400);

@@ -26,22 +26,6 @@ pub enum Backend {
     Postgres,
 }
 
-/// Makes `sqlite` and `postgres` tests of `fn name(Backend)`.
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[test]
-            fn sqlite() {
-                super::$name(super::Backend::Sqlite)
-            }
-            #[test]
-            fn postgres() {
-                super::$name(super::Backend::Postgres)
-            }
-        }
-    )*};
-}
-
 both!(
     sample_submission_matches_the_cli,
     concurrent_submissions_never_over_consume,
@@ -333,8 +317,12 @@ impl Reply {
     }
 }
 
-fn agent() -> ureq::Agent {
+/// The tests' HTTP client. It never follows redirects: the only one the
+/// service sends is the sign-in's 303 to the client's redirect URI, which
+/// the tests read rather than visit.
+pub fn agent() -> ureq::Agent {
     ureq::AgentBuilder::new()
+        .redirects(0)
         .timeout(Duration::from_secs(120))
         .build()
 }
