@@ -192,6 +192,10 @@ fn reload_allowed() -> bool {
             .is_ok()
 }
 
+/// The route template a request matched (found by `observe`, which wraps
+/// the guard), `None` for no route.
+pub(super) struct Pattern(pub Option<String>);
+
 /// The middleware: looks the route up in the table, and for a guarded
 /// route verifies the token and its scope before the handler runs.
 pub(super) async fn guard(
@@ -202,7 +206,7 @@ pub(super) async fn guard(
     // decoded: `/v1/admin/%61udit` is `/v1/admin/audit`), and anything not
     // explicitly public needs a token: an unknown path or method gets its
     // 404 or 405 only after that (fail closed).
-    let pattern = req.resource_map().match_pattern(req.match_info().as_str());
+    let pattern = req.extensions().get::<Pattern>().and_then(|p| p.0.clone());
     let access = pattern
         .and_then(|pattern| {
             super::routes()

@@ -21,7 +21,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::{from_fn, Next};
-use actix_web::{web, App, HttpResponse, HttpServer, ResponseError};
+use actix_web::{web, App, HttpMessage, HttpResponse, HttpServer, ResponseError};
 use serde::Serialize;
 use serde_json::json;
 
@@ -525,7 +525,11 @@ async fn observe(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let start = Instant::now();
-    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+    // Looked up once, by the path as the router sees it (percent-decoded),
+    // for this span and metrics and for the guard's access check.
+    let pattern = req.resource_map().match_pattern(req.match_info().as_str());
+    req.extensions_mut().insert(guard::Pattern(pattern.clone()));
+    let route = pattern.unwrap_or_else(|| "unmatched".into());
     let method = req.method().to_string();
     // Named after the route template (`otel.name`, as OpenTelemetry
     // exporters read it), never the concrete path: paths carry ids.
