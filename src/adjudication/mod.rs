@@ -48,13 +48,19 @@ macro_rules! code_list {
 pub mod codes;
 mod output;
 
+use std::cell::Cell;
+
 use rustc_hash::FxHashMap as HashMap;
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
-use crate::authorizations::{AuthBook, AuthStatus, Authorization};
+use crate::authorizations::{AuthBook, AuthId, AuthStatus, MemberAuths, MemberKey, Terms};
+use crate::model::Ymd;
 use crate::model::{Claim, DateRange, Frequency, ServiceLine};
-use crate::rules::{index::LineFacts, Rule, RulesIndex};
+use crate::rules::{
+    index::{LineFacts, Matched},
+    RulesIndex,
+};
 use codes::{Carc, Group, Rarc};
 pub use output::{
     money, Adjustment, ClaimDecision, ClaimStatus, Consumption, Decision, LineDecision,
@@ -236,8 +242,9 @@ fn plural(units: Decimal) -> &'static str {
     }
 }
 
-fn u(d: Decimal) -> String {
-    d.normalize().to_string()
+/// Units as a person writes them ("2", "1.5"), straight into the reason.
+fn u(d: Decimal) -> Decimal {
+    d.normalize()
 }
 
 /// "Line 2 (70551, 2026-03-04)", written straight into the reason (no
@@ -245,19 +252,43 @@ fn u(d: Decimal) -> String {
 struct Label<'a>(&'a ServiceLine, Option<&'a DateRange>);
 
 impl std::fmt::Display for Label<'_> {
+    // Piece by piece with write_str: `write!` here showed in profiles.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let Label(line, dates) = self;
-        write!(f, "Line {} (", line.number)?;
+        f.write_str("Line ")?;
+        let mut digits = [0u8; 10];
+        let mut n = line.number;
+        let mut at = digits.len();
+        loop {
+            at -= 1;
+            if let Some(d) = digits.get_mut(at) {
+                *d = b'0' + (n % 10) as u8;
+            }
+            n /= 10;
+            if n == 0 || at == 0 {
+                break;
+            }
+        }
+        f.write_str(std::str::from_utf8(digits.get(at..).unwrap_or_default()).unwrap_or("?"))?;
+        f.write_str(" (")?;
         match (&line.procedure, &line.revenue_code) {
             (Some(p), _) => f.write_str(&p.code)?,
-            (None, Some(r)) => write!(f, "revenue code {r}")?,
+            (None, Some(r)) => {
+                f.write_str("revenue code ")?;
+                f.write_str(r)?;
+            }
             (None, None) => f.write_str("no code")?,
         }
-        match dates {
-            Some(d) if d.start == d.end => write!(f, ", {})", d.start),
-            Some(d) => write!(f, ", {}..{})", d.start, d.end),
-            None => f.write_str(", no service date)"),
+        let Some(d) = dates else {
+            return f.write_str(", no service date)");
+        };
+        f.write_str(", ")?;
+        std::fmt::Display::fmt(&Ymd(d.start), f)?;
+        if d.start != d.end {
+            f.write_str("..")?;
+            std::fmt::Display::fmt(&Ymd(d.end), f)?;
         }
+        f.write_str(")")
     }
 }
 
@@ -265,21 +296,24 @@ fn line_label<'a>(line: &'a ServiceLine, dates: Option<&'a DateRange>) -> Label<
     Label(line, dates)
 }
 
-/// "prior authorization is required under Section 5.1.2 (rule 5.1.2-MRI: MRI)"
-struct RuleText<'a>(&'a Rule);
-
-impl std::fmt::Display for RuleText<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "prior authorization is required under Section {} (rule {}: {})",
-            self.0.section, self.0.id, self.0.title
-        )
-    }
+/// The claim's member: its key, and where its authorizations are, found
+/// on the first suggestion and kept for the claim's other lines.
+struct Member<'c> {
+    key: MemberKey<'c>,
+    auths: Cell<Option<MemberAuths>>,
 }
 
-fn rule_text(rule: &Rule) -> RuleText<'_> {
-    RuleText(rule)
+impl Member<'_> {
+    fn auths(&self, book: &AuthBook) -> MemberAuths {
+        match self.auths.get() {
+            Some(a) => a,
+            None => {
+                let a = book.member_auths(&self.key);
+                self.auths.set(Some(a));
+                a
+            }
+        }
+    }
 }
 
 /// Adjudicates claims against a rule index, an authorization book and a
@@ -292,7 +326,7 @@ pub struct Adjudicator<'r> {
 
 struct Checked<'a> {
     number: Option<&'a str>,
-    auth: Option<&'a Authorization>,
+    found: Option<(AuthId, &'a Terms)>,
     result: Result<(), Failure>,
 }
 
@@ -503,8 +537,29 @@ impl<'r> Adjudicator<'r> {
     ) -> ClaimDecision {
         let mut lines = Vec::with_capacity(claim.lines.len());
         let mut consumption = Vec::new();
-        for line in &claim.lines {
-            let d = self.line(claim, line, book, &mut consumption);
+        // The member, each line's rule and each line's first authorization
+        // are looked up for the whole claim before any line is decided:
+        // the lookups do not depend on each other, so the processor
+        // overlaps their cache misses instead of waiting for each in turn
+        // (with a million authorizations most lookups miss).
+        let member = Member {
+            key: MemberKey::of(&claim.subscriber.member_id),
+            auths: Cell::new(None),
+        };
+        let resolved: Vec<(Option<Matched<'_>>, Option<AuthId>)> = claim
+            .lines
+            .iter()
+            .map(|line| {
+                let rule = self.rules.matched(&LineFacts::of(claim, line));
+                let first = rule
+                    .and(claim.line_prior_auths(line).first())
+                    .and_then(|n| book.find(n))
+                    .map(|(id, _)| id);
+                (rule, first)
+            })
+            .collect();
+        for (line, (rule, first)) in claim.lines.iter().zip(resolved) {
+            let d = self.line(claim, &member, line, rule, first, book, &mut consumption);
             lines.push(d);
         }
         let status = claim_status(&lines);
@@ -520,30 +575,33 @@ impl<'r> Adjudicator<'r> {
     }
 
     /// Runs checks 2-11 for one number.
+    #[allow(clippy::too_many_arguments)] // the line's facts, found once per claim
     fn check<'a>(
         &self,
         claim: &Claim,
+        member: &Member<'_>,
         line: &ServiceLine,
         number: &'a str,
+        found: Option<(AuthId, &'a Terms)>,
         book: &'a AuthBook,
         dates: Option<&DateRange>,
     ) -> Checked<'a> {
-        let Some(a) = book.get(number) else {
+        let Some((id, a)) = found else {
             return Checked {
                 number: Some(number),
-                auth: None,
+                found: None,
                 result: Err(Failure::NotOnFile),
             };
         };
         let fail = |f| Checked {
             number: Some(number),
-            auth: Some(a),
+            found: Some((id, a)),
             result: Err(f),
         };
-        if a.member_id != claim.subscriber.member_id {
+        if !book.is_for(id, a, &member.key) {
             return fail(Failure::Member);
         }
-        if !claim.provider_npis(line).any(|n| n == a.provider_npi) {
+        if !claim.provider_npis(line).any(|n| book.issued_to(id, a, n)) {
             return fail(Failure::Provider);
         }
         match a.status {
@@ -559,7 +617,7 @@ impl<'r> Adjudicator<'r> {
             None => return fail(Failure::BeforeStart),
         }
         let procedure = line.procedure.as_ref().map(|p| p.code.as_str());
-        if !a.covers_code(procedure, line.revenue_code.as_deref()) {
+        if !book.covers_code(id, a, procedure, line.revenue_code.as_deref()) {
             return fail(Failure::Codes);
         }
         match a.remaining() {
@@ -567,38 +625,50 @@ impl<'r> Adjudicator<'r> {
             Some(r) if line.units > r => fail(Failure::TooFewUnits(r)),
             _ => Checked {
                 number: Some(number),
-                auth: Some(a),
+                found: Some((id, a)),
                 result: Ok(()),
             },
         }
     }
 
-    /// An authorization on file that would pass every check for this line.
+    /// An authorization on file that would pass every check for this line:
+    /// the one ending first (then the lowest number).
     fn suggestion(
         &self,
         claim: &Claim,
+        member: &Member<'_>,
         line: &ServiceLine,
         book: &AuthBook,
         dates: Option<&DateRange>,
     ) -> Option<String> {
         let dates = dates?;
         let procedure = line.procedure.as_ref().map(|p| p.code.as_str());
-        book.for_member(&claim.subscriber.member_id)
-            .filter(|a| {
+        let number = |id| book.record(id).map(|a| a.number.as_str());
+        book.of_member(member.auths(book))
+            .filter(|&(id, a)| {
                 a.status == AuthStatus::Approved
-                    && claim.provider_npis(line).any(|n| n == a.provider_npi)
+                    && claim.provider_npis(line).any(|n| book.issued_to(id, a, n))
                     && a.covers_dates(dates)
-                    && a.covers_code(procedure, line.revenue_code.as_deref())
+                    && book.covers_code(id, a, procedure, line.revenue_code.as_deref())
                     && a.remaining().map_or(true, |r| r >= Decimal::ONE)
             })
-            .min_by(|x, y| (x.end_date, &x.number).cmp(&(y.end_date, &y.number)))
-            .map(|a| a.number.clone())
+            .min_by(|x, y| {
+                x.1.end_date
+                    .cmp(&y.1.end_date)
+                    .then_with(|| number(x.0).cmp(&number(y.0)))
+            })
+            .and_then(|(id, _)| number(id))
+            .map(str::to_string)
     }
 
+    #[allow(clippy::too_many_arguments)] // what was resolved for the claim
     fn line(
         &self,
         claim: &Claim,
+        member: &Member<'_>,
         line: &ServiceLine,
+        rule: Option<Matched<'_>>,
+        resolved: Option<AuthId>,
         book: &mut AuthBook,
         consumption: &mut Vec<Consumption>,
     ) -> LineDecision {
@@ -606,8 +676,8 @@ impl<'r> Adjudicator<'r> {
         let dates = claim.line_dates(line);
         let label = line_label(line, dates.as_ref());
         let label = &label;
-        let facts = LineFacts::of(claim, line);
-        let Some(rule) = self.rules.lookup(&facts) else {
+        let Some(Matched { rule, says }) = rule else {
+            let facts = LineFacts::of(claim, line);
             let exempted = if facts.emergency {
                 self.rules.lookup(&LineFacts {
                     emergency: false,
@@ -626,21 +696,21 @@ impl<'r> Adjudicator<'r> {
             return d;
         };
         d.rule = Some(rule.id.clone());
-        let numbers: &[String] = if line.prior_auths.is_empty() {
-            &claim.prior_auths
-        } else {
-            &line.prior_auths
-        };
+        let numbers = claim.line_prior_auths(line);
         // Every number is checked in order; the first that passes decides,
         // otherwise the first number's failure is reported.
         // Decide with the book borrowed immutably, keeping only what the
         // reason needs (copies of small values, no clone of the record).
-        let (number, result, why, total, remaining) = {
+        let (number, found, result, why, total, remaining) = {
             let book_ref: &AuthBook = book;
             let mut first: Option<Checked<'_>> = None;
             let mut passed = None;
-            for n in numbers.iter().take(5) {
-                let c = self.check(claim, line, n, book_ref, dates.as_ref());
+            for (k, n) in numbers.iter().take(5).enumerate() {
+                let found = match resolved {
+                    Some(id) if k == 0 => book_ref.terms(id).map(|t| (id, t)),
+                    _ => book_ref.find(n),
+                };
+                let c = self.check(claim, member, line, n, found, book_ref, dates.as_ref());
                 if c.result.is_ok() {
                     passed = Some(c);
                     break;
@@ -651,7 +721,7 @@ impl<'r> Adjudicator<'r> {
             }
             let chosen = passed.or(first).unwrap_or(Checked {
                 number: None,
-                auth: None,
+                found: None,
                 result: Err(Failure::NoNumber),
             });
             let why = match &chosen.result {
@@ -659,7 +729,8 @@ impl<'r> Adjudicator<'r> {
                     Some(failure_text(
                         f,
                         chosen.number.unwrap_or_default(),
-                        chosen.auth,
+                        chosen.found,
+                        book_ref,
                         line,
                         dates.as_ref(),
                     ))
@@ -668,38 +739,41 @@ impl<'r> Adjudicator<'r> {
             };
             (
                 chosen.number.map(str::to_string),
+                chosen.found.map(|(id, _)| id),
                 chosen.result,
                 why,
-                chosen.auth.and_then(|a| a.units),
-                chosen.auth.and_then(|a| a.remaining()),
+                chosen.found.and_then(|(_, a)| a.units),
+                chosen.found.and_then(|(_, a)| a.remaining()),
             )
         };
         d.authorization = number.clone();
-        let rule_says = rule_text(rule);
+        let rule_says = says;
         let num = number.clone().unwrap_or_default();
         match result {
             Ok(()) => {
-                book.consume(&num, line.units);
+                if let Some(id) = found {
+                    book.consume_id(id, line.units);
+                }
                 consumption.push(Consumption {
                     authorization: num.clone(),
                     line: line.number,
                     units: line.units,
                 });
                 d.decision = Decision::Approved;
-                let left = remaining
-                    .map(|r| {
-                        format!(
-                            "; {} of {} units remain",
-                            u(r - line.units),
-                            u(total.unwrap_or_default())
-                        )
-                    })
-                    .unwrap_or_else(|| "; the authorization has no unit limit".to_string());
-                d.reason = reason!(
-                    "{label}: {rule_says}; authorization {num} covers it: {} {} approved{left}.",
-                    u(line.units),
-                    plural(line.units)
-                );
+                d.reason = match remaining {
+                    Some(r) => reason!(
+                        "{label}: {rule_says}; authorization {num} covers it: {} {} approved; {} of {} units remain.",
+                        u(line.units),
+                        plural(line.units),
+                        u(r - line.units),
+                        u(total.unwrap_or_default())
+                    ),
+                    None => reason!(
+                        "{label}: {rule_says}; authorization {num} covers it: {} {} approved; the authorization has no unit limit.",
+                        u(line.units),
+                        plural(line.units)
+                    ),
+                };
             }
             Err(Failure::Pending) => {
                 d.decision = Decision::Pended;
@@ -711,7 +785,9 @@ impl<'r> Adjudicator<'r> {
             }
             Err(Failure::TooFewUnits(remaining)) => {
                 let excess = line.units - remaining;
-                book.consume(&num, remaining);
+                if let Some(id) = found {
+                    book.consume_id(id, remaining);
+                }
                 consumption.push(Consumption {
                     authorization: num.clone(),
                     line: line.number,
@@ -756,27 +832,28 @@ impl<'r> Adjudicator<'r> {
                 });
                 d.remarks.extend(rarc);
                 if f.suggests() {
-                    d.suggestion = self.suggestion(claim, line, book, dates.as_ref());
+                    d.suggestion = self.suggestion(claim, member, line, book, dates.as_ref());
                 }
                 let why = why.unwrap_or_default();
-                let next = match &d.suggestion {
-                    Some(s) => format!(
-                        " Authorization {s} on file covers this service: attach it (REF*G1) and resubmit as a replacement claim (frequency 7)."
-                    ),
-                    None => match f {
-                        Failure::NoNumber | Failure::NotOnFile => " Obtain prior authorization, or correct the number, and resubmit.".to_string(),
-                        Failure::StatusDenied => " The request was denied by utilization management; the provider may appeal that decision.".to_string(),
-                        Failure::NoUnits => " Ask utilization management to extend the authorization before billing more units.".to_string(),
-                        _ => " Obtain an authorization that covers this service and resubmit.".to_string(),
-                    },
+                let (rarc_sep, rarc) = match rarc {
+                    Some(r) => (", ", r.as_str()),
+                    None => ("", ""),
                 };
-                d.reason = reason!(
-                    "{label}: {rule_says}; {why} ({}-{}{}).{next}",
-                    "CO",
-                    carc.as_str(),
-                    rarc.map(|r| format!(", {}", r.as_str()))
-                        .unwrap_or_default()
-                );
+                let codes = format_args!("CO-{}{rarc_sep}{rarc}", carc.as_str());
+                d.reason = match &d.suggestion {
+                    Some(s) => reason!(
+                        "{label}: {rule_says}; {why} ({codes}). Authorization {s} on file covers this service: attach it (REF*G1) and resubmit as a replacement claim (frequency 7)."
+                    ),
+                    None => {
+                        let next = match f {
+                            Failure::NoNumber | Failure::NotOnFile => "Obtain prior authorization, or correct the number, and resubmit.",
+                            Failure::StatusDenied => "The request was denied by utilization management; the provider may appeal that decision.",
+                            Failure::NoUnits => "Ask utilization management to extend the authorization before billing more units.",
+                            _ => "Obtain an authorization that covers this service and resubmit.",
+                        };
+                        reason!("{label}: {rule_says}; {why} ({codes}). {next}")
+                    }
+                };
             }
         }
         d
@@ -786,12 +863,15 @@ impl<'r> Adjudicator<'r> {
 fn failure_text(
     f: &Failure,
     num: &str,
-    a: Option<&Authorization>,
+    found: Option<(AuthId, &Terms)>,
+    book: &AuthBook,
     line: &ServiceLine,
     dates: Option<&DateRange>,
 ) -> String {
+    let a = found.map(|(_, t)| t);
+    let record = found.and_then(|(id, _)| book.record(id));
     let span = a
-        .map(|a| format!("{}..{}", a.start_date, a.end_date))
+        .map(|a| format!("{}..{}", Ymd(a.start_date), Ymd(a.end_date)))
         .unwrap_or_default();
     match f {
         Failure::NoNumber => "the claim carries no authorization number (REF*G1) for it".to_string(),
@@ -799,7 +879,7 @@ fn failure_text(
         Failure::Member => format!("authorization {num} was issued for a different member than this claim's subscriber"),
         Failure::Provider => format!(
             "authorization {num} was issued to provider NPI {}, which is neither the billing nor a rendering provider on this claim",
-            a.map(|a| a.provider_npi.as_str()).unwrap_or_default()
+            record.map(|a| a.provider_npi.as_str()).unwrap_or_default()
         ),
         Failure::StatusDenied => format!("authorization {num} was denied when it was requested"),
         Failure::Pending => format!("authorization {num} is pending"),
@@ -807,19 +887,19 @@ fn failure_text(
         Failure::AfterEnd => format!(
             "authorization {num} covers {span}, which does not include the service date{} (it ended {})",
             if dates.is_some_and(|d| d.start != d.end) { "s" } else { "" },
-            a.map(|a| a.end_date.to_string()).unwrap_or_default()
+            a.map(|a| Ymd(a.end_date).to_string()).unwrap_or_default()
         ),
         Failure::BeforeStart => match dates {
             Some(d) => format!(
                 "authorization {num} covers {span}, which does not include the service date{} (it starts {})",
                 if d.start != d.end { "s" } else { "" },
-                a.map(|a| a.start_date.to_string()).unwrap_or_default()
+                a.map(|a| Ymd(a.start_date).to_string()).unwrap_or_default()
             ),
             None => format!("the line has no service date, so authorization {num} cannot be matched to it"),
         },
         Failure::Codes => format!(
             "authorization {num} covers {}, not {}",
-            a.map(|a| a.codes_text()).unwrap_or_default(),
+            record.map(|a| a.codes_text()).unwrap_or_default(),
             line.procedure
                 .as_ref()
                 .map(|p| p.code.clone())

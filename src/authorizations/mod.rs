@@ -1,7 +1,12 @@
 //! Authorization records (what utilization management approved): the CSV
 //! import of SPEC §2.3 and the in-memory book adjudication consumes units from.
 
+mod book;
+
+pub use book::{AuthBook, AuthId, MemberAuths, MemberKey, Terms};
+
 use rustc_hash::FxHashMap as HashMap;
+
 use std::str::FromStr;
 
 use chrono::NaiveDate;
@@ -396,98 +401,6 @@ pub fn import_csv(data: &[u8]) -> Result<Vec<Authorization>, CsvImportError> {
         Ok(out)
     } else {
         Err(CsvImportError { problems })
-    }
-}
-
-/// The authorizations adjudication works against: indexed by number and by
-/// member, with units consumed as lines are approved (in file order).
-#[derive(Debug, Default, Clone)]
-pub struct AuthBook {
-    auths: Vec<Authorization>,
-    by_number: HashMap<String, usize>,
-    by_member: HashMap<String, Vec<usize>>,
-}
-
-impl AuthBook {
-    /// A book over these authorizations (numbers are unique; a later
-    /// duplicate replaces an earlier one).
-    pub fn new(auths: Vec<Authorization>) -> Self {
-        let mut book = AuthBook::default();
-        for a in auths {
-            book.insert(a);
-        }
-        book
-    }
-
-    /// Adds or replaces one authorization.
-    pub fn insert(&mut self, a: Authorization) {
-        if let Some(&i) = self.by_number.get(&a.number) {
-            if let Some(old) = self.auths.get(i) {
-                if old.member_id != a.member_id {
-                    if let Some(list) = self.by_member.get_mut(&old.member_id) {
-                        list.retain(|&j| j != i);
-                    }
-                    self.by_member
-                        .entry(a.member_id.clone())
-                        .or_default()
-                        .push(i);
-                }
-            }
-            if let Some(slot) = self.auths.get_mut(i) {
-                *slot = a;
-            }
-            return;
-        }
-        let i = self.auths.len();
-        self.by_number.insert(a.number.clone(), i);
-        self.by_member
-            .entry(a.member_id.clone())
-            .or_default()
-            .push(i);
-        self.auths.push(a);
-    }
-
-    /// The authorization with this number.
-    pub fn get(&self, number: &str) -> Option<&Authorization> {
-        self.by_number.get(number).and_then(|&i| self.auths.get(i))
-    }
-
-    /// Authorizations issued for a member.
-    pub fn for_member<'a>(
-        &'a self,
-        member_id: &str,
-    ) -> impl Iterator<Item = &'a Authorization> + 'a {
-        self.by_member
-            .get(member_id)
-            .into_iter()
-            .flatten()
-            .filter_map(|&i| self.auths.get(i))
-    }
-
-    /// Adds `units` to an authorization's units used (negative to reverse).
-    pub fn consume(&mut self, number: &str, units: Decimal) {
-        if let Some(a) = self
-            .by_number
-            .get(number)
-            .and_then(|&i| self.auths.get_mut(i))
-        {
-            a.units_used = (a.units_used + units).max(Decimal::ZERO);
-        }
-    }
-
-    /// Number of authorizations.
-    pub fn len(&self) -> usize {
-        self.auths.len()
-    }
-
-    /// True when empty.
-    pub fn is_empty(&self) -> bool {
-        self.auths.is_empty()
-    }
-
-    /// All authorizations, in insertion order.
-    pub fn iter(&self) -> impl Iterator<Item = &Authorization> {
-        self.auths.iter()
     }
 }
 

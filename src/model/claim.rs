@@ -234,6 +234,16 @@ impl Claim {
         false
     }
 
+    /// The authorization numbers (REF*G1) that apply to a line: its own,
+    /// else the claim's.
+    pub fn line_prior_auths<'a>(&'a self, line: &'a ServiceLine) -> &'a [String] {
+        if line.prior_auths.is_empty() {
+            &self.prior_auths
+        } else {
+            &line.prior_auths
+        }
+    }
+
     /// Billing NPI and the claim- and line-level rendering NPIs: the
     /// providers an authorization may have been issued to.
     pub fn provider_npis<'a>(&'a self, line: &'a ServiceLine) -> impl Iterator<Item = &'a str> {

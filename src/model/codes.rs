@@ -91,6 +91,20 @@ impl fmt::Display for CodeSpec {
     }
 }
 
+/// A code of up to 8 bytes packed big-endian into a u64: equal codes give
+/// equal keys, and codes of one length compare like the strings (what
+/// [`CodeSpec::matches`] does), so indexes compare integers instead of
+/// following pointers to strings. None for longer codes or a NUL byte.
+pub fn code_key(code: &str) -> Option<u64> {
+    let b = code.as_bytes();
+    if b.is_empty() || b.len() > 8 || b.contains(&0) {
+        return None;
+    }
+    let mut k = [0u8; 8];
+    k.get_mut(..b.len())?.copy_from_slice(b);
+    Some(u64::from_be_bytes(k))
+}
+
 /// True when any entry matches (an empty list matches nothing).
 pub fn any_matches(list: &[CodeSpec], code: &str) -> bool {
     list.iter().any(|c| c.matches(code))

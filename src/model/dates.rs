@@ -73,3 +73,61 @@ mod tests {
         assert!(DateRange::parse(b"DT", b"20260304").is_none());
     }
 }
+
+/// A date as `YYYY-MM-DD`, written in one piece: reasons cite dates on
+/// every line, and chrono's general formatter showed in profiles.
+/// Years outside 0..=9999 fall back to chrono's own format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ymd(pub NaiveDate);
+
+impl Ymd {
+    /// The ten bytes of `YYYY-MM-DD`; None for years outside 0..=9999.
+    pub fn bytes(self) -> Option<[u8; 10]> {
+        use chrono::Datelike;
+        let d = self.0;
+        let year = u32::try_from(d.year()).ok().filter(|&y| y <= 9999)?;
+        let digit = |n: u32| b'0' + (n % 10) as u8;
+        let (m, day) = (d.month(), d.day());
+        Some([
+            digit(year / 1000),
+            digit(year / 100),
+            digit(year / 10),
+            digit(year),
+            b'-',
+            digit(m / 10),
+            digit(m),
+            b'-',
+            digit(day / 10),
+            digit(day),
+        ])
+    }
+}
+
+impl std::fmt::Display for Ymd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.bytes() {
+            Some(text) => f.write_str(std::str::from_utf8(&text).map_err(|_| std::fmt::Error)?),
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod ymd_tests {
+    use super::*;
+
+    #[test]
+    fn ymd_writes_what_chrono_writes() {
+        for (y, m, d) in [
+            (2026, 3, 4),
+            (1, 1, 1),
+            (999, 12, 31),
+            (9999, 12, 31),
+            (10000, 1, 1),
+            (-5, 6, 7),
+        ] {
+            let date = NaiveDate::from_ymd_opt(y, m, d).unwrap();
+            assert_eq!(Ymd(date).to_string(), date.to_string());
+        }
+    }
+}

@@ -7,5 +7,5 @@ mod dates;
 pub use claim::{
     Claim, ClaimKind, Frequency, LineOfBusiness, Patient, Procedure, ServiceLine, Subscriber,
 };
-pub use codes::{any_matches, CodeSpec, CodeSpecError};
-pub use dates::{parse_ccyymmdd, DateRange};
+pub use codes::{any_matches, code_key, CodeSpec, CodeSpecError};
+pub use dates::{parse_ccyymmdd, DateRange, Ymd};

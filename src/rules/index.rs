@@ -11,21 +11,7 @@ use rustc_hash::FxHashMap as HashMap;
 use chrono::NaiveDate;
 
 use super::{Rule, RuleSet};
-use crate::model::{Claim, ClaimKind, CodeSpec, ServiceLine};
-
-/// A code of up to 8 bytes packed big-endian into a u64: equal codes give
-/// equal keys, and codes of one length compare like the strings. Integer
-/// compares and hashes keep lookups off `memcmp` (measured in
-/// benches/adjudication.rs).
-fn key(code: &str) -> Option<u64> {
-    let b = code.as_bytes();
-    if b.is_empty() || b.len() > 8 || b.contains(&0) {
-        return None;
-    }
-    let mut k = [0u8; 8];
-    k.get_mut(..b.len())?.copy_from_slice(b);
-    Some(u64::from_be_bytes(k))
-}
+use crate::model::{code_key as key, Claim, ClaimKind, CodeSpec, ServiceLine};
 
 /// Ranges of one code length: (low, high, rule) sorted by low, and the
 /// running maximum of high ends.
@@ -119,11 +105,23 @@ impl Exact {
 #[derive(Debug)]
 pub struct RulesIndex {
     set: RuleSet,
+    /// Per rule, what reasons say of it, written once: "prior
+    /// authorization is required under Section 5.1 (rule 5.1-MRI: MRI)".
+    says: Vec<Box<str>>,
     codes: Exact,
     code_ranges: Ranges,
     revenue: Exact,
     revenue_ranges: Ranges,
     bill_types: Exact,
+}
+
+/// The rule that requires PA for a line.
+#[derive(Debug, Clone, Copy)]
+pub struct Matched<'a> {
+    /// The rule.
+    pub rule: &'a Rule,
+    /// "prior authorization is required under Section … (rule …: …)".
+    pub says: &'a str,
 }
 
 /// What the index needs to know about a line.
@@ -206,6 +204,17 @@ impl RulesIndex {
             revenue: Exact::default(),
             revenue_ranges: Ranges::default(),
             bill_types: Exact::default(),
+            says: set
+                .rules
+                .iter()
+                .map(|r| {
+                    format!(
+                        "prior authorization is required under Section {} (rule {}: {})",
+                        r.section, r.id, r.title
+                    )
+                    .into()
+                })
+                .collect(),
             set: RuleSet {
                 version: String::new(),
                 source: String::new(),
@@ -248,6 +257,11 @@ impl RulesIndex {
 
     /// The first rule, in file order, that requires PA for these facts.
     pub fn lookup(&self, f: &LineFacts<'_>) -> Option<&Rule> {
+        self.matched(f).map(|m| m.rule)
+    }
+
+    /// [`RulesIndex::lookup`], with what reasons say of the rule.
+    pub fn matched(&self, f: &LineFacts<'_>) -> Option<Matched<'_>> {
         let mut best = u32::MAX;
         let rules = &self.set.rules;
         let mut consider = |i: u32| {
@@ -272,7 +286,10 @@ impl RulesIndex {
                 consider(i);
             }
         }
-        rules.get(best as usize)
+        Some(Matched {
+            rule: rules.get(best as usize)?,
+            says: self.says.get(best as usize)?,
+        })
     }
 
     /// Convenience: the rule for a line of a claim.
