@@ -13,11 +13,13 @@ use chrono::NaiveDate;
 use super::{Rule, RuleSet};
 use crate::model::{code_key as key, Claim, ClaimKind, CodeSpec, ServiceLine};
 
-/// Ranges of one code length: (low, high, rule) sorted by low, and the
-/// running maximum of high ends.
+/// Ranges of one code length: (low, high, rule) sorted by low, the low
+/// ends alone (what the binary search reads: a third of the cache lines),
+/// and the running maximum of high ends.
 #[derive(Debug, Default)]
 struct SortedRanges {
     list: Vec<(u64, u64, u32)>,
+    los: Vec<u64>,
     max_hi: Vec<u64>,
 }
 
@@ -40,6 +42,7 @@ impl Ranges {
     fn seal(&mut self) {
         for bucket in &mut self.by_len {
             bucket.list.sort_unstable();
+            bucket.los = bucket.list.iter().map(|&(lo, _, _)| lo).collect();
             let mut m = 0u64;
             bucket.max_hi = bucket
                 .list
@@ -62,7 +65,7 @@ impl Ranges {
         let (Some(k), Some(bucket)) = (key(code), self.by_len.get(code.len())) else {
             return;
         };
-        let end = bucket.list.partition_point(|&(lo, _, _)| lo <= k);
+        let end = bucket.los.partition_point(|&lo| lo <= k);
         for i in (0..end).rev() {
             match bucket.max_hi.get(i) {
                 Some(&m) if m >= k => {}
@@ -108,6 +111,8 @@ pub struct RulesIndex {
     /// Per rule, what reasons say of it, written once: "prior
     /// authorization is required under Section 5.1 (rule 5.1-MRI: MRI)".
     says: Vec<Box<str>>,
+    /// Per rule, its conditions, packed.
+    conditions: Vec<Conditions>,
     codes: Exact,
     code_ranges: Ranges,
     revenue: Exact,
@@ -165,6 +170,70 @@ impl<'a> LineFacts<'a> {
     }
 }
 
+/// A rule's conditions other than its codes, packed into one cache line:
+/// lookups test candidates here instead of reading the whole [`Rule`]
+/// (its strings and vectors span several lines). Holds exactly what
+/// [`Rule::applies_to`] tests; places of service, rarely set, are read
+/// from the rule.
+#[derive(Debug, Clone)]
+struct Conditions {
+    effective: NaiveDate,
+    expires: Option<NaiveDate>,
+    /// Bit per line of business; 0 means all.
+    lines_of_business: u8,
+    has_places: bool,
+    emergency_exempt: bool,
+    units_over: Option<rust_decimal::Decimal>,
+    charge_over: Option<rust_decimal::Decimal>,
+}
+
+fn lob_bit(l: crate::model::LineOfBusiness) -> u8 {
+    use crate::model::LineOfBusiness::*;
+    match l {
+        Commercial => 1,
+        Medicare => 2,
+        Medicaid => 4,
+    }
+}
+
+impl Conditions {
+    fn of(r: &Rule) -> Self {
+        Conditions {
+            effective: r.effective,
+            expires: r.expires,
+            lines_of_business: r.lines_of_business.iter().fold(0, |m, &l| m | lob_bit(l)),
+            has_places: !r.places_of_service.is_empty(),
+            emergency_exempt: r.emergency_exempt,
+            units_over: r.units_over,
+            charge_over: r.charge_over,
+        }
+    }
+
+    fn hold(&self, rule: &Rule, f: &LineFacts<'_>) -> bool {
+        if let Some(d) = f.date {
+            if d < self.effective || self.expires.is_some_and(|x| d > x) {
+                return false;
+            }
+        }
+        if self.lines_of_business != 0 && self.lines_of_business & lob_bit(f.line_of_business) == 0
+        {
+            return false;
+        }
+        if self.units_over.is_some_and(|u| f.units <= u) {
+            return false;
+        }
+        if self.charge_over.is_some_and(|c| f.charge <= c) {
+            return false;
+        }
+        if self.emergency_exempt && f.emergency {
+            return false;
+        }
+        !self.has_places
+            || f.place_of_service
+                .is_some_and(|p| rule.places_of_service.iter().any(|x| x == p))
+    }
+}
+
 impl Rule {
     /// The conditions of SPEC §2.2 other than the code match.
     pub fn applies_to(&self, f: &LineFacts<'_>) -> bool {
@@ -204,6 +273,7 @@ impl RulesIndex {
             revenue: Exact::default(),
             revenue_ranges: Ranges::default(),
             bill_types: Exact::default(),
+            conditions: set.rules.iter().map(Conditions::of).collect(),
             says: set
                 .rules
                 .iter()
@@ -265,7 +335,12 @@ impl RulesIndex {
         let mut best = u32::MAX;
         let rules = &self.set.rules;
         let mut consider = |i: u32| {
-            if i < best && rules.get(i as usize).is_some_and(|r| r.applies_to(f)) {
+            if i < best
+                && matches!(
+                    (self.conditions.get(i as usize), rules.get(i as usize)),
+                    (Some(c), Some(r)) if c.hold(r, f)
+                )
+            {
                 best = i;
             }
         };
@@ -295,5 +370,97 @@ impl RulesIndex {
     /// Convenience: the rule for a line of a claim.
     pub fn rule_for(&self, claim: &Claim, line: &ServiceLine) -> Option<&Rule> {
         self.lookup(&LineFacts::of(claim, line))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::LineOfBusiness;
+    use rust_decimal::Decimal;
+
+    /// The packed conditions answer as `Rule::applies_to` does, over every
+    /// combination of a grid of rules and line facts.
+    #[test]
+    fn packed_conditions_agree_with_the_rule() {
+        let day = |d| NaiveDate::from_ymd_opt(2026, 1, d).unwrap();
+        let mut rules = Vec::new();
+        for lobs in [
+            vec![],
+            vec![LineOfBusiness::Medicare],
+            vec![LineOfBusiness::Commercial, LineOfBusiness::Medicaid],
+        ] {
+            for places in [vec![], vec!["19".to_string(), "22".to_string()]] {
+                for (units_over, charge_over) in [
+                    (None, None),
+                    (Some(Decimal::ONE), None),
+                    (None, Some(Decimal::new(150_000, 2))),
+                ] {
+                    for emergency_exempt in [true, false] {
+                        for expires in [None, Some(day(20))] {
+                            rules.push(Rule {
+                                id: "r".into(),
+                                section: "5.1".into(),
+                                title: "t".into(),
+                                codes: vec![],
+                                revenue_codes: vec![],
+                                bill_types: vec![],
+                                lines_of_business: lobs.clone(),
+                                places_of_service: places.clone(),
+                                units_over,
+                                charge_over,
+                                emergency_exempt,
+                                effective: day(10),
+                                expires,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        let mut checked = 0;
+        for rule in &rules {
+            let c = Conditions::of(rule);
+            for date in [
+                None,
+                Some(day(5)),
+                Some(day(10)),
+                Some(day(20)),
+                Some(day(25)),
+            ] {
+                for lob in [
+                    LineOfBusiness::Commercial,
+                    LineOfBusiness::Medicare,
+                    LineOfBusiness::Medicaid,
+                ] {
+                    for pos in [None, Some("11"), Some("22")] {
+                        for units in [Decimal::ONE, Decimal::TWO] {
+                            for charge in [Decimal::new(150_000, 2), Decimal::new(150_001, 2)] {
+                                for emergency in [false, true] {
+                                    let f = LineFacts {
+                                        procedure: Some("70551"),
+                                        revenue_code: None,
+                                        bill_type: None,
+                                        date,
+                                        line_of_business: lob,
+                                        place_of_service: pos,
+                                        units,
+                                        charge,
+                                        emergency,
+                                    };
+                                    assert_eq!(
+                                        c.hold(rule, &f),
+                                        rule.applies_to(&f),
+                                        "{rule:?} {f:?}"
+                                    );
+                                    checked += 1;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 10_000);
     }
 }
