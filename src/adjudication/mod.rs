@@ -50,6 +50,7 @@ mod output;
 
 use std::cell::Cell;
 
+use hashbrown::HashTable;
 use rustc_hash::FxHashMap as HashMap;
 
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -169,53 +170,145 @@ pub trait ClaimHistory {
     fn forget(&mut self, billing_npi: &str, claim_id: &str);
 }
 
-/// History of one run, in memory: billing NPI → CLM01 → prior claim, so
-/// the duplicate check of every original claim allocates nothing.
+/// History of one run, in memory. Each claim is kept once, with its keys;
+/// two tables of positions find it by billing NPI and CLM01 and by payer
+/// claim id, comparing the keys stored in the claim itself, so recording a
+/// claim copies no key into a table and a lookup allocates nothing.
 #[derive(Debug, Default)]
 pub struct MemoryHistory {
-    by_key: HashMap<String, HashMap<String, PriorClaim>>,
-    by_payer_id: HashMap<String, (String, String)>,
+    claims: Vec<Option<Recorded>>,
+    by_key: HashTable<u32>,
+    by_payer_id: HashTable<u32>,
+    /// Older payer claim ids (REF*F8) that lead to a key: see `link`.
+    links: HashMap<String, (String, String)>,
+}
+
+#[derive(Debug)]
+struct Recorded {
+    billing_npi: String,
+    claim_id: String,
+    prior: PriorClaim,
+}
+
+fn key_hash(billing_npi: &str, claim_id: &str) -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let mut h = rustc_hash::FxBuildHasher.build_hasher();
+    billing_npi.hash(&mut h);
+    claim_id.hash(&mut h);
+    h.finish()
+}
+
+fn id_hash(payer_claim_id: &str) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(payer_claim_id)
 }
 
 impl MemoryHistory {
     /// Makes an older payer claim id (REF*F8) lead to the claim that now
     /// answers for its key: the store knows ids the run never saw.
     pub fn link(&mut self, payer_claim_id: &str, billing_npi: &str, claim_id: &str) {
-        self.by_payer_id.insert(
+        self.links.insert(
             payer_claim_id.to_string(),
             (billing_npi.to_string(), claim_id.to_string()),
         );
+    }
+
+    fn claim(&self, at: u32) -> Option<&Recorded> {
+        self.claims.get(at as usize).and_then(Option::as_ref)
+    }
+
+    fn position(&self, billing_npi: &str, claim_id: &str) -> Option<u32> {
+        self.by_key
+            .find(key_hash(billing_npi, claim_id), |&at| {
+                self.claim(at)
+                    .is_some_and(|c| c.billing_npi == billing_npi && c.claim_id == claim_id)
+            })
+            .copied()
+    }
+
+    /// Takes a claim out of both tables; its slot stays empty.
+    fn remove(&mut self, at: u32) -> Option<Recorded> {
+        let c = self.claims.get_mut(at as usize)?.take()?;
+        if let Ok(e) = self
+            .by_key
+            .find_entry(key_hash(&c.billing_npi, &c.claim_id), |&p| p == at)
+        {
+            e.remove();
+        }
+        if let Ok(e) = self
+            .by_payer_id
+            .find_entry(id_hash(&c.prior.payer_claim_id), |&p| p == at)
+        {
+            e.remove();
+        }
+        Some(c)
     }
 }
 
 impl ClaimHistory for MemoryHistory {
     fn by_key(&self, billing_npi: &str, claim_id: &str) -> Option<PriorClaim> {
-        self.by_key
-            .get(billing_npi)
-            .and_then(|m| m.get(claim_id))
-            .cloned()
+        let at = self.position(billing_npi, claim_id)?;
+        self.claim(at).map(|c| c.prior.clone())
     }
     fn by_payer_id(&self, payer_claim_id: &str) -> Option<(String, String)> {
-        self.by_payer_id.get(payer_claim_id).cloned()
+        let found = self.by_payer_id.find(id_hash(payer_claim_id), |&at| {
+            self.claim(at)
+                .is_some_and(|c| c.prior.payer_claim_id == payer_claim_id)
+        });
+        match found.and_then(|&at| self.claim(at)) {
+            Some(c) => Some((c.billing_npi.clone(), c.claim_id.clone())),
+            None => self.links.get(payer_claim_id).cloned(),
+        }
     }
     fn record(&mut self, billing_npi: &str, claim_id: &str, prior: PriorClaim) {
-        self.by_payer_id.insert(
-            prior.payer_claim_id.clone(),
-            (billing_npi.to_string(), claim_id.to_string()),
+        if let Some(at) = self.position(billing_npi, claim_id) {
+            self.remove(at);
+        }
+        let at = u32::try_from(self.claims.len()).unwrap_or(u32::MAX);
+        let (key, id) = (
+            key_hash(billing_npi, claim_id),
+            id_hash(&prior.payer_claim_id),
         );
-        let per_npi = match self.by_key.get_mut(billing_npi) {
-            Some(m) => m,
-            None => self.by_key.entry(billing_npi.to_string()).or_default(),
+        self.claims.push(Some(Recorded {
+            billing_npi: billing_npi.to_string(),
+            claim_id: claim_id.to_string(),
+            prior,
+        }));
+        let claims = &self.claims;
+        let rehash_key = |&p: &u32| {
+            claims
+                .get(p as usize)
+                .and_then(Option::as_ref)
+                .map_or(0, |c| key_hash(&c.billing_npi, &c.claim_id))
         };
-        per_npi.insert(claim_id.to_string(), prior);
+        self.by_key.insert_unique(key, at, rehash_key);
+        // A payer claim id leads to the claim recorded with it last.
+        let payer_id = claims
+            .get(at as usize)
+            .and_then(Option::as_ref)
+            .map(|c| c.prior.payer_claim_id.as_str());
+        let same_id = |&p: &u32| {
+            claims
+                .get(p as usize)
+                .and_then(Option::as_ref)
+                .is_some_and(|c| Some(c.prior.payer_claim_id.as_str()) == payer_id)
+        };
+        match self.by_payer_id.find_mut(id, same_id) {
+            Some(p) => *p = at,
+            None => {
+                let rehash_id = |&p: &u32| {
+                    claims
+                        .get(p as usize)
+                        .and_then(Option::as_ref)
+                        .map_or(0, |c| id_hash(&c.prior.payer_claim_id))
+                };
+                self.by_payer_id.insert_unique(id, at, rehash_id);
+            }
+        }
     }
     fn forget(&mut self, billing_npi: &str, claim_id: &str) {
-        if let Some(p) = self
-            .by_key
-            .get_mut(billing_npi)
-            .and_then(|m| m.remove(claim_id))
-        {
-            self.by_payer_id.remove(&p.payer_claim_id);
+        if let Some(at) = self.position(billing_npi, claim_id) {
+            self.remove(at);
         }
     }
 }
@@ -928,5 +1021,59 @@ pub fn claim_status(lines: &[LineDecision]) -> ClaimStatus {
         ClaimStatus::Partial
     } else {
         ClaimStatus::Approved
+    }
+}
+
+#[cfg(test)]
+mod history_tests {
+    use super::*;
+
+    fn prior(payer_claim_id: &str) -> PriorClaim {
+        PriorClaim {
+            payer_claim_id: payer_claim_id.into(),
+            consumption: vec![],
+        }
+    }
+
+    #[test]
+    fn memory_history_finds_by_key_and_payer_id_and_forgets() {
+        let mut h = MemoryHistory::default();
+        assert!(h.by_key("1234567893", "C1").is_none());
+        h.record("1234567893", "C1", prior("P1"));
+        h.record("1234567893", "C2", prior("P2"));
+        h.record("1111111112", "C1", prior("P3"));
+        assert_eq!(h.by_key("1234567893", "C1").unwrap().payer_claim_id, "P1");
+        assert_eq!(h.by_key("1111111112", "C1").unwrap().payer_claim_id, "P3");
+        assert_eq!(
+            h.by_payer_id("P2"),
+            Some(("1234567893".into(), "C2".into()))
+        );
+        // Recorded again under its key: the new payer id answers, the old not.
+        h.record("1234567893", "C1", prior("P4"));
+        assert_eq!(h.by_key("1234567893", "C1").unwrap().payer_claim_id, "P4");
+        assert_eq!(h.by_payer_id("P1"), None);
+        assert_eq!(
+            h.by_payer_id("P4"),
+            Some(("1234567893".into(), "C1".into()))
+        );
+        // A payer id used again leads to the claim recorded with it last.
+        h.record("1234567893", "C9", prior("P2"));
+        assert_eq!(
+            h.by_payer_id("P2"),
+            Some(("1234567893".into(), "C9".into()))
+        );
+        h.forget("1234567893", "C2");
+        assert!(h.by_key("1234567893", "C2").is_none());
+        assert_eq!(
+            h.by_payer_id("P2"),
+            Some(("1234567893".into(), "C9".into()))
+        );
+        h.forget("1234567893", "C9");
+        assert_eq!(h.by_payer_id("P2"), None);
+        h.link("OLD", "1234567893", "C1");
+        assert_eq!(
+            h.by_payer_id("OLD"),
+            Some(("1234567893".into(), "C1".into()))
+        );
     }
 }
