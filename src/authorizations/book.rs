@@ -5,13 +5,14 @@
 //! With a million authorizations the book does not fit in cache, and every
 //! pointer a check follows is a cache miss (string keys and the strings of
 //! the record were about a third of adjudication time in
-//! benches/adjudication.rs). So numbers and members are found by packed
-//! keys, members are compared as small numbers, and what the checks of
-//! SPEC §3 read sits together in one small record per authorization
-//! ([`Terms`]). The full [`Authorization`] is read only to write a reason
-//! about it, or for codes and NPIs too long to pack.
+//! benches/adjudication.rs). So what the checks of SPEC §3 read sits
+//! together in one small record per authorization ([`Terms`]), with its
+//! number, member and provider packed inline; the indexes by number and by
+//! member are tables of positions (4 bytes a slot) that compare the packed
+//! keys in those records. The full [`Authorization`] is read only to write
+//! a reason about it, or for identifiers too long to pack.
 
-use rustc_hash::FxHashMap as HashMap;
+use hashbrown::HashTable;
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -40,26 +41,19 @@ impl Packed {
     }
 }
 
-/// Identifiers to positions: packed keys for short ones, strings beyond.
-#[derive(Debug, Default, Clone)]
-struct Ids {
-    short: HashMap<Packed, u32>,
-    long: HashMap<Box<str>, u32>,
+/// Hash of an identifier: the tables hash the text, whether or not it packs.
+fn hash_id(s: &str) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(s)
 }
 
-impl Ids {
-    fn get(&self, s: &str) -> Option<u32> {
-        match Packed::of(s) {
-            Some(k) => self.short.get(&k).copied(),
-            None => self.long.get(s).copied(),
-        }
-    }
-
-    fn insert(&mut self, s: &str, at: u32) {
-        match Packed::of(s) {
-            Some(k) => self.short.insert(k, at),
-            None => self.long.insert(s.into(), at),
-        };
+/// Compares a packed key with an identifier's, reading the full text
+/// (`cold`) only when neither packs.
+fn same_id(stored: Option<Packed>, wanted: Option<Packed>, cold: impl FnOnce() -> bool) -> bool {
+    match (stored, wanted) {
+        (Some(a), Some(b)) => a == b,
+        (None, None) => cold(),
+        _ => false,
     }
 }
 
@@ -99,7 +93,7 @@ const NONE: u32 = u32::MAX;
 /// What the checks of SPEC §3 read of one authorization, kept together.
 #[derive(Debug, Clone)]
 pub struct Terms {
-    member: u32,
+    number: Option<Packed>,
     member_key: Option<Packed>,
     provider: Option<Packed>,
     /// UM status.
@@ -118,9 +112,9 @@ pub struct Terms {
 }
 
 impl Terms {
-    fn of(a: &Authorization, member: u32) -> Terms {
+    fn of(a: &Authorization) -> Terms {
         Terms {
-            member,
+            number: Packed::of(&a.number),
             member_key: Packed::of(&a.member_id),
             provider: Packed::of(&a.provider_npi),
             status: a.status,
@@ -176,10 +170,10 @@ impl<'a> MemberKey<'a> {
 pub struct AuthBook {
     auths: Vec<Authorization>,
     terms: Vec<Terms>,
-    numbers: Ids,
-    members: Ids,
-    /// Per member, the first authorization of its chain.
-    first_of_member: Vec<u32>,
+    /// Positions by number.
+    by_number: HashTable<u32>,
+    /// Per member, the position of the first authorization of its chain.
+    by_member: HashTable<u32>,
 }
 
 fn position(i: usize) -> u32 {
@@ -199,40 +193,95 @@ impl AuthBook {
         book
     }
 
-    fn member_or_add(&mut self, member_id: &str) -> u32 {
-        if let Some(m) = self.members.get(member_id) {
-            return m;
-        }
-        let m = position(self.first_of_member.len());
-        self.members.insert(member_id, m);
-        self.first_of_member.push(NONE);
-        m
+    fn number_at(&self, number: &str) -> Option<u32> {
+        let packed = Packed::of(number);
+        self.by_number
+            .find(hash_id(number), |&at| {
+                self.terms.get(at as usize).is_some_and(|t| {
+                    same_id(t.number, packed, || {
+                        self.auths
+                            .get(at as usize)
+                            .is_some_and(|a| a.number == number)
+                    })
+                })
+            })
+            .copied()
     }
 
-    fn link(&mut self, i: u32, member: u32) {
-        let Some(first) = self.first_of_member.get_mut(member as usize) else {
+    /// The first authorization of a member's chain (NONE: none on file).
+    fn first_of_member(&self, member_id: &str, packed: Option<Packed>) -> u32 {
+        self.by_member
+            .find(hash_id(member_id), |&at| {
+                self.is_member_at(at, member_id, packed)
+            })
+            .copied()
+            .unwrap_or(NONE)
+    }
+
+    fn is_member_at(&self, at: u32, member_id: &str, packed: Option<Packed>) -> bool {
+        self.terms.get(at as usize).is_some_and(|t| {
+            same_id(t.member_key, packed, || {
+                self.auths
+                    .get(at as usize)
+                    .is_some_and(|a| a.member_id == member_id)
+            })
+        })
+    }
+
+    /// Puts `i` first in its member's chain.
+    fn link(&mut self, i: u32) {
+        let Some(member_id) = self.auths.get(i as usize).map(|a| a.member_id.clone()) else {
             return;
         };
-        let next = std::mem::replace(first, i);
+        let packed = Packed::of(&member_id);
+        let hash = hash_id(&member_id);
+        let (terms, auths) = (&self.terms, &self.auths);
+        let same = |&at: &u32| {
+            terms.get(at as usize).is_some_and(|t| {
+                same_id(t.member_key, packed, || {
+                    auths
+                        .get(at as usize)
+                        .is_some_and(|a| a.member_id == member_id)
+                })
+            })
+        };
+        let next = match self.by_member.find_mut(hash, same) {
+            Some(first) => std::mem::replace(first, i),
+            None => {
+                self.by_member.insert_unique(hash, i, |&at| {
+                    auths.get(at as usize).map_or(0, |a| hash_id(&a.member_id))
+                });
+                NONE
+            }
+        };
         if let Some(t) = self.terms.get_mut(i as usize) {
-            t.member = member;
             t.next_of_member = next;
         }
     }
 
-    fn unlink(&mut self, i: u32, member: u32) {
+    /// Takes `i` out of its member's chain (before its record changes).
+    fn unlink(&mut self, i: u32) {
+        let Some(member_id) = self.auths.get(i as usize).map(|a| a.member_id.clone()) else {
+            return;
+        };
+        let packed = Packed::of(&member_id);
         let next = self
             .terms
             .get(i as usize)
             .map_or(NONE, |t| t.next_of_member);
-        let Some(first) = self.first_of_member.get_mut(member as usize) else {
-            return;
-        };
-        if *first == i {
-            *first = next;
+        let first = self.first_of_member(&member_id, packed);
+        if first == i {
+            let hash = hash_id(&member_id);
+            if let Ok(entry) = self.by_member.find_entry(hash, |&at| at == i) {
+                if next == NONE {
+                    entry.remove();
+                } else {
+                    *entry.into_mut() = next;
+                }
+            }
             return;
         }
-        let mut at = *first;
+        let mut at = first;
         while let Some(t) = self.terms.get_mut(at as usize) {
             if t.next_of_member == i {
                 t.next_of_member = next;
@@ -244,47 +293,49 @@ impl AuthBook {
 
     /// Adds or replaces one authorization.
     pub fn insert(&mut self, a: Authorization) {
-        let member = self.member_or_add(&a.member_id);
-        if let Some(i) = self.numbers.get(&a.number) {
-            let old = self
-                .terms
+        if let Some(i) = self.number_at(&a.number) {
+            let moves = self
+                .auths
                 .get(i as usize)
-                .map(|t| (t.member, t.next_of_member));
+                .is_some_and(|old| old.member_id != a.member_id);
+            if moves {
+                self.unlink(i);
+            }
             if let (Some(t), Some(slot)) = (
                 self.terms.get_mut(i as usize),
                 self.auths.get_mut(i as usize),
             ) {
-                let (old_member, next) = old.unwrap_or((member, NONE));
                 *t = Terms {
-                    member: old_member,
-                    next_of_member: next,
-                    ..Terms::of(&a, member)
+                    next_of_member: t.next_of_member,
+                    ..Terms::of(&a)
                 };
                 *slot = a;
-                if old_member != member {
-                    self.unlink(i, old_member);
-                    self.link(i, member);
-                }
+            }
+            if moves {
+                self.link(i);
             }
             return;
         }
         let i = position(self.auths.len());
-        self.numbers.insert(&a.number, i);
-        self.terms.push(Terms::of(&a, member));
+        let hash = hash_id(&a.number);
+        self.terms.push(Terms::of(&a));
         self.auths.push(a);
-        self.link(i, member);
+        let auths = &self.auths;
+        self.by_number.insert_unique(hash, i, |&at| {
+            auths.get(at as usize).map_or(0, |a| hash_id(&a.number))
+        });
+        self.link(i);
     }
 
     /// The authorization with this number.
     pub fn get(&self, number: &str) -> Option<&Authorization> {
-        self.numbers
-            .get(number)
+        self.number_at(number)
             .and_then(|i| self.auths.get(i as usize))
     }
 
     /// The authorization with this number, and its terms.
     pub fn find(&self, number: &str) -> Option<(AuthId, &Terms)> {
-        let i = self.numbers.get(number)?;
+        let i = self.number_at(number)?;
         Some((AuthId(i), self.terms.get(i as usize)?))
     }
 
@@ -300,22 +351,14 @@ impl AuthBook {
 
     /// True when the authorization was issued for this member.
     pub fn is_for(&self, id: AuthId, terms: &Terms, member: &MemberKey<'_>) -> bool {
-        match (terms.member_key, member.packed) {
-            (Some(a), Some(b)) => a == b,
-            (None, None) => self.record(id).is_some_and(|a| a.member_id == member.id),
-            _ => false,
-        }
+        same_id(terms.member_key, member.packed, || {
+            self.record(id).is_some_and(|a| a.member_id == member.id)
+        })
     }
 
     /// Where a member's authorizations are (found once per claim, at most).
     pub fn member_auths(&self, member: &MemberKey<'_>) -> MemberAuths {
-        MemberAuths(
-            self.members
-                .get(member.id)
-                .and_then(|m| self.first_of_member.get(m as usize))
-                .copied()
-                .unwrap_or(NONE),
-        )
+        MemberAuths(self.first_of_member(member.id, member.packed))
     }
 
     /// Authorizations issued for a member, with their terms.
@@ -331,11 +374,9 @@ impl AuthBook {
 
     /// True when the authorization was issued to this provider NPI.
     pub fn issued_to(&self, id: AuthId, terms: &Terms, npi: &str) -> bool {
-        match (terms.provider, Packed::of(npi)) {
-            (Some(a), Some(b)) => a == b,
-            (None, None) => self.record(id).is_some_and(|a| a.provider_npi == npi),
-            _ => false,
-        }
+        same_id(terms.provider, Packed::of(npi), || {
+            self.record(id).is_some_and(|a| a.provider_npi == npi)
+        })
     }
 
     /// True when the line's procedure or revenue code is covered.
@@ -360,7 +401,7 @@ impl AuthBook {
 
     /// Adds `units` to an authorization's units used (negative to reverse).
     pub fn consume(&mut self, number: &str, units: Decimal) {
-        if let Some(i) = self.numbers.get(number) {
+        if let Some(i) = self.number_at(number) {
             self.consume_id(AuthId(i), units);
         }
     }
@@ -477,7 +518,7 @@ mod tests {
             auth("A3", "M1", "1234567893", ""),
         ]);
         book.insert(auth("A2", "M2", "1234567893", "70551"));
-        let numbers = |m: &str| {
+        let numbers = |book: &AuthBook, m: &str| {
             let mut n: Vec<String> = book
                 .of_member(book.member_auths(&MemberKey::of(m)))
                 .map(|(id, _)| book.record(id).unwrap().number.clone())
@@ -485,9 +526,23 @@ mod tests {
             n.sort();
             n
         };
-        assert_eq!(numbers("M1"), ["A1", "A3"]);
-        assert_eq!(numbers("M2"), ["A2"]);
+        assert_eq!(numbers(&book, "M1"), ["A1", "A3"]);
+        assert_eq!(numbers(&book, "M2"), ["A2"]);
         assert_eq!(book.len(), 3);
+        // The first of a chain (the latest added), then the last one left.
+        book.insert(auth("A3", "MEMBER-ID-LONGER-THAN-15", "1234567893", ""));
+        assert_eq!(numbers(&book, "M1"), ["A1"]);
+        assert_eq!(numbers(&book, "MEMBER-ID-LONGER-THAN-15"), ["A3"]);
+        book.insert(auth("A1", "M2", "1234567893", ""));
+        assert!(book
+            .of_member(book.member_auths(&MemberKey::of("M1")))
+            .next()
+            .is_none());
+        assert_eq!(numbers(&book, "M2"), ["A1", "A2"]);
+        // Same member again: stays in its chain, record replaced.
+        book.insert(auth("A1", "M2", "1234567893", "70551"));
+        assert_eq!(numbers(&book, "M2"), ["A1", "A2"]);
+        assert_eq!(book.get("A1").unwrap().codes_text(), "70551");
         book.consume("A2", Decimal::ONE);
         assert_eq!(book.find("A2").unwrap().1.remaining(), Some(Decimal::ONE));
         assert_eq!(book.get("A2").unwrap().units_used, Decimal::ONE);
