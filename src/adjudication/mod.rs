@@ -644,6 +644,12 @@ impl<'r> Adjudicator<'r> {
             .iter()
             .map(|line| {
                 let rule = self.rules.matched(&LineFacts::of(claim, line));
+                if rule.is_some() {
+                    // Where the member's authorizations are, for a
+                    // suggestion if this line fails: found here, beside
+                    // the number, so the two misses overlap.
+                    member.auths(book);
+                }
                 let first = rule
                     .and(claim.line_prior_auths(line).first())
                     .and_then(|n| book.find(n))
