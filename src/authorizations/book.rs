@@ -176,6 +176,24 @@ pub struct AuthBook {
     by_member: HashTable<u32>,
 }
 
+/// True when the authorization at `at` was issued for this member. A free
+/// function so that `link` can call it while it holds the member table.
+fn member_at(
+    terms: &[Terms],
+    auths: &[Authorization],
+    at: u32,
+    member_id: &str,
+    packed: Option<Packed>,
+) -> bool {
+    terms.get(at as usize).is_some_and(|t| {
+        same_id(t.member_key, packed, || {
+            auths
+                .get(at as usize)
+                .is_some_and(|a| a.member_id == member_id)
+        })
+    })
+}
+
 fn position(i: usize) -> u32 {
     u32::try_from(i).unwrap_or(NONE)
 }
@@ -219,13 +237,7 @@ impl AuthBook {
     }
 
     fn is_member_at(&self, at: u32, member_id: &str, packed: Option<Packed>) -> bool {
-        self.terms.get(at as usize).is_some_and(|t| {
-            same_id(t.member_key, packed, || {
-                self.auths
-                    .get(at as usize)
-                    .is_some_and(|a| a.member_id == member_id)
-            })
-        })
+        member_at(&self.terms, &self.auths, at, member_id, packed)
     }
 
     /// Puts `i` first in its member's chain.
@@ -236,15 +248,7 @@ impl AuthBook {
         let packed = Packed::of(&member_id);
         let hash = hash_id(&member_id);
         let (terms, auths) = (&self.terms, &self.auths);
-        let same = |&at: &u32| {
-            terms.get(at as usize).is_some_and(|t| {
-                same_id(t.member_key, packed, || {
-                    auths
-                        .get(at as usize)
-                        .is_some_and(|a| a.member_id == member_id)
-                })
-            })
-        };
+        let same = |&at: &u32| member_at(terms, auths, at, &member_id, packed);
         let next = match self.by_member.find_mut(hash, same) {
             Some(first) => std::mem::replace(first, i),
             None => {
