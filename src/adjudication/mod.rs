@@ -824,16 +824,14 @@ impl<'r> Adjudicator<'r> {
                 result: Err(Failure::NoNumber),
             });
             let why = match &chosen.result {
-                Err(f) if !matches!(f, Failure::Pending | Failure::TooFewUnits(_)) => {
-                    Some(failure_text(
-                        f,
-                        chosen.number.unwrap_or_default(),
-                        chosen.found,
-                        book_ref,
-                        line,
-                        dates.as_ref(),
-                    ))
-                }
+                Err(f) if !matches!(f, Failure::Pending | Failure::TooFewUnits(_)) => Some(Why {
+                    failure: f.clone(),
+                    num: chosen.number.unwrap_or_default(),
+                    terms: chosen.found.map(|(_, t)| t),
+                    record: chosen.found.and_then(|(id, _)| book_ref.record(id)),
+                    line,
+                    dates,
+                }),
                 _ => None,
             };
             (
@@ -933,7 +931,7 @@ impl<'r> Adjudicator<'r> {
                 if f.suggests() {
                     d.suggestion = self.suggestion(claim, member, line, book, dates.as_ref());
                 }
-                let why = why.unwrap_or_default();
+                let why = OrEmpty(why);
                 let (rarc_sep, rarc) = match rarc {
                     Some(r) => (", ", r.as_str()),
                     None => ("", ""),
@@ -959,58 +957,105 @@ impl<'r> Adjudicator<'r> {
     }
 }
 
-fn failure_text(
-    f: &Failure,
-    num: &str,
-    found: Option<(AuthId, &Terms)>,
-    book: &AuthBook,
-    line: &ServiceLine,
-    dates: Option<&DateRange>,
-) -> String {
-    let a = found.map(|(_, t)| t);
-    let record = found.and_then(|(id, _)| book.record(id));
-    let span = a
-        .map(|a| format!("{}..{}", Ymd(a.start_date), Ymd(a.end_date)))
-        .unwrap_or_default();
-    match f {
-        Failure::NoNumber => "the claim carries no authorization number (REF*G1) for it".to_string(),
-        Failure::NotOnFile => format!("authorization {num} is not on file"),
-        Failure::Member => format!("authorization {num} was issued for a different member than this claim's subscriber"),
-        Failure::Provider => format!(
-            "authorization {num} was issued to provider NPI {}, which is neither the billing nor a rendering provider on this claim",
-            record.map(|a| a.provider_npi.as_str()).unwrap_or_default()
-        ),
-        Failure::StatusDenied => format!("authorization {num} was denied when it was requested"),
-        Failure::Pending => format!("authorization {num} is pending"),
-        Failure::Cancelled => format!("authorization {num} was cancelled"),
-        Failure::AfterEnd => format!(
-            "authorization {num} covers {span}, which does not include the service date{} (it ended {})",
-            if dates.is_some_and(|d| d.start != d.end) { "s" } else { "" },
-            a.map(|a| Ymd(a.end_date).to_string()).unwrap_or_default()
-        ),
-        Failure::BeforeStart => match dates {
-            Some(d) => format!(
-                "authorization {num} covers {span}, which does not include the service date{} (it starts {})",
-                if d.start != d.end { "s" } else { "" },
-                a.map(|a| Ymd(a.start_date).to_string()).unwrap_or_default()
+/// Why a number failed, in words, written straight into the reason (no
+/// intermediate strings: most PA lines of a bad file are denied).
+struct Why<'a> {
+    failure: Failure,
+    num: &'a str,
+    terms: Option<&'a Terms>,
+    record: Option<&'a crate::authorizations::Authorization>,
+    line: &'a ServiceLine,
+    dates: Option<DateRange>,
+}
+
+/// "2026-01-10..2026-04-10": the days an authorization covers.
+struct Span<'a>(Option<&'a Terms>);
+
+impl std::fmt::Display for Span<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(a) => write!(f, "{}..{}", Ymd(a.start_date), Ymd(a.end_date)),
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::fmt::Display for Why<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Why {
+            failure,
+            num,
+            terms: a,
+            record,
+            line,
+            dates,
+        } = self;
+        let span = Span(*a);
+        let days = |d: Option<&DateRange>| {
+            if d.is_some_and(|d| d.start != d.end) {
+                "s"
+            } else {
+                ""
+            }
+        };
+        let date = |d: Option<chrono::NaiveDate>| OrEmpty(d.map(Ymd));
+        match failure {
+            Failure::NoNumber => f.write_str("the claim carries no authorization number (REF*G1) for it"),
+            Failure::NotOnFile => write!(f, "authorization {num} is not on file"),
+            Failure::Member => write!(f, "authorization {num} was issued for a different member than this claim's subscriber"),
+            Failure::Provider => write!(
+                f,
+                "authorization {num} was issued to provider NPI {}, which is neither the billing nor a rendering provider on this claim",
+                record.map(|a| a.provider_npi.as_str()).unwrap_or_default()
             ),
-            None => format!("the line has no service date, so authorization {num} cannot be matched to it"),
-        },
-        Failure::Codes => format!(
-            "authorization {num} covers {}, not {}",
-            record.map(|a| a.codes_text()).unwrap_or_default(),
-            line.procedure
-                .as_ref()
-                .map(|p| p.code.clone())
-                .or_else(|| line.revenue_code.clone())
-                .unwrap_or_default()
-        ),
-        Failure::NoUnits => format!(
-            "authorization {num} has no units left ({} of {} used)",
-            u(a.map(|a| a.units_used).unwrap_or_default()),
-            u(a.and_then(|a| a.units).unwrap_or_default())
-        ),
-        Failure::TooFewUnits(_) => String::new(),
+            Failure::StatusDenied => write!(f, "authorization {num} was denied when it was requested"),
+            Failure::Pending => write!(f, "authorization {num} is pending"),
+            Failure::Cancelled => write!(f, "authorization {num} was cancelled"),
+            Failure::AfterEnd => write!(
+                f,
+                "authorization {num} covers {span}, which does not include the service date{} (it ended {})",
+                days(dates.as_ref()),
+                date(a.map(|a| a.end_date))
+            ),
+            Failure::BeforeStart => match dates {
+                Some(d) => write!(
+                    f,
+                    "authorization {num} covers {span}, which does not include the service date{} (it starts {})",
+                    days(Some(d)),
+                    date(a.map(|a| a.start_date))
+                ),
+                None => write!(f, "the line has no service date, so authorization {num} cannot be matched to it"),
+            },
+            Failure::Codes => write!(
+                f,
+                "authorization {num} covers {}, not {}",
+                record.map(|a| a.codes_text()).unwrap_or_default(),
+                line.procedure
+                    .as_ref()
+                    .map(|p| p.code.as_str())
+                    .or(line.revenue_code.as_deref())
+                    .unwrap_or_default()
+            ),
+            Failure::NoUnits => write!(
+                f,
+                "authorization {num} has no units left ({} of {} used)",
+                u(a.map(|a| a.units_used).unwrap_or_default()),
+                u(a.and_then(|a| a.units).unwrap_or_default())
+            ),
+            Failure::TooFewUnits(_) => Ok(()),
+        }
+    }
+}
+
+/// A value, or nothing when there is none.
+struct OrEmpty<T>(Option<T>);
+
+impl<T: std::fmt::Display> std::fmt::Display for OrEmpty<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(v) => v.fmt(f),
+            None => Ok(()),
+        }
     }
 }
 
