@@ -170,24 +170,25 @@ pub trait ClaimHistory {
     fn forget(&mut self, billing_npi: &str, claim_id: &str);
 }
 
-/// History of one run, in memory. Each claim is kept once, with its keys;
-/// two tables of positions find it by billing NPI and CLM01 and by payer
-/// claim id, comparing the keys stored in the claim itself, so recording a
-/// claim copies no key into a table and a lookup allocates nothing.
+/// History of one run, in memory. Each billing NPI and CLM01 pair has one
+/// slot, found through a table of positions that compares the key stored
+/// in the slot (no key copied into a table, no nested maps); the slot
+/// holds the claim recorded last under that key. A payer claim id leads to
+/// a slot: it keeps leading there after the key is recorded again (a
+/// replacement may cite any earlier payer claim id of the key), and is
+/// dropped when the claim recorded with it is forgotten.
 #[derive(Debug, Default)]
 pub struct MemoryHistory {
-    claims: Vec<Option<Recorded>>,
+    keys: Vec<KeySlot>,
     by_key: HashTable<u32>,
-    by_payer_id: HashTable<u32>,
-    /// Older payer claim ids (REF*F8) that lead to a key: see `link`.
-    links: HashMap<String, (String, String)>,
+    by_payer_id: HashMap<String, u32>,
 }
 
 #[derive(Debug)]
-struct Recorded {
+struct KeySlot {
     billing_npi: String,
     claim_id: String,
-    prior: PriorClaim,
+    prior: Option<PriorClaim>,
 }
 
 fn key_hash(billing_npi: &str, claim_id: &str) -> u64 {
@@ -198,117 +199,68 @@ fn key_hash(billing_npi: &str, claim_id: &str) -> u64 {
     h.finish()
 }
 
-fn id_hash(payer_claim_id: &str) -> u64 {
-    use std::hash::BuildHasher;
-    rustc_hash::FxBuildHasher.hash_one(payer_claim_id)
-}
-
 impl MemoryHistory {
     /// Makes an older payer claim id (REF*F8) lead to the claim that now
     /// answers for its key: the store knows ids the run never saw.
     pub fn link(&mut self, payer_claim_id: &str, billing_npi: &str, claim_id: &str) {
-        self.links.insert(
-            payer_claim_id.to_string(),
-            (billing_npi.to_string(), claim_id.to_string()),
-        );
+        let slot = self.slot_or_add(billing_npi, claim_id);
+        self.by_payer_id.insert(payer_claim_id.to_string(), slot);
     }
 
-    fn claim(&self, at: u32) -> Option<&Recorded> {
-        self.claims.get(at as usize).and_then(Option::as_ref)
-    }
-
-    fn position(&self, billing_npi: &str, claim_id: &str) -> Option<u32> {
+    fn slot(&self, billing_npi: &str, claim_id: &str) -> Option<u32> {
         self.by_key
             .find(key_hash(billing_npi, claim_id), |&at| {
-                self.claim(at)
-                    .is_some_and(|c| c.billing_npi == billing_npi && c.claim_id == claim_id)
+                self.keys
+                    .get(at as usize)
+                    .is_some_and(|k| k.billing_npi == billing_npi && k.claim_id == claim_id)
             })
             .copied()
     }
 
-    /// Takes a claim out of both tables; its slot stays empty.
-    fn remove(&mut self, at: u32) -> Option<Recorded> {
-        let c = self.claims.get_mut(at as usize)?.take()?;
-        if let Ok(e) = self
-            .by_key
-            .find_entry(key_hash(&c.billing_npi, &c.claim_id), |&p| p == at)
-        {
-            e.remove();
+    fn slot_or_add(&mut self, billing_npi: &str, claim_id: &str) -> u32 {
+        if let Some(at) = self.slot(billing_npi, claim_id) {
+            return at;
         }
-        if let Ok(e) = self
-            .by_payer_id
-            .find_entry(id_hash(&c.prior.payer_claim_id), |&p| p == at)
-        {
-            e.remove();
-        }
-        Some(c)
+        let at = u32::try_from(self.keys.len()).unwrap_or(u32::MAX);
+        self.keys.push(KeySlot {
+            billing_npi: billing_npi.to_string(),
+            claim_id: claim_id.to_string(),
+            prior: None,
+        });
+        let keys = &self.keys;
+        self.by_key
+            .insert_unique(key_hash(billing_npi, claim_id), at, |&p| {
+                keys.get(p as usize)
+                    .map_or(0, |k| key_hash(&k.billing_npi, &k.claim_id))
+            });
+        at
     }
 }
 
 impl ClaimHistory for MemoryHistory {
     fn by_key(&self, billing_npi: &str, claim_id: &str) -> Option<PriorClaim> {
-        let at = self.position(billing_npi, claim_id)?;
-        self.claim(at).map(|c| c.prior.clone())
+        let at = self.slot(billing_npi, claim_id)?;
+        self.keys.get(at as usize)?.prior.clone()
     }
     fn by_payer_id(&self, payer_claim_id: &str) -> Option<(String, String)> {
-        let found = self.by_payer_id.find(id_hash(payer_claim_id), |&at| {
-            self.claim(at)
-                .is_some_and(|c| c.prior.payer_claim_id == payer_claim_id)
-        });
-        match found.and_then(|&at| self.claim(at)) {
-            Some(c) => Some((c.billing_npi.clone(), c.claim_id.clone())),
-            None => self.links.get(payer_claim_id).cloned(),
-        }
+        let k = self
+            .keys
+            .get(*self.by_payer_id.get(payer_claim_id)? as usize)?;
+        Some((k.billing_npi.clone(), k.claim_id.clone()))
     }
     fn record(&mut self, billing_npi: &str, claim_id: &str, prior: PriorClaim) {
-        if let Some(at) = self.position(billing_npi, claim_id) {
-            self.remove(at);
-        }
-        let at = u32::try_from(self.claims.len()).unwrap_or(u32::MAX);
-        let (key, id) = (
-            key_hash(billing_npi, claim_id),
-            id_hash(&prior.payer_claim_id),
-        );
-        self.claims.push(Some(Recorded {
-            billing_npi: billing_npi.to_string(),
-            claim_id: claim_id.to_string(),
-            prior,
-        }));
-        let claims = &self.claims;
-        let rehash_key = |&p: &u32| {
-            claims
-                .get(p as usize)
-                .and_then(Option::as_ref)
-                .map_or(0, |c| key_hash(&c.billing_npi, &c.claim_id))
-        };
-        self.by_key.insert_unique(key, at, rehash_key);
-        // A payer claim id leads to the claim recorded with it last.
-        let payer_id = claims
-            .get(at as usize)
-            .and_then(Option::as_ref)
-            .map(|c| c.prior.payer_claim_id.as_str());
-        let same_id = |&p: &u32| {
-            claims
-                .get(p as usize)
-                .and_then(Option::as_ref)
-                .is_some_and(|c| Some(c.prior.payer_claim_id.as_str()) == payer_id)
-        };
-        match self.by_payer_id.find_mut(id, same_id) {
-            Some(p) => *p = at,
-            None => {
-                let rehash_id = |&p: &u32| {
-                    claims
-                        .get(p as usize)
-                        .and_then(Option::as_ref)
-                        .map_or(0, |c| id_hash(&c.prior.payer_claim_id))
-                };
-                self.by_payer_id.insert_unique(id, at, rehash_id);
-            }
+        let at = self.slot_or_add(billing_npi, claim_id);
+        self.by_payer_id.insert(prior.payer_claim_id.clone(), at);
+        if let Some(k) = self.keys.get_mut(at as usize) {
+            k.prior = Some(prior);
         }
     }
     fn forget(&mut self, billing_npi: &str, claim_id: &str) {
-        if let Some(at) = self.position(billing_npi, claim_id) {
-            self.remove(at);
+        let Some(at) = self.slot(billing_npi, claim_id) else {
+            return;
+        };
+        if let Some(p) = self.keys.get_mut(at as usize).and_then(|k| k.prior.take()) {
+            self.by_payer_id.remove(&p.payer_claim_id);
         }
     }
 }
@@ -1099,10 +1051,14 @@ mod history_tests {
             h.by_payer_id("P2"),
             Some(("1234567893".into(), "C2".into()))
         );
-        // Recorded again under its key: the new payer id answers, the old not.
+        // Recorded again under its key (an interim bill, say): the new payer
+        // id answers, and the old one still leads to the key.
         h.record("1234567893", "C1", prior("P4"));
         assert_eq!(h.by_key("1234567893", "C1").unwrap().payer_claim_id, "P4");
-        assert_eq!(h.by_payer_id("P1"), None);
+        assert_eq!(
+            h.by_payer_id("P1"),
+            Some(("1234567893".into(), "C1".into()))
+        );
         assert_eq!(
             h.by_payer_id("P4"),
             Some(("1234567893".into(), "C1".into()))
@@ -1113,18 +1069,18 @@ mod history_tests {
             h.by_payer_id("P2"),
             Some(("1234567893".into(), "C9".into()))
         );
+        // Forgetting a claim drops the payer id it was recorded with.
         h.forget("1234567893", "C2");
         assert!(h.by_key("1234567893", "C2").is_none());
-        assert_eq!(
-            h.by_payer_id("P2"),
-            Some(("1234567893".into(), "C9".into()))
-        );
-        h.forget("1234567893", "C9");
         assert_eq!(h.by_payer_id("P2"), None);
         h.link("OLD", "1234567893", "C1");
         assert_eq!(
             h.by_payer_id("OLD"),
             Some(("1234567893".into(), "C1".into()))
         );
+        h.record("1234567893", "C5", prior("P5"));
+        h.link("P5", "1234567893", "C5");
+        h.forget("1234567893", "C5");
+        assert_eq!(h.by_payer_id("P5"), None);
     }
 }

@@ -436,6 +436,58 @@ fn replacement_reverses_then_readjudicates_and_void_reverses() {
     assert_eq!(again.lines[0].decision, Decision::Approved);
 }
 
+/// Interim bills (frequency 2, then 3) under one CLM01, then a replacement
+/// with its own CLM01 citing the first bill's payer claim id: the older id
+/// still leads to the key, so the latest bill's unit comes back first.
+#[test]
+fn replacement_citing_an_older_payer_id_of_its_key_reverses_the_latest() {
+    let mut w = World::mri(A1);
+    let adj = Adjudicator::new(&w.index);
+    let bill = |id: &str, frequency: Frequency, code: &str, f8: Option<&str>| {
+        let mut c = claim(
+            id,
+            &["A1"],
+            vec![line(1, "70551", "1", "1200", "2026-03-04")],
+        );
+        c.frequency = frequency;
+        c.frequency_code = code.into();
+        c.payer_claim_number = f8.map(str::to_string);
+        c
+    };
+    adj.adjudicate(
+        &bill("C1", Frequency::Other, "2", None),
+        "P1",
+        &mut w.book,
+        &mut w.history,
+    );
+    adj.adjudicate(
+        &bill("C1", Frequency::Other, "3", None),
+        "P2",
+        &mut w.book,
+        &mut w.history,
+    );
+    assert_eq!(w.used("A1"), d("2"));
+    let r = adj.adjudicate(
+        &bill("C1R", Frequency::Replacement, "7", Some("P1")),
+        "P3",
+        &mut w.book,
+        &mut w.history,
+    );
+    assert_eq!(
+        r.lines[0].decision,
+        Decision::Approved,
+        "{}",
+        r.lines[0].reason
+    );
+    assert_eq!(r.reversed.len(), 1, "{:?}", r.reversed);
+    assert!(
+        r.lines[0].reason.contains("replaces payer claim P2"),
+        "{}",
+        r.lines[0].reason
+    );
+    assert_eq!(w.used("A1"), d("2"));
+}
+
 #[test]
 fn claim_status_partial_when_some_lines_denied() {
     let mut w = World::mri(A1);
