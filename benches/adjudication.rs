@@ -153,6 +153,14 @@ fn claims(pa_lines_of_20: usize) -> Vec<Claim> {
         .collect()
 }
 
+/// One pass: every claim adjudicated against a fresh history of the run.
+fn pass(adjudicator: &Adjudicator<'_>, claims: &[Claim], book: &mut AuthBook) {
+    let mut history = MemoryHistory::default();
+    for claim in claims {
+        black_box(adjudicator.adjudicate(claim, "bench", book, &mut history));
+    }
+}
+
 fn bench(c: &mut Criterion) {
     let index = rules();
     let mut book = book();
@@ -167,20 +175,10 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(lines as u64));
     g.sample_size(20);
     g.bench_function("10k_rules_1M_auths_30k_lines", |b| {
-        b.iter(|| {
-            let mut history = MemoryHistory::default();
-            for claim in &claims {
-                black_box(adjudicator.adjudicate(claim, "bench", &mut book, &mut history));
-            }
-        })
+        b.iter(|| pass(&adjudicator, &claims, &mut book))
     });
     g.bench_function("typical_mix_10k_rules_1M_auths_30k_lines", |b| {
-        b.iter(|| {
-            let mut history = MemoryHistory::default();
-            for claim in &typical {
-                black_box(adjudicator.adjudicate(claim, "bench", &mut book, &mut history));
-            }
-        })
+        b.iter(|| pass(&adjudicator, &typical, &mut book))
     });
     g.bench_function("rule_lookup_only_30k_lines", |b| {
         b.iter(|| {
@@ -207,11 +205,7 @@ fn fastest_passes(rounds: usize) {
         let mut best = f64::MAX;
         for _ in 0..rounds {
             let start = std::time::Instant::now();
-            let mut history = MemoryHistory::default();
-            for claim in &claims {
-                black_box(adjudicator.adjudicate(claim, "bench", &mut book, &mut history));
-            }
-            drop(history);
+            pass(&adjudicator, &claims, &mut book);
             best = best.min(start.elapsed().as_secs_f64());
         }
         println!(

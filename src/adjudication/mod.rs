@@ -301,20 +301,7 @@ impl std::fmt::Display for Label<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let Label(line, dates) = self;
         f.write_str("Line ")?;
-        let mut digits = [0u8; 10];
-        let mut n = line.number;
-        let mut at = digits.len();
-        loop {
-            at -= 1;
-            if let Some(d) = digits.get_mut(at) {
-                *d = b'0' + (n % 10) as u8;
-            }
-            n /= 10;
-            if n == 0 || at == 0 {
-                break;
-            }
-        }
-        f.write_str(std::str::from_utf8(digits.get(at..).unwrap_or_default()).unwrap_or("?"))?;
+        std::fmt::Display::fmt(&line.number, f)?;
         f.write_str(" (")?;
         match (&line.procedure, &line.revenue_code) {
             (Some(p), _) => f.write_str(&p.code)?,
@@ -591,7 +578,8 @@ impl<'r> Adjudicator<'r> {
             key: MemberKey::of(&claim.subscriber.member_id),
             auths: Cell::new(None),
         };
-        let resolved: Vec<(Option<Matched<'_>>, Option<AuthId>)> = claim
+        // The first number's lookup is kept whether or not it is on file.
+        let resolved: Vec<(Option<Matched<'_>>, Option<Option<AuthId>>)> = claim
             .lines
             .iter()
             .map(|line| {
@@ -604,8 +592,7 @@ impl<'r> Adjudicator<'r> {
                 }
                 let first = rule
                     .and(claim.line_prior_auths(line).first())
-                    .and_then(|n| book.find(n))
-                    .map(|(id, _)| id);
+                    .map(|n| book.find(n).map(|(id, _)| id));
                 (rule, first)
             })
             .collect();
@@ -719,7 +706,7 @@ impl<'r> Adjudicator<'r> {
         member: &Member<'_>,
         line: &ServiceLine,
         rule: Option<Matched<'_>>,
-        resolved: Option<AuthId>,
+        resolved: Option<Option<AuthId>>,
         book: &mut AuthBook,
         consumption: &mut Vec<Consumption>,
     ) -> LineDecision {
@@ -727,7 +714,11 @@ impl<'r> Adjudicator<'r> {
         let dates = claim.line_dates(line);
         let label = line_label(line, dates.as_ref());
         let label = &label;
-        let Some(Matched { rule, says }) = rule else {
+        let Some(Matched {
+            rule,
+            says: rule_says,
+        }) = rule
+        else {
             let facts = LineFacts::of(claim, line);
             let exempted = if facts.emergency {
                 self.rules.lookup(&LineFacts {
@@ -758,7 +749,9 @@ impl<'r> Adjudicator<'r> {
             let mut passed = None;
             for (k, n) in numbers.iter().take(5).enumerate() {
                 let found = match resolved {
-                    Some(id) if k == 0 => book_ref.terms(id).map(|t| (id, t)),
+                    Some(first) if k == 0 => {
+                        first.and_then(|id| book_ref.terms(id).map(|t| (id, t)))
+                    }
                     _ => book_ref.find(n),
                 };
                 let c = self.check(claim, member, line, n, found, book_ref, dates.as_ref());
@@ -796,7 +789,6 @@ impl<'r> Adjudicator<'r> {
             )
         };
         d.authorization = number.clone();
-        let rule_says = says;
         let num = number.clone().unwrap_or_default();
         match result {
             Ok(()) => {

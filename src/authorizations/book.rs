@@ -129,7 +129,7 @@ impl Terms {
 
     /// Units still available (None: unlimited).
     pub fn remaining(&self) -> Option<Decimal> {
-        self.units.map(|u| (u - self.units_used).max(Decimal::ZERO))
+        super::units_remaining(self.units, self.units_used)
     }
 
     /// True when every day of `dates` is inside the authorization.

@@ -13,7 +13,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{any_matches, CodeSpec, DateRange};
+use crate::model::{any_matches, CodeSpec};
 
 /// UM status of an authorization.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -54,6 +54,12 @@ impl AuthStatus {
     }
 }
 
+/// Units still available of `units` approved with `used` consumed (None:
+/// unlimited; never below zero).
+pub fn units_remaining(units: Option<Decimal>, used: Decimal) -> Option<Decimal> {
+    units.map(|u| (u - used).max(Decimal::ZERO))
+}
+
 /// One authorization record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authorization {
@@ -80,7 +86,7 @@ pub struct Authorization {
 impl Authorization {
     /// Units still available (None: unlimited).
     pub fn remaining(&self) -> Option<Decimal> {
-        self.units.map(|u| (u - self.units_used).max(Decimal::ZERO))
+        units_remaining(self.units, self.units_used)
     }
 
     /// True when the line's procedure or revenue code is covered.
@@ -88,11 +94,6 @@ impl Authorization {
         self.codes.is_empty()
             || procedure.is_some_and(|c| any_matches(&self.codes, c))
             || revenue.is_some_and(|c| any_matches(&self.codes, c))
-    }
-
-    /// True when every day of `dates` is inside the authorization.
-    pub fn covers_dates(&self, dates: &DateRange) -> bool {
-        self.start_date <= dates.start && dates.end <= self.end_date
     }
 
     /// The codes as written in files (`70551|70553`).

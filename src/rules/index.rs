@@ -170,11 +170,10 @@ impl<'a> LineFacts<'a> {
     }
 }
 
-/// A rule's conditions other than its codes, packed into one cache line:
-/// lookups test candidates here instead of reading the whole [`Rule`]
-/// (its strings and vectors span several lines). Holds exactly what
-/// [`Rule::applies_to`] tests; places of service, rarely set, are read
-/// from the rule.
+/// A rule's conditions of SPEC §2.2 other than its codes, packed into one
+/// cache line: lookups test candidates here instead of reading the whole
+/// [`Rule`] (its strings and vectors span several lines). Places of
+/// service, rarely set, are read from the rule.
 #[derive(Debug, Clone)]
 struct Conditions {
     effective: NaiveDate,
@@ -231,36 +230,6 @@ impl Conditions {
         !self.has_places
             || f.place_of_service
                 .is_some_and(|p| rule.places_of_service.iter().any(|x| x == p))
-    }
-}
-
-impl Rule {
-    /// The conditions of SPEC §2.2 other than the code match.
-    pub fn applies_to(&self, f: &LineFacts<'_>) -> bool {
-        if let Some(d) = f.date {
-            if d < self.effective || self.expires.is_some_and(|x| d > x) {
-                return false;
-            }
-        }
-        if !self.lines_of_business.is_empty()
-            && !self.lines_of_business.contains(&f.line_of_business)
-        {
-            return false;
-        }
-        if !self.places_of_service.is_empty()
-            && !f
-                .place_of_service
-                .is_some_and(|p| self.places_of_service.iter().any(|x| x == p))
-        {
-            return false;
-        }
-        if self.units_over.is_some_and(|u| f.units <= u) {
-            return false;
-        }
-        if self.charge_over.is_some_and(|c| f.charge <= c) {
-            return false;
-        }
-        !(self.emergency_exempt && f.emergency)
     }
 }
 
@@ -379,7 +348,36 @@ mod tests {
     use crate::model::LineOfBusiness;
     use rust_decimal::Decimal;
 
-    /// The packed conditions answer as `Rule::applies_to` does, over every
+    /// SPEC §2.2's conditions other than the code match, written plainly
+    /// from the rule: what the packed conditions must answer.
+    fn applies_to(rule: &Rule, f: &LineFacts<'_>) -> bool {
+        if let Some(d) = f.date {
+            if d < rule.effective || rule.expires.is_some_and(|x| d > x) {
+                return false;
+            }
+        }
+        if !rule.lines_of_business.is_empty()
+            && !rule.lines_of_business.contains(&f.line_of_business)
+        {
+            return false;
+        }
+        if !rule.places_of_service.is_empty()
+            && !f
+                .place_of_service
+                .is_some_and(|p| rule.places_of_service.iter().any(|x| x == p))
+        {
+            return false;
+        }
+        if rule.units_over.is_some_and(|u| f.units <= u) {
+            return false;
+        }
+        if rule.charge_over.is_some_and(|c| f.charge <= c) {
+            return false;
+        }
+        !(rule.emergency_exempt && f.emergency)
+    }
+
+    /// The packed conditions answer as SPEC §2.2 says, over every
     /// combination of a grid of rules and line facts.
     #[test]
     fn packed_conditions_agree_with_the_rule() {
@@ -450,7 +448,7 @@ mod tests {
                                     };
                                     assert_eq!(
                                         c.hold(rule, &f),
-                                        rule.applies_to(&f),
+                                        applies_to(rule, &f),
                                         "{rule:?} {f:?}"
                                     );
                                     checked += 1;
