@@ -1,8 +1,8 @@
 //! Signed access tokens: Ed25519 JWTs issued and verified here, and tokens
 //! of an external OpenID Connect provider verified against its JWKS.
 
+use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
-use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -126,7 +126,7 @@ pub struct Keys {
     /// the same token for up to 15 minutes, and checking an Ed25519
     /// signature on every request showed in the service's latency. Emptied
     /// whenever the keys change; expiry is still checked on every use.
-    verified: std::sync::Mutex<HashMap<String, TokenClaims>>,
+    verified: Mutex<HashMap<String, TokenClaims>>,
 }
 
 /// Verified tokens remembered at most (then the memory starts over).
@@ -154,7 +154,7 @@ impl Keys {
             issuer: issuer.to_string(),
             audience: audience.to_string(),
             set: RwLock::new(KeySet::default()),
-            verified: std::sync::Mutex::new(HashMap::new()),
+            verified: Mutex::new(HashMap::new()),
         }
     }
 
@@ -231,37 +231,25 @@ impl Keys {
                 key: EncodingKey::from_ed_der(&der),
             });
         }
-        let mut g = match self.set.write() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
+        let mut g = self.set.write();
         // A key set that verified a token earlier may no longer hold its
         // key (retired): forget what was verified, unless nothing changed.
         let same = g.public == set.public;
         *g = set;
         if !same {
-            match self.verified.lock() {
-                Ok(mut v) => v.clear(),
-                Err(p) => p.into_inner().clear(),
-            }
+            self.verified.lock().clear()
         }
         Ok(())
     }
 
     /// True when `kid` is one of ours.
     pub fn knows(&self, kid: &str) -> bool {
-        match self.set.read() {
-            Ok(g) => g.verify.contains_key(kid),
-            Err(p) => p.into_inner().verify.contains_key(kid),
-        }
+        self.set.read().verify.contains_key(kid)
     }
 
     /// Signs `claims`.
     pub fn issue(&self, claims: &TokenClaims) -> Result<String, TokenError> {
-        let g = match self.set.read() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
+        let g = self.set.read();
         let signer = g
             .signer
             .as_ref()
@@ -275,10 +263,7 @@ impl Keys {
     /// and audience. A token verified before is not verified again, but
     /// its expiry is checked against `now_s` (Unix seconds).
     pub fn verify_at(&self, token: &str, now_s: i64) -> Result<TokenClaims, TokenError> {
-        let cached = match self.verified.lock() {
-            Ok(v) => v.get(token).cloned(),
-            Err(p) => p.into_inner().get(token).cloned(),
-        };
+        let cached = self.verified.lock().get(token).cloned();
         if let Some(claims) = cached {
             return if claims.exp > now_s {
                 Ok(claims)
@@ -287,10 +272,7 @@ impl Keys {
             };
         }
         let claims = self.verify(token)?;
-        let mut v = match self.verified.lock() {
-            Ok(v) => v,
-            Err(p) => p.into_inner(),
-        };
+        let mut v = self.verified.lock();
         if v.len() >= VERIFIED_CACHE {
             v.clear();
         }
@@ -309,10 +291,7 @@ impl Keys {
             )));
         }
         let kid = header.kid.unwrap_or_default();
-        let g = match self.set.read() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
+        let g = self.set.read();
         let key = g
             .verify
             .get(&kid)
@@ -328,10 +307,7 @@ impl Keys {
 
     /// The public keys as a JWKS (RFC 7517), for `/.well-known/jwks.json`.
     pub fn jwks(&self) -> serde_json::Value {
-        let g = match self.set.read() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
+        let g = self.set.read();
         let keys: Vec<_> = g
             .public
             .iter()
@@ -405,10 +381,7 @@ impl ExternalIssuer {
     /// True when the keys should be fetched before verifying a token that
     /// names `kid`.
     pub fn needs_fetch(&self, kid: Option<&str>) -> bool {
-        let g = match self.keys.read() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
+        let g = self.keys.read();
         // Never more than one try per REFETCH_AFTER, failed or not.
         if g.1.is_some_and(|tried| tried.elapsed() < REFETCH_AFTER) {
             return false;
@@ -425,10 +398,7 @@ impl ExternalIssuer {
     /// again after ten seconds, not on every request.
     pub fn fetch(&self) -> Result<(), TokenError> {
         let fetched = self.fetch_set();
-        let mut g = match self.keys.write() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
+        let mut g = self.keys.write();
         g.1 = Some(Instant::now());
         match fetched {
             Ok(set) => {
@@ -466,10 +436,7 @@ impl ExternalIssuer {
         }
         let kid = header.kid.clone().unwrap_or_default();
         let key = {
-            let g = match self.keys.read() {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
-            };
+            let g = self.keys.read();
             let jwk =
                 g.2.find(&kid)
                     .ok_or_else(|| TokenError::UnknownKey(kid.clone()))?;

@@ -4,9 +4,9 @@
 //! cut off by a crash resumes after the last committed chunk and never
 //! consumes twice.
 
+use parking_lot::Mutex;
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::sync::Mutex;
 
 use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -15,10 +15,10 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::claims::{declared_length, expect_media, X12_MEDIA};
+use super::body::{declared_length, expect_media, wants_x12, X12_MEDIA};
 use super::guard::Actor;
 use super::{ApiError, ApiResult, AppState};
-use crate::store::{Batch, StoreError, SubmitOptions, Submitted};
+use crate::store::{Batch, BatchState, StoreError, SubmitOptions, Submitted};
 use crate::x12::Parser;
 
 /// A batch to work on.
@@ -60,7 +60,12 @@ impl Queue {
                             let _ = job
                                 .state
                                 .store
-                                .set_batch_state(&job.id, "failed", None, Some(&e.to_string()))
+                                .set_batch_state(
+                                    &job.id,
+                                    BatchState::Failed,
+                                    None,
+                                    Some(&e.to_string()),
+                                )
                                 .await;
                         }
                     }
@@ -73,18 +78,14 @@ impl Queue {
     }
 
     fn push(&self, job: Job) {
-        if let Ok(g) = self.tx.lock() {
-            if let Some(tx) = g.as_ref() {
-                let _ = tx.send(job);
-            }
+        if let Some(tx) = self.tx.lock().as_ref() {
+            let _ = tx.send(job);
         }
     }
 
     /// Lets the worker finish its current batch and end.
     pub(super) fn stop(&self) {
-        if let Ok(mut g) = self.tx.lock() {
-            g.take();
-        }
+        self.tx.lock().take();
     }
 }
 
@@ -107,7 +108,7 @@ async fn run(job: &Job) -> anyhow::Result<()> {
         return Ok(());
     };
     store
-        .set_batch_state(&job.id, "running", None, None)
+        .set_batch_state(&job.id, BatchState::Running, None, None)
         .await?;
     let file = std::fs::File::open(&batch.spool)
         .map_err(|e| anyhow::anyhow!("batch file is gone: {e}"))?;
@@ -145,10 +146,10 @@ async fn run(job: &Job) -> anyhow::Result<()> {
         }
     }
     for e in parser.envelope_errors().iter().filter(|e| e.lost_data) {
-        rejected.push(json!({"control_number": null, "errors": [crate::cli::unreadable(e)]}));
+        rejected.push(json!({"control_number": null, "errors": [crate::x12::unreadable(e)]}));
     }
     store
-        .set_batch_state(&job.id, "done", Some(&json!(rejected)), None)
+        .set_batch_state(&job.id, BatchState::Done, Some(&json!(rejected)), None)
         .await?;
     tracing::info!(batch = %job.id, claims = done, "batch done");
     Ok(())
@@ -293,7 +294,7 @@ pub(super) async fn create(
 /// The 835 of a finished batch: its claims read again from the spool,
 /// paired in file order with their stored decisions.
 async fn remit(state: &web::Data<AppState>, batch: &crate::store::Batch) -> ApiResult {
-    if batch.state != "done" {
+    if batch.state != BatchState::Done {
         return Err(ApiError::Conflict(format!(
             "batch {} is {}: its 835 is written once it is done",
             batch.id, batch.state
@@ -305,7 +306,7 @@ async fn remit(state: &web::Data<AppState>, batch: &crate::store::Batch) -> ApiR
             batch.id
         )));
     }
-    let parse = |json: &str| -> Result<crate::adjudication::ClaimDecision, ApiError> {
+    let parse = |json: &str| -> Result<crate::model::ClaimDecision, ApiError> {
         serde_json::from_str(json).map_err(|e| ApiError::Internal(format!("stored decision: {e}")))
     };
     let mut decisions = Vec::new();
@@ -412,7 +413,7 @@ pub(super) async fn results(
         .audit(&state, "batch.results.read", "batch", &id)
         .await?;
     let x12 = match query.format.as_deref() {
-        None => super::claims::wants_x12(&req),
+        None => wants_x12(&req),
         Some("ndjson") => false,
         Some("835") => true,
         Some(other) => {
@@ -446,6 +447,6 @@ pub(super) async fn results(
     });
     Ok(HttpResponse::Ok()
         .content_type("application/x-ndjson")
-        .insert_header(("Batch-State", batch.state))
+        .insert_header(("Batch-State", batch.state.as_str()))
         .streaming(pages))
 }

@@ -1,78 +1,16 @@
 //! `/v1/claims`: submit an 837 (or check it), look up stored claims.
 
-use actix_web::http::header::{HeaderMap, CONTENT_LENGTH, CONTENT_TYPE};
 use actix_web::{web, HttpRequest, HttpResponse};
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::body::{expect_media, read_body, wants_x12, X12_MEDIA};
 use super::guard::Actor;
 use super::{ApiError, ApiResult, AppState};
-use crate::adjudication::ClaimDecision;
-use crate::cli::{read_files, Input, Intake};
-use crate::model::Claim;
+use crate::model::{Claim, ClaimDecision};
 use crate::store::{SubmitOptions, Submitted};
 use crate::x12;
-
-/// The 837 bodies the claim and batch routes take.
-pub(super) const X12_MEDIA: &[&str] = &[
-    "application/edi-x12",
-    "application/x12",
-    "text/plain",
-    "application/octet-stream",
-];
-
-/// The body length the request declares; 413 when it is over `limit`
-/// (before a byte is read).
-pub(super) fn declared_length(headers: &HeaderMap, limit: u64) -> ApiResult<Option<u64>> {
-    let declared = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(ApiError::TooLarge(limit));
-    }
-    Ok(declared)
-}
-
-/// Reads a request body up to `limit` bytes: 413 with a JSON error beyond.
-pub(super) async fn read_body(
-    headers: &HeaderMap,
-    mut payload: web::Payload,
-    limit: u64,
-) -> ApiResult<Vec<u8>> {
-    let declared = declared_length(headers, limit)?;
-    let mut body = Vec::with_capacity(declared.unwrap_or(0).min(limit) as usize);
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("request body: {e}")))?;
-        if (body.len() + chunk.len()) as u64 > limit {
-            return Err(ApiError::TooLarge(limit));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-/// Refuses a body whose Content-Type is not one of `accepted`.
-pub(super) fn expect_media(headers: &HeaderMap, accepted: &[&str]) -> ApiResult<()> {
-    let Some(ct) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
-        return Ok(()); // no type given: take the body for what the route expects
-    };
-    let essence = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if accepted.contains(&essence.as_str()) {
-        Ok(())
-    } else {
-        Err(ApiError::UnsupportedMediaType(format!(
-            "Content-Type {ct} is not accepted here; send {}",
-            accepted.join(" or ")
-        )))
-    }
-}
+use crate::x12::{Input, Intake, X12Answer};
 
 /// An 837 read from a request body: claims of accepted sets, in order,
 /// and what was rejected.
@@ -88,11 +26,15 @@ pub(super) fn receive(body: Vec<u8>) -> ApiResult<Received> {
         name: "request".into(),
         reader: Box::new(std::io::Cursor::new(body)),
     };
-    let intake = read_files(vec![input], |set| {
-        claims.append(&mut set.claims);
-        Ok(())
-    })
-    .map_err(|e| ApiError::BadRequest(format!("837 body: {e}")))?;
+    let intake = x12::read_inputs(
+        vec![input],
+        |_| {},
+        |set| {
+            claims.append(&mut set.claims);
+            Ok::<(), std::convert::Infallible>(())
+        },
+    )
+    .unwrap_or_else(|never| match never {});
     if intake.summary.interchanges == 0 {
         let why = intake
             .rejected
@@ -109,27 +51,15 @@ pub(super) fn receive(body: Vec<u8>) -> ApiResult<Received> {
 /// The SPEC §4 answer.
 pub(super) fn answer_json(version: &str, decisions: &[ClaimDecision], intake: &Intake) -> String {
     #[derive(Serialize)]
-    struct RejectedSet<'a> {
-        control_number: &'a Option<String>,
-        errors: &'a [x12::SyntaxError],
-    }
-    #[derive(Serialize)]
     struct Answer<'a> {
         rule_set: &'a str,
         claims: &'a [ClaimDecision],
-        rejected: Vec<RejectedSet<'a>>,
+        rejected: &'a [x12::Rejected],
     }
     let answer = Answer {
         rule_set: version,
         claims: decisions,
-        rejected: intake
-            .rejected
-            .iter()
-            .map(|r| RejectedSet {
-                control_number: &r.control_number,
-                errors: &r.errors,
-            })
-            .collect(),
+        rejected: &intake.rejected,
     };
     serde_json::to_string(&answer).unwrap_or_default()
 }
@@ -145,17 +75,20 @@ pub(super) struct SubmitQuery {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Format {
     Json,
-    Ack999,
-    Remit835,
-    Ack277ca,
+    X12(X12Answer),
 }
 
-/// True when the client asks for X12 (`Accept: application/edi-x12`).
-pub(super) fn wants_x12(req: &HttpRequest) -> bool {
-    req.headers()
-        .get(actix_web::http::header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("application/edi-x12"))
+impl Format {
+    /// The name hashed with an idempotent request's body (kept as the
+    /// stored hashes have it).
+    fn hash_name(self) -> &'static str {
+        match self {
+            Format::Json => "Json",
+            Format::X12(X12Answer::Ack999) => "Ack999",
+            Format::X12(X12Answer::Remit835) => "Remit835",
+            Format::X12(X12Answer::Ack277ca) => "Ack277ca",
+        }
+    }
 }
 
 fn render(
@@ -165,63 +98,20 @@ fn render(
     decisions: &[ClaimDecision],
     intake: &Intake,
     control_number: u32,
-    payer: &super::config::Payer,
+    payer: &x12::Payer,
 ) -> String {
-    match format {
-        Format::Json => answer_json(version, decisions, intake),
-        Format::Ack999 => x12::write_999(
-            &intake.acks,
-            &x12::AckEnvelope {
-                created: crate::store::now(),
-                control_number,
-                test: intake.acks.iter().any(|g| g.test),
-            },
-        ),
-        // Nothing final to remit (all pended or voided), nothing accepted to
-        // acknowledge: the JSON answer says why better than an empty file.
-        Format::Remit835 if !decisions.iter().any(x12::remittable) => {
-            answer_json(version, decisions, intake)
-        }
-        Format::Ack277ca if decisions.is_empty() && intake.unprocessed.is_empty() => {
-            answer_json(version, decisions, intake)
-        }
-        Format::Ack277ca => {
-            let (submitter, app) = intake
-                .acks
-                .first()
-                .map(|g| (g.sender.1.clone(), g.app_sender.clone()))
-                .unwrap_or_default();
-            let acked: Vec<x12::AckedClaim<'_>> = claims
-                .iter()
-                .zip(decisions)
-                .map(|(c, d)| (c, d.payer_claim_id.as_str()))
-                .collect();
-            let rejected: Vec<x12::RejectedClaim<'_>> =
-                intake.unprocessed.iter().map(|(c, e)| (c, e)).collect();
-            x12::write_277ca(
-                &acked,
-                &rejected,
-                &x12::AckClaimsConfig {
-                    created: crate::store::now(),
-                    control_number,
-                    payer: (payer.name.clone(), payer.id.clone()),
-                    submitter: (submitter, app),
-                    test: intake.acks.iter().any(|g| g.test),
-                },
-            )
-        }
-        Format::Remit835 => {
-            let items: Vec<(&Claim, &ClaimDecision)> = claims.iter().zip(decisions).collect();
-            x12::write_835(
-                &items,
-                &payer.remit(
-                    crate::store::now(),
-                    control_number,
-                    intake.acks.iter().any(|g| g.test),
-                ),
-            )
-        }
-    }
+    let Format::X12(kind) = format else {
+        return answer_json(version, decisions, intake);
+    };
+    let decided: Vec<(&Claim, &ClaimDecision)> = claims.iter().zip(decisions).collect();
+    let stamp = x12::Stamp {
+        created: crate::store::now(),
+        control_number,
+    };
+    // An X12 answer with nothing in it: the JSON answer says why better
+    // than an empty file.
+    x12::x12_answer(kind, &decided, intake, stamp, payer)
+        .unwrap_or_else(|_| answer_json(version, decisions, intake))
 }
 
 /// `POST /v1/claims`.
@@ -243,12 +133,12 @@ pub(super) async fn submit(
         }
     };
     let format = match query.format.as_deref() {
-        None if wants_x12(&req) && check => Format::Ack999,
-        None if wants_x12(&req) => Format::Remit835,
+        None if wants_x12(&req) && check => Format::X12(X12Answer::Ack999),
+        None if wants_x12(&req) => Format::X12(X12Answer::Remit835),
         None | Some("json") => Format::Json,
-        Some("999") => Format::Ack999,
-        Some("835") if !check => Format::Remit835,
-        Some("277ca") => Format::Ack277ca,
+        Some("999") => Format::X12(X12Answer::Ack999),
+        Some("835") if !check => Format::X12(X12Answer::Remit835),
+        Some("277ca") => Format::X12(X12Answer::Ack277ca),
         Some(other) => {
             return Err(ApiError::BadRequest(format!(
                 "format={other}: use json, 999, 835 or 277ca; with mode=check, json, 999 or 277ca (nothing is paid in a check)"
@@ -275,7 +165,7 @@ pub(super) async fn submit(
     let body = read_body(req.headers(), payload, state.config.body_limit).await?;
     let hash = {
         let mut h = Sha256::new();
-        h.update(format!("{format:?}").as_bytes());
+        h.update(format.hash_name().as_bytes());
         h.update([0]);
         h.update(&body);
         format!("{:x}", h.finalize())
@@ -298,9 +188,7 @@ pub(super) async fn submit(
     let rules = state.rules();
     let control_number = match format {
         Format::Json => 0,
-        Format::Ack999 => state.store.next_control_number("999").await?,
-        Format::Remit835 => state.store.next_control_number("835").await?,
-        Format::Ack277ca => state.store.next_control_number("277ca").await?,
+        Format::X12(kind) => state.store.next_control_number(kind.counter()).await?,
     };
     if check {
         let decisions = state.store.check(&rules, &claims).await?;

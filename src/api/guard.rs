@@ -143,7 +143,7 @@ pub(super) async fn verify(state: &web::Data<AppState>, token: &str) -> ApiResul
     if !ours && reload_allowed() {
         // Perhaps a key another instance made since the last reload (at most
         // one reload a second, so junk key ids cannot hammer the store).
-        super::admin::reload_keys(state).await;
+        state.reload_keys().await;
         ours = kid.as_deref().is_some_and(|k| state.keys.knows(k));
     }
     let caller = if ours || state.external.is_none() {

@@ -1,12 +1,12 @@
 //! Prometheus metrics, kept by hand: a few counters and one latency
 //! histogram do not need a metrics framework.
 
+use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::adjudication::ClaimDecision;
+use crate::model::ClaimDecision;
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [
@@ -36,10 +36,7 @@ pub struct Metrics {
 
 impl Metrics {
     fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
-        match self.inner.lock() {
-            Ok(mut g) => f(&mut g),
-            Err(poisoned) => f(&mut poisoned.into_inner()),
-        }
+        f(&mut self.inner.lock())
     }
 
     /// Counts one request.

@@ -13,7 +13,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{any_matches, CodeSpec};
+use crate::model::CodeSpec;
 
 /// UM status of an authorization.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -87,13 +87,6 @@ impl Authorization {
     /// Units still available (None: unlimited).
     pub fn remaining(&self) -> Option<Decimal> {
         units_remaining(self.units, self.units_used)
-    }
-
-    /// True when the line's procedure or revenue code is covered.
-    pub fn covers_code(&self, procedure: Option<&str>, revenue: Option<&str>) -> bool {
-        self.codes.is_empty()
-            || procedure.is_some_and(|c| any_matches(&self.codes, c))
-            || revenue.is_some_and(|c| any_matches(&self.codes, c))
     }
 
     /// The codes as written in files (`70551|70553`).
@@ -420,7 +413,14 @@ mod tests {
         assert_eq!(a[0].codes_text(), "70551|70553");
         assert_eq!(a[0].remaining(), Some(Decimal::ONE));
         assert_eq!(a[1].remaining(), None);
-        assert!(a[1].covers_code(Some("99999"), None));
+        // Empty codes cover any code, as the book that adjudication reads
+        // sees them.
+        let book = AuthBook::new(a);
+        let (id, terms) = book.find("A100002").unwrap();
+        assert!(book.covers_code(id, terms, Some("99999"), None));
+        let (id, terms) = book.find("A100001").unwrap();
+        assert!(book.covers_code(id, terms, Some("70553"), None));
+        assert!(!book.covers_code(id, terms, Some("70552"), None));
     }
 
     #[test]

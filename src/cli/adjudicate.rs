@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use uuid::Uuid;
 
-use super::{ack_envelope_now, read_files_with_progress, AdjudicateFormat, Rejected};
+use super::{read_files, AdjudicateFormat};
 use crate::adjudication::{Adjudicator, ClaimDecision, MemoryHistory};
 use crate::authorizations::{import_csv, AuthBook};
 use crate::rules::{RuleSet, RulesIndex};
 use crate::store::{Store, SubmitOptions, Submitted};
-use crate::x12;
+use crate::x12::{self, Rejected, X12Answer};
 
 /// Namespace of the offline payer claim ids (UUID v5): the same file gives
 /// the same ids on every run, so outputs can be compared.
@@ -161,7 +161,12 @@ pub struct Sources<'a> {
 }
 
 /// Runs the command; returns the exit code.
-pub fn run(src: Sources<'_>, format: AdjudicateFormat, files: &[PathBuf]) -> Result<i32> {
+pub fn run(
+    src: Sources<'_>,
+    format: AdjudicateFormat,
+    payer: &x12::Payer,
+    files: &[PathBuf],
+) -> Result<i32> {
     let inputs = super::open_inputs(files)?;
     let set = load_rules(src.rules)?;
     let index = RulesIndex::new(set);
@@ -236,7 +241,7 @@ pub fn run(src: Sources<'_>, format: AdjudicateFormat, files: &[PathBuf]) -> Res
     let mut first = true;
     // The 835 groups claims by payee, so it needs them all before writing.
     let mut remit: Vec<(crate::model::Claim, ClaimDecision)> = Vec::new();
-    let intake = read_files_with_progress(inputs, progress.as_ref(), |set| {
+    let intake = read_files(inputs, progress.as_ref(), |set| {
         let decisions = engine.decide(set)?;
         for (claim, decision) in set.claims.iter().zip(decisions) {
             match format {
@@ -263,17 +268,19 @@ pub fn run(src: Sources<'_>, format: AdjudicateFormat, files: &[PathBuf]) -> Res
     if let Some(p) = &progress {
         p.finish_and_clear();
     }
-    // Answers to test data are marked test (ISA15 T) too.
-    let test = intake.acks.iter().any(|g| g.test);
-    let payer = crate::api::config::Payer::from_env()?;
     // Control numbers: the store's counter with --db, else from the clock.
-    let envelope = |kind: &str| -> Result<x12::AckEnvelope> {
-        let mut env = ack_envelope_now();
+    let stamp = |kind: X12Answer| -> Result<x12::Stamp> {
+        let mut stamp = super::stamp_now();
         if let Engine::Store { rt, store, .. } = &engine {
-            env.control_number = rt.block_on(store.next_control_number(kind))?;
+            stamp.control_number = rt.block_on(store.next_control_number(kind.counter()))?;
         }
-        env.test = test;
-        Ok(env)
+        Ok(stamp)
+    };
+    let x12_kind = match format {
+        AdjudicateFormat::Ack999 => Some(X12Answer::Ack999),
+        AdjudicateFormat::Remit835 => Some(X12Answer::Remit835),
+        AdjudicateFormat::Ack277ca => Some(X12Answer::Ack277ca),
+        _ => None,
     };
     match format {
         AdjudicateFormat::Json => {
@@ -299,8 +306,9 @@ pub fn run(src: Sources<'_>, format: AdjudicateFormat, files: &[PathBuf]) -> Res
                 for e in errors {
                     writeln!(
                         out,
-                        "REJECTED set {} in {file}: segment {} ({}): {}",
+                        "REJECTED set {} in {}: segment {} ({}): {}",
                         control_number.as_deref().unwrap_or("-"),
+                        file.as_deref().unwrap_or("-"),
                         e.segment,
                         e.id,
                         e.message
@@ -308,52 +316,15 @@ pub fn run(src: Sources<'_>, format: AdjudicateFormat, files: &[PathBuf]) -> Res
                 }
             }
         }
-        AdjudicateFormat::Ack999 => {
-            if intake.acks.is_empty() {
-                bail!(
-                    "no functional group could be read, so there is nothing a 999 can acknowledge"
-                );
-            }
-            let env = envelope("999")?;
-            out.write_all(x12::write_999(&intake.acks, &env).as_bytes())?;
-        }
-        AdjudicateFormat::Remit835 => {
+        AdjudicateFormat::Ack999 | AdjudicateFormat::Remit835 | AdjudicateFormat::Ack277ca => {
+            let kind = x12_kind.unwrap_or(X12Answer::Ack999);
+            // Nothing to say is a usage error, said before a number is used.
             let pairs: Vec<_> = remit.iter().map(|(c, d)| (c, d)).collect();
-            if !pairs.iter().any(|(_, d)| x12::remittable(d)) {
-                bail!(
-                    "no final claim to remit: pended and voided claims are not reported in an 835"
-                );
+            if let Some(nothing) = x12::nothing_to_say(kind, &pairs, &intake) {
+                bail!(nothing);
             }
-            let env = envelope("835")?;
-            let cfg = payer.remit(env.created, env.control_number, test);
-            out.write_all(x12::write_835(&pairs, &cfg).as_bytes())?;
-        }
-        AdjudicateFormat::Ack277ca => {
-            if remit.is_empty() && intake.unprocessed.is_empty() {
-                bail!(
-                    "no claim could be read, so a 277CA has nothing to acknowledge (see the 999)"
-                );
-            }
-            let env = envelope("277ca")?;
-            let (submitter, app) = intake
-                .acks
-                .first()
-                .map(|g| (g.sender.1.clone(), g.app_sender.clone()))
-                .unwrap_or_default();
-            let cfg = x12::AckClaimsConfig {
-                created: env.created,
-                control_number: env.control_number,
-                payer: (payer.name.clone(), payer.id.clone()),
-                test,
-                submitter: (submitter, app),
-            };
-            let acked: Vec<x12::AckedClaim<'_>> = remit
-                .iter()
-                .map(|(c, d)| (c, d.payer_claim_id.as_str()))
-                .collect();
-            let rejected: Vec<x12::RejectedClaim<'_>> =
-                intake.unprocessed.iter().map(|(c, e)| (c, e)).collect();
-            out.write_all(x12::write_277ca(&acked, &rejected, &cfg).as_bytes())?;
+            let text = x12::x12_answer(kind, &pairs, &intake, stamp(kind)?, payer)?;
+            out.write_all(text.as_bytes())?;
         }
     }
     out.flush()?;
@@ -361,5 +332,5 @@ pub fn run(src: Sources<'_>, format: AdjudicateFormat, files: &[PathBuf]) -> Res
         rt.block_on(store.close());
     }
     super::report_rejections(&intake);
-    Ok(intake.exit_code())
+    Ok(super::exit_code(&intake))
 }

@@ -10,12 +10,12 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Parser as ClapParser, Subcommand, ValueEnum};
-use serde::Serialize;
 
-use crate::x12::{self, AckEnvelope, GroupAck, Parser, Summary, SyntaxError};
+use crate::config::{DatabaseArgs, PayerArgs, ServeArgs};
+use crate::x12::{self, Input, Intake, Stamp, X12Answer};
 
 mod adjudicate;
-pub mod lookup;
+mod lookup;
 mod store_commands;
 
 /// Payer-side prior-authorization validation of X12 837 claims.
@@ -75,18 +75,14 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = AdjudicateFormat::Json)]
         format: AdjudicateFormat,
+        #[command(flatten)]
+        payer: PayerArgs,
         /// 837 files (`-` for standard input).
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
     /// Run the HTTP API (SPEC §5) over the store.
-    Serve {
-        /// Address to listen on (default PRIORAUTH_BIND, else 127.0.0.1:8080).
-        #[arg(long)]
-        bind: Option<String>,
-        #[command(flatten)]
-        db: DatabaseArg,
-    },
+    Serve(Box<ServeArgs>),
     /// Load authorizations (CSV) or a rule set (TOML) into the store.
     Import {
         #[command(subcommand)]
@@ -112,7 +108,7 @@ enum Command {
         /// The payer claim id the submission answered with.
         payer_claim_id: String,
         #[command(flatten)]
-        db: DatabaseArg,
+        db: DatabaseArgs,
     },
 }
 
@@ -143,12 +139,12 @@ enum ClientsAction {
         #[arg(long)]
         json: bool,
         #[command(flatten)]
-        db: DatabaseArg,
+        db: DatabaseArgs,
     },
     /// Every client, one JSON object per line (no secrets).
     List {
         #[command(flatten)]
-        db: DatabaseArg,
+        db: DatabaseArgs,
     },
 }
 
@@ -174,12 +170,12 @@ enum UsersAction {
         #[arg(long)]
         json: bool,
         #[command(flatten)]
-        db: DatabaseArg,
+        db: DatabaseArgs,
     },
     /// Every user, one JSON object per line.
     List {
         #[command(flatten)]
-        db: DatabaseArg,
+        db: DatabaseArgs,
     },
 }
 
@@ -193,7 +189,7 @@ enum KeysAction {
         #[arg(long)]
         retire_old: bool,
         #[command(flatten)]
-        db: DatabaseArg,
+        db: DatabaseArgs,
     },
 }
 
@@ -204,24 +200,15 @@ enum ImportWhat {
         /// The CSV file.
         file: PathBuf,
         #[command(flatten)]
-        db: DatabaseArg,
+        db: DatabaseArgs,
     },
     /// A rule set (TOML): validated, stored, and in force from then on.
     Rules {
         /// The TOML file.
         file: PathBuf,
         #[command(flatten)]
-        db: DatabaseArg,
+        db: DatabaseArgs,
     },
-}
-
-/// Where the service keeps its data (`serve`, `import`, `explain`).
-#[derive(Debug, Clone, clap::Args)]
-struct DatabaseArg {
-    /// Database URL: sqlite://FILE (created on first use) or postgres://…;
-    /// default DATABASE_URL, else sqlite://priorauth.db.
-    #[arg(long)]
-    database: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -234,7 +221,7 @@ enum RulesAction {
         file: PathBuf,
     },
     /// Does this service need prior authorization? Prints the first matching rule.
-    Check(lookup::CheckQuery),
+    Check(crate::rules::query::CheckQuery),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -303,10 +290,10 @@ fn run(cli: Cli) -> Result<i32> {
             RulesAction::Check(query) => lookup::check(rules.as_deref(), &query),
         },
         Command::Codes { list, code } => lookup::code(&list, &code),
-        Command::Serve { bind, db } => {
-            let config = crate::api::Config::from_env(bind, db.database)?;
-            crate::api::config::init_tracing(&config);
-            crate::api::serve(config)?;
+        Command::Serve(args) => {
+            let config = args.config()?;
+            crate::telemetry::init(&config);
+            crate::startup::serve(config)?;
             Ok(EXIT_OK)
         }
         Command::Import { what } => store_commands::import(what),
@@ -320,6 +307,7 @@ fn run(cli: Cli) -> Result<i32> {
             db,
             commit,
             format,
+            payer,
             files,
         } => adjudicate::run(
             adjudicate::Sources {
@@ -329,17 +317,10 @@ fn run(cli: Cli) -> Result<i32> {
                 commit,
             },
             format,
+            &payer.payer(),
             &files,
         ),
     }
-}
-
-/// An opened input: its name for messages and its bytes.
-pub struct Input {
-    /// The path as given (`-` for standard input).
-    pub name: String,
-    /// Where its bytes come from.
-    pub reader: Box<dyn Read>,
 }
 
 /// Opens every input (a file, or standard input for `-`) before anything is
@@ -363,127 +344,31 @@ pub fn open_inputs(files: &[PathBuf]) -> Result<Vec<Input>> {
         .collect()
 }
 
-/// A rejected transaction set as the JSON output shows it.
-#[derive(Debug, Serialize)]
-pub struct Rejected {
-    /// ST02 (null when the problem is outside any set).
-    pub control_number: Option<String>,
-    /// The file it came from.
-    pub file: String,
-    /// Its errors.
-    pub errors: Vec<SyntaxError>,
-}
-
-/// What reading all input files produced besides claims.
-#[derive(Debug, Default)]
-pub struct Intake {
-    /// Rejected sets and unreadable stretches.
-    pub rejected: Vec<Rejected>,
-    /// Envelope problems that did not reject a set.
-    pub warnings: Vec<x12::EnvelopeError>,
-    /// Group acknowledgments for the 999.
-    pub acks: Vec<GroupAck>,
-    /// Claims read from rejected sets, with their set's first error (the
-    /// 277CA reports them as rejected).
-    pub unprocessed: Vec<(crate::model::Claim, SyntaxError)>,
-    /// Totals.
-    pub summary: Summary,
-}
-
-impl Intake {
-    /// The exit code this intake earns.
-    pub fn exit_code(&self) -> i32 {
-        if self.rejected.is_empty() {
-            EXIT_OK
-        } else {
-            EXIT_REJECTED
-        }
+/// The exit code an intake earns.
+pub fn exit_code(intake: &Intake) -> i32 {
+    if intake.all_accepted() {
+        EXIT_OK
+    } else {
+        EXIT_REJECTED
     }
 }
 
-/// Reads every file, calling `on_set` for each accepted transaction set, and
-/// collects rejections, warnings and acknowledgments. `on_set` may take the
-/// set's claims (the CLI only reads them, so they are reused for the next set).
+/// Reads every input, calling `on_set` for each accepted set, with a
+/// progress bar advanced by bytes read when one is shown.
 pub fn read_files(
     inputs: Vec<Input>,
+    progress: Option<&indicatif::ProgressBar>,
     on_set: impl FnMut(&mut x12::TransactionSet) -> Result<()>,
 ) -> Result<Intake> {
-    read_files_with_progress(inputs, None, on_set)
-}
-
-/// [`read_files`] with a progress bar advanced by bytes read.
-pub fn read_files_with_progress(
-    inputs: Vec<Input>,
-    progress: Option<&indicatif::ProgressBar>,
-    mut on_set: impl FnMut(&mut x12::TransactionSet) -> Result<()>,
-) -> Result<Intake> {
-    let mut intake = Intake::default();
-    let mut done_before = 0u64;
-    for Input { name, reader } in inputs {
-        let mut parser = Parser::new(reader);
-        while let Some(mut set) = parser.next_set() {
+    x12::read_inputs(
+        inputs,
+        |done| {
             if let Some(p) = progress {
-                p.set_position(done_before + parser.summary().bytes);
+                p.set_position(done);
             }
-            if set.accepted() {
-                on_set(&mut set)?;
-                parser.recycle(set.claims);
-            } else {
-                if let Some(first) = set.errors.first() {
-                    // Only claims read far enough to be named can be
-                    // reported in a 277CA.
-                    intake.unprocessed.extend(
-                        set.unprocessed
-                            .into_iter()
-                            .filter(x12::reportable)
-                            .map(|c| (c, first.clone())),
-                    );
-                }
-                intake.rejected.push(Rejected {
-                    control_number: Some(set.control_number),
-                    file: name.clone(),
-                    errors: set.errors,
-                });
-            }
-        }
-        for e in parser.envelope_errors() {
-            if e.lost_data {
-                intake.rejected.push(Rejected {
-                    control_number: None,
-                    file: name.clone(),
-                    errors: vec![unreadable(e)],
-                });
-            } else {
-                intake.warnings.push(e.clone());
-            }
-        }
-        let s = parser.summary();
-        done_before += s.bytes;
-        let t = &mut intake.summary;
-        t.interchanges += s.interchanges;
-        t.transaction_sets += s.transaction_sets;
-        t.claims += s.claims;
-        t.service_lines += s.service_lines;
-        t.rejected_sets += s.rejected_sets;
-        t.bytes += s.bytes;
-        intake.acks.extend_from_slice(parser.acks());
-    }
-    Ok(intake)
-}
-
-/// A stretch of input lost to a broken envelope, reported like a syntax
-/// error (segment 0: outside any set).
-pub fn unreadable(e: &x12::EnvelopeError) -> SyntaxError {
-    SyntaxError {
-        segment: 0,
-        id: e.id.clone(),
-        loop_id: None,
-        element: None,
-        component: None,
-        byte: e.byte,
-        kind: x12::ErrorKind::Unreadable,
-        message: e.message.clone(),
-    }
+        },
+        on_set,
+    )
 }
 
 /// One line on stderr when sets were rejected, so a batch job that sends
@@ -504,16 +389,15 @@ pub fn report_rejections(intake: &Intake) {
     }
 }
 
-/// The envelope of a 999 written now.
+/// When an X12 answer is written now, and a control number that increases
+/// between runs without a store.
 #[allow(clippy::disallowed_methods)] // the CLI is the edge that reads the clock
-pub fn ack_envelope_now() -> AckEnvelope {
+pub fn stamp_now() -> Stamp {
     let now = chrono::Utc::now().naive_utc();
-    AckEnvelope {
+    Stamp {
         created: now,
-        // A control number that increases between runs without a store.
         control_number: u32::try_from(now.and_utc().timestamp().rem_euclid(1_000_000_000))
             .unwrap_or(1),
-        test: false,
     }
 }
 
@@ -522,31 +406,31 @@ fn parse_command(files: &[PathBuf], format: ParseFormat, summary: bool) -> Resul
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(256 * 1024, stdout.lock());
     if summary {
-        let intake = read_files(inputs, |_| Ok(()))?;
+        let intake = read_files(inputs, None, |_| Ok(()))?;
         serde_json::to_writer(&mut out, &intake.summary)?;
         writeln!(out)?;
         out.flush()?;
         report_rejections(&intake);
-        return Ok(intake.exit_code());
+        return Ok(exit_code(&intake));
     }
     if format == ParseFormat::Ack999 {
-        let intake = read_files(inputs, |_| Ok(()))?;
-        if intake.acks.is_empty() {
-            anyhow::bail!(
-                "no functional group could be read, so there is nothing a 999 can acknowledge"
-            );
-        }
-        let mut env = ack_envelope_now();
-        env.test = intake.acks.iter().any(|g| g.test);
-        out.write_all(x12::write_999(&intake.acks, &env).as_bytes())?;
+        let intake = read_files(inputs, None, |_| Ok(()))?;
+        let ack = x12::x12_answer(
+            X12Answer::Ack999,
+            &[],
+            &intake,
+            stamp_now(),
+            &x12::Payer::default(),
+        )?;
+        out.write_all(ack.as_bytes())?;
         out.flush()?;
         report_rejections(&intake);
-        return Ok(intake.exit_code());
+        return Ok(exit_code(&intake));
     }
     // Stream claims out as sets complete: memory stays flat for any file size.
     out.write_all(b"{\"claims\":[")?;
     let mut first = true;
-    let intake = read_files(inputs, |set| {
+    let intake = read_files(inputs, None, |set| {
         for claim in &set.claims {
             if !first {
                 out.write_all(b",")?;
@@ -563,5 +447,5 @@ fn parse_command(files: &[PathBuf], format: ParseFormat, summary: bool) -> Resul
     out.write_all(b"}\n")?;
     out.flush()?;
     report_rejections(&intake);
-    Ok(intake.exit_code())
+    Ok(exit_code(&intake))
 }

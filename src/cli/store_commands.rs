@@ -3,16 +3,15 @@
 
 use anyhow::{bail, Context, Result};
 
-use super::{ClientsAction, DatabaseArg, ImportWhat, KeysAction, UsersAction, EXIT_OK};
+use super::{ClientsAction, DatabaseArgs, ImportWhat, KeysAction, UsersAction, EXIT_OK};
 use crate::access::{ClientSpec, Keys, UserSpec};
-use crate::adjudication::ClaimDecision;
 use crate::authorizations::import_csv;
+use crate::model::ClaimDecision;
 use crate::rules::RuleSet;
 use crate::store::{AuditEntry, Store};
 
-fn url(db: DatabaseArg) -> Result<String> {
-    let c = crate::api::Config::from_env(None, db.database)?;
-    Ok(c.database_url)
+fn url(db: DatabaseArgs) -> Result<String> {
+    Ok(db.url())
 }
 
 /// The store, opened for one command on a runtime of its own (and closed
@@ -93,7 +92,7 @@ pub(super) fn import(what: ImportWhat) -> Result<i32> {
 }
 
 /// `explain PAYER_CLAIM_ID`: the stored claim, one line per service line.
-pub(super) fn explain(payer_claim_id: &str, db: DatabaseArg) -> Result<i32> {
+pub(super) fn explain(payer_claim_id: &str, db: DatabaseArgs) -> Result<i32> {
     let url = url(db)?;
     // Explaining never creates a store: a missing SQLite file is an error.
     if let Some(path) = url.strip_prefix("sqlite://") {

@@ -69,6 +69,18 @@ impl LineOfBusiness {
         }
     }
 
+    /// From its name in rule files and queries (`commercial`, `medicare`,
+    /// `medicaid`).
+    pub fn from_word(word: &str) -> Option<LineOfBusiness> {
+        [
+            LineOfBusiness::Commercial,
+            LineOfBusiness::Medicare,
+            LineOfBusiness::Medicaid,
+        ]
+        .into_iter()
+        .find(|l| l.as_str() == word)
+    }
+
     /// The name used in rule files.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -34,11 +34,6 @@ impl DateRange {
             _ => None,
         }
     }
-
-    /// True when `d` is inside the range.
-    pub fn contains(&self, d: NaiveDate) -> bool {
-        self.start <= d && d <= self.end
-    }
 }
 
 /// Parses `CCYYMMDD`. Hand-written because it runs for every service line and

@@ -2,6 +2,7 @@
 //! precise errors (rule, field, why) and never half-loaded.
 
 pub mod index;
+pub mod query;
 
 pub use index::RulesIndex;
 
@@ -279,14 +280,12 @@ impl Loader {
         let bill_types = self.strings(t, &name, "bill_types");
         let mut lines_of_business = Vec::new();
         for lob in self.strings(t, &name, "lines_of_business") {
-            match lob.as_str() {
-                "commercial" => lines_of_business.push(LineOfBusiness::Commercial),
-                "medicare" => lines_of_business.push(LineOfBusiness::Medicare),
-                "medicaid" => lines_of_business.push(LineOfBusiness::Medicaid),
-                other => self.problem(
+            match LineOfBusiness::from_word(&lob) {
+                Some(l) => lines_of_business.push(l),
+                None => self.problem(
                     &name,
                     "lines_of_business",
-                    format!("\"{other}\" is not one of commercial, medicare, medicaid"),
+                    format!("\"{lob}\" is not one of commercial, medicare, medicaid"),
                 ),
             }
         }

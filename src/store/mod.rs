@@ -19,9 +19,10 @@
 //! then writes the effects, all in one transaction.
 
 mod access;
+mod authorizations;
+mod batches;
 mod submit;
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use chrono::{NaiveDateTime, Utc};
@@ -31,9 +32,10 @@ use sqlx::migrate::Migrator;
 use sqlx::{Any, AnyConnection, AnyPool, Row, Transaction};
 use tokio::sync::{Mutex, MutexGuard};
 
-use crate::authorizations::{Authorization, AuthorizationRecord, FieldProblem};
+use crate::authorizations::FieldProblem;
 
 pub use access::{AuditEntry, ClientRecord, CodeRecord, SigningKeyRecord, UserRecord};
+pub use batches::{Batch, BatchState};
 pub use submit::{SubmitOptions, Submitted};
 
 static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -142,35 +144,6 @@ pub struct StoredClaim {
     pub decision: Box<serde_json::value::RawValue>,
 }
 
-/// A batch job.
-#[derive(Debug, Clone, Serialize)]
-pub struct Batch {
-    /// Batch id.
-    pub id: String,
-    /// queued, running, done or failed.
-    pub state: String,
-    /// Bytes received.
-    pub bytes: i64,
-    /// Claims in the file.
-    pub claims_total: i64,
-    /// Claims adjudicated so far.
-    pub claims_done: i64,
-    /// Rejected transaction sets (SPEC §4 `rejected`).
-    pub rejected: serde_json::Value,
-    /// Why it failed, when it did.
-    pub error: Option<String>,
-    /// When it was received (UTC).
-    pub created_at: String,
-    /// When it finished (UTC).
-    pub finished_at: Option<String>,
-    /// Where the file is spooled (not shown to clients).
-    #[serde(skip)]
-    pub spool: String,
-    /// The client that sent it (billing systems read only their own).
-    #[serde(skip)]
-    pub submitted_by: Option<String>,
-}
-
 /// A database URL fit for a message: any password replaced by `***`.
 pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -236,33 +209,6 @@ impl Backend {
     }
 }
 
-const AUTH_COLUMNS: &str =
-    "number, member_id, provider_npi, codes, units, units_used, start_date, end_date, status";
-
-fn auth_from_row(row: &AnyRow) -> Result<Authorization> {
-    let rec = AuthorizationRecord {
-        number: row.try_get("number")?,
-        member_id: row.try_get("member_id")?,
-        provider_npi: row.try_get("provider_npi")?,
-        codes: row.try_get("codes")?,
-        units: row.try_get("units")?,
-        units_used: Some(row.try_get("units_used")?),
-        start_date: row.try_get("start_date")?,
-        end_date: row.try_get("end_date")?,
-        status: row.try_get("status")?,
-    };
-    rec.validate().map_err(|p| {
-        StoreError::Corrupt(format!(
-            "authorization {}: {}",
-            rec.number,
-            p.iter()
-                .map(|p| format!("{} {}", p.field, p.message))
-                .collect::<Vec<_>>()
-                .join("; ")
-        ))
-    })
-}
-
 fn claim_from_row(row: &AnyRow) -> Result<StoredClaim> {
     let decision: String = row.try_get("decision")?;
     Ok(StoredClaim {
@@ -277,24 +223,6 @@ fn claim_from_row(row: &AnyRow) -> Result<StoredClaim> {
         received_at: row.try_get("received_at")?,
         decision: serde_json::value::RawValue::from_string(decision)
             .map_err(|e| StoreError::Corrupt(format!("claim decision: {e}")))?,
-    })
-}
-
-fn batch_from_row(row: &AnyRow) -> Result<Batch> {
-    let rejected: String = row.try_get("rejected")?;
-    Ok(Batch {
-        id: row.try_get("id")?,
-        state: row.try_get("state")?,
-        bytes: row.try_get("bytes")?,
-        claims_total: row.try_get("claims_total")?,
-        claims_done: row.try_get("claims_done")?,
-        rejected: serde_json::from_str(&rejected)
-            .map_err(|e| StoreError::Corrupt(format!("batch rejected sets: {e}")))?,
-        error: row.try_get("error")?,
-        created_at: row.try_get("created_at")?,
-        finished_at: row.try_get("finished_at")?,
-        spool: row.try_get("spool")?,
-        submitted_by: row.try_get("submitted_by")?,
     })
 }
 
@@ -512,122 +440,6 @@ impl Store {
     }
 
     // ---- authorizations ----
-
-    /// One authorization.
-    pub async fn authorization(&self, number: &str) -> Result<Option<Authorization>> {
-        let row = sqlx::query(&format!(
-            "SELECT {AUTH_COLUMNS} FROM authorizations WHERE number = $1"
-        ))
-        .bind(number)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(auth_from_row).transpose()
-    }
-
-    /// Adds one authorization; refuses a number already on file.
-    pub async fn add_authorization(&self, a: &Authorization) -> Result<()> {
-        let mut w = self.write().await?;
-        let exists = sqlx::query("SELECT number FROM authorizations WHERE number = $1")
-            .bind(&a.number)
-            .fetch_optional(&mut *w.tx)
-            .await?;
-        if exists.is_some() {
-            return Err(StoreError::Exists(format!("authorization {}", a.number)));
-        }
-        insert_authorizations(&mut w.tx, self.backend, std::slice::from_ref(a)).await?;
-        w.tx.commit().await?;
-        Ok(())
-    }
-
-    /// Imports authorizations all or nothing: new numbers are added, known
-    /// ones are replaced, except that their units used never go down.
-    pub async fn import_authorizations(&self, auths: &[Authorization]) -> Result<(u64, u64)> {
-        let mut w = self.write().await?;
-        // Units used on file: an import never lowers them (the store is the
-        // truth of what claims consumed; a file exported earlier would
-        // otherwise hand consumed units out again).
-        let mut known: HashMap<String, rust_decimal::Decimal> = HashMap::new();
-        let numbers: Vec<&str> = auths.iter().map(|a| a.number.as_str()).collect();
-        let head = format!("SELECT {AUTH_COLUMNS} FROM authorizations WHERE number");
-        for row in self
-            .fetch_in(&mut w.tx, &head, &[], &numbers, self.for_update())
-            .await?
-        {
-            let a = auth_from_row(&row)?;
-            known.insert(a.number, a.units_used);
-        }
-        let auths: Vec<Authorization> = auths
-            .iter()
-            .map(|a| {
-                let mut a = a.clone();
-                if let Some(&used) = known.get(&a.number) {
-                    a.units_used = a.units_used.max(used);
-                }
-                a
-            })
-            .collect();
-        let auths = auths.as_slice();
-        for chunk in auths.chunks(500) {
-            let sql = format!(
-                "DELETE FROM authorizations WHERE number IN ({})",
-                self.backend.placeholders(1, chunk.len())
-            );
-            let mut q = sqlx::query(&sql);
-            for a in chunk {
-                q = q.bind(&a.number);
-            }
-            q.execute(&mut *w.tx).await?;
-        }
-        insert_authorizations(&mut w.tx, self.backend, auths).await?;
-        w.tx.commit().await?;
-        let replaced = known.len() as u64;
-        Ok((auths.len() as u64 - replaced, replaced))
-    }
-
-    /// Changes an authorization under the row lock: `change` gets the
-    /// stored record and returns the new one (validated here).
-    pub async fn update_authorization(
-        &self,
-        number: &str,
-        change: impl FnOnce(&mut AuthorizationRecord),
-    ) -> Result<Authorization> {
-        let mut w = self.write().await?;
-        let row = sqlx::query(&format!(
-            "SELECT {AUTH_COLUMNS} FROM authorizations WHERE number = $1{}",
-            self.for_update()
-        ))
-        .bind(number)
-        .fetch_optional(&mut *w.tx)
-        .await?;
-        let Some(row) = row else {
-            return Err(StoreError::NotFound(format!("authorization {number}")));
-        };
-        let old = auth_from_row(&row)?;
-        let mut rec = AuthorizationRecord::from(&old);
-        change(&mut rec);
-        rec.number = old.number.clone();
-        let new = rec.validate().map_err(StoreError::Invalid)?;
-        sqlx::query(
-            "UPDATE authorizations SET member_id = $2, provider_npi = $3, codes = $4, units = $5, units_used = $6, start_date = $7, end_date = $8, status = $9, updated_at = $10 WHERE number = $1",
-        )
-        .bind(&new.number)
-        .bind(&new.member_id)
-        .bind(&new.provider_npi)
-        .bind(new.codes_text())
-        .bind(new.units.map(|u| u.to_string()))
-        .bind(new.units_used.to_string())
-        .bind(new.start_date.to_string())
-        .bind(new.end_date.to_string())
-        .bind(new.status.as_str())
-        .bind(stamp())
-        .execute(&mut *w.tx)
-        .await?;
-        w.tx.commit().await?;
-        Ok(new)
-    }
-
-    // ---- claims ----
-
     /// One stored claim.
     pub async fn claim(&self, payer_claim_id: &str) -> Result<Option<StoredClaim>> {
         let row = sqlx::query("SELECT * FROM claims WHERE payer_claim_id = $1")
@@ -663,119 +475,6 @@ impl Store {
             .transpose()
     }
 
-    // ---- batches ----
-
-    /// Records a received batch.
-    pub async fn create_batch(
-        &self,
-        id: &str,
-        spool: &str,
-        bytes: i64,
-        claims_total: i64,
-        submitted_by: &str,
-    ) -> Result<()> {
-        let mut w = self.write().await?;
-        sqlx::query(
-            "INSERT INTO batches (id, state, spool, bytes, claims_total, claims_done, rejected, created_at, submitted_by) VALUES ($1, 'queued', $2, $3, $4, 0, '[]', $5, $6)",
-        )
-        .bind(id)
-        .bind(spool)
-        .bind(bytes)
-        .bind(claims_total)
-        .bind(stamp())
-        .bind(submitted_by)
-        .execute(&mut *w.tx)
-        .await?;
-        w.tx.commit().await?;
-        Ok(())
-    }
-
-    /// One batch.
-    pub async fn batch(&self, id: &str) -> Result<Option<Batch>> {
-        let row = sqlx::query("SELECT * FROM batches WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(batch_from_row).transpose()
-    }
-
-    /// Batches not finished (after a restart: the ones to resume).
-    pub async fn unfinished_batches(&self) -> Result<Vec<Batch>> {
-        let rows = sqlx::query(
-            "SELECT * FROM batches WHERE state IN ('queued', 'running') ORDER BY created_at",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(batch_from_row).collect()
-    }
-
-    /// Sets a batch's state (and its rejected sets or error when it ends).
-    pub async fn set_batch_state(
-        &self,
-        id: &str,
-        state: &str,
-        rejected: Option<&serde_json::Value>,
-        error: Option<&str>,
-    ) -> Result<()> {
-        let finished = matches!(state, "done" | "failed").then(stamp);
-        let mut w = self.write().await?;
-        sqlx::query(
-            "UPDATE batches SET state = $2, rejected = COALESCE($3, rejected), error = $4, finished_at = $5 WHERE id = $1",
-        )
-        .bind(id)
-        .bind(state)
-        .bind(rejected.map(|r| r.to_string()))
-        .bind(error)
-        .bind(finished)
-        .execute(&mut *w.tx)
-        .await?;
-        w.tx.commit().await?;
-        Ok(())
-    }
-
-    /// Decisions of a batch's claims in file order, as SPEC §4 claim JSON,
-    /// `limit` at a time after position `after`.
-    pub async fn batch_results(
-        &self,
-        id: &str,
-        after: i64,
-        limit: i64,
-    ) -> Result<Vec<(i64, String)>> {
-        Ok(self
-            .batch_decisions(id, after, limit)
-            .await?
-            .into_iter()
-            .map(|(seq, json, _)| (seq, json))
-            .collect())
-    }
-
-    /// As [`Store::batch_results`], with the payer claim id each claim took
-    /// back (a replacement or void), for the 835's reversals.
-    pub async fn batch_decisions(
-        &self,
-        id: &str,
-        after: i64,
-        limit: i64,
-    ) -> Result<Vec<(i64, String, Option<String>)>> {
-        let rows = sqlx::query(
-            "SELECT batch_seq, decision, replaces FROM claims WHERE batch_id = $1 AND batch_seq > $2 ORDER BY batch_seq LIMIT $3",
-        )
-        .bind(id)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("batch_seq")?,
-                    r.try_get("decision")?,
-                    r.try_get("replaces")?,
-                ))
-            })
-            .collect()
-    }
-
     /// The stored decision JSON of one claim.
     pub async fn decision(&self, payer_claim_id: &str) -> Result<Option<String>> {
         Ok(
@@ -801,34 +500,6 @@ impl Store {
         w.tx.commit().await?;
         Ok(u32::try_from(last).unwrap_or(1))
     }
-}
-
-async fn insert_authorizations(
-    tx: &mut AnyConnection,
-    backend: Backend,
-    auths: &[Authorization],
-) -> Result<()> {
-    let at = stamp();
-    insert_rows(
-        tx,
-        backend,
-        &format!("INSERT INTO authorizations ({AUTH_COLUMNS}, updated_at)"),
-        10,
-        auths,
-        |q, a| {
-            q.bind(a.number.clone())
-                .bind(a.member_id.clone())
-                .bind(a.provider_npi.clone())
-                .bind(a.codes_text())
-                .bind(a.units.map(|u| u.to_string()))
-                .bind(a.units_used.to_string())
-                .bind(a.start_date.to_string())
-                .bind(a.end_date.to_string())
-                .bind(a.status.as_str())
-                .bind(at.clone())
-        },
-    )
-    .await
 }
 
 type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;

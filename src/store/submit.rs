@@ -7,13 +7,14 @@ use rust_decimal::Decimal;
 use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
 
-use super::{auth_from_row, insert_rows, stamp, Backend, Result, Store, StoreError, AUTH_COLUMNS};
+use super::authorizations::{auth_from_row, AUTH_COLUMNS};
+use super::{insert_rows, stamp, Backend, Result, Store, StoreError};
 use crate::adjudication::{
-    earlier_claim, Adjudicator, ClaimDecision, ClaimHistory, Consumption, LineDecision,
-    MemoryHistory, PriorClaim,
+    decide_submission, Adjudicator, ClaimHistory, MemoryHistory, PriorClaim, Submission,
+    SubmittedClaim,
 };
 use crate::authorizations::AuthBook;
-use crate::model::{Claim, Frequency};
+use crate::model::{Claim, ClaimDecision, Consumption, Frequency, LineDecision};
 use crate::rules::RulesIndex;
 
 /// What a submission is besides its claims.
@@ -47,16 +48,6 @@ struct Loaded {
     /// Decisions of the stored claims that answer for the keys, as JSON:
     /// what a replacement or void takes back (for the 835's reversal).
     prior_decisions: HashMap<String, String>,
-}
-
-/// A claim decided in this submission, waiting to be written.
-struct Pending {
-    payer_claim_id: String,
-    /// Position of the claim in the submission.
-    seq: usize,
-    live: bool,
-    decision: ClaimDecision,
-    reversed_by: Option<String>,
 }
 
 fn key_of(c: &Claim) -> (String, String) {
@@ -134,23 +125,35 @@ impl Store {
         let t0 = std::time::Instant::now();
         let mut loaded = self.load(&mut w.tx, claims, true).await?;
         let t1 = std::time::Instant::now();
-        let (pending, superseded) = adjudicate_all(rules, claims, &mut loaded);
+        let prior_decisions = std::mem::take(&mut loaded.prior_decisions);
+        let submission = decide_submission(
+            &Adjudicator::new(rules),
+            claims,
+            &mut loaded.book,
+            &mut loaded.history,
+            // Time-ordered (v7): new claims land at the end of the key
+            // indexes instead of at random pages, which kept batches
+            // I/O-bound.
+            || Uuid::now_v7().to_string(),
+            |id| {
+                prior_decisions
+                    .get(id)
+                    .and_then(|json| serde_json::from_str(json).ok())
+            },
+        );
         let t2 = std::time::Instant::now();
-        let outcome = Outcome {
-            pending: &pending,
-            superseded: &superseded,
-        };
         write_effects(
             &mut w.tx,
             self.backend,
             rules,
             claims,
             &loaded,
-            outcome,
+            &submission,
             opts,
         )
         .await?;
-        let decisions: Vec<ClaimDecision> = pending.into_iter().map(|p| p.decision).collect();
+        let decisions: Vec<ClaimDecision> =
+            submission.claims.into_iter().map(|p| p.decision).collect();
         let t3 = std::time::Instant::now();
         let response = respond(&decisions);
         if let Some((key, hash)) = opts.idempotency {
@@ -348,104 +351,6 @@ async fn lock_claim_keys(conn: &mut AnyConnection, claims: &[Claim]) -> Result<(
     Ok(())
 }
 
-/// What adjudicating a submission decided, to be written.
-#[derive(Clone, Copy)]
-struct Outcome<'a> {
-    pending: &'a [Pending],
-    superseded: &'a [Superseded],
-}
-
-/// A stored claim this submission takes the place of.
-struct Superseded {
-    payer_claim_id: String,
-    by: String,
-    /// True when its units were given back (replacement, void).
-    reversed: bool,
-}
-
-/// The pure part: adjudicates every claim in order against the loaded
-/// book and history, noting which claims answer for their keys and which
-/// earlier ones they supersede (mirroring what the history does).
-fn adjudicate_all(
-    rules: &RulesIndex,
-    claims: &[Claim],
-    loaded: &mut Loaded,
-) -> (Vec<Pending>, Vec<Superseded>) {
-    let adjudicator = Adjudicator::new(rules);
-    let mut pending: Vec<Pending> = Vec::with_capacity(claims.len());
-    let mut stored = Vec::new();
-    let mut by_id: HashMap<String, usize> = HashMap::new();
-    for (i, claim) in claims.iter().enumerate() {
-        // Time-ordered (v7): new claims land at the end of the key indexes
-        // instead of at random pages, which kept batches I/O-bound.
-        let payer_claim_id = Uuid::now_v7().to_string();
-        let own_prior = loaded.history.by_key(&claim.billing_npi, &claim.claim_id);
-        // The earlier claim a replacement or void reverses.
-        let target = match claim.frequency {
-            Frequency::Replacement | Frequency::Void => {
-                earlier_claim(claim, &loaded.history).map(|(_, p)| p)
-            }
-            Frequency::Original | Frequency::Other => None,
-        };
-        let duplicate = claim.frequency == Frequency::Original && own_prior.is_some();
-        let live = !duplicate && claim.frequency != Frequency::Void;
-        let mut decision = adjudicator.adjudicate(
-            claim,
-            &payer_claim_id,
-            &mut loaded.book,
-            &mut loaded.history,
-        );
-        if let Some(t) = &target {
-            decision.takes_back = match by_id.get(&t.payer_claim_id).and_then(|&j| pending.get(j)) {
-                Some(earlier) => Some(Box::new(ClaimDecision {
-                    takes_back: None,
-                    ..earlier.decision.clone()
-                })),
-                None => loaded
-                    .prior_decisions
-                    .get(&t.payer_claim_id)
-                    .and_then(|json| serde_json::from_str(json).ok())
-                    .map(Box::new),
-            };
-        }
-        let mut gone: Vec<(String, bool)> = Vec::new();
-        if let Some(t) = &target {
-            gone.push((t.payer_claim_id.clone(), true));
-        }
-        if live {
-            if let Some(o) = &own_prior {
-                if target.as_ref().map(|t| &t.payer_claim_id) != Some(&o.payer_claim_id) {
-                    gone.push((o.payer_claim_id.clone(), false));
-                }
-            }
-        }
-        for (old, reversed) in gone {
-            match by_id.get(&old).and_then(|&j| pending.get_mut(j)) {
-                Some(earlier) => {
-                    earlier.live = false;
-                    if reversed {
-                        earlier.reversed_by = Some(payer_claim_id.clone());
-                    }
-                }
-                None => stored.push(Superseded {
-                    payer_claim_id: old,
-                    by: payer_claim_id.clone(),
-                    reversed,
-                }),
-            }
-        }
-        by_id.insert(payer_claim_id.clone(), pending.len());
-        pending.push(Pending {
-            payer_claim_id,
-            seq: i,
-            live,
-            decision,
-            reversed_by: None,
-        });
-    }
-    (pending, stored)
-}
-
 /// Writes what the submission decided: superseded claims, reversed ledger
 /// rows, units used (compare-and-set on what was read), the new claims,
 /// their line decisions and ledger rows, and the batch step.
@@ -455,13 +360,13 @@ async fn write_effects(
     rules: &RulesIndex,
     claims: &[Claim],
     loaded: &Loaded,
-    outcome: Outcome<'_>,
+    submission: &Submission,
     opts: SubmitOptions<'_>,
 ) -> Result<()> {
-    let Outcome {
-        pending,
+    let Submission {
+        claims: pending,
         superseded,
-    } = outcome;
+    } = submission;
     for old in superseded {
         sqlx::query("UPDATE claims SET live = 0 WHERE payer_claim_id = $1")
             .bind(old.payer_claim_id.as_str())
@@ -511,7 +416,7 @@ async fn write_effects(
         .map(|p| serde_json::to_string(&p.decision))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| StoreError::Corrupt(format!("decision JSON: {e}")))?;
-    let rows: Vec<(&Pending, String)> = pending.iter().zip(jsons).collect();
+    let rows: Vec<(&SubmittedClaim, String)> = pending.iter().zip(jsons).collect();
     insert_rows(
         conn,
         backend,
@@ -543,7 +448,7 @@ async fn write_effects(
     )
     .await?;
 
-    let lines: Vec<(&Pending, usize, &LineDecision)> = pending
+    let lines: Vec<(&SubmittedClaim, usize, &LineDecision)> = pending
         .iter()
         .flat_map(|p| {
             p.decision
@@ -580,12 +485,12 @@ async fn write_effects(
                 .bind(l.authorization.clone())
                 .bind(adjustments)
                 .bind(remarks)
-                .bind(crate::adjudication::money(l.adjusted()).to_string())
+                .bind(crate::model::money(l.adjusted()).to_string())
         },
     )
     .await?;
 
-    let ledger: Vec<(&Pending, &Consumption)> = pending
+    let ledger: Vec<(&SubmittedClaim, &Consumption)> = pending
         .iter()
         .flat_map(|p| p.decision.consumption.iter().map(move |c| (p, c)))
         .collect();

@@ -15,9 +15,11 @@
 
 mod ack277ca;
 mod ack999;
+mod answer;
 mod claim837;
 mod delimiters;
 mod error;
+mod intake;
 mod lexer;
 mod parser;
 mod remit835;
@@ -26,9 +28,11 @@ pub mod write;
 
 pub use ack277ca::{reportable, write_277ca, AckClaimsConfig, AckedClaim, RejectedClaim};
 pub use ack999::{write_999, AckEnvelope};
+pub use answer::{nothing_to_say, x12_answer, Nothing, Payer, Stamp, X12Answer};
 pub use claim837::valid_segment_id;
 pub use delimiters::{Delimiters, IsaProblem};
 pub use error::{EnvelopeError, ErrorKind, SyntaxError};
+pub use intake::{read_inputs, unreadable, Input, Intake, Rejected, SetReader};
 pub use lexer::{LexError, LexProblem, Lexed, SegmentReader, MAX_SEGMENT};
 pub use parser::{kind_of_guide, GroupAck, Parser, SetAck, Summary, TransactionSet};
 pub use remit835::{line_paid, remittable, write_835, RemitConfig};

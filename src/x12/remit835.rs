@@ -15,9 +15,9 @@ use chrono::{NaiveDate, NaiveDateTime};
 use rust_decimal::Decimal;
 
 use super::write::{amount, by_billing_provider, quantity, Envelope, X12Writer};
-use crate::adjudication::{ClaimDecision, ClaimStatus, LineDecision};
 use crate::model::ServiceLine;
 use crate::model::{Claim, ClaimKind};
+use crate::model::{ClaimDecision, ClaimStatus, LineDecision};
 
 /// Payer details and envelope values for the 835.
 #[derive(Debug, Clone)]
@@ -70,7 +70,7 @@ pub fn remittable(d: &ClaimDecision) -> bool {
 }
 
 /// The amount paid on a line (its charge less priorauth's adjustments).
-pub fn line_paid(l: &crate::adjudication::LineDecision) -> Decimal {
+pub fn line_paid(l: &crate::model::LineDecision) -> Decimal {
     l.charge - l.adjusted()
 }
 

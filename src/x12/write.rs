@@ -4,7 +4,7 @@ use super::Delimiters;
 
 /// An amount as X12 writes money: at least two decimals.
 pub(crate) fn amount(d: rust_decimal::Decimal) -> String {
-    crate::adjudication::money(d).to_string()
+    crate::model::money(d).to_string()
 }
 
 /// A quantity without trailing zeros.

@@ -3,7 +3,7 @@
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize, Serializer};
 
-use super::codes::{Carc, Group, Rarc};
+use super::carc::{Carc, Group, Rarc};
 
 /// Money with at least two decimals ("2400.00"), as a JSON string.
 pub fn money(d: Decimal) -> Decimal {

@@ -1,0 +1,211 @@
+//! `/v1/authorizations`: what the UM department approved, one at a time
+//! or as a CSV import (SPEC §2.3).
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Deserializer};
+use serde_json::json;
+
+use super::body::{expect_media, read_body, ADMIN_BODY_LIMIT};
+use super::guard::Actor;
+use super::{ApiError, ApiResult, AppState};
+use crate::authorizations::{import_csv, Authorization, AuthorizationRecord};
+
+/// 403 unless a client bound to NPIs writes only authorizations of its
+/// own NPIs (payer-side callers write any).
+fn own_npis<'a>(actor: &Actor, npis: impl IntoIterator<Item = &'a str>) -> ApiResult<()> {
+    let Some(own) = &actor.caller.npis else {
+        return Ok(());
+    };
+    let mut foreign: Vec<&str> = npis
+        .into_iter()
+        .filter(|n| !own.iter().any(|o| o == n))
+        .collect();
+    foreign.sort_unstable();
+    foreign.dedup();
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::Forbidden(format!(
+        "nothing was changed: this client manages authorizations of NPIs {} only, not {}",
+        own.join(", "),
+        foreign.join(", ")
+    )))
+}
+
+/// An authorization as the API answers it.
+fn authorization_json(a: &Authorization) -> serde_json::Value {
+    let mut v = json!(AuthorizationRecord::from(a));
+    if let Some(m) = v.as_object_mut() {
+        m.insert(
+            "units_remaining".into(),
+            json!(a.remaining().map(|r| r.normalize().to_string())),
+        );
+    }
+    v
+}
+
+/// `POST /v1/authorizations`: one authorization as JSON.
+pub(super) async fn add_authorization(
+    state: web::Data<AppState>,
+    actor: Actor,
+    body: web::Json<AuthorizationRecord>,
+) -> ApiResult {
+    let a = body
+        .validate()
+        .map_err(|p| ApiError::Unprocessable("the authorization is not valid".into(), json!(p)))?;
+    own_npis(&actor, [a.provider_npi.as_str()])?;
+    actor
+        .audit(&state, "authorization.create", "authorization", &a.number)
+        .await?;
+    state.store.add_authorization(&a).await?;
+    Ok(HttpResponse::Created().json(authorization_json(&a)))
+}
+
+/// `GET /v1/authorizations/{number}`.
+pub(super) async fn get_authorization(
+    state: web::Data<AppState>,
+    actor: Actor,
+    path: web::Path<String>,
+) -> ApiResult {
+    let number = path.into_inner();
+    let what = format!("authorization {number}");
+    let a = state
+        .store
+        .authorization(&number)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("{what} not found")))?;
+    // A billing system sees only authorizations for its own NPIs.
+    actor.may_see_npi(&a.provider_npi, &what)?;
+    // It names a member: audit-logged like claim reads (ids only).
+    actor
+        .audit(&state, "authorization.read", "authorization", &number)
+        .await?;
+    Ok(HttpResponse::Ok().json(authorization_json(&a)))
+}
+
+/// `null` and absent are different in a patch: absent leaves the field,
+/// `null` clears it (units: unlimited).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// The fields a `PATCH` may change; absent fields stay.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AuthorizationPatch {
+    member_id: Option<String>,
+    provider_npi: Option<String>,
+    codes: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    units: Option<Option<String>>,
+    units_used: Option<String>,
+    start_date: Option<String>,
+    end_date: Option<String>,
+    status: Option<String>,
+}
+
+/// `PATCH /v1/authorizations/{number}`.
+pub(super) async fn patch_authorization(
+    state: web::Data<AppState>,
+    actor: Actor,
+    path: web::Path<String>,
+    body: web::Json<AuthorizationPatch>,
+) -> ApiResult {
+    let number = path.into_inner();
+    let p = body.into_inner();
+    if actor.caller.npis.is_some() {
+        // A client bound to NPIs changes only its own authorizations.
+        let what = format!("authorization {number}");
+        let current = state
+            .store
+            .authorization(&number)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("{what} not found")))?;
+        actor.may_see_npi(&current.provider_npi, &what)?;
+        if let Some(npi) = &p.provider_npi {
+            own_npis(&actor, [npi.as_str()])?;
+        }
+    }
+    actor
+        .audit(&state, "authorization.update", "authorization", &number)
+        .await?;
+    let a = state
+        .store
+        .update_authorization(&number, |r| {
+            if let Some(v) = p.member_id {
+                r.member_id = v;
+            }
+            if let Some(v) = p.provider_npi {
+                r.provider_npi = v;
+            }
+            if let Some(v) = p.codes {
+                r.codes = v;
+            }
+            if let Some(v) = p.units {
+                r.units = v;
+            }
+            if let Some(v) = p.units_used {
+                r.units_used = Some(v);
+            }
+            if let Some(v) = p.start_date {
+                r.start_date = v;
+            }
+            if let Some(v) = p.end_date {
+                r.end_date = v;
+            }
+            if let Some(v) = p.status {
+                r.status = v;
+            }
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(authorization_json(&a)))
+}
+
+/// `POST /v1/authorizations/import`: a CSV (SPEC §2.3), all or nothing.
+pub(super) async fn import_authorizations(
+    state: web::Data<AppState>,
+    actor: Actor,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> ApiResult {
+    expect_media(
+        req.headers(),
+        &["text/csv", "text/plain", "application/octet-stream"],
+    )?;
+    let body = read_body(req.headers(), payload, ADMIN_BODY_LIMIT).await?;
+    let auths = import_csv(&body).map_err(|e| {
+        ApiError::Unprocessable(
+            "authorization file not imported; nothing was changed".into(),
+            json!(e.problems),
+        )
+    })?;
+    own_npis(&actor, auths.iter().map(|a| a.provider_npi.as_str()))?;
+    if actor.caller.npis.is_some() {
+        // An import replaces numbers already on file: those must be the
+        // client's own too, or it could take another provider's over.
+        for a in &auths {
+            if let Some(current) = state.store.authorization(&a.number).await? {
+                own_npis(&actor, [current.provider_npi.as_str()]).map_err(|_| {
+                    ApiError::Forbidden(format!(
+                        "nothing was changed: authorization {} on file belongs to another provider",
+                        a.number
+                    ))
+                })?;
+            }
+        }
+    }
+    // One record per file, naming every authorization number it holds.
+    let numbers: Vec<&str> = auths.iter().map(|a| a.number.as_str()).collect();
+    actor
+        .audit(
+            &state,
+            "authorization.import",
+            "authorization",
+            &numbers.join(" "),
+        )
+        .await?;
+    let (added, replaced) = state.store.import_authorizations(&auths).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "imported": auths.len(), "added": added, "replaced": replaced
+    })))
+}

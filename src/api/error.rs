@@ -1,0 +1,176 @@
+//! Everything a request can fail with, mapped once to an HTTP status and
+//! a JSON body; actix's own extractor errors are mapped to it too.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse, ResponseError};
+use serde_json::json;
+
+use crate::access::Scope;
+use crate::store::StoreError;
+
+/// Everything a request can fail with, mapped once to a status and a JSON
+/// body `{"error": code, "message": …, "problems": […]}`.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401 with `WWW-Authenticate: Bearer` (RFC 6750 §3): no token, or one
+    /// that is malformed, expired, wrongly signed or revoked.
+    #[error("{message}")]
+    Unauthorized {
+        /// RFC 6750 error code (`invalid_token`, `invalid_request`); none
+        /// when no token was sent.
+        error: Option<&'static str>,
+        /// What is wrong, for a person.
+        message: String,
+    },
+    /// 403: the token lacks every scope the route accepts.
+    #[error("this route needs a token with scope {}", .0.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" or "))]
+    InsufficientScope(&'static [Scope]),
+    /// 403: the caller may not do this with these records.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// 409.
+    #[error("{0}")]
+    Conflict(String),
+    /// 413.
+    #[error("request body is larger than the limit of {0} bytes for this route")]
+    TooLarge(u64),
+    /// 415.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// 422 with a list of problems.
+    #[error("{0}")]
+    Unprocessable(String, serde_json::Value),
+    /// 503.
+    #[error("{0}")]
+    Unavailable(String),
+    /// 500: logged with its cause, answered without it.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Unauthorized { error, .. } => error.unwrap_or("unauthorized"),
+            ApiError::InsufficientScope(_) => "insufficient_scope",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::TooLarge(_) => "payload_too_large",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::Unprocessable(..) => "unprocessable",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
+            StoreError::Exists(what) => ApiError::Conflict(format!("{what} already exists")),
+            StoreError::IdempotencyMismatch(_) => ApiError::Unprocessable(e.to_string(), json!([])),
+            StoreError::Invalid(problems) => {
+                ApiError::Unprocessable("the authorization is not valid".into(), json!(problems))
+            }
+            StoreError::Database(sqlx::Error::PoolTimedOut) => {
+                ApiError::Unavailable("the database is busy; try again".into())
+            }
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            // RFC 6750 §3.1: a malformed request is 400, a bad token 401.
+            ApiError::Unauthorized {
+                error: Some("invalid_request"),
+                ..
+            } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::InsufficientScope(_) | ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unprocessable(..) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let ApiError::Internal(cause) = self {
+            tracing::error!(cause = %cause, "request failed");
+        }
+        let mut body = json!({"error": self.code(), "message": self.to_string()});
+        if let ApiError::Unprocessable(_, problems) = self {
+            if let Some(m) = body.as_object_mut() {
+                m.insert("problems".into(), problems.clone());
+            }
+        }
+        let mut r = HttpResponse::build(self.status_code());
+        match self {
+            ApiError::Unauthorized { error, message } => {
+                let challenge = match error {
+                    None => r#"Bearer realm="priorauth""#.to_string(),
+                    Some(code) => format!(
+                        r#"Bearer realm="priorauth", error="{code}", error_description="{}""#,
+                        message.replace(['"', '\\'], "'")
+                    ),
+                };
+                r.insert_header(("WWW-Authenticate", challenge));
+            }
+            ApiError::InsufficientScope(scopes) => {
+                r.insert_header((
+                    "WWW-Authenticate",
+                    format!(
+                        r#"Bearer realm="priorauth", error="insufficient_scope", scope="{}""#,
+                        Scope::join(scopes)
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        r.json(body)
+    }
+}
+
+/// A handler's result.
+pub type ApiResult<T = HttpResponse> = Result<T, ApiError>;
+
+/// Maps actix's JSON, query and path extractor errors to [`ApiError`].
+pub(super) fn json_error_handlers(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::JsonConfig::default().error_handler(|e, _| {
+        use actix_web::error::JsonPayloadError as E;
+        match e {
+            E::ContentType => {
+                ApiError::UnsupportedMediaType("send the body as application/json".into())
+            }
+            E::Overflow { limit } | E::OverflowKnownLength { limit, .. } => {
+                ApiError::TooLarge(limit as u64)
+            }
+            other => ApiError::BadRequest(format!("JSON body: {other}")),
+        }
+        .into()
+    }))
+    .app_data(
+        web::QueryConfig::default()
+            .error_handler(|e, _| ApiError::BadRequest(format!("query string: {e}")).into()),
+    )
+    .app_data(
+        web::PathConfig::default()
+            .error_handler(|e, _| ApiError::BadRequest(format!("path: {e}")).into()),
+    );
+}

@@ -1,0 +1,353 @@
+//! Settings: command-line flags over `PRIORAUTH_…` environment variables
+//! over defaults, read by clap (documented in README and docs/SERVICE.md).
+//! Values are checked here, once, and a bad one names its variable. The
+//! database URL may hold a password: it is never printed (see `Debug`).
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::access::MAX_TOKEN_SECONDS;
+use crate::x12::Payer;
+
+/// Where the service keeps its data (`serve`, `import`, `explain`, …).
+#[derive(Clone, Args)]
+pub struct DatabaseArgs {
+    /// Database URL: sqlite://FILE (created on first use) or postgres://…;
+    /// default DATABASE_URL, else PRIORAUTH_DATABASE_URL, else
+    /// sqlite://priorauth.db.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database: Option<String>,
+    /// The second name the URL is read from.
+    #[arg(
+        long = "priorauth-database-url",
+        hide = true,
+        env = "PRIORAUTH_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub fallback: Option<String>,
+}
+
+impl DatabaseArgs {
+    /// The URL to open.
+    pub fn url(&self) -> String {
+        self.database
+            .clone()
+            .or_else(|| self.fallback.clone())
+            .filter(|u| !u.trim().is_empty())
+            .unwrap_or_else(|| "sqlite://priorauth.db".into())
+    }
+}
+
+impl std::fmt::Debug for DatabaseArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::store::redact(&self.url()))
+    }
+}
+
+/// The payer named in the 835 (N1*PR, TRN03, PER) and the 277CA (NM1*PR).
+/// Defaults: the plan of the bundled rule set.
+#[derive(Debug, Clone, Args)]
+pub struct PayerArgs {
+    /// Payer name.
+    #[arg(
+        long,
+        env = "PRIORAUTH_PAYER_NAME",
+        default_value = "HEALTH ALLIANCE PLAN"
+    )]
+    pub payer_name: String,
+    /// Payer id in the 277CA.
+    #[arg(long, env = "PRIORAUTH_PAYER_ID", default_value = "HAP01")]
+    pub payer_id: String,
+    /// Payer tax id, 9 digits (TRN03 is `1` + this).
+    #[arg(long, env = "PRIORAUTH_PAYER_TIN", default_value = "381234567", value_parser = tin)]
+    pub payer_tin: String,
+    /// Payer address as street|city|ST|zip.
+    #[arg(long, env = "PRIORAUTH_PAYER_ADDRESS", value_parser = address)]
+    pub payer_address: Option<(String, String, String, String)>,
+    /// EDI contact phone (PER*BL).
+    #[arg(long, env = "PRIORAUTH_PAYER_PHONE", default_value = "3135550100")]
+    pub payer_phone: String,
+}
+
+impl PayerArgs {
+    /// The payer these settings name.
+    pub fn payer(&self) -> Payer {
+        let d = Payer::default();
+        Payer {
+            name: self.payer_name.clone(),
+            id: self.payer_id.clone(),
+            tin: self.payer_tin.clone(),
+            address: self.payer_address.clone().unwrap_or(d.address),
+            phone: self.payer_phone.clone(),
+        }
+    }
+}
+
+fn tin(v: &str) -> Result<String, String> {
+    if v.len() == 9 && v.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(v.to_string())
+    } else {
+        Err(format!("PRIORAUTH_PAYER_TIN={v:?} must be 9 digits"))
+    }
+}
+
+fn address(a: &str) -> Result<(String, String, String, String), String> {
+    match a.split('|').map(str::trim).collect::<Vec<_>>().as_slice() {
+        &[street, city, state, zip] if state.len() == 2 => Ok((
+            street.to_string(),
+            city.to_string(),
+            state.to_string(),
+            zip.to_string(),
+        )),
+        _ => Err(format!(
+            "PRIORAUTH_PAYER_ADDRESS={a:?}: write street|city|ST|zip (a two-letter state)"
+        )),
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A number within `lo..=hi`, or an error naming the variable.
+fn within(
+    name: &'static str,
+    lo: i64,
+    hi: i64,
+    why: &'static str,
+) -> impl Fn(&str) -> Result<i64, String> + Clone {
+    move |v: &str| match v.trim().parse::<i64>() {
+        Ok(n) if (lo..=hi).contains(&n) => Ok(n),
+        Ok(n) => Err(format!("{name}={n}: {why}")),
+        Err(_) => Err(format!("{name}={v:?} is not a number")),
+    }
+}
+
+/// A whole number, or an error naming the variable.
+fn number<T: std::str::FromStr>(name: &'static str) -> impl Fn(&str) -> Result<T, String> + Clone {
+    move |v: &str| {
+        v.trim()
+            .parse()
+            .map_err(|_| format!("{name}={v:?} is not a number"))
+    }
+}
+
+fn log_filter(f: &str) -> Result<String, String> {
+    tracing_subscriber::EnvFilter::try_new(f)
+        .map(|_| f.to_string())
+        .map_err(|e| format!("PRIORAUTH_LOG={f:?} is not a log filter: {e}"))
+}
+
+/// Settings of `priorauth serve` as clap reads them.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "PRIORAUTH_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    #[allow(missing_docs)] // clap would show a doc comment as help text
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    /// Body limit of `POST /v1/claims` in bytes; larger files go to /v1/batches.
+    #[arg(long, env = "PRIORAUTH_BODY_LIMIT", default_value = "10485760", value_parser = number::<u64>("PRIORAUTH_BODY_LIMIT"))]
+    pub body_limit: u64,
+    /// Body limit of `POST /v1/batches` in bytes.
+    #[arg(long, env = "PRIORAUTH_BATCH_LIMIT", default_value = "4294967296", value_parser = number::<u64>("PRIORAUTH_BATCH_LIMIT"))]
+    pub batch_limit: u64,
+    /// Where batch files are spooled.
+    #[arg(long, env = "PRIORAUTH_DATA_DIR", default_value = "priorauth-data")]
+    pub data_dir: PathBuf,
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "PRIORAUTH_WORKERS", value_parser = number::<usize>("PRIORAUTH_WORKERS"))]
+    pub workers: Option<usize>,
+    /// Database connections.
+    #[arg(long, env = "PRIORAUTH_DB_CONNECTIONS", default_value = "16", value_parser = number::<u32>("PRIORAUTH_DB_CONNECTIONS"))]
+    pub db_connections: u32,
+    /// Claims per batch transaction.
+    #[arg(long, env = "PRIORAUTH_BATCH_CHUNK", default_value = "5000", value_parser = number::<usize>("PRIORAUTH_BATCH_CHUNK"))]
+    pub batch_chunk: usize,
+    /// Log format.
+    #[arg(
+        long,
+        env = "PRIORAUTH_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        ignore_case = true
+    )]
+    pub log_format: LogFormat,
+    /// Log filter (tracing's EnvFilter syntax).
+    #[arg(long, env = "PRIORAUTH_LOG", default_value = "info", value_parser = log_filter)]
+    pub log: String,
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub payer: PayerArgs,
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub access: AccessArgs,
+}
+
+/// How tokens are issued and checked (SPEC §5 "Access").
+#[derive(Debug, Clone, Args)]
+pub struct AccessArgs {
+    /// `iss` of the tokens issued here.
+    #[arg(long, env = "PRIORAUTH_ISSUER", default_value = "priorauth")]
+    pub issuer: String,
+    /// `aud` they carry.
+    #[arg(long, env = "PRIORAUTH_AUDIENCE", default_value = "priorauth")]
+    pub audience: String,
+    /// Access token lifetime in seconds, 1 to 900.
+    #[arg(long, env = "PRIORAUTH_TOKEN_TTL", default_value = "900", value_parser = within("PRIORAUTH_TOKEN_TTL", 1, MAX_TOKEN_SECONDS, "tokens live 1 to 900 seconds"))]
+    pub token_ttl: i64,
+    /// Authorization code lifetime in seconds, 1 to 60.
+    #[arg(long, env = "PRIORAUTH_CODE_TTL", default_value = "60", value_parser = within("PRIORAUTH_CODE_TTL", 1, 60, "codes live 1 to 60 seconds"))]
+    pub code_ttl: i64,
+    /// How long a client or user stays locked out after three failures
+    /// within 10 s, in seconds.
+    #[arg(long, env = "PRIORAUTH_LOCKOUT_SECONDS", default_value = "60", value_parser = within("PRIORAUTH_LOCKOUT_SECONDS", 1, 86_400, "give 1 to 86400"))]
+    pub lockout_seconds: i64,
+    /// A PKCS#8 PEM Ed25519 key to sign with instead of the stored keys.
+    #[arg(long, env = "PRIORAUTH_SIGNING_KEY_FILE")]
+    pub signing_key_file: Option<PathBuf>,
+    /// An external OpenID Connect issuer whose tokens are accepted too.
+    #[arg(long, env = "PRIORAUTH_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+    /// The audience its tokens carry.
+    #[arg(long, env = "PRIORAUTH_OIDC_AUDIENCE")]
+    pub oidc_audience: Option<String>,
+    /// Where its keys are (https, or http on this machine).
+    #[arg(long, env = "PRIORAUTH_OIDC_JWKS_URL")]
+    pub oidc_jwks_url: Option<String>,
+}
+
+/// How tokens are issued and checked, checked.
+#[derive(Debug, Clone)]
+pub struct AccessConfig {
+    /// `iss` of the tokens issued here.
+    pub issuer: String,
+    /// `aud` they carry.
+    pub audience: String,
+    /// Access token lifetime in seconds.
+    pub token_seconds: i64,
+    /// Authorization code lifetime in seconds.
+    pub code_seconds: i64,
+    /// Lockout after three failures within 10 s, in seconds.
+    pub lockout_seconds: i64,
+    /// A key to sign with instead of the stored keys.
+    pub signing_key_file: Option<PathBuf>,
+    /// An external OIDC issuer: (issuer, audience, JWKS URL).
+    pub oidc: Option<(String, String, String)>,
+}
+
+impl AccessArgs {
+    fn config(&self) -> anyhow::Result<AccessConfig> {
+        let some = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
+        let oidc = match (
+            some(&self.oidc_issuer),
+            some(&self.oidc_audience),
+            some(&self.oidc_jwks_url),
+        ) {
+            (None, None, None) => None,
+            (Some(i), Some(a), Some(j)) => {
+                let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+                    .iter()
+                    .any(|h| j.starts_with(h));
+                if !j.starts_with("https://") && !loopback {
+                    anyhow::bail!(
+                        "PRIORAUTH_OIDC_JWKS_URL={j:?}: the provider's keys must come over https (plain http only from this machine)"
+                    );
+                }
+                Some((i, a, j))
+            }
+            _ => anyhow::bail!(
+                "an external OIDC issuer needs all of PRIORAUTH_OIDC_ISSUER, PRIORAUTH_OIDC_AUDIENCE and PRIORAUTH_OIDC_JWKS_URL"
+            ),
+        };
+        Ok(AccessConfig {
+            issuer: self.issuer.clone(),
+            audience: self.audience.clone(),
+            token_seconds: self.token_ttl,
+            code_seconds: self.code_ttl,
+            lockout_seconds: self.lockout_seconds,
+            signing_key_file: self.signing_key_file.clone(),
+            oidc,
+        })
+    }
+}
+
+/// Settings of `priorauth serve`, checked.
+#[derive(Clone)]
+pub struct Config {
+    /// Address to listen on.
+    pub bind: String,
+    /// Database URL (may hold a password: never printed).
+    pub database_url: String,
+    /// Body limit of `POST /v1/claims` in bytes.
+    pub body_limit: u64,
+    /// Body limit of `POST /v1/batches`.
+    pub batch_limit: u64,
+    /// Where batch files are spooled (absolute).
+    pub data_dir: PathBuf,
+    /// HTTP worker threads.
+    pub workers: usize,
+    /// Database connections.
+    pub db_connections: u32,
+    /// Claims per batch transaction.
+    pub batch_chunk: usize,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Log filter.
+    pub log_filter: String,
+    /// The payer named in the 835 and 277CA.
+    pub payer: Payer,
+    /// Token settings.
+    pub access: AccessConfig,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("bind", &self.bind)
+            .field("database_url", &crate::store::redact(&self.database_url))
+            .field("body_limit", &self.body_limit)
+            .field("batch_limit", &self.batch_limit)
+            .field("data_dir", &self.data_dir)
+            .field("workers", &self.workers)
+            .field("db_connections", &self.db_connections)
+            .field("batch_chunk", &self.batch_chunk)
+            .field("log_format", &self.log_format)
+            .field("log_filter", &self.log_filter)
+            .field("payer", &self.payer)
+            .field("access", &self.access)
+            .finish()
+    }
+}
+
+impl ServeArgs {
+    /// The checked settings.
+    pub fn config(&self) -> anyhow::Result<Config> {
+        let workers = self
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        Ok(Config {
+            bind: self.bind.clone(),
+            database_url: self.db.url(),
+            body_limit: self.body_limit,
+            batch_limit: self.batch_limit,
+            // Absolute: batches record where their file is, and a restart
+            // from another folder must still find it.
+            data_dir: std::path::absolute(&self.data_dir)?,
+            workers: workers.max(1),
+            db_connections: self.db_connections,
+            batch_chunk: self.batch_chunk.max(1),
+            log_format: self.log_format,
+            log_filter: self.log.clone(),
+            payer: self.payer.payer(),
+            access: self.access.config()?,
+        })
+    }
+}
