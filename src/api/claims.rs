@@ -10,7 +10,7 @@ use super::{ApiError, ApiResult, AppState};
 use crate::model::{Claim, ClaimDecision};
 use crate::store::{SubmitOptions, Submitted};
 use crate::x12;
-use crate::x12::{Input, Intake, X12Answer};
+use crate::x12::{Intake, X12Answer};
 
 /// An 837 read from a request body: claims of accepted sets, in order,
 /// and what was rejected.
@@ -22,19 +22,12 @@ pub(super) struct Received {
 /// Parses an 837 body; a body with no readable interchange is a 400.
 pub(super) fn receive(body: Vec<u8>) -> ApiResult<Received> {
     let mut claims = Vec::new();
-    let input = Input {
-        name: "request".into(),
-        reader: Box::new(std::io::Cursor::new(body)),
-    };
-    let intake = x12::read_inputs(
-        vec![input],
-        |_| {},
-        |set| {
-            claims.append(&mut set.claims);
-            Ok::<(), std::convert::Infallible>(())
-        },
-    )
-    .unwrap_or_else(|never| match never {});
+    // One body, so rejections name no file.
+    let mut reader = x12::SetReader::new(std::io::Cursor::new(body), None);
+    while let Some(mut set) = reader.next_accepted() {
+        claims.append(&mut set.claims);
+    }
+    let intake = reader.finish();
     if intake.summary.interchanges == 0 {
         let why = intake
             .rejected
