@@ -19,7 +19,7 @@ use super::body::{declared_length, expect_media, wants_x12, X12_MEDIA};
 use super::guard::Actor;
 use super::{ApiError, ApiResult, AppState};
 use crate::store::{Batch, BatchState, StoreError, SubmitOptions, Submitted};
-use crate::x12::Parser;
+use crate::x12::SetReader;
 
 /// A batch to work on.
 struct Job {
@@ -113,23 +113,12 @@ async fn run(job: &Job) -> anyhow::Result<()> {
     let file = std::fs::File::open(&batch.spool)
         .map_err(|e| anyhow::anyhow!("batch file is gone: {e}"))?;
     let chunk_size = job.state.config.batch_chunk;
-    let mut parser = Parser::new(file);
+    let mut reader = SetReader::new(file, None);
     let mut done = batch.claims_done;
     let mut seen = 0i64;
     let mut chunk = Vec::with_capacity(chunk_size);
-    let mut rejected = Vec::new();
-    loop {
-        let set = parser.next_set();
-        let last = set.is_none();
-        let mut claims = Vec::new();
-        if let Some(set) = set {
-            if !set.accepted() {
-                rejected.push(json!({"control_number": set.control_number, "errors": set.errors}));
-                continue;
-            }
-            claims = set.claims;
-        }
-        for claim in claims {
+    while let Some(set) = reader.next_accepted() {
+        for claim in set.claims {
             seen += 1;
             if seen > done {
                 chunk.push(claim);
@@ -138,16 +127,11 @@ async fn run(job: &Job) -> anyhow::Result<()> {
                 return Ok(());
             }
         }
-        if last {
-            if !chunk.is_empty() && !commit(job, &mut chunk, &mut done).await? {
-                return Ok(());
-            }
-            break;
-        }
     }
-    for e in parser.envelope_errors().iter().filter(|e| e.lost_data) {
-        rejected.push(json!({"control_number": null, "errors": [crate::x12::unreadable(e)]}));
+    if !chunk.is_empty() && !commit(job, &mut chunk, &mut done).await? {
+        return Ok(());
     }
+    let rejected = reader.finish().rejected;
     store
         .set_batch_state(&job.id, BatchState::Done, Some(&json!(rejected)), None)
         .await?;
@@ -243,14 +227,14 @@ pub(super) async fn create(
     let counted = web::block(move || -> Result<_, ApiError> {
         let file = std::fs::File::open(path)
             .map_err(|e| ApiError::Internal(format!("cannot read spooled batch: {e}")))?;
-        let mut p = Parser::new(file);
-        while let Some(set) = p.next_set() {
+        let mut reader = SetReader::new(file, None);
+        while let Some(set) = reader.next_accepted() {
             super::claims::foreign_npis(
                 &who,
                 set.claims.iter().map(|c| (&c.claim_id, &c.billing_npi)),
             )?;
         }
-        Ok(p.summary())
+        Ok(reader.finish().summary)
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -332,13 +316,12 @@ async fn remit(state: &web::Data<AppState>, batch: &crate::store::Batch) -> ApiR
     let body = web::block(move || -> Result<String, ApiError> {
         let file = std::fs::File::open(&spool)
             .map_err(|e| ApiError::Internal(format!("batch file is gone: {e}")))?;
-        let mut parser = Parser::new(file);
+        let mut reader = SetReader::new(file, None);
         let mut claims = Vec::new();
-        while let Some(set) = parser.next_set() {
-            if set.accepted() {
-                claims.extend(set.claims);
-            }
+        while let Some(set) = reader.next_accepted() {
+            claims.extend(set.claims);
         }
+        let intake = reader.finish();
         if claims.len() != decisions.len() {
             return Err(ApiError::Internal(format!(
                 "batch file has {} claims, the store {} decisions",
@@ -354,11 +337,7 @@ async fn remit(state: &web::Data<AppState>, batch: &crate::store::Batch) -> ApiR
         }
         Ok(crate::x12::write_835(
             &items,
-            &payer.remit(
-                crate::store::now(),
-                control_number,
-                parser.acks().iter().any(|g| g.test),
-            ),
+            &payer.remit(crate::store::now(), control_number, intake.test()),
         ))
     })
     .await

@@ -1,4 +1,7 @@
-//! The command line: `priorauth parse` and `priorauth adjudicate`.
+//! The command line: `parse`, `adjudicate`, `rules`, `codes`, `serve`,
+//! `import`, `explain`, `clients`, `users` and `keys`. The only room that
+//! opens files by path and reads the clock for offline answers; nothing
+//! imports it.
 //!
 //! Exit codes (SPEC §5): 0 every transaction set accepted, 1 some sets
 //! rejected (the rest still processed), 2 usage or configuration error.

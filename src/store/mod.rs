@@ -5,18 +5,19 @@
 //!
 //! One set of queries serves both backends through sqlx's `Any` driver:
 //! `$N` placeholders, TEXT for decimals and dates (exact on both; the one
-//! conversion point is [`AuthorizationRecord`]), BIGINT for numbers and
+//! conversion point is [`AuthorizationRecord`](crate::authorizations::AuthorizationRecord)), BIGINT for numbers and
 //! flags. Where the backends differ it is said at the spot: SQLite
 //! serializes writers (`BEGIN IMMEDIATE` behind an in-process lock);
 //! PostgreSQL locks the authorization rows a submission uses
 //! (`SELECT … FOR UPDATE`, in number order) and the claim keys it adjudicates
 //! (transaction advisory locks), so two instances never over-consume.
 //!
-//! Adjudication itself stays pure: the store loads what a submission needs
-//! into an [`AuthBook`](crate::authorizations::AuthBook) and a
-//! [`MemoryHistory`](crate::adjudication::MemoryHistory), runs the
-//! [`Adjudicator`](crate::adjudication::Adjudicator),
-//! then writes the effects, all in one transaction.
+//! The store decides nothing: it loads what a submission needs into an
+//! [`AuthBook`](crate::authorizations::AuthBook) and a
+//! [`MemoryHistory`](crate::adjudication::MemoryHistory), hands them to
+//! [`decide_submission`](crate::adjudication::decide_submission), and
+//! writes what that decided, all in one transaction (`submit.rs`).
+//! Authorizations and batches have files of their own.
 
 mod access;
 mod authorizations;

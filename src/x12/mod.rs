@@ -1,6 +1,10 @@
-//! X12 intake: a zero-copy segment reader, envelope checks, the 837 claim
-//! builder and the 999 acknowledgment writer. Pure: no I/O beyond the
-//! `io::Read` it is handed, no clock, no async.
+//! X12 in and out: a zero-copy segment reader, envelope checks, the 837
+//! claim builder, reading inputs set by set ([`SetReader`],
+//! [`read_inputs`]), and the writers of the 999 acknowledgment, the 277CA
+//! claim acknowledgment and the 835 remittance advice, built through one
+//! answer builder ([`x12_answer`]). Uses the claim model only. Pure: no I/O
+//! beyond the `io::Read` it is handed, no clock (callers pass a [`Stamp`]),
+//! no async.
 //!
 //! ```
 //! use priorauth::x12::Parser;
