@@ -10,6 +10,24 @@ use clap::Args;
 use crate::access::MAX_TOKEN_SECONDS;
 use crate::x12::Payer;
 
+/// Unsets every empty `PRIORAUTH_…` and `DATABASE_URL` variable: an empty
+/// setting means "the default", as it does in most deployment tools, while
+/// clap would read it as an empty value. Call before parsing, while the
+/// process has one thread.
+pub fn forget_empty_settings() {
+    let empty: Vec<std::ffi::OsString> = std::env::vars_os()
+        .filter(|(k, v)| {
+            let k = k.to_string_lossy();
+            (k.starts_with("PRIORAUTH_") || k == "DATABASE_URL")
+                && v.to_string_lossy().trim().is_empty()
+        })
+        .map(|(k, _)| k)
+        .collect();
+    for k in empty {
+        std::env::remove_var(k);
+    }
+}
+
 /// Where the service keeps its data (`serve`, `import`, `explain`, …).
 #[derive(Clone, Args)]
 pub struct DatabaseArgs {

@@ -256,6 +256,7 @@ pub const EXIT_USAGE: i32 = 2;
 
 /// Runs the CLI with the process arguments and returns the exit code.
 pub fn main() -> i32 {
+    crate::config::forget_empty_settings();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
