@@ -254,41 +254,29 @@ fn rules_and_codes_answer_staff_questions() {
 /// empty variable means the default, and a bad one names itself.
 #[test]
 fn empty_settings_are_defaults_and_bad_ones_name_their_variable() {
-    let run = |tin: &str| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_priorauth"))
-            .args([
-                "adjudicate",
-                "--auths",
-                "fixtures/auths/sample.csv",
-                "--format",
-                "835",
-                "fixtures/x12/837p-sample.x12",
-            ])
-            .current_dir(root())
-            .env("PRIORAUTH_PAYER_TIN", tin)
-            .output()
-            .unwrap()
-    };
-    let empty = run("");
-    assert_eq!(empty.status.code(), Some(0), "{:?}", empty);
-    assert!(String::from_utf8_lossy(&empty.stdout).contains("*1381234567~"));
-    let flag = std::process::Command::new(env!("CARGO_BIN_EXE_priorauth"))
-        .args([
-            "adjudicate",
-            "--payer-tin",
-            "123456789",
+    let run = |flags: &[&str], tin: &str| {
+        let mut args = vec!["adjudicate"];
+        args.extend_from_slice(flags);
+        args.extend([
             "--auths",
             "fixtures/auths/sample.csv",
             "--format",
             "835",
             "fixtures/x12/837p-sample.x12",
-        ])
-        .current_dir(root())
-        .env("PRIORAUTH_PAYER_TIN", "987654321")
-        .output()
-        .unwrap();
+        ]);
+        std::process::Command::new(env!("CARGO_BIN_EXE_priorauth"))
+            .args(args)
+            .current_dir(root())
+            .env("PRIORAUTH_PAYER_TIN", tin)
+            .output()
+            .unwrap()
+    };
+    let empty = run(&[], "");
+    assert_eq!(empty.status.code(), Some(0), "{:?}", empty);
+    assert!(String::from_utf8_lossy(&empty.stdout).contains("*1381234567~"));
+    let flag = run(&["--payer-tin", "123456789"], "987654321");
     assert!(String::from_utf8_lossy(&flag.stdout).contains("*1123456789~"));
-    let bad = run("12");
+    let bad = run(&[], "12");
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("PRIORAUTH_PAYER_TIN"));
 }
