@@ -290,13 +290,18 @@ async fn openapi() -> HttpResponse {
         .body(OPENAPI)
 }
 
-/// 405 with `Allow` when the path exists, else 404.
+/// 405 with `Allow` when the path exists (before authentication: see
+/// `guard`), else 404.
 pub(super) async fn no_route(req: actix_web::HttpRequest) -> HttpResponse {
-    let allowed: Vec<String> = routes()
+    let mut allowed: Vec<String> = routes()
         .iter()
         .filter(|r| path_fits(r.path, req.path()))
         .map(|r| r.method.to_ascii_uppercase())
         .collect();
+    // HEAD is answered wherever GET is (see `guard`).
+    if allowed.iter().any(|m| m == "GET") {
+        allowed.push("HEAD".into());
+    }
     if !allowed.is_empty() {
         return HttpResponse::MethodNotAllowed()
             .insert_header(("Allow", allowed.join(", ")))
