@@ -12,7 +12,7 @@
 //! been refreshed for [`STALE_AFTER`] (the store is unreachable), callers
 //! look the client and user up themselves instead of trusting an old set.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
@@ -30,8 +30,8 @@ const LOCAL_KEEP: Duration = Duration::from_secs(10);
 struct Sets {
     clients: HashSet<String>,
     users: HashSet<String>,
-    /// Disabled through this instance: `client:ID` / `user:ID`, when.
-    local: HashMap<String, Instant>,
+    /// Disabled through this instance: what, its id, when.
+    local: Vec<(Disabled, String, Instant)>,
     refreshed: Option<Instant>,
 }
 
@@ -60,10 +60,18 @@ impl Revocations {
     /// Replaces the set with the store's (disabled client ids, user ids).
     pub fn replace(&self, clients: Vec<String>, users: Vec<String>, now: Instant) {
         let mut s = self.sets.write();
-        s.clients = clients.into_iter().collect();
-        s.users = users.into_iter().collect();
+        let mut clients: HashSet<String> = clients.into_iter().collect();
+        let mut users: HashSet<String> = users.into_iter().collect();
         s.local
-            .retain(|_, at| now.saturating_duration_since(*at) < LOCAL_KEEP);
+            .retain(|(_, _, at)| now.saturating_duration_since(*at) < LOCAL_KEEP);
+        for (what, id, _) in &s.local {
+            match what {
+                Disabled::Client => clients.insert(id.clone()),
+                Disabled::User => users.insert(id.clone()),
+            };
+        }
+        s.clients = clients;
+        s.users = users;
         s.refreshed = Some(now);
     }
 
@@ -71,14 +79,14 @@ impl Revocations {
     pub fn disable_client(&self, id: &str, now: Instant) {
         let mut s = self.sets.write();
         s.clients.insert(id.to_string());
-        s.local.insert(format!("client:{id}"), now);
+        s.local.push((Disabled::Client, id.to_string(), now));
     }
 
     /// A user disabled through this instance: refused from now on.
     pub fn disable_user(&self, id: &str, now: Instant) {
         let mut s = self.sets.write();
         s.users.insert(id.to_string());
-        s.local.insert(format!("user:{id}"), now);
+        s.local.push((Disabled::User, id.to_string(), now));
     }
 
     /// True when the set was refreshed within [`STALE_AFTER`] of `now`.
@@ -93,11 +101,11 @@ impl Revocations {
     /// (`user:ID`) is disabled.
     pub fn check(&self, client_id: &str, subject: &str) -> Option<Disabled> {
         let s = self.sets.read();
-        if s.clients.contains(client_id) || s.local.contains_key(&format!("client:{client_id}")) {
+        if s.clients.contains(client_id) {
             return Some(Disabled::Client);
         }
         let user = subject.strip_prefix("user:")?;
-        (s.users.contains(user) || s.local.contains_key(subject)).then_some(Disabled::User)
+        s.users.contains(user).then_some(Disabled::User)
     }
 }
 
