@@ -1689,8 +1689,33 @@ fn revocation_reaches_another_instance() {
         assert_disabled(&r, "other instance");
         delays.push(delay);
     }
+    // A staff user signed in through A, using B, disabled through A.
+    let (console, user, password) = console_and_staff(&db, &["claims:read"]);
+    let client = oauth_client(&a, &console, None);
+    let (code, verifier) = code_for(&a, &client, &user, &password);
+    let staff = exchange(&client, &code, Some(verifier)).unwrap();
+    assert_eq!(call(&b, "GET", "/v1/rules", &staff, None).status, 200);
+    let user_id = id_named(&a, "users", "username", &user);
+    let r = call(
+        &a,
+        "DELETE",
+        &format!("/v1/admin/users/{user_id}"),
+        &a.token,
+        None,
+    );
+    assert_eq!(r.status, 204, "{}", r.body);
+    let disabled = std::time::Instant::now();
+    let r = loop {
+        let r = call(&b, "GET", "/v1/rules", &staff, None);
+        if r.status != 200 || disabled.elapsed() > Duration::from_secs(5) {
+            break r;
+        }
+        let_time_pass(Duration::from_millis(5));
+    };
+    assert_disabled(&r, "staff token on the other instance");
+    delays.push(disabled.elapsed());
     let ms: Vec<u128> = delays.iter().map(|d| d.as_millis()).collect();
-    println!("revocation reached the other instance after (ms): {ms:?}");
+    println!("revocation reached the other instance after (ms; five clients, then a user): {ms:?}");
     assert!(
         delays.iter().all(|d| *d <= Duration::from_secs(2)),
         "{ms:?}"
