@@ -163,11 +163,18 @@ fn plain(message: &str) -> String {
         "a number was expected".into()
     } else if m.contains("`true` or `false`") {
         "true or false was expected".into()
-    } else if m.contains("invalid type") || m.contains("i64") || m.contains("u64") {
-        m.split(':').next().unwrap_or(m).trim().to_string()
-            + ": a value of another kind was expected"
     } else {
-        m.to_string()
+        // "expected i64" and the like: Rust's names for numbers.
+        let mut out = m.to_string();
+        for t in [
+            "i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64", "usize", "isize",
+        ] {
+            out = out.replace(&format!("expected {t}"), "expected a whole number");
+        }
+        for t in ["f32", "f64"] {
+            out = out.replace(&format!("expected {t}"), "expected a number");
+        }
+        out
     }
 }
 
@@ -230,5 +237,9 @@ mod tests {
             "true or false was expected"
         );
         assert_eq!(plain("missing field `name`"), "missing field `name`");
+        assert_eq!(
+            plain("invalid type: string \"x\", expected u32 at line 1 column 12"),
+            "invalid type: string \"x\", expected a whole number"
+        );
     }
 }
