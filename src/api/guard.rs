@@ -239,7 +239,7 @@ pub(super) struct Pattern(pub Option<String>);
 /// route verifies the token and its scope before the handler runs.
 pub(super) async fn guard(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
+    next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     // The route is looked up by the path as the router sees it (percent-
     // decoded: `/v1/admin/%61udit` is `/v1/admin/audit`), and anything not
@@ -282,8 +282,12 @@ pub(super) async fn guard(
         });
     let access = match routed {
         Some(r) => r.access,
-        // No handler takes this method here: the 405 needs no token.
-        None if !here.is_empty() => Access::Public,
+        // No handler takes this method here: the 405 needs no token, and
+        // is answered here, so no handler can run without one.
+        None if !here.is_empty() => {
+            let answer = super::routes::no_route_answer(req.method(), req.match_info().as_str());
+            return Ok(req.into_response(answer).map_into_right_body());
+        }
         None => Access::Token,
     };
     if access != Access::Public {
@@ -309,5 +313,5 @@ pub(super) async fn guard(
             .map_or_else(|| "unknown".to_string(), |a| a.ip().to_string());
         req.extensions_mut().insert(Actor { caller, remote });
     }
-    next.call(req).await
+    next.call(req).await.map(|r| r.map_into_left_body())
 }

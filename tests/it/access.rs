@@ -1786,6 +1786,15 @@ fn http_conformance() {
             assert_eq!(head.status, 405, "HEAD {path}");
         }
     }
+    // A percent-encoded path is the path it names, for the 405 too.
+    let r = send(
+        "DELETE",
+        &s.url("/v1/admin/%61udit"),
+        &[("Authorization", "")],
+        None,
+    );
+    assert_eq!(r.status, 405, "{}", r.body);
+    assert_eq!(r.header("allow"), Some("GET, HEAD"));
     // A path two templates fit takes the scope of the route the router
     // takes: PATCH /v1/authorizations/import needs auths:write.
     let (reader, reader_secret) = add_client(&db, "reader", &[], &["claims:read"]);
