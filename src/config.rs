@@ -174,6 +174,10 @@ pub struct ServeArgs {
     /// Body limit of `POST /v1/claims` in bytes; larger files go to /v1/batches.
     #[arg(long, env = "PRIORAUTH_BODY_LIMIT", default_value = "10485760", value_parser = number::<u64>("PRIORAUTH_BODY_LIMIT"))]
     pub body_limit: u64,
+    /// Seconds a request body has to arrive (a larger body gets this long
+    /// again for every further MiB); a body not in by then is a 408.
+    #[arg(long, env = "PRIORAUTH_BODY_TIMEOUT", default_value = "30", value_parser = within("PRIORAUTH_BODY_TIMEOUT", 1, 3600, "give 1 to 3600 seconds"))]
+    pub body_timeout: i64,
     /// Body limit of `POST /v1/batches` in bytes.
     #[arg(long, env = "PRIORAUTH_BATCH_LIMIT", default_value = "4294967296", value_parser = number::<u64>("PRIORAUTH_BATCH_LIMIT"))]
     pub batch_limit: u64,
@@ -308,6 +312,8 @@ pub struct Config {
     pub body_limit: u64,
     /// Body limit of `POST /v1/batches`.
     pub batch_limit: u64,
+    /// How long a request body has to arrive (per MiB beyond the first).
+    pub body_timeout: std::time::Duration,
     /// Where batch files are spooled (absolute).
     pub data_dir: PathBuf,
     /// HTTP worker threads.
@@ -333,6 +339,7 @@ impl std::fmt::Debug for Config {
             .field("database_url", &crate::store::redact(&self.database_url))
             .field("body_limit", &self.body_limit)
             .field("batch_limit", &self.batch_limit)
+            .field("body_timeout", &self.body_timeout)
             .field("data_dir", &self.data_dir)
             .field("workers", &self.workers)
             .field("db_connections", &self.db_connections)
@@ -356,6 +363,7 @@ impl ServeArgs {
             database_url: self.db.url(),
             body_limit: self.body_limit,
             batch_limit: self.batch_limit,
+            body_timeout: std::time::Duration::from_secs(self.body_timeout.unsigned_abs()),
             // Absolute: batches record where their file is, and a restart
             // from another folder must still find it.
             data_dir: std::path::absolute(&self.data_dir)?,

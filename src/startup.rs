@@ -69,6 +69,17 @@ fn poll_rules(state: web::Data<AppState>) {
     });
 }
 
+/// Rereads the disabled clients and users every half second, so a
+/// disable through another instance bites here within a second.
+fn poll_revocations(state: web::Data<AppState>) {
+    actix_web::rt::spawn(async move {
+        loop {
+            actix_web::rt::time::sleep(crate::access::REFRESH).await;
+            state.refresh_revocations().await;
+        }
+    });
+}
+
 /// Starts the service and runs until stopped. Prints the bound address on
 /// standard output first (`listening on http://ADDR`), so scripts and
 /// tests that bind port 0 learn the port.
@@ -84,6 +95,15 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
                     )
                 })?,
         );
+        let issuer = &config.access.issuer;
+        if !issuer.starts_with("https://") {
+            // RFC 8414 §2: the issuer is an https URL; strict clients
+            // refuse the metadata (and the sign-in's `iss`) otherwise.
+            tracing::warn!(
+                issuer = %issuer,
+                "PRIORAUTH_ISSUER is not an https URL; set it to the service's public https address in production"
+            );
+        }
         let rules = initial_rules(&store).await?;
         let pinned_key = match &config.access.signing_key_file {
             None => None,
@@ -99,9 +119,11 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         let data_dir = config.data_dir.clone();
         let state = AppState::new(store.clone(), rules, config, pinned_key);
         state.first_keys().await?;
+        state.refresh_revocations().await;
         std::fs::create_dir_all(&data_dir)?;
         api::resume_batches(&state).await?;
         poll_rules(state.clone());
+        poll_revocations(state.clone());
         checkpoints(state.clone());
         let (server, addrs) = api::listen(state.clone())?;
         for addr in addrs {

@@ -8,6 +8,7 @@
 //! (token and authorization endpoints) and `api::guard` (resource checks);
 //! this module knows nothing of HTTP.
 
+mod revoked;
 mod secrets;
 mod tokens;
 
@@ -17,11 +18,14 @@ use serde::Serialize;
 
 use crate::store::{ClientRecord, UserRecord};
 
+pub use revoked::{Disabled, Revocations, REFRESH, STALE_AFTER};
 pub use secrets::{
     decode_basic, hash_secret, pkce_matches, random_token, sha256_hex, valid_verifier,
     verify_secret,
 };
-pub use tokens::{live_keys, ExternalIssuer, Keys, TokenClaims, TokenError, MAX_TOKEN_SECONDS};
+pub use tokens::{
+    header_kid, live_keys, ExternalIssuer, Keys, TokenClaims, TokenError, MAX_TOKEN_SECONDS,
+};
 
 /// What a token lets its bearer do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

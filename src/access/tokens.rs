@@ -73,7 +73,7 @@ pub enum TokenError {
     #[error("the access token is malformed: {0}")]
     Malformed(String),
     /// Signed with a key nobody here knows.
-    #[error("the access token was signed with an unknown key {0:?}")]
+    #[error("the access token was signed with a key this server does not know ({0:?})")]
     UnknownKey(String),
     /// Valid but not for this issuer or audience.
     #[error("the access token was issued for another issuer or audience")]
@@ -89,17 +89,43 @@ pub enum TokenError {
     Jwks(String),
 }
 
+/// The token error in plain words: jsonwebtoken's own messages name its
+/// internals (serde positions, its list of algorithms), never said to a
+/// caller (issue 15 point 4).
 fn map_jwt_error(e: jsonwebtoken::errors::Error) -> TokenError {
+    let malformed = |what: &str| TokenError::Malformed(what.to_string());
+    let invalid = |what: &str| TokenError::Invalid(what.to_string());
     match e.kind() {
         ErrorKind::ExpiredSignature => TokenError::Expired,
         ErrorKind::InvalidSignature => TokenError::BadSignature,
         ErrorKind::InvalidIssuer | ErrorKind::InvalidAudience => TokenError::WrongAudience,
-        ErrorKind::InvalidToken
-        | ErrorKind::Base64(_)
-        | ErrorKind::Json(_)
-        | ErrorKind::Utf8(_) => TokenError::Malformed(e.to_string()),
-        _ => TokenError::Invalid(e.to_string()),
+        ErrorKind::InvalidToken => malformed("it is not a JWT (three base64url parts joined by dots)"),
+        ErrorKind::Base64(_) => malformed("a part of it is not base64url"),
+        ErrorKind::Utf8(_) => malformed("a part of it is not UTF-8 text"),
+        ErrorKind::Json(_) => malformed(
+            "its header or claims are not those of a JWT this server accepts (an EdDSA token with iss, aud, sub, exp and client_id)",
+        ),
+        ErrorKind::MissingRequiredClaim(claim) => {
+            TokenError::Invalid(format!("it has no {claim} claim"))
+        }
+        ErrorKind::ImmatureSignature => invalid("it is not valid yet (nbf is in the future)"),
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+            invalid("it is signed with an algorithm that is not accepted here")
+        }
+        ErrorKind::InvalidKeyFormat
+        | ErrorKind::InvalidEcdsaKey
+        | ErrorKind::InvalidRsaKey(_)
+        | ErrorKind::RsaFailedSigning
+        | ErrorKind::MissingAlgorithm => invalid("the key it names cannot verify it"),
+        _ => invalid("it cannot be verified"),
     }
+}
+
+/// The key id (`kid`) in a token's header.
+pub fn header_kid(token: &str) -> Result<Option<String>, TokenError> {
+    Ok(jsonwebtoken::decode_header(token)
+        .map_err(map_jwt_error)?
+        .kid)
 }
 
 /// A signing key ready for use.
@@ -242,6 +268,14 @@ impl Keys {
         Ok(())
     }
 
+    /// Forgets the verified tokens of a client (or of the staff user with
+    /// token subject `subject`): they are checked afresh next time.
+    pub fn forget(&self, client_id: Option<&str>, subject: Option<&str>) {
+        self.verified.lock().retain(|_, c| {
+            client_id != Some(c.client_id.as_str()) && subject != Some(c.sub.as_str())
+        });
+    }
+
     /// True when `kid` is one of ours.
     pub fn knows(&self, kid: &str) -> bool {
         self.set.read().verify.contains_key(kid)
@@ -285,10 +319,9 @@ impl Keys {
     pub fn verify(&self, token: &str) -> Result<TokenClaims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(map_jwt_error)?;
         if header.alg != Algorithm::EdDSA {
-            return Err(TokenError::Invalid(format!(
-                "algorithm {:?} is not accepted",
-                header.alg
-            )));
+            return Err(TokenError::Invalid(
+                "it is not signed with EdDSA, the only algorithm of this server's tokens".into(),
+            ));
         }
         let kid = header.kid.unwrap_or_default();
         let g = self.set.read();
@@ -431,7 +464,8 @@ impl ExternalIssuer {
             Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
         ) {
             return Err(TokenError::Invalid(
-                "symmetric (HS*) tokens are not accepted".into(),
+                "it is signed with a shared secret (HS256, HS384, HS512), which is not accepted"
+                    .into(),
             ));
         }
         let kid = header.kid.clone().unwrap_or_default();
@@ -440,7 +474,9 @@ impl ExternalIssuer {
             let jwk =
                 g.2.find(&kid)
                     .ok_or_else(|| TokenError::UnknownKey(kid.clone()))?;
-            DecodingKey::from_jwk(jwk).map_err(|e| TokenError::Key(e.to_string()))?
+            DecodingKey::from_jwk(jwk).map_err(|_| {
+                TokenError::Invalid("the identity provider's key it names cannot be used".into())
+            })?
         };
         let mut v = Validation::new(header.alg);
         v.leeway = 0;

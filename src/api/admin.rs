@@ -54,20 +54,31 @@ pub(super) async fn add_client(
     })))
 }
 
-/// `DELETE /v1/admin/clients/{client_id}`: no more tokens for it (tokens
-/// already issued run out within 15 minutes).
+/// `DELETE /v1/admin/clients/{client_id}`: no more tokens for it, and the
+/// tokens it has (staff tokens through a console included) are refused
+/// from the next request on, on every instance. The client the caller's
+/// own token came from cannot be disabled this way (409).
 pub(super) async fn disable_client(
     state: web::Data<AppState>,
     actor: Actor,
     path: web::Path<String>,
 ) -> ApiResult {
     let id = path.into_inner();
+    if id == actor.caller.client_id {
+        return Err(ApiError::Conflict(
+            "this is the client your own token came from; disable it with a token of another client"
+                .into(),
+        ));
+    }
     actor.audit(&state, "client.disable", "client", &id).await?;
     state.store.disable_client(&id).await?;
+    state.revoked.disable_client(&id, std::time::Instant::now());
+    state.keys.forget(Some(&id), None);
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// `DELETE /v1/admin/users/{user_id}`: the user can no longer sign in.
+/// `DELETE /v1/admin/users/{user_id}`: the user can no longer sign in, and
+/// the tokens issued to them are refused from the next request on.
 pub(super) async fn disable_user(
     state: web::Data<AppState>,
     actor: Actor,
@@ -76,6 +87,8 @@ pub(super) async fn disable_user(
     let id = path.into_inner();
     actor.audit(&state, "user.disable", "user", &id).await?;
     state.store.disable_user(&id).await?;
+    state.revoked.disable_user(&id, std::time::Instant::now());
+    state.keys.forget(None, Some(&format!("user:{id}")));
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -110,7 +123,7 @@ pub(super) async fn add_user(
 #[derive(Debug, Deserialize)]
 pub(super) struct RotateQuery {
     /// `true`: the old keys stop verifying at once (after a key leak).
-    retire_old: Option<bool>,
+    retire_old: Option<String>,
 }
 
 pub(super) async fn rotate_key(
@@ -118,6 +131,15 @@ pub(super) async fn rotate_key(
     actor: Actor,
     q: web::Query<RotateQuery>,
 ) -> ApiResult {
+    let retire_old = match q.retire_old.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "retire_old must be true or false, not {other:?}"
+            )))
+        }
+    };
     if state.pinned_key.is_some() {
         return Err(ApiError::Conflict(
             "the signing key is set by PRIORAUTH_SIGNING_KEY_FILE; rotate it there".into(),
@@ -128,7 +150,7 @@ pub(super) async fn rotate_key(
         .audit(&state, "key.rotate", "signing_key", &key.kid)
         .await?;
     state.store.add_signing_key(&key).await?;
-    let retired = if q.retire_old == Some(true) {
+    let retired = if retire_old {
         state.store.retire_signing_keys_except(&key.kid).await?
     } else {
         0

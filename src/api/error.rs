@@ -37,6 +37,9 @@ pub enum ApiError {
     /// 409.
     #[error("{0}")]
     Conflict(String),
+    /// 408: the request body did not arrive within this many seconds.
+    #[error("the request body did not arrive within {0} s; send the request again")]
+    BodyTimeout(u64),
     /// 413.
     #[error("request body is larger than the limit of {0} bytes for this route")]
     TooLarge(u64),
@@ -63,6 +66,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
+            ApiError::BodyTimeout(_) => "request_timeout",
             ApiError::TooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Unprocessable(..) => "unprocessable",
@@ -102,6 +106,7 @@ impl ResponseError for ApiError {
             ApiError::InsufficientScope(_) | ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(..) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -150,7 +155,31 @@ impl ResponseError for ApiError {
 /// A handler's result.
 pub type ApiResult<T = HttpResponse> = Result<T, ApiError>;
 
-/// Maps actix's JSON, query and path extractor errors to [`ApiError`].
+/// A serde message in plain words: no positions (`at line 1 column 1`)
+/// and no Rust type names (issue 15 point 4).
+fn plain(message: &str) -> String {
+    let m = message.split(" at line ").next().unwrap_or(message);
+    if m.contains("invalid digit") || m.contains("number too") || m.contains("can not parse") {
+        "a number was expected".into()
+    } else if m.contains("`true` or `false`") {
+        "true or false was expected".into()
+    } else {
+        // "expected i64" and the like: Rust's names for numbers.
+        let mut out = m.to_string();
+        for t in [
+            "i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64", "usize", "isize",
+        ] {
+            out = out.replace(&format!("expected {t}"), "expected a whole number");
+        }
+        for t in ["f32", "f64"] {
+            out = out.replace(&format!("expected {t}"), "expected a number");
+        }
+        out
+    }
+}
+
+/// Maps actix's JSON, query and path extractor errors to [`ApiError`],
+/// in plain words.
 pub(super) fn json_error_handlers(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::JsonConfig::default().error_handler(|e, _| {
         use actix_web::error::JsonPayloadError as E;
@@ -161,16 +190,56 @@ pub(super) fn json_error_handlers(cfg: &mut web::ServiceConfig) {
             E::Overflow { limit } | E::OverflowKnownLength { limit, .. } => {
                 ApiError::TooLarge(limit as u64)
             }
-            other => ApiError::BadRequest(format!("JSON body: {other}")),
+            E::Deserialize(e) if e.is_eof() => {
+                ApiError::BadRequest("the JSON body ends too early (or is empty)".into())
+            }
+            E::Deserialize(e) if e.is_syntax() => {
+                ApiError::BadRequest("the body is not valid JSON".into())
+            }
+            E::Deserialize(e) => ApiError::BadRequest(format!(
+                "the JSON body does not fit this route: {}",
+                plain(&e.to_string())
+            )),
+            E::Payload(_) => ApiError::BadRequest("the request body could not be read".into()),
+            other => ApiError::BadRequest(format!("JSON body: {}", plain(&other.to_string()))),
         }
         .into()
     }))
-    .app_data(
-        web::QueryConfig::default()
-            .error_handler(|e, _| ApiError::BadRequest(format!("query string: {e}")).into()),
-    )
-    .app_data(
-        web::PathConfig::default()
-            .error_handler(|e, _| ApiError::BadRequest(format!("path: {e}")).into()),
-    );
+    .app_data(web::QueryConfig::default().error_handler(|e, _| {
+        let m = match &e {
+            actix_web::error::QueryPayloadError::Deserialize(d) => plain(&d.to_string()),
+            _ => "it cannot be read".into(),
+        };
+        ApiError::BadRequest(format!("query string: {m}")).into()
+    }))
+    .app_data(web::PathConfig::default().error_handler(|e, _| {
+        let m = match &e {
+            actix_web::error::PathError::Deserialize(d) => plain(&d.to_string()),
+            _ => "it cannot be read".into(),
+        };
+        ApiError::BadRequest(format!("path: {m}")).into()
+    }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain;
+
+    #[test]
+    fn serde_messages_lose_their_internals() {
+        assert_eq!(plain("expected value at line 1 column 1"), "expected value");
+        assert_eq!(
+            plain("invalid digit found in string"),
+            "a number was expected"
+        );
+        assert_eq!(
+            plain("provided string was not `true` or `false`"),
+            "true or false was expected"
+        );
+        assert_eq!(plain("missing field `name`"), "missing field `name`");
+        assert_eq!(
+            plain("invalid type: string \"x\", expected u32 at line 1 column 12"),
+            "invalid type: string \"x\", expected a whole number"
+        );
+    }
 }

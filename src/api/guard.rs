@@ -12,7 +12,7 @@ use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use serde::Serialize;
 
 use super::{ApiError, ApiResult, AppState};
-use crate::access::{Caller, Scope, TokenError};
+use crate::access::{Caller, Disabled, Scope, TokenError};
 use crate::store::AuditEntry;
 
 /// Who may call a route.
@@ -136,9 +136,7 @@ pub(super) async fn verify(state: &web::Data<AppState>, token: &str) -> ApiResul
         error: Some("invalid_token"),
         message: e.to_string(),
     };
-    let kid = jsonwebtoken::decode_header(token)
-        .map_err(|e| invalid(TokenError::Malformed(e.to_string())))?
-        .kid;
+    let kid = crate::access::header_kid(token).map_err(invalid)?;
     let mut ours = kid.as_deref().is_some_and(|k| state.keys.knows(k));
     if !ours && reload_allowed() {
         // Perhaps a key another instance made since the last reload (at most
@@ -165,6 +163,7 @@ pub(super) async fn verify(state: &web::Data<AppState>, token: &str) -> ApiResul
         }
         external.verify(token).map_err(invalid)?
     };
+    refuse_disabled(state, &caller).await?;
     if let Some(grant) = &caller.grant {
         if state.store.grant_revoked(grant).await? {
             return Err(ApiError::Unauthorized {
@@ -175,6 +174,46 @@ pub(super) async fn verify(state: &web::Data<AppState>, token: &str) -> ApiResul
         }
     }
     Ok(caller)
+}
+
+/// 401 `invalid_token` when the token's client or staff user is disabled
+/// (issue 15: at once, on every instance). The in-memory set is read; when
+/// it is stale (the store could not be read lately) the client and user
+/// are looked up instead, and a store that cannot answer is a 503, never a
+/// pass.
+async fn refuse_disabled(state: &web::Data<AppState>, caller: &Caller) -> ApiResult<()> {
+    let mut disabled = state.revoked.check(&caller.client_id, &caller.subject);
+    if disabled.is_none() && !state.revoked.fresh(std::time::Instant::now()) {
+        let unsure = |e: crate::store::StoreError| {
+            tracing::warn!(error = %e, "disabled clients cannot be checked");
+            ApiError::Unavailable(
+                "whether the token's client is still enabled cannot be checked now; try again"
+                    .into(),
+            )
+        };
+        let client = state
+            .store
+            .client(&caller.client_id)
+            .await
+            .map_err(unsure)?;
+        if client.is_some_and(|c| c.disabled) {
+            disabled = Some(Disabled::Client);
+        } else if let Some(user) = caller.subject.strip_prefix("user:") {
+            let user = state.store.user(user).await.map_err(unsure)?;
+            if user.is_some_and(|u| u.disabled) {
+                disabled = Some(Disabled::User);
+            }
+        }
+    }
+    let message = match disabled {
+        None => return Ok(()),
+        Some(Disabled::Client) => "the access token was revoked: its client is disabled",
+        Some(Disabled::User) => "the access token was revoked: its user is disabled",
+    };
+    Err(ApiError::Unauthorized {
+        error: Some("invalid_token"),
+        message: message.into(),
+    })
 }
 
 /// True at most once a second: when an unknown key id may reload the keys.
@@ -200,21 +239,57 @@ pub(super) struct Pattern(pub Option<String>);
 /// route verifies the token and its scope before the handler runs.
 pub(super) async fn guard(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
+    next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     // The route is looked up by the path as the router sees it (percent-
     // decoded: `/v1/admin/%61udit` is `/v1/admin/audit`), and anything not
-    // explicitly public needs a token: an unknown path or method gets its
-    // 404 or 405 only after that (fail closed).
+    // explicitly public needs a token: an unknown path gets its 404 only
+    // after that (fail closed). A known path with a method it does not
+    // take is a 405 before authentication (issue 15 point 4): it reaches
+    // no handler, and says only which methods the path takes. HEAD is
+    // answered wherever GET is, as the GET (the connection sends no body
+    // for a HEAD request).
+    let mut req = req;
     let pattern = req.extensions().get::<Pattern>().and_then(|p| p.0.clone());
-    let access = pattern
-        .and_then(|pattern| {
+    let here: Vec<&super::Route> = pattern.map_or_else(Vec::new, |pattern| {
+        super::routes()
+            .iter()
+            .filter(|r| r.path == pattern)
+            .collect()
+    });
+    if req.method() == actix_web::http::Method::HEAD {
+        let path = req.match_info().as_str();
+        if super::routes()
+            .iter()
+            .any(|r| r.method == "get" && super::path_fits(r.path, path))
+        {
+            req.head_mut().method = actix_web::http::Method::GET;
+        }
+    }
+    let method = req.method().as_str().to_ascii_lowercase();
+    // The route the router will take: the matched template's, else any
+    // other template with this method that fits (`PATCH
+    // /v1/authorizations/import` is `/v1/authorizations/{number}`).
+    let routed = here
+        .iter()
+        .find(|r| r.method == method)
+        .copied()
+        .or_else(|| {
+            let path = req.match_info().as_str();
             super::routes()
                 .iter()
-                .find(|r| r.path == pattern && r.method.eq_ignore_ascii_case(req.method().as_str()))
-                .map(|r| r.access)
-        })
-        .unwrap_or(Access::Token);
+                .find(|r| r.method == method && super::path_fits(r.path, path))
+        });
+    let access = match routed {
+        Some(r) => r.access,
+        // No handler takes this method here: the 405 needs no token, and
+        // is answered here, so no handler can run without one.
+        None if !here.is_empty() => {
+            let answer = super::routes::no_route_answer(req.method(), req.match_info().as_str());
+            return Ok(req.into_response(answer).map_into_right_body());
+        }
+        None => Access::Token,
+    };
     if access != Access::Public {
         let state = req
             .app_data::<web::Data<AppState>>()
@@ -238,5 +313,5 @@ pub(super) async fn guard(
             .map_or_else(|| "unknown".to_string(), |a| a.ip().to_string());
         req.extensions_mut().insert(Actor { caller, remote });
     }
-    next.call(req).await
+    next.call(req).await.map(|r| r.map_into_left_body())
 }

@@ -47,6 +47,7 @@ pub fn listen(state: web::Data<AppState>) -> anyhow::Result<(Server, Vec<std::ne
                 routes::register(cfg);
             })
             .default_service(web::route().to(routes::no_route))
+            .wrap(from_fn(body::timeout))
             .wrap(from_fn(guard::guard))
             .wrap(from_fn(observe::observe))
     })

@@ -290,22 +290,35 @@ async fn openapi() -> HttpResponse {
         .body(OPENAPI)
 }
 
-/// 405 with `Allow` when the path exists, else 404.
+/// 405 with `Allow` when the path exists (before authentication: see
+/// `guard`), else 404.
 pub(super) async fn no_route(req: actix_web::HttpRequest) -> HttpResponse {
-    let allowed: Vec<String> = routes()
-        .iter()
-        .filter(|r| path_fits(r.path, req.path()))
-        .map(|r| r.method.to_ascii_uppercase())
-        .collect();
+    no_route_answer(req.method(), req.match_info().as_str())
+}
+
+/// The 405 (with `Allow`) or 404 of `method` on `path` (as the router
+/// sees it, percent-decoded).
+pub(super) fn no_route_answer(method: &Method, path: &str) -> HttpResponse {
+    let mut allowed: Vec<String> = Vec::new();
+    for r in routes().iter().filter(|r| path_fits(r.path, path)) {
+        let m = r.method.to_ascii_uppercase();
+        if !allowed.contains(&m) {
+            allowed.push(m);
+        }
+    }
+    // HEAD is answered wherever GET is (see `guard`).
+    if allowed.iter().any(|m| m == "GET") {
+        allowed.push("HEAD".into());
+    }
     if !allowed.is_empty() {
         return HttpResponse::MethodNotAllowed()
             .insert_header(("Allow", allowed.join(", ")))
             .json(json!({
                 "error": "method_not_allowed",
-                "message": format!("{} is not allowed on {}", req.method(), req.path()),
+                "message": format!("{method} is not allowed on {path}"),
             }));
     }
-    ApiError::NotFound(format!("no route {} {}", req.method(), req.path())).error_response()
+    ApiError::NotFound(format!("no route {method} {path}")).error_response()
 }
 
 /// True when a concrete path fits a route template (`{x}` matches one

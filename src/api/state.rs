@@ -8,7 +8,7 @@ use parking_lot::RwLock;
 
 use super::batches;
 use super::metrics::Metrics;
-use crate::access::{ExternalIssuer, Keys};
+use crate::access::{ExternalIssuer, Keys, Revocations};
 use crate::config::Config;
 use crate::rules::RulesIndex;
 use crate::store::{SigningKeyRecord, Store};
@@ -24,6 +24,8 @@ pub struct AppState {
     /// The configured signing key, when one is given instead of stored keys.
     pub(super) pinned_key: Option<SigningKeyRecord>,
     pub(super) external: Option<Arc<ExternalIssuer>>,
+    /// Disabled clients and users, checked on every request.
+    pub(super) revoked: Revocations,
 }
 
 impl AppState {
@@ -47,6 +49,7 @@ impl AppState {
                 .oidc
                 .as_ref()
                 .map(|(iss, aud, jwks)| Arc::new(ExternalIssuer::new(iss, aud, jwks))),
+            revoked: Revocations::default(),
             config,
         })
     }
@@ -102,6 +105,19 @@ impl AppState {
                 }
             }
             Err(e) => tracing::warn!(error = %e, "signing keys not reloaded"),
+        }
+    }
+
+    /// Reads the disabled clients and users from the store (another
+    /// instance may have disabled one); keeps the current set, which then
+    /// grows stale, when the store cannot be read.
+    pub async fn refresh_revocations(&self) {
+        match self.store.disabled_ids().await {
+            Ok((clients, users)) => {
+                self.revoked
+                    .replace(clients, users, std::time::Instant::now());
+            }
+            Err(e) => tracing::warn!(error = %e, "disabled clients and users not reread"),
         }
     }
 

@@ -194,7 +194,8 @@ impl Store {
         rows.iter().map(client_from_row).collect()
     }
 
-    /// Disables a client: it gets no more tokens.
+    /// Disables a client: it gets no more tokens, and the ones it has stop
+    /// working (see `access::Revocations`).
     pub async fn disable_client(&self, id: &str) -> Result<()> {
         self.disable(
             "UPDATE clients SET disabled = 1 WHERE id = $1",
@@ -215,8 +216,25 @@ impl Store {
         Ok(())
     }
 
-    /// Disables a staff user: no more sign-ins (tokens already issued run
-    /// out within 15 minutes).
+    /// The ids of every disabled client and every disabled user (few: the
+    /// service reads them every half second, see `access::Revocations`).
+    pub async fn disabled_ids(&self) -> Result<(Vec<String>, Vec<String>)> {
+        let ids = |rows: Vec<AnyRow>| -> Result<Vec<String>> {
+            rows.iter()
+                .map(|r| r.try_get::<String, _>("id").map_err(Into::into))
+                .collect()
+        };
+        let clients = sqlx::query("SELECT id FROM clients WHERE disabled <> 0")
+            .fetch_all(&self.pool)
+            .await?;
+        let users = sqlx::query("SELECT id FROM users WHERE disabled <> 0")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok((ids(clients)?, ids(users)?))
+    }
+
+    /// Disables a staff user: no more sign-ins, and the tokens issued to
+    /// them stop working (see `access::Revocations`).
     pub async fn disable_user(&self, id: &str) -> Result<()> {
         self.disable("UPDATE users SET disabled = 1 WHERE id = $1", "user", id)
             .await

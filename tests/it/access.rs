@@ -23,8 +23,8 @@ use serde_json::{json, Value};
 use crate::adjudication::BILLING;
 use crate::render::render;
 use crate::service::{
-    add_auth, add_client, agent, mri_claim, post_837, send, units_used, wait_for, Backend, Db,
-    Reply, Server,
+    add_auth, add_client, agent, client_token, mri_claim, post_837, send, units_used, wait_for,
+    Backend, Db, Reply, Server,
 };
 
 both!(
@@ -45,7 +45,30 @@ both!(
     external_oidc_tokens_are_accepted,
     keys_rotate_without_breaking_tokens,
     full_flow_logs_carry_no_phi,
+    disabled_clients_and_users_lose_access_at_once,
+    public_clients_and_unknown_ids_are_never_locked,
 );
+
+mod http_conformance {
+    #[test]
+    fn sqlite() {
+        super::http_conformance()
+    }
+}
+
+mod slow_bodies_get_408 {
+    #[test]
+    fn sqlite() {
+        super::slow_bodies_get_408()
+    }
+}
+
+mod revocation_reaches_another_instance {
+    #[test]
+    fn postgres() {
+        super::revocation_reaches_another_instance()
+    }
+}
 
 /// Another billing system's NPI (valid check digit, never in the fixtures).
 const OTHER_NPI: &str = "1245319599";
@@ -252,6 +275,7 @@ struct SignIn {
     state: CsrfToken,
     verifier: PkceCodeVerifier,
     body: String,
+    challenge: Option<String>,
 }
 
 fn sign_in(s: &Server, client: &Client, user: &str, password: &str) -> SignIn {
@@ -278,6 +302,7 @@ fn sign_in(s: &Server, client: &Client, user: &str, password: &str) -> SignIn {
         location: r.header("location").unwrap_or_default().to_string(),
         state,
         verifier,
+        challenge: r.header("www-authenticate").map(str::to_string),
         body: r.body,
     }
 }
@@ -1071,17 +1096,154 @@ fn brute_force_locks_the_client_out(b: Backend) {
         guess(&secret).is_ok()
     });
 
-    // Failed code redemptions count too.
+    // The locked-out answer to a client using HTTP Basic challenges it.
+    wait_for("a new lock", Duration::from_secs(10), || {
+        let r = post_form(
+            &s.url("/oauth/token"),
+            &form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", &id),
+                ("client_secret", "wrong"),
+            ]),
+        );
+        r.json()["error_description"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("locked out")
+    });
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+    );
+    let r = send(
+        "POST",
+        &s.url("/oauth/token"),
+        &[
+            ("Authorization", basic.as_str()),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        Some(b"grant_type=client_credentials"),
+    );
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(r.body.contains("locked out"), "{}", r.body);
+    assert!(
+        r.header("www-authenticate")
+            .is_some_and(|h| h.starts_with("Basic")),
+        "{:?}",
+        r.headers
+    );
+}
+
+/// The number of rows a query counts, read from the database.
+fn count(db: &Db, sql: &str) -> i64 {
+    use sqlx::{Connection, Row};
+    sqlx::any::install_default_drivers();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let mut c = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+            sqlx::query(sql)
+                .fetch_one(&mut c)
+                .await
+                .unwrap()
+                .get::<i64, _>(0)
+        })
+}
+
+/// Issue 15 point 2: a lockout that cannot be turned into a weapon.
+/// Failed code redemptions (bogus codes, a wrong redirect_uri) fail per
+/// code and never lock the public console, so a staff member signing in
+/// right after gets a token; a confidential client that sends no secret,
+/// or sends one for a public client, is refused without being counted;
+/// unknown client ids leave no failure or lockout rows.
+fn public_clients_and_unknown_ids_are_never_locked(b: Backend) {
+    let db = Db::fresh(b, "nolock");
+    let s = Server::start(&db, &[("PRIORAUTH_LOCKOUT_SECONDS", "60")]);
     let (console, user, password) = console_and_staff(&db, &["claims:read"]);
     let client = oauth_client(&s, &console, None);
-    for i in 0..3 {
+    for i in 0..5 {
         let (err, _) = error_of(exchange(&client, &format!("forged-code-{i}"), None));
         assert_eq!(err, BasicErrorResponseType::InvalidGrant);
     }
+    // A legitimate mistake: the right code with another redirect_uri.
     let (code, verifier) = code_for(&s, &client, &user, &password);
-    let (err, why) = error_of(exchange(&client, &code, Some(verifier)));
-    assert_eq!(err, BasicErrorResponseType::InvalidClient);
-    assert!(why.contains("locked out"), "{why}");
+    let r = post_form(
+        &s.url("/oauth/token"),
+        &form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", &console),
+            ("code", &code),
+            ("redirect_uri", "https://console.example.org/other"),
+            ("code_verifier", verifier.secret()),
+        ]),
+    );
+    assert_eq!(r.json()["error"], "invalid_grant", "{}", r.body);
+    // A secret sent for the public client: refused, nothing to guess.
+    for _ in 0..3 {
+        let r = post_form(
+            &s.url("/oauth/token"),
+            &form(&[
+                ("grant_type", "authorization_code"),
+                ("client_id", &console),
+                ("client_secret", "guess"),
+                ("code", "x"),
+                ("redirect_uri", CONSOLE_REDIRECT),
+            ]),
+        );
+        assert_eq!(r.status, 401, "{}", r.body);
+    }
+    let (code, verifier) = code_for(&s, &client, &user, &password);
+    assert!(
+        exchange(&client, &code, Some(verifier)).is_ok(),
+        "the console is not locked"
+    );
+
+    // A confidential client that sends no secret is refused, not counted.
+    let (id, secret) = add_client(&db, "Riverside", &[BILLING], &["claims:submit"]);
+    for _ in 0..4 {
+        let r = post_form(
+            &s.url("/oauth/token"),
+            &form(&[("grant_type", "client_credentials"), ("client_id", &id)]),
+        );
+        assert_eq!(r.status, 401, "{}", r.body);
+        assert!(r.header("www-authenticate").is_some());
+    }
+    assert_eq!(client_token(&s.base, &id, &secret, None).status, 200);
+
+    // Unknown client ids: refused alike, and no rows.
+    for i in 0..4 {
+        let r = post_form(
+            &s.url("/oauth/token"),
+            &form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", &format!("nobody-{i}")),
+                ("client_secret", "x"),
+            ]),
+        );
+        assert_eq!(r.status, 401, "{}", r.body);
+        assert_eq!(r.json()["error"], "invalid_client");
+    }
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM sign_in_failures"), 0);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM lockouts"), 0);
+    // Wrong secrets of a confidential client are what counts.
+    let r = post_form(
+        &s.url("/oauth/token"),
+        &form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &id),
+            ("client_secret", "wrong"),
+        ]),
+    );
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        count(
+            &db,
+            &format!("SELECT COUNT(*) FROM sign_in_failures WHERE subject = 'client:{id}'")
+        ),
+        1
+    );
 }
 
 /// Three wrong passwords within 10 s lock the staff member out, the right
@@ -1352,4 +1514,510 @@ fn full_flow_logs_carry_no_phi(b: Backend) {
     for p in &phi {
         assert!(!log.contains(p.as_str()), "PHI {p:?} in the server log");
     }
+}
+
+/// The id of the registered client or user named `name` (admin API).
+fn id_named(s: &Server, what: &str, field: &str, name: &str) -> String {
+    let list = call(s, "GET", &format!("/v1/admin/{what}"), &s.token, None).json();
+    list[what]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c[field] == name)
+        .unwrap_or_else(|| panic!("no {what} named {name}: {list}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// A refused token: 401 `invalid_token` saying "disabled", in the body and
+/// in the challenge.
+fn assert_disabled(r: &Reply, what: &str) {
+    assert_eq!(r.status, 401, "{what}: {}", r.body);
+    assert_eq!(r.json()["error"], "invalid_token", "{what}");
+    let message = r.json()["message"].as_str().unwrap().to_string();
+    assert!(message.contains("disabled"), "{what}: {message}");
+    let challenge = r.header("www-authenticate").unwrap_or_default();
+    assert!(
+        challenge.contains(r#"error="invalid_token""#) && challenge.contains("disabled"),
+        "{what}: {challenge}"
+    );
+}
+
+/// Issue 15 point 1: a disabled client, and every token it was given, is
+/// refused on its next request (the token verified and remembered before
+/// included); a disabled staff user's token too, and disabling the console
+/// refuses every staff token through it. An admin cannot disable the
+/// client its own token came from.
+fn disabled_clients_and_users_lose_access_at_once(b: Backend) {
+    let db = Db::fresh(b, "revoke");
+    let s = Server::start(&db, &[]);
+    let (id, secret) = add_client(&db, "Riverside", &[BILLING], &["claims:submit"]);
+    let token = billing_token(&s, &id, &secret);
+    // Verified twice: the second answer came from the verified-token cache.
+    for _ in 0..2 {
+        assert_eq!(call(&s, "GET", "/v1/rules", &token, None).status, 200);
+    }
+    let r = call(
+        &s,
+        "DELETE",
+        &format!("/v1/admin/clients/{id}"),
+        &s.token,
+        None,
+    );
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_disabled(&call(&s, "GET", "/v1/rules", &token, None), "billing token");
+    let x12 = render(&[mri_claim("REVOKED-1", "NONE", "1")]);
+    assert_disabled(&submit(&s, &token, &x12, &[]), "billing submission");
+    let (err, _) = error_of(
+        oauth_client(&s, &id, Some(&secret))
+            .exchange_client_credentials()
+            .request(&Http::new()),
+    );
+    assert_eq!(err, BasicErrorResponseType::InvalidClient);
+
+    // A staff user's token, then the console's.
+    let (console, user, password) = console_and_staff(&db, &["claims:read", "admin"]);
+    let client = oauth_client(&s, &console, None);
+    let staff = |s: &Server| {
+        let (code, verifier) = code_for(s, &client, &user, &password);
+        exchange(&client, &code, Some(verifier)).unwrap()
+    };
+    let first = staff(&s);
+    let second = staff(&s);
+    assert_eq!(call(&s, "GET", "/v1/rules", &first, None).status, 200);
+    // The staff admin cannot disable the console its own token came from.
+    let r = call(
+        &s,
+        "DELETE",
+        &format!("/v1/admin/clients/{console}"),
+        &first,
+        None,
+    );
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("your own token"));
+    let user_id = id_named(&s, "users", "username", &user);
+    let r = call(
+        &s,
+        "DELETE",
+        &format!("/v1/admin/users/{user_id}"),
+        &s.token,
+        None,
+    );
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_disabled(&call(&s, "GET", "/v1/rules", &first, None), "staff token");
+    assert_disabled(
+        &call(&s, "GET", "/v1/rules", &second, None),
+        "second staff token",
+    );
+
+    // Another staff member through the console, then the console disabled.
+    let other = cli_json(
+        &db,
+        &[
+            "users",
+            "add",
+            "--username",
+            "blake",
+            "--role",
+            "claims:read",
+        ],
+    );
+    let blake = other["password"].as_str().unwrap().to_string();
+    let (code, verifier) = code_for(&s, &client, "blake", &blake);
+    let third = exchange(&client, &code, Some(verifier)).unwrap();
+    assert_eq!(call(&s, "GET", "/v1/rules", &third, None).status, 200);
+    let r = call(
+        &s,
+        "DELETE",
+        &format!("/v1/admin/clients/{console}"),
+        &s.token,
+        None,
+    );
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_disabled(&call(&s, "GET", "/v1/rules", &third, None), "console token");
+
+    // The operator cannot disable its own client either; its token still works.
+    let operator = id_named(&s, "clients", "name", "test operator");
+    let r = call(
+        &s,
+        "DELETE",
+        &format!("/v1/admin/clients/{operator}"),
+        &s.token,
+        None,
+    );
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(r.json()["error"], "conflict");
+    assert_eq!(call(&s, "GET", "/v1/rules", &s.token, None).status, 200);
+}
+
+/// Issue 15 point 1 across instances: two `serve` processes on one
+/// PostgreSQL database; a client disabled through one is refused by the
+/// other within 2 s (printed: the measured delay of each try).
+fn revocation_reaches_another_instance() {
+    let db = Db::fresh(Backend::Postgres, "revoke2");
+    let a = Server::start(&db, &[]);
+    let b = Server::start(&db, &[]);
+    let mut delays = Vec::new();
+    for i in 0..5 {
+        let (id, secret) = add_client(&db, &format!("billing-{i}"), &[BILLING], &["claims:submit"]);
+        let token = billing_token(&a, &id, &secret);
+        // B has verified (and remembered) the token before.
+        assert_eq!(call(&b, "GET", "/v1/rules", &token, None).status, 200);
+        let r = call(
+            &a,
+            "DELETE",
+            &format!("/v1/admin/clients/{id}"),
+            &a.token,
+            None,
+        );
+        assert_eq!(r.status, 204, "{}", r.body);
+        let disabled = std::time::Instant::now();
+        // The instance it was disabled through refuses it at once.
+        assert_disabled(&call(&a, "GET", "/v1/rules", &token, None), "same instance");
+        let r = loop {
+            let r = call(&b, "GET", "/v1/rules", &token, None);
+            if r.status != 200 || disabled.elapsed() > Duration::from_secs(5) {
+                break r;
+            }
+            let_time_pass(Duration::from_millis(5));
+        };
+        let delay = disabled.elapsed();
+        assert_disabled(&r, "other instance");
+        delays.push(delay);
+    }
+    // A staff user signed in through A, using B, disabled through A.
+    let (console, user, password) = console_and_staff(&db, &["claims:read"]);
+    let client = oauth_client(&a, &console, None);
+    let (code, verifier) = code_for(&a, &client, &user, &password);
+    let staff = exchange(&client, &code, Some(verifier)).unwrap();
+    assert_eq!(call(&b, "GET", "/v1/rules", &staff, None).status, 200);
+    let user_id = id_named(&a, "users", "username", &user);
+    let r = call(
+        &a,
+        "DELETE",
+        &format!("/v1/admin/users/{user_id}"),
+        &a.token,
+        None,
+    );
+    assert_eq!(r.status, 204, "{}", r.body);
+    let disabled = std::time::Instant::now();
+    let r = loop {
+        let r = call(&b, "GET", "/v1/rules", &staff, None);
+        if r.status != 200 || disabled.elapsed() > Duration::from_secs(5) {
+            break r;
+        }
+        let_time_pass(Duration::from_millis(5));
+    };
+    assert_disabled(&r, "staff token on the other instance");
+    delays.push(disabled.elapsed());
+    let ms: Vec<u128> = delays.iter().map(|d| d.as_millis()).collect();
+    println!("revocation reached the other instance after (ms; five clients, then a user): {ms:?}");
+    assert!(
+        delays.iter().all(|d| *d <= Duration::from_secs(2)),
+        "{ms:?}"
+    );
+}
+
+/// A concrete path for a route template (`{x}` becomes `x1`).
+fn concrete(template: &str) -> String {
+    template
+        .split('/')
+        .map(|p| if p.starts_with('{') { "x1" } else { p })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Issue 15 point 4: a wrong method is 405 with `Allow` before any
+/// authentication, on every route; HEAD is answered wherever GET is;
+/// every 401 carries `WWW-Authenticate`; error descriptions are plain
+/// words; the metadata declares the `iss` response parameter; a warning
+/// at start when the issuer is not an https URL.
+fn http_conformance() {
+    let db = Db::fresh(Backend::Sqlite, "conform");
+    let s = Server::start(&db, &[]);
+    let mut paths: Vec<&str> = priorauth::api::routes().iter().map(|r| r.path).collect();
+    paths.dedup();
+    for path in paths {
+        let methods: Vec<String> = priorauth::api::routes()
+            .iter()
+            .filter(|r| r.path == path)
+            .map(|r| r.method.to_ascii_uppercase())
+            .collect();
+        let here = concrete(path);
+        // A method no route takes on this path (`PATCH
+        // /v1/authorizations/import` is a PATCH of authorization "import").
+        let wrong = ["PATCH", "PUT", "DELETE", "POST", "GET"]
+            .into_iter()
+            .find(|m| {
+                !priorauth::api::routes().iter().any(|r| {
+                    r.method.eq_ignore_ascii_case(m) && priorauth::api::path_fits(r.path, &here)
+                })
+            })
+            .unwrap();
+        let url = s.url(&here);
+        let r = send(wrong, &url, &[("Authorization", "")], None);
+        assert_eq!(r.status, 405, "{wrong} {path} without a token: {}", r.body);
+        assert_eq!(r.json()["error"], "method_not_allowed");
+        let allow = r.header("allow").unwrap_or_default().to_string();
+        for m in &methods {
+            assert!(allow.contains(m.as_str()), "{path}: Allow {allow}");
+        }
+
+        let has_get = priorauth::api::routes()
+            .iter()
+            .any(|r| r.method == "get" && priorauth::api::path_fits(r.path, &here));
+        assert_eq!(allow.contains("HEAD"), has_get, "{path}: Allow {allow}");
+        // HEAD: the GET's status and headers, no body.
+        let head = send("HEAD", &url, &[], None);
+        if has_get {
+            let get = send("GET", &url, &[], None);
+            assert_eq!(head.status, get.status, "HEAD {path}");
+            assert!(head.body.is_empty(), "HEAD {path}: {}", head.body);
+            assert_eq!(
+                head.header("content-type"),
+                get.header("content-type"),
+                "HEAD {path}"
+            );
+        } else {
+            assert_eq!(head.status, 405, "HEAD {path}");
+        }
+    }
+    // A percent-encoded path is the path it names, for the 405 too.
+    let r = send(
+        "DELETE",
+        &s.url("/v1/admin/%61udit"),
+        &[("Authorization", "")],
+        None,
+    );
+    assert_eq!(r.status, 405, "{}", r.body);
+    assert_eq!(r.header("allow"), Some("GET, HEAD"));
+    // A path two templates fit takes the scope of the route the router
+    // takes: PATCH /v1/authorizations/import needs auths:write.
+    let (reader, reader_secret) = add_client(&db, "reader", &[], &["claims:read"]);
+    let reader = billing_token(&s, &reader, &reader_secret);
+    let r = call(
+        &s,
+        "PATCH",
+        "/v1/authorizations/import",
+        &reader,
+        Some(("application/json", b"{}")),
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    let head = send("HEAD", &s.url("/healthz"), &[("Authorization", "")], None);
+    assert_eq!(head.status, 200);
+    assert!(
+        head.header("content-length").is_some_and(|n| n != "0"),
+        "{:?}",
+        head.headers
+    );
+
+    // Every 401 challenges.
+    let challenged = |r: &Reply, what: &str| {
+        assert_eq!(r.status, 401, "{what}: {}", r.body);
+        assert!(
+            r.header("www-authenticate").is_some(),
+            "{what}: {:?}",
+            r.headers
+        );
+    };
+    challenged(
+        &send("GET", &s.url("/v1/rules"), &[("Authorization", "")], None),
+        "no token",
+    );
+    challenged(
+        &send("GET", &s.url("/no/such"), &[("Authorization", "")], None),
+        "unknown path",
+    );
+    challenged(&call(&s, "GET", "/v1/rules", "a.b.c", None), "bad token");
+    challenged(
+        &post_form(
+            &s.url("/oauth/token"),
+            &form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", "nobody"),
+                ("client_secret", "x"),
+            ]),
+        ),
+        "token endpoint, secret in the body",
+    );
+    let (console, user, _) = console_and_staff(&db, &["claims:read"]);
+    let signed = sign_in(
+        &s,
+        &oauth_client(&s, &console, None),
+        &user,
+        "wrong password",
+    );
+    assert_eq!(signed.status, 401);
+    assert!(signed.challenge.is_some(), "the sign-in form's 401");
+
+    // Plain words, no library internals.
+    let internals = [
+        "line 1 column",
+        "expected one of",
+        "HS256",
+        "Error(",
+        "Json(",
+        "Base64",
+        "InvalidToken",
+    ];
+    let plain = |r: &Reply, what: &str| {
+        for i in internals {
+            assert!(!r.body.contains(i), "{what}: {i:?} in {}", r.body);
+        }
+        if let Some(h) = r.header("www-authenticate") {
+            for i in internals {
+                assert!(!h.contains(i), "{what}: {i:?} in {h}");
+            }
+        }
+    };
+    let r = call(
+        &s,
+        "POST",
+        "/v1/admin/clients",
+        &s.token,
+        Some(("application/json", b"not json")),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    plain(&r, "bad JSON");
+    let r = call(
+        &s,
+        "POST",
+        "/v1/admin/clients",
+        &s.token,
+        Some(("application/json", b"")),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    plain(&r, "empty JSON");
+    let none_alg = format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#),
+        URL_SAFE_NO_PAD.encode(br#"{"sub":"x"}"#)
+    );
+    for (token, what) in [
+        (none_alg.as_str(), "alg none"),
+        ("a.b.c", "junk"),
+        ("abc", "one part"),
+    ] {
+        let r = call(&s, "GET", "/v1/rules", token, None);
+        assert_eq!(r.status, 401, "{what}: {}", r.body);
+        plain(&r, what);
+    }
+    let r = call(
+        &s,
+        "POST",
+        "/v1/admin/keys/rotate?retire_old=yes",
+        &s.token,
+        None,
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("retire_old must be true or false"),
+        "{}",
+        r.body
+    );
+    let r = call(&s, "GET", "/v1/admin/audit?limit=many", &s.token, None);
+    assert_eq!(r.status, 400, "{}", r.body);
+    plain(&r, "query");
+    assert!(!r.body.contains("invalid digit"), "{}", r.body);
+
+    // RFC 8414 / RFC 9207, and the warning about a non-URL issuer.
+    let m = send(
+        "GET",
+        &s.url("/.well-known/oauth-authorization-server"),
+        &[],
+        None,
+    )
+    .json();
+    assert_eq!(m["authorization_response_iss_parameter_supported"], true);
+    assert!(
+        s.log().contains("PRIORAUTH_ISSUER is not an https URL"),
+        "{}",
+        s.log()
+    );
+    let https = Server::start(
+        &db,
+        &[("PRIORAUTH_ISSUER", "https://priorauth.example.org")],
+    );
+    assert!(!https.log().contains("PRIORAUTH_ISSUER is not an https URL"));
+}
+
+/// Issue 15 point 3: a body that does not arrive within
+/// `PRIORAUTH_BODY_TIMEOUT` (a partial body, a trickle) gets a 408 with a
+/// JSON error, with a valid token and on an open endpoint alike.
+fn slow_bodies_get_408() {
+    use std::net::TcpStream;
+    let db = Db::fresh(Backend::Sqlite, "slowbody");
+    let s = Server::start(&db, &[("PRIORAUTH_BODY_TIMEOUT", "2")]);
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let answer = |mut stream: TcpStream| {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let mut got = Vec::new();
+        let _ = stream.read_to_end(&mut got);
+        String::from_utf8_lossy(&got).to_string()
+    };
+    // A partial body: 10 of the 1000 bytes declared, then nothing.
+    let started = std::time::Instant::now();
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    write!(
+        stream,
+        "POST /v1/claims HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nContent-Type: application/edi-x12\r\nContent-Length: 1000\r\n\r\nISA*00*   ",
+        s.token
+    )
+    .unwrap();
+    let text = answer(stream);
+    let took = started.elapsed();
+    println!("partial body answered after {took:?}");
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("\"error\":\"request_timeout\""), "{text}");
+    assert!(
+        text.to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{text}"
+    );
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(6),
+        "{took:?}"
+    );
+
+    // A trickle: one byte every 300 ms to the token endpoint.
+    let started = std::time::Instant::now();
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    write!(
+        stream,
+        "POST /oauth/token HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n"
+    )
+    .unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let trickle = std::thread::spawn(move || {
+        for _ in 0..100 {
+            if writer.write_all(b"a").is_err() {
+                break;
+            }
+            let_time_pass(Duration::from_millis(300));
+        }
+    });
+    let text = answer(stream);
+    let took = started.elapsed();
+    println!("trickled body answered after {took:?}");
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("request_timeout"), "{text}");
+    assert!(took < Duration::from_secs(6), "{took:?}");
+    let _ = trickle.join();
+    // A body that arrives in time is unaffected.
+    let r = submit(
+        &s,
+        &s.token,
+        &render(&[mri_claim("ONTIME-1", "NONE", "1")]),
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
 }

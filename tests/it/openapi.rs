@@ -474,6 +474,7 @@ fn error_code(status: u16) -> Option<&'static [&'static str]> {
         403 => &["insufficient_scope", "forbidden"],
         404 => &["not_found"],
         405 => &["method_not_allowed"],
+        408 => &["request_timeout"],
         409 => &["conflict"],
         413 => &["payload_too_large"],
         415 => &["unsupported_media_type"],

@@ -33,8 +33,13 @@ fn escape(s: &str) -> String {
 }
 
 fn page(status: StatusCode, title: &str, body: &str) -> HttpResponse {
-    HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
+    let mut r = HttpResponse::build(status);
+    if status == StatusCode::UNAUTHORIZED {
+        // RFC 9110 §15.5.2: every 401 carries a challenge; this one is the
+        // sign-in form itself (no HTTP authentication scheme applies).
+        r.insert_header(("WWW-Authenticate", r#"Form realm="priorauth""#));
+    }
+    r.content_type("text/html; charset=utf-8")
         .insert_header(("Cache-Control", "no-store"))
         .insert_header(("X-Frame-Options", "DENY"))
         .insert_header((

@@ -6,8 +6,11 @@
 //! Threats closed here (RFC 6749 §10, RFC 7636): codes are single-use (a
 //! replay revokes what the first use got), live 60 s, are bound to the
 //! client and the exact redirect URI, and need the S256 verifier; three
-//! failed client authentications or code redemptions within 10 s lock the
-//! client out, three failed passwords lock the user out.
+//! wrong secrets within 10 s lock a confidential client out, three failed
+//! passwords lock the user out. Nothing else counts (issue 15 point 2): a
+//! public client has no secret to guess and its codes are single use, so
+//! failed redemptions never lock it (a lock anyone could set would lock
+//! every staff member out), and unknown client ids leave no rows.
 
 use std::collections::HashMap;
 
@@ -43,8 +46,6 @@ struct OAuthError {
     status: StatusCode,
     error: &'static str,
     description: String,
-    /// The client authenticated with HTTP Basic: a 401 names the scheme.
-    basic: bool,
     /// Locked out: seconds until it may try again.
     retry_after: Option<i64>,
 }
@@ -60,7 +61,6 @@ impl OAuthError {
             status,
             error,
             description: description.into(),
-            basic: false,
             retry_after: None,
         }
     }
@@ -74,7 +74,10 @@ impl OAuthError {
         let mut r = HttpResponse::build(self.status);
         r.insert_header(("Cache-Control", "no-store"))
             .insert_header(("Pragma", "no-cache"));
-        if self.status == StatusCode::UNAUTHORIZED && self.basic {
+        // Every 401 names the scheme the token endpoint takes (RFC 6749
+        // §5.2 asks it when the client used Basic; RFC 9110 §15.5.2 of
+        // every 401).
+        if self.status == StatusCode::UNAUTHORIZED {
             r.insert_header(("WWW-Authenticate", r#"Basic realm="priorauth""#));
         }
         let mut body = json!({"error": self.error, "error_description": self.description});
@@ -134,8 +137,12 @@ async fn verify_off_thread(secret: String, hash: Option<String>) -> bool {
 
 /// Form parameters, each at most once (RFC 6749 §3.1).
 fn form(body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-        .map_err(|e| OAuthError::new("invalid_request", format!("form body: {e}")))?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|_| {
+        OAuthError::new(
+            "invalid_request",
+            "the form body is not application/x-www-form-urlencoded text",
+        )
+    })?;
     let mut out = HashMap::new();
     for (k, v) in pairs {
         if out.insert(k.clone(), v).is_some() {
@@ -166,11 +173,7 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
     let Some(h) = headers.get(AUTHORIZATION) else {
         return Ok(None);
     };
-    let bad = || {
-        let mut e = OAuthError::new("invalid_client", "malformed HTTP Basic client credentials");
-        e.basic = true;
-        e
-    };
+    let bad = || OAuthError::new("invalid_client", "malformed HTTP Basic client credentials");
     let h = h.to_str().map_err(|_| bad())?;
     let Some((scheme, value)) = h.split_once(' ') else {
         return Err(bad());
@@ -304,40 +307,51 @@ async fn issue(
             ))
         }
     };
-    let with_basic = |mut e: OAuthError| {
-        e.basic = basic.is_some();
-        e
-    };
     if client_id.is_empty() || client_id.len() > MAX_NAME {
-        return Err(with_basic(OAuthError::new("invalid_client", AUTH_FAILED)));
+        return Err(OAuthError::new("invalid_client", AUTH_FAILED));
     }
     let subject = client_subject(&client_id);
-    // A locked client is refused before its secret is even looked at: a
-    // correct secret does not lift the lock.
-    refuse_if_locked(state, &subject).await?;
-    let client = state
+    let stored = state
         .store
         .client(&client_id)
         .await
-        .map_err(OAuthError::server)?
-        .filter(|c| !c.disabled);
-    let authenticated = match (&client, &secret) {
+        .map_err(OAuthError::server)?;
+    // Only a confidential client (one with a secret) can be guessed at,
+    // so only it is ever locked; a locked one is refused before its
+    // secret is looked at: a correct secret does not lift the lock.
+    let confidential = stored.as_ref().is_some_and(|c| c.secret_hash.is_some());
+    if confidential {
+        refuse_if_locked(state, &subject).await?;
+    }
+    // (authenticated, a secret was presented and was wrong)
+    let (authenticated, wrong_secret) = match (&stored, &secret) {
         (Some(c), Some(s)) => match c.secret_hash.clone() {
-            Some(hash) => verify_off_thread(s.clone(), Some(hash)).await,
-            // A public client has no secret to send.
-            None => false,
+            Some(hash) => {
+                let ok = verify_off_thread(s.clone(), Some(hash)).await;
+                (ok, !ok)
+            }
+            // A public client has no secret to send: refused, not counted.
+            None => (false, false),
         },
-        (Some(c), None) => c.secret_hash.is_none(),
-        (None, Some(s)) => verify_off_thread(s.clone(), None).await,
-        (None, None) => false,
+        (Some(c), None) => (c.secret_hash.is_none(), false),
+        // An unknown client: as slow as a wrong secret, and not counted
+        // (no rows for ids that do not exist).
+        (None, Some(s)) => (verify_off_thread(s.clone(), None).await, false),
+        (None, None) => (false, false),
     };
-    let Some(client) = client.filter(|_| authenticated) else {
-        let e = with_basic(OAuthError::new("invalid_client", AUTH_FAILED));
-        return Err(fail(state, &subject, "client", e).await?);
+    let Some(client) = stored.filter(|c| authenticated && !c.disabled) else {
+        let e = OAuthError::new("invalid_client", AUTH_FAILED);
+        return Err(if wrong_secret {
+            fail(state, &subject, "client", e).await?
+        } else {
+            e
+        });
     };
-    // Parallel guesses may have locked the client while this one was
-    // verified: a lock set meanwhile wins over this success.
-    refuse_if_locked(state, &subject).await?;
+    if confidential {
+        // Parallel guesses may have locked the client while this one was
+        // verified: a lock set meanwhile wins over this success.
+        refuse_if_locked(state, &subject).await?;
+    }
     match p.get("grant_type").map(String::as_str) {
         None => Err(OAuthError::new("invalid_request", "grant_type is missing")),
         Some("client_credentials") => client_credentials(state, &client, &p),
@@ -393,7 +407,6 @@ async fn authorization_code(
             "this client has no redirect URI registered, so it cannot use authorization_code",
         ));
     }
-    let subject = client_subject(&client.id);
     let Some(code) = p.get("code") else {
         return Err(OAuthError::new("invalid_request", "code is missing"));
     };
@@ -405,15 +418,16 @@ async fn authorization_code(
     }
     let now = now_ms();
     let grant_error = |d: &str| OAuthError::new("invalid_grant", d);
-    // Marked used before anything else is checked: a code gets one try.
+    // Marked used before anything else is checked: a code gets one try
+    // (so a failed redemption fails that code, and is not counted against
+    // the client: issue 15 point 2).
     let Some((rec, first)) = state
         .store
         .redeem_code(&sha256_hex(code), now)
         .await
         .map_err(OAuthError::server)?
     else {
-        let e = grant_error("the authorization code is not known");
-        return Err(fail(state, &subject, "client", e).await?);
+        return Err(grant_error("the authorization code is not known"));
     };
     let problem = if !first {
         // RFC 6749 §4.1.2: a replayed code revokes what it was used for.
@@ -443,7 +457,7 @@ async fn authorization_code(
         }
     };
     if let Some(d) = problem {
-        return Err(fail(state, &subject, "client", grant_error(d)).await?);
+        return Err(grant_error(d));
     }
     let user = state
         .store
@@ -519,6 +533,8 @@ pub(super) async fn metadata(state: web::Data<AppState>, req: HttpRequest) -> Ht
         "grant_types_supported": ["client_credentials", "authorization_code"],
         "response_types_supported": ["code"],
         "code_challenge_methods_supported": ["S256"],
+        // RFC 9207: the sign-in redirect carries `iss`.
+        "authorization_response_iss_parameter_supported": true,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "scopes_supported": Scope::ALL.map(Scope::as_str),
     }))
