@@ -212,10 +212,21 @@ impl X12Writer {
 
     /// Opens the interchange and its one functional group.
     pub(crate) fn begin(&mut self, e: &Envelope<'_>) {
-        let date8 = e.created.format("%Y%m%d").to_string();
+        self.begin_interchange(e);
+        self.begin_group(e);
+    }
+
+    /// Writes the ISA of `e`.
+    pub(crate) fn begin_interchange(&mut self, e: &Envelope<'_>) {
         let time = e.created.format("%H%M").to_string();
         let date6 = e.created.format("%y%m%d").to_string();
         self.isa(e.sender, e.receiver, &date6, &time, e.control, e.test);
+    }
+
+    /// Writes the GS of `e`.
+    pub(crate) fn begin_group(&mut self, e: &Envelope<'_>) {
+        let date8 = e.created.format("%Y%m%d").to_string();
+        let time = e.created.format("%H%M").to_string();
         fn or<'s>(s: &'s str, default: &'s str) -> &'s str {
             if s.is_empty() {
                 default
@@ -243,6 +254,12 @@ impl X12Writer {
     pub(crate) fn end(&mut self, sets: usize, control: u32) {
         self.segment("GE", &[&sets.to_string(), &control.to_string()]);
         self.segment("IEA", &["1", &format!("{control:09}")]);
+    }
+
+    /// Takes the text written so far out of the writer (segment counts
+    /// carry on), so a long answer can be streamed.
+    pub fn take(&mut self) -> String {
+        std::mem::take(&mut self.out)
     }
 
     /// The text written so far.

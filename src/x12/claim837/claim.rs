@@ -6,12 +6,16 @@ use super::*;
 impl SetBuilder {
     pub(super) fn clm(&mut self, s: &Segment<'_>) {
         self.finish_claim(s);
-        if !matches!(self.place, Place::Subscriber | Place::Patient) {
+        let claim_id = text(s.element(1));
+        // Errors in CLM itself are in loop 2300 and name the claim (CTX).
+        let outer = self.place;
+        self.place = Place::Claim;
+        self.claim_context = Some(claim_id.clone()).filter(|id| !id.is_empty());
+        if !matches!(outer, Place::Subscriber | Place::Patient) {
             let msg = "CLM must follow a subscriber (HL level 22) or patient (HL level 23) loop"
                 .to_string();
             self.segment_error(s, b"CLM", ErrorKind::UnexpectedSegment, msg);
         }
-        let claim_id = text(s.element(1));
         if claim_id.is_empty() {
             self.element_error(
                 s,
@@ -42,6 +46,7 @@ impl SetBuilder {
                 "claim frequency type code",
             );
         }
+        self.place = outer;
         let billing_npi = match &self.billing_npi {
             Some(n) => n.clone(),
             None => {
@@ -75,6 +80,7 @@ impl SetBuilder {
             prior_auths: Vec::new(),
             referrals: Vec::new(),
             payer_claim_number: None,
+            trace_number: None,
             diagnoses: Vec::new(),
             service_date: None,
             statement_period: None,
@@ -96,6 +102,7 @@ impl SetBuilder {
                         b"G1" => c.prior_auths.push(text(value)),
                         b"9F" => c.referrals.push(text(value)),
                         b"F8" => c.payer_claim_number = Some(text(value)),
+                        b"D9" => c.trace_number = Some(text(value)),
                         _ => {}
                     }
                 }
@@ -187,11 +194,11 @@ impl SetBuilder {
     pub(super) fn finish_claim_at(&mut self, pos: u32, id: &[u8], byte: u64) {
         self.finish_line();
         if !self.claim_open {
+            self.claim_context = None;
             return;
         }
         // The claim was built in place at the end of `claims` (moving a
         // finished claim into the vector was a measurable copy).
-        self.claim_open = false;
         let mut lines = Vec::with_capacity(self.lines.len());
         lines.append(&mut self.lines);
         let no_lines = lines.is_empty();
@@ -215,6 +222,8 @@ impl SetBuilder {
                 msg,
             );
         }
+        self.claim_open = false;
+        self.claim_context = None;
     }
 
     /// The claim being built, if one is open.

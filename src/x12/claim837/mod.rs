@@ -98,6 +98,9 @@ pub(crate) struct SetBuilder {
     lines: Vec<ServiceLine>,
     claim_segment: u32,
     claim_byte: u64,
+    /// CLM01 of the claim being read (from its CLM until it closes): the
+    /// 999 names it in CTX for errors inside it.
+    claim_context: Option<String>,
     /// True while the last of `lines` is open (LX seen, not yet closed).
     line_open: bool,
     line_has_service: bool,
@@ -130,6 +133,7 @@ impl SetBuilder {
             lines: Vec::new(),
             claim_segment: 0,
             claim_byte: 0,
+            claim_context: None,
             line_open: false,
             line_has_service: false,
             line_segment: 0,
@@ -175,9 +179,15 @@ impl SetBuilder {
             ErrorKind::SegmentCount
             | ErrorKind::ControlNumberMismatch
             | ErrorKind::TrailerMissing
+            | ErrorKind::UnsupportedSet
             | ErrorKind::UnsupportedGuide
             | ErrorKind::Unreadable => None,
             _ => self.loop_id(),
+        };
+        let claim = if envelope {
+            None
+        } else {
+            self.claim_context.clone()
         };
         self.errors.push(SyntaxError {
             segment: seg_pos,
@@ -186,6 +196,7 @@ impl SetBuilder {
             element,
             component,
             byte,
+            claim,
             kind,
             message,
         });
