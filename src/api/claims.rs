@@ -37,6 +37,11 @@ pub(super) fn receive(body: Vec<u8>, ta1: bool) -> ApiResult<Received> {
         },
     )
     .unwrap_or_else(|never| match never {});
+    // The API has one body: its rejections name no file.
+    let mut intake = intake;
+    for r in &mut intake.rejected {
+        r.file = None;
+    }
     if intake.summary.interchanges == 0 && !(ta1 && intake.interchange_at_fault()) {
         let why = intake
             .rejected

@@ -35,9 +35,9 @@ pub fn write_999(groups: &[GroupAck], env: &AckEnvelope) -> String {
     write_999_ta1(groups, &[], env)
 }
 
-/// As [`write_999`], with a TA1 ahead of the functional group for each
-/// interchange whose own envelope is at fault or that asked for one
-/// (ISA14 `1`). With no group read at all, the TA1s alone.
+/// As [`write_999`], with a TA1 in the interchange for each interchange
+/// read whose own envelope is at fault or that asked for one (ISA14 `1`).
+/// With no group read at all, the TA1s alone.
 pub fn write_999_ta1(
     groups: &[GroupAck],
     interchanges: &[InterchangeAck],
@@ -68,9 +68,7 @@ pub fn write_999_ta1(
         control: env.control_number,
         test: env.test,
     };
-    w.begin_interchange(&envelope);
-    ta1_segments(&mut w, interchanges);
-    w.begin_group(&envelope);
+    w.begin(&envelope);
     for (i, g) in groups.iter().enumerate() {
         let st = format!("{:04}", i + 1);
         w.segment("ST", &["999", &st, "005010X231A1"]);
@@ -140,6 +138,13 @@ pub fn write_999_ta1(
         w.segment("AK9", &ak9);
         w.end_set(&st);
     }
-    w.end(groups.len(), env.control_number);
+    // The TA1s follow the group: X12.5 would let them precede it too,
+    // but pyx12 (the validator every answer must pass) takes them only here.
+    w.segment(
+        "GE",
+        &[&groups.len().to_string(), &env.control_number.to_string()],
+    );
+    ta1_segments(&mut w, interchanges);
+    w.segment("IEA", &["1", &format!("{:09}", env.control_number)]);
     w.finish()
 }

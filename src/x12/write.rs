@@ -212,21 +212,10 @@ impl X12Writer {
 
     /// Opens the interchange and its one functional group.
     pub(crate) fn begin(&mut self, e: &Envelope<'_>) {
-        self.begin_interchange(e);
-        self.begin_group(e);
-    }
-
-    /// Writes the ISA of `e`.
-    pub(crate) fn begin_interchange(&mut self, e: &Envelope<'_>) {
+        let date8 = e.created.format("%Y%m%d").to_string();
         let time = e.created.format("%H%M").to_string();
         let date6 = e.created.format("%y%m%d").to_string();
         self.isa(e.sender, e.receiver, &date6, &time, e.control, e.test);
-    }
-
-    /// Writes the GS of `e`.
-    pub(crate) fn begin_group(&mut self, e: &Envelope<'_>) {
-        let date8 = e.created.format("%Y%m%d").to_string();
-        let time = e.created.format("%H%M").to_string();
         fn or<'s>(s: &'s str, default: &'s str) -> &'s str {
             if s.is_empty() {
                 default
