@@ -180,9 +180,11 @@ impl Remit835 {
         let cfg = &self.cfg;
         w.segment("ST", &["835", &st]);
         // Notification only: no money moves (BPR05-BPR15 are not used with NON).
-        let mut bpr = vec!["H", "0", "C", "NON"];
-        bpr.extend(std::iter::repeat_n("", 11));
-        bpr.push(&self.date8);
+        let bpr: Vec<&str> = ["H", "0", "C", "NON"]
+            .into_iter()
+            .chain(std::iter::repeat("").take(11))
+            .chain([self.date8.as_str()])
+            .collect();
         w.segment("BPR", &bpr);
         let trace = format!("{}{st}", cfg.control_number);
         w.segment("TRN", &["1", &trace, &format!("1{}", cfg.payer_tin)]);
