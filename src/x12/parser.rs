@@ -29,7 +29,7 @@ pub struct TransactionSet {
     /// Claims, in input order. Empty when the set is rejected.
     pub claims: Vec<Claim>,
     /// When the set is rejected: the claims read before and at the error,
-    /// as far as they were read (the 277CA names them as rejected).
+    /// as far as they were read (answers leave them to the 999).
     pub unprocessed: Vec<Claim>,
     /// Syntax errors. Any error rejects the set as a whole.
     pub errors: Vec<SyntaxError>,

@@ -1138,6 +1138,16 @@ fn malformed_set_is_rejected_and_the_rest_adjudicated(b: Backend) {
     if let Some(errors) = pyx12_errors(&ack.body, "service-999-ta1") {
         panic!("pyx12 finds the 999 invalid: {errors}\n{}", ack.body);
     }
+    // A header that cannot be read: a 400 for JSON, the TA1 for a 999.
+    let bad_isa = x12.replacen("ISA*00*          *", "ISA*00*     *", 1);
+    assert_eq!(
+        post_837(&s, "/v1/claims?mode=check", &bad_isa, &[]).status,
+        400
+    );
+    let ta1 = post_837(&s, "/v1/claims?mode=check&format=999", &bad_isa, &[]);
+    assert_eq!(ta1.status, 200, "{}", ta1.body);
+    assert!(ta1.body.contains(&format!("TA1*{ctl}*")), "{}", ta1.body);
+    assert!(ta1.body.contains("*R*022~"), "{}", ta1.body);
     // No authorization "A" is on file: REMIT-1 is denied in full.
     let remit = post_837(
         &s,
