@@ -10,7 +10,7 @@ impl SetBuilder {
         // Errors in CLM itself are in loop 2300 and name the claim (CTX).
         let outer = self.place;
         self.place = Place::Claim;
-        self.claim_context = Some(claim_id.clone()).filter(|id| !id.is_empty());
+        let errors_before = self.errors.len();
         if !matches!(outer, Place::Subscriber | Place::Patient) {
             let msg = "CLM must follow a subscriber (HL level 22) or patient (HL level 23) loop"
                 .to_string();
@@ -64,6 +64,11 @@ impl SetBuilder {
             self.segment_error(s, b"NM1", ErrorKind::RequiredSegmentMissing, msg);
         }
         let patient = self.claim_patient();
+        if !claim_id.is_empty() {
+            for e in self.errors.iter_mut().skip(errors_before) {
+                e.claim = Some(claim_id.clone());
+            }
+        }
         self.claim_open = true;
         self.claims.push(Claim {
             kind: self.kind.unwrap_or(ClaimKind::Professional),
@@ -194,7 +199,6 @@ impl SetBuilder {
     pub(super) fn finish_claim_at(&mut self, pos: u32, id: &[u8], byte: u64) {
         self.finish_line();
         if !self.claim_open {
-            self.claim_context = None;
             return;
         }
         // The claim was built in place at the end of `claims` (moving a
@@ -223,7 +227,6 @@ impl SetBuilder {
             );
         }
         self.claim_open = false;
-        self.claim_context = None;
     }
 
     /// The claim being built, if one is open.

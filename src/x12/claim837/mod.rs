@@ -98,9 +98,6 @@ pub(crate) struct SetBuilder {
     lines: Vec<ServiceLine>,
     claim_segment: u32,
     claim_byte: u64,
-    /// CLM01 of the claim being read (from its CLM until it closes): the
-    /// 999 names it in CTX for errors inside it.
-    claim_context: Option<String>,
     /// True while the last of `lines` is open (LX seen, not yet closed).
     line_open: bool,
     line_has_service: bool,
@@ -133,7 +130,6 @@ impl SetBuilder {
             lines: Vec::new(),
             claim_segment: 0,
             claim_byte: 0,
-            claim_context: None,
             line_open: false,
             line_has_service: false,
             line_segment: 0,
@@ -184,10 +180,13 @@ impl SetBuilder {
             | ErrorKind::Unreadable => None,
             _ => self.loop_id(),
         };
-        let claim = if envelope {
-            None
-        } else {
-            self.claim_context.clone()
+        // The claim an error is in, for the 999's CTX (errors in CLM
+        // itself are given it by `clm`, before the claim exists).
+        let claim = match self.claims.last() {
+            Some(c) if self.claim_open && !envelope && !c.claim_id.is_empty() => {
+                Some(c.claim_id.clone())
+            }
+            _ => None,
         };
         self.errors.push(SyntaxError {
             segment: seg_pos,
