@@ -142,6 +142,7 @@ fn claims(pa_lines_of_20: usize) -> Vec<Claim> {
                 prior_auths: vec![],
                 referrals: vec![],
                 payer_claim_number: None,
+                trace_number: None,
                 diagnoses: vec![],
                 service_date: None,
                 statement_period: None,

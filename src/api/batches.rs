@@ -18,8 +18,9 @@ use uuid::Uuid;
 use super::body::{declared_length, expect_media, wants_x12, X12_MEDIA};
 use super::guard::Actor;
 use super::{ApiError, ApiResult, AppState};
+use crate::model::ClaimDecision;
 use crate::store::{Batch, BatchState, StoreError, SubmitOptions, Submitted};
-use crate::x12::SetReader;
+use crate::x12::{Remit835, RemitClaim, SetReader};
 
 /// A batch to work on.
 struct Job {
@@ -275,8 +276,11 @@ pub(super) async fn create(
         })))
 }
 
-/// The 835 of a finished batch: its claims read again from the spool,
-/// paired in file order with their stored decisions.
+/// The 835 of a finished batch (SPEC §4): its claims denied in full,
+/// streamed from the store a page at a time (memory stays flat in the
+/// size of the batch), grouped by billing provider; 204 when it has none.
+/// The stored decision has what the 835 needs but the patient's name and
+/// the line dates of a range: the 835 leaves those out.
 async fn remit(state: &web::Data<AppState>, batch: &crate::store::Batch) -> ApiResult {
     if batch.state != BatchState::Done {
         return Err(ApiError::Conflict(format!(
@@ -284,67 +288,75 @@ async fn remit(state: &web::Data<AppState>, batch: &crate::store::Batch) -> ApiR
             batch.id, batch.state
         )));
     }
-    if !std::path::Path::new(&batch.spool).exists() {
-        return Err(ApiError::Conflict(format!(
-            "batch {}'s file is no longer in the data folder, so its 835 cannot be written; its NDJSON results remain",
-            batch.id
-        )));
-    }
-    let parse = |json: &str| -> Result<crate::model::ClaimDecision, ApiError> {
-        serde_json::from_str(json).map_err(|e| ApiError::Internal(format!("stored decision: {e}")))
-    };
-    let mut decisions = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = state.store.batch_decisions(&batch.id, after, 5000).await?;
-        let Some(last) = page.last() else { break };
-        after = last.0;
-        for (_, json, replaces) in page {
-            let mut d = parse(&json)?;
-            // What a replacement or void took back: its reversal comes first.
-            if let Some(earlier) = replaces {
-                if let Some(json) = state.store.decision(&earlier).await? {
-                    d.takes_back = Some(Box::new(parse(&json)?));
-                }
-            }
-            decisions.push(d);
-        }
+    if state
+        .store
+        .batch_denials(&batch.id, None, 1)
+        .await?
+        .is_empty()
+    {
+        return Ok(HttpResponse::NoContent().finish());
     }
     let control_number = state.store.next_control_number("835").await?;
-    let spool = batch.spool.clone();
-    let payer = state.config.payer.clone();
-    let body = web::block(move || -> Result<String, ApiError> {
-        let file = std::fs::File::open(&spool)
-            .map_err(|e| ApiError::Internal(format!("batch file is gone: {e}")))?;
-        let mut reader = SetReader::new(file, None);
-        let mut claims = Vec::new();
-        while let Some(set) = reader.next_accepted() {
-            claims.extend(set.claims);
-        }
-        let intake = reader.finish();
-        if claims.len() != decisions.len() {
-            return Err(ApiError::Internal(format!(
-                "batch file has {} claims, the store {} decisions",
-                claims.len(),
-                decisions.len()
-            )));
-        }
-        let items: Vec<_> = claims.iter().zip(decisions.iter()).collect();
-        if !items.iter().any(|(_, d)| crate::x12::remittable(d)) {
-            return Err(ApiError::Conflict(
-                "no claim of this batch is final (all pended or voided): nothing to remit".into(),
-            ));
-        }
-        Ok(crate::x12::write_835(
-            &items,
-            &payer.remit(crate::store::now(), control_number, intake.test()),
-        ))
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let test = spooled_as_test(&batch.spool);
+    let cfg = state
+        .config
+        .payer
+        .remit(crate::store::now(), control_number, test);
+    let writer = Remit835::new(&cfg);
+    let id = batch.id.clone();
+    let state = state.clone();
+    let pages =
+        futures_util::stream::unfold(Some((writer, None::<(String, i64)>)), move |cursor| {
+            let state = state.clone();
+            let id = id.clone();
+            async move {
+                let (mut writer, after) = cursor?;
+                let after_ref = after.as_ref().map(|(n, s)| (n.as_str(), *s));
+                let page = match state.store.batch_denials(&id, after_ref, 500).await {
+                    Ok(page) => page,
+                    Err(e) => return Some((Err(ApiError::from(e)), None)),
+                };
+                let Some(last) = page.last() else {
+                    return Some((Ok(Bytes::from(writer.finish())), None));
+                };
+                let next = (last.billing_npi.clone(), last.batch_seq);
+                for row in &page {
+                    let d: ClaimDecision = match serde_json::from_str(&row.decision) {
+                        Ok(d) => d,
+                        Err(e) => {
+                            let e = ApiError::Internal(format!("stored decision: {e}"));
+                            return Some((Err(e), None));
+                        }
+                    };
+                    writer.push(&RemitClaim {
+                        decision: &d,
+                        billing_npi: &row.billing_npi,
+                        frequency_code: &row.frequency,
+                        claim: None,
+                    });
+                }
+                Some((Ok(Bytes::from(writer.take())), Some((writer, Some(next)))))
+            }
+        });
     Ok(HttpResponse::Ok()
         .content_type("application/edi-x12")
-        .body(body))
+        .streaming(pages))
+}
+
+/// True when the batch's file was sent as test data (ISA15 `T`): its 835
+/// is marked test too. Reads the 106-byte ISA only.
+fn spooled_as_test(spool: &str) -> bool {
+    use std::io::Read as _;
+    let mut isa = [0u8; 106];
+    let Ok(mut f) = std::fs::File::open(spool) else {
+        return false;
+    };
+    let n = f.read(&mut isa).unwrap_or(0);
+    let head = isa.get(..n).unwrap_or_default();
+    let Some(&sep) = head.get(3) else {
+        return false;
+    };
+    head.starts_with(b"ISA") && head.split(|b| *b == sep).nth(15) == Some(b"T")
 }
 
 /// The batch, when the caller may see it: a billing system sees only the

@@ -19,8 +19,10 @@ pub(super) struct Received {
     pub intake: Intake,
 }
 
-/// Parses an 837 body; a body with no readable interchange is a 400.
-pub(super) fn receive(body: Vec<u8>) -> ApiResult<Received> {
+/// Parses an 837 body; a body with no readable interchange is a 400,
+/// unless `ta1` (a 999 or TA1 was asked for) and a TA1 can say what is
+/// wrong with its header.
+pub(super) fn receive(body: Vec<u8>, ta1: bool) -> ApiResult<Received> {
     let mut claims = Vec::new();
     // One body, so rejections name no file.
     let mut reader = x12::SetReader::new(std::io::Cursor::new(body), None);
@@ -28,7 +30,7 @@ pub(super) fn receive(body: Vec<u8>) -> ApiResult<Received> {
         claims.append(&mut set.claims);
     }
     let intake = reader.finish();
-    if intake.summary.interchanges == 0 {
+    if intake.summary.interchanges == 0 && !(ta1 && intake.interchange_at_fault()) {
         let why = intake
             .rejected
             .first()
@@ -80,6 +82,7 @@ impl Format {
             Format::X12(X12Answer::Ack999) => "Ack999",
             Format::X12(X12Answer::Remit835) => "Remit835",
             Format::X12(X12Answer::Ack277ca) => "Ack277ca",
+            Format::X12(X12Answer::Ta1) => "Ta1",
         }
     }
 }
@@ -101,10 +104,9 @@ fn render(
         created: crate::store::now(),
         control_number,
     };
-    // An X12 answer with nothing in it: the JSON answer says why better
-    // than an empty file.
-    x12::x12_answer(kind, &decided, intake, stamp, payer)
-        .unwrap_or_else(|_| answer_json(version, decisions, intake))
+    // An X12 answer with nothing in it (no claim denied in full for an
+    // 835): an empty body, which `respond` turns into 204 No Content.
+    x12::x12_answer(kind, &decided, intake, stamp, payer).unwrap_or_default()
 }
 
 /// `POST /v1/claims`.
@@ -126,15 +128,16 @@ pub(super) async fn submit(
         }
     };
     let format = match query.format.as_deref() {
-        None if wants_x12(&req) && check => Format::X12(X12Answer::Ack999),
-        None if wants_x12(&req) => Format::X12(X12Answer::Remit835),
+        // The acknowledgment a billing system expects after a submission.
+        None if wants_x12(&req) => Format::X12(X12Answer::Ack277ca),
         None | Some("json") => Format::Json,
         Some("999") => Format::X12(X12Answer::Ack999),
         Some("835") if !check => Format::X12(X12Answer::Remit835),
         Some("277ca") => Format::X12(X12Answer::Ack277ca),
+        Some("ta1") => Format::X12(X12Answer::Ta1),
         Some(other) => {
             return Err(ApiError::BadRequest(format!(
-                "format={other}: use json, 999, 835 or 277ca; with mode=check, json, 999 or 277ca (nothing is paid in a check)"
+                "format={other}: use json, 999, 835, 277ca or ta1; with mode=check, json, 999, 277ca or ta1 (no 835 for a check)"
             )))
         }
     };
@@ -174,7 +177,11 @@ pub(super) async fn submit(
             }
         }
     }
-    let Received { claims, intake } = web::block(move || receive(body))
+    let ta1 = matches!(
+        format,
+        Format::X12(X12Answer::Ack999) | Format::X12(X12Answer::Ta1)
+    );
+    let Received { claims, intake } = web::block(move || receive(body, ta1))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??;
     foreign_npis(&actor, claims.iter().map(|c| (&c.claim_id, &c.billing_npi)))?;
@@ -183,6 +190,20 @@ pub(super) async fn submit(
         Format::Json => 0,
         Format::X12(kind) => state.store.next_control_number(kind.counter()).await?,
     };
+    // A body whose interchange header could not be read: only a TA1 says
+    // anything of it, and nothing is adjudicated.
+    if intake.summary.interchanges == 0 {
+        let text = render(
+            format,
+            rules.version(),
+            &claims,
+            &[],
+            &intake,
+            control_number,
+            &state.config.payer,
+        );
+        return Ok(respond(format, text, false));
+    }
     if check {
         let decisions = state.store.check(&rules, &claims).await?;
         let text = render(
@@ -236,16 +257,24 @@ pub(super) async fn submit(
 }
 
 fn respond(format: Format, body: String, replay: bool) -> HttpResponse {
-    let mut r = HttpResponse::Ok();
-    // An X12 format with nothing to put in it falls back to the JSON answer.
-    r.content_type(if format == Format::Json || !body.starts_with("ISA") {
+    // An X12 answer with nothing to say (an 835 without a claim denied in
+    // full) is 204 No Content.
+    let mut r = if format != Format::Json && body.is_empty() {
+        HttpResponse::NoContent()
+    } else {
+        HttpResponse::Ok()
+    };
+    if replay {
+        r.insert_header(("Idempotent-Replay", "true"));
+    }
+    if format != Format::Json && body.is_empty() {
+        return r.finish();
+    }
+    r.content_type(if format == Format::Json {
         "application/json"
     } else {
         "application/edi-x12"
     });
-    if replay {
-        r.insert_header(("Idempotent-Replay", "true"));
-    }
     r.body(body)
 }
 

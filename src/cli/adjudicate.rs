@@ -3,7 +3,7 @@
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use uuid::Uuid;
 
 use super::{read_files, AdjudicateFormat};
@@ -239,7 +239,7 @@ pub fn run(
         _ => {}
     }
     let mut first = true;
-    // The 835 groups claims by payee, so it needs them all before writing.
+    // The 835 groups claims by payee, so it needs them before writing.
     let mut remit: Vec<(crate::model::Claim, ClaimDecision)> = Vec::new();
     let intake = read_files(inputs, progress.as_ref(), |set| {
         let decisions = engine.decide(set)?;
@@ -256,9 +256,11 @@ pub fn run(
                     out.write_all(b"\n")?;
                 }
                 AdjudicateFormat::Table => table_row(&mut out, &decision)?,
-                AdjudicateFormat::Remit835 | AdjudicateFormat::Ack277ca => {
+                // Only claims denied in full have a place in the 835.
+                AdjudicateFormat::Remit835 if x12::remittable(&decision) => {
                     remit.push((claim.clone(), decision))
                 }
+                AdjudicateFormat::Ack277ca => remit.push((claim.clone(), decision)),
                 _ => {}
             }
             first = false;
@@ -280,6 +282,7 @@ pub fn run(
         AdjudicateFormat::Ack999 => Some(X12Answer::Ack999),
         AdjudicateFormat::Remit835 => Some(X12Answer::Remit835),
         AdjudicateFormat::Ack277ca => Some(X12Answer::Ack277ca),
+        AdjudicateFormat::Ta1 => Some(X12Answer::Ta1),
         _ => None,
     };
     match format {
@@ -316,15 +319,22 @@ pub fn run(
                 }
             }
         }
-        AdjudicateFormat::Ack999 | AdjudicateFormat::Remit835 | AdjudicateFormat::Ack277ca => {
+        AdjudicateFormat::Ack999
+        | AdjudicateFormat::Remit835
+        | AdjudicateFormat::Ack277ca
+        | AdjudicateFormat::Ta1 => {
             let kind = x12_kind.unwrap_or(X12Answer::Ack999);
-            // Nothing to say is a usage error, said before a number is used.
+            // Nothing to say (no claim denied in full for an 835): nothing
+            // on stdout, why on stderr, the exit code the input earns;
+            // said before a control number is used.
             let pairs: Vec<_> = remit.iter().map(|(c, d)| (c, d)).collect();
-            if let Some(nothing) = x12::nothing_to_say(kind, &pairs, &intake) {
-                bail!(nothing);
+            match x12::nothing_to_say(kind, &pairs, &intake) {
+                Some(nothing) => eprintln!("priorauth: {nothing}"),
+                None => {
+                    let text = x12::x12_answer(kind, &pairs, &intake, stamp(kind)?, payer)?;
+                    out.write_all(text.as_bytes())?;
+                }
             }
-            let text = x12::x12_answer(kind, &pairs, &intake, stamp(kind)?, payer)?;
-            out.write_all(text.as_bytes())?;
         }
     }
     out.flush()?;

@@ -46,9 +46,10 @@ enum Command {
         /// The code, e.g. 197 or M62.
         code: String,
     },
-    /// Parse 837 files and print the claim model as JSON (or a 999, or counts).
+    /// Parse 837 files and print the claim model as JSON (or a 999, a TA1, or counts).
     Parse {
-        /// Output: the claim model as JSON, or the 999 acknowledgment.
+        /// Output: the claim model as JSON, the 999 acknowledgment, or the
+        /// TA1 of interchange envelope faults (or of an ISA14 `1` request).
         #[arg(long, value_enum, default_value_t = ParseFormat::Json)]
         format: ParseFormat,
         /// Print only counts (interchanges, transaction sets, claims, lines, bytes).
@@ -238,6 +239,8 @@ enum AdjudicateFormat {
     Remit835,
     #[value(name = "277ca")]
     Ack277ca,
+    #[value(name = "ta1")]
+    Ta1,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -245,6 +248,8 @@ enum ParseFormat {
     Json,
     #[value(name = "999")]
     Ack999,
+    #[value(name = "ta1")]
+    Ta1,
 }
 
 /// Exit code: every set accepted.
@@ -417,16 +422,18 @@ fn parse_command(files: &[PathBuf], format: ParseFormat, summary: bool) -> Resul
         report_rejections(&intake);
         return Ok(exit_code(&intake));
     }
-    if format == ParseFormat::Ack999 {
+    let kind = match format {
+        ParseFormat::Json => None,
+        ParseFormat::Ack999 => Some(X12Answer::Ack999),
+        ParseFormat::Ta1 => Some(X12Answer::Ta1),
+    };
+    if let Some(kind) = kind {
         let intake = read_files(inputs, None, |_| Ok(()))?;
-        let ack = x12::x12_answer(
-            X12Answer::Ack999,
-            &[],
-            &intake,
-            stamp_now(),
-            &x12::Payer::default(),
-        )?;
-        out.write_all(ack.as_bytes())?;
+        // Nothing to say: nothing on stdout, why on stderr.
+        match x12::x12_answer(kind, &[], &intake, stamp_now(), &x12::Payer::default()) {
+            Ok(ack) => out.write_all(ack.as_bytes())?,
+            Err(nothing) => eprintln!("priorauth: {nothing}"),
+        }
         out.flush()?;
         report_rejections(&intake);
         return Ok(exit_code(&intake));

@@ -189,6 +189,8 @@ pub struct Claim {
     pub referrals: Vec<String>,
     /// 2300 REF*F8 payer claim control number (replacements, voids).
     pub payer_claim_number: Option<String>,
+    /// 2300 REF*D9 clearinghouse trace number (echoed in the 277CA).
+    pub trace_number: Option<String>,
     /// HI diagnosis codes, in order.
     pub diagnoses: Vec<String>,
     /// 2300 DTP*472 (837P) service date.

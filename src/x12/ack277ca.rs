@@ -1,20 +1,19 @@
 //! The 277CA claim acknowledgment (005010X214): which claims of a
 //! submission entered adjudication.
 //!
-//! Every claim of an accepted set is reported as A2:20 "accepted for
-//! processing", with its payer claim id. The claims read from a rejected
-//! set (as far as they were read) are reported as A3:21 "returned as
-//! unprocessable: missing or invalid information", action U, with the
-//! segment in error in STC12 (positions only, never element values: they
-//! may be PHI; the 999 has the detail). Claims are grouped under their
-//! billing provider, input order kept.
+//! It acknowledges the claims of the transaction sets the 999 accepted,
+//! each as A2:20 "accepted for processing" with its payer claim id
+//! (REF*1K), the clearinghouse trace number it came with (REF*D9, when it
+//! had one) and, for an 837I claim, its bill type (REF*BLT: facility type
+//! code + frequency). Claims of rejected sets are answered by the 999
+//! alone: a set rejected for its syntax was not read as claims. Claims
+//! are grouped under their billing provider, input order kept.
 
 use chrono::NaiveDateTime;
 use rust_decimal::Decimal;
 
 use super::write::{amount, by_billing_provider, Envelope, X12Writer};
-use super::SyntaxError;
-use crate::model::Claim;
+use crate::model::{Claim, ClaimKind};
 
 /// Envelope and party values for the 277CA.
 #[derive(Debug, Clone)]
@@ -34,45 +33,10 @@ pub struct AckClaimsConfig {
 /// One acknowledged claim and the payer claim id it was given.
 pub type AckedClaim<'a> = (&'a Claim, &'a str);
 
-/// A claim of a rejected set and the first error of its set.
-pub type RejectedClaim<'a> = (&'a Claim, &'a SyntaxError);
-
-/// True when a claim was read far enough for a 277CA to name it: CLM01,
-/// the billing NPI, the member id and a service date (all required in the
-/// 2000C/2000D loops). Claims of a rejected set may stop short of that.
-pub fn reportable(c: &Claim) -> bool {
-    !c.claim_id.is_empty()
-        && !c.billing_npi.is_empty()
-        && !c.subscriber.member_id.is_empty()
-        && c.lines.iter().any(|l| c.line_dates(l).is_some())
-}
-
-/// What the 277CA says of one claim.
-#[derive(Clone, Copy)]
-enum Outcome<'a> {
-    Accepted(&'a str),
-    Rejected(&'a SyntaxError),
-}
-
 /// Writes the 277CA for the accepted claims of one submission.
-pub fn write_277ca(
-    accepted: &[AckedClaim<'_>],
-    rejected: &[RejectedClaim<'_>],
-    cfg: &AckClaimsConfig,
-) -> String {
-    let claims: Vec<(&Claim, Outcome<'_>)> = accepted
-        .iter()
-        .map(|(c, id)| (*c, Outcome::Accepted(id)))
-        .chain(rejected.iter().map(|(c, e)| (*c, Outcome::Rejected(e))))
-        .collect();
-    let sum = |list: &[(&Claim, Outcome<'_>)], accepted: bool| -> (usize, Decimal) {
-        let picked = list
-            .iter()
-            .filter(|(_, o)| matches!(o, Outcome::Accepted(_)) == accepted);
-        (
-            picked.clone().count(),
-            picked.map(|(c, _)| c.total_charge).sum(),
-        )
+pub fn write_277ca(accepted: &[AckedClaim<'_>], cfg: &AckClaimsConfig) -> String {
+    let sum = |list: &[AckedClaim<'_>]| -> (usize, Decimal) {
+        (list.len(), list.iter().map(|(c, _)| c.total_charge).sum())
     };
     let mut w = X12Writer::new(true);
     let date8 = cfg.created.format("%Y%m%d").to_string();
@@ -99,8 +63,7 @@ pub fn write_277ca(
         "BHT",
         &["0085", "08", &format!("PA{ctl}"), &date8, &time, "TH"],
     );
-    let (n_ok, total) = sum(&claims, true);
-    let (n_bad, total_bad) = sum(&claims, false);
+    let (n_ok, total) = sum(accepted);
     // 2000A information source (the payer).
     w.segment("HL", &["1", "", "20", "1"]);
     w.segment(
@@ -122,30 +85,16 @@ pub fn write_277ca(
         &["41", "2", sub_name, "", "", "", "", "46", receiver],
     );
     w.segment("TRN", &["2", &format!("{ctl}1")]);
-    w.segment(
-        "STC",
-        &["A1:19:PR", &date8, "WQ", &amount(total + total_bad)],
-    );
-    if n_ok > 0 {
-        w.segment("QTY", &["90", &n_ok.to_string()]);
-    }
-    if n_bad > 0 {
-        w.segment("QTY", &["AA", &n_bad.to_string()]);
-    }
-    if n_ok > 0 {
-        w.segment("AMT", &["YU", &amount(total)]);
-    }
-    if n_bad > 0 {
-        w.segment("AMT", &["YY", &amount(total_bad)]);
-    }
+    w.segment("STC", &["A1:19:PR", &date8, "WQ", &amount(total)]);
+    w.segment("QTY", &["90", &n_ok.to_string()]);
+    w.segment("AMT", &["YU", &amount(total)]);
     // 2000C billing providers, each with its claims (2000D), input order kept.
-    let providers = by_billing_provider(claims.iter().copied());
+    let providers = by_billing_provider(accepted.iter().copied());
     let mut hl = 2u32;
     for (i, (npi, list)) in providers.iter().enumerate() {
         hl += 1;
         let provider_hl = hl.to_string();
-        let (p_ok, p_total) = sum(list, true);
-        let (p_bad, p_total_bad) = sum(list, false);
+        let (p_ok, p_total) = sum(list);
         w.segment("HL", &[&provider_hl, "2", "19", "1"]);
         let name = list
             .first()
@@ -155,23 +104,10 @@ pub fn write_277ca(
         w.segment("NM1", &["85", "2", name, "", "", "", "", "XX", npi]);
         w.segment("TRN", &["1", &format!("{ctl}P{}", i + 1)]);
         // At the provider level STC02 (date) is not used.
-        w.segment(
-            "STC",
-            &["A1:19:PR", "", "WQ", &amount(p_total + p_total_bad)],
-        );
-        if p_ok > 0 {
-            w.segment("QTY", &["QA", &p_ok.to_string()]);
-        }
-        if p_bad > 0 {
-            w.segment("QTY", &["QC", &p_bad.to_string()]);
-        }
-        if p_ok > 0 {
-            w.segment("AMT", &["YU", &amount(p_total)]);
-        }
-        if p_bad > 0 {
-            w.segment("AMT", &["YY", &amount(p_total_bad)]);
-        }
-        for (c, outcome) in list {
+        w.segment("STC", &["A1:19:PR", "", "WQ", &amount(p_total)]);
+        w.segment("QTY", &["QA", &p_ok.to_string()]);
+        w.segment("AMT", &["YU", &amount(p_total)]);
+        for (c, payer_id) in list {
             hl += 1;
             w.segment("HL", &[&hl.to_string(), &provider_hl, "PT"]);
             let (last, first) = match &c.patient {
@@ -206,41 +142,14 @@ pub fn write_277ca(
                 c.claim_id.as_str()
             };
             w.segment("TRN", &["2", claim_id]);
-            match outcome {
-                Outcome::Accepted(payer_id) => {
-                    w.segment("STC", &["A2:20", &date8, "WQ", &amount(c.total_charge)]);
-                    w.segment("REF", &["1K", payer_id]);
-                }
-                Outcome::Rejected(e) => {
-                    let at = match e.element {
-                        Some(el) => format!(
-                            "segment {} ({}) element {el} of transaction set {}",
-                            e.segment, e.id, c.transaction_set
-                        ),
-                        None => format!(
-                            "segment {} ({}) of transaction set {}",
-                            e.segment, e.id, c.transaction_set
-                        ),
-                    };
-                    let msg = format!("REJECTED AT {at}; SEE THE 999");
-                    w.segment(
-                        "STC",
-                        &[
-                            "A3:21",
-                            &date8,
-                            "U",
-                            &amount(c.total_charge),
-                            "",
-                            "",
-                            "",
-                            "",
-                            "",
-                            "",
-                            "",
-                            &msg,
-                        ],
-                    );
-                }
+            w.segment("STC", &["A2:20", &date8, "WQ", &amount(c.total_charge)]);
+            w.segment("REF", &["1K", payer_id]);
+            if let Some(trace) = c.trace_number.as_deref().filter(|t| !t.is_empty()) {
+                w.segment("REF", &["D9", trace]);
+            }
+            if c.kind == ClaimKind::Institutional && !c.facility_code.is_empty() {
+                let bill_type = format!("{}{}", c.facility_code, c.frequency_code);
+                w.segment("REF", &["BLT", &bill_type]);
             }
             let dates: Vec<_> = c.lines.iter().filter_map(|l| c.line_dates(l)).collect();
             let start = dates.iter().map(|d| d.start).min();

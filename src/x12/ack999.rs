@@ -3,6 +3,7 @@
 use chrono::NaiveDateTime;
 
 use super::parser::GroupAck;
+use super::ta1::{ta1_segments, write_ta1, InterchangeAck};
 use super::write::{Envelope, X12Writer};
 
 /// Envelope values of the 999 priorauth writes.
@@ -26,10 +27,25 @@ fn or_default<'a>(s: &'a str, default: &'a str) -> &'a str {
 
 /// Writes one 999 interchange acknowledging every functional group in
 /// `groups`: one ST*999 per group, with AK2 for each transaction set, IK3 /
-/// IK4 for each error the parser found, IK5 and AK9 results.
+/// IK4 for each error the parser found (an error inside a claim with
+/// `CTX*CLM01:<patient control number>`), IK5 and AK9 results.
 ///
 /// The 999 never copies element values (IK404 is left out): they may be PHI.
 pub fn write_999(groups: &[GroupAck], env: &AckEnvelope) -> String {
+    write_999_ta1(groups, &[], env)
+}
+
+/// As [`write_999`], with a TA1 in the interchange for each interchange
+/// read whose own envelope is at fault or that asked for one (ISA14 `1`).
+/// With no group read at all, the TA1s alone.
+pub fn write_999_ta1(
+    groups: &[GroupAck],
+    interchanges: &[InterchangeAck],
+    env: &AckEnvelope,
+) -> String {
+    if groups.is_empty() {
+        return write_ta1(interchanges, env);
+    }
     let mut w = X12Writer::new(true);
     let first = groups.first();
     // The 999 goes back to whoever sent the 837: sender and receiver swap.
@@ -41,7 +57,7 @@ pub fn write_999(groups: &[GroupAck], env: &AckEnvelope) -> String {
         Some(g) => (g.app_receiver.as_str(), g.app_sender.as_str()),
         None => ("", ""),
     };
-    w.begin(&Envelope {
+    let envelope = Envelope {
         sender: (&sender.0, &sender.1),
         receiver: (&receiver.0, &receiver.1),
         app_sender,
@@ -51,7 +67,8 @@ pub fn write_999(groups: &[GroupAck], env: &AckEnvelope) -> String {
         created: env.created,
         control: env.control_number,
         test: env.test,
-    });
+    };
+    w.begin(&envelope);
     for (i, g) in groups.iter().enumerate() {
         let st = format!("{:04}", i + 1);
         w.segment("ST", &["999", &st, "005010X231A1"]);
@@ -76,6 +93,12 @@ pub fn write_999(groups: &[GroupAck], env: &AckEnvelope) -> String {
                         "ZZZ"
                     };
                     w.segment("IK3", &[id, &pos, e.loop_id.unwrap_or(""), ik3]);
+                    // The claim the error is in (its patient control
+                    // number: the provider's own reference, not PHI).
+                    if let Some(pcn) = &e.claim {
+                        let ctx = w.composite(&["CLM01", pcn]);
+                        w.segment("CTX", &[&ctx]);
+                    }
                     if let (Some(ik4), Some(el)) = (e.kind.ik4_code(), e.element) {
                         let el = el.to_string();
                         let comp = e.component.map(|c| c.to_string()).unwrap_or_default();
@@ -115,6 +138,13 @@ pub fn write_999(groups: &[GroupAck], env: &AckEnvelope) -> String {
         w.segment("AK9", &ak9);
         w.end_set(&st);
     }
-    w.end(groups.len(), env.control_number);
+    // The TA1s follow the group: X12.5 would let them precede it too,
+    // but pyx12 (the validator every answer must pass) takes them only here.
+    w.segment(
+        "GE",
+        &[&groups.len().to_string(), &env.control_number.to_string()],
+    );
+    ta1_segments(&mut w, interchanges);
+    w.segment("IEA", &["1", &format!("{:09}", env.control_number)]);
     w.finish()
 }

@@ -5,10 +5,11 @@
 
 use chrono::NaiveDateTime;
 
-use super::ack277ca::{write_277ca, AckClaimsConfig, AckedClaim, RejectedClaim};
-use super::ack999::{write_999, AckEnvelope};
+use super::ack277ca::{write_277ca, AckClaimsConfig, AckedClaim};
+use super::ack999::{write_999_ta1, AckEnvelope};
 use super::intake::Intake;
 use super::remit835::{remittable, write_835, RemitConfig};
+use super::ta1::write_ta1;
 use crate::model::{Claim, ClaimDecision};
 
 /// Which X12 answer.
@@ -16,10 +17,12 @@ use crate::model::{Claim, ClaimDecision};
 pub enum X12Answer {
     /// 999 implementation acknowledgment (005010X231A1).
     Ack999,
-    /// 835 remittance advice (005010X221A1).
+    /// 835 (005010X221A1): notification-only advice of the claims denied in full.
     Remit835,
     /// 277CA claim acknowledgment (005010X214).
     Ack277ca,
+    /// TA1 interchange acknowledgment.
+    Ta1,
 }
 
 impl X12Answer {
@@ -29,6 +32,7 @@ impl X12Answer {
             X12Answer::Ack999 => "999",
             X12Answer::Remit835 => "835",
             X12Answer::Ack277ca => "277ca",
+            X12Answer::Ta1 => "ta1",
         }
     }
 }
@@ -39,11 +43,14 @@ pub enum Nothing {
     /// No functional group was read.
     #[error("no functional group could be read, so there is nothing a 999 can acknowledge")]
     NoGroup,
-    /// Every claim is pended or voided (or there is none).
-    #[error("no final claim to remit: pended and voided claims are not reported in an 835")]
-    NothingFinal,
-    /// No claim was read at all.
-    #[error("no claim could be read, so a 277CA has nothing to acknowledge (see the 999)")]
+    /// Every interchange envelope was in order and none asked for a TA1.
+    #[error("every interchange header and trailer is in order and none asked for a TA1 (ISA14 0), so there is no TA1")]
+    NoTa1,
+    /// No claim was denied in full: priorauth's 835 lists only those.
+    #[error("no claim was denied in full, so there is no 835: approved, partial, pended and voided claims go on to the payer's claims system, which sends the paying 835")]
+    NoDenial,
+    /// No claim of an accepted set: the 999 answers rejected sets alone.
+    #[error("no transaction set was accepted with a claim in it, so a 277CA has nothing to acknowledge (the 999 answers rejected sets)")]
     NoClaim,
 }
 
@@ -108,13 +115,14 @@ pub fn nothing_to_say(
     intake: &Intake,
 ) -> Option<Nothing> {
     match kind {
-        X12Answer::Ack999 if intake.acks.is_empty() => Some(Nothing::NoGroup),
+        X12Answer::Ack999 if intake.acks.is_empty() && !intake.interchange_at_fault() => {
+            Some(Nothing::NoGroup)
+        }
+        X12Answer::Ta1 if !intake.interchanges.iter().any(|i| i.owed()) => Some(Nothing::NoTa1),
         X12Answer::Remit835 if !decided.iter().any(|(_, d)| remittable(d)) => {
-            Some(Nothing::NothingFinal)
+            Some(Nothing::NoDenial)
         }
-        X12Answer::Ack277ca if decided.is_empty() && intake.unprocessed.is_empty() => {
-            Some(Nothing::NoClaim)
-        }
+        X12Answer::Ack277ca if decided.is_empty() => Some(Nothing::NoClaim),
         _ => None,
     }
 }
@@ -132,15 +140,16 @@ pub fn x12_answer(
         return Err(nothing);
     }
     let test = intake.test();
+    let env = AckEnvelope {
+        created: stamp.created,
+        control_number: stamp.control_number,
+        test,
+    };
     match kind {
-        X12Answer::Ack999 => {
-            let env = AckEnvelope {
-                created: stamp.created,
-                control_number: stamp.control_number,
-                test,
-            };
-            Ok(write_999(&intake.acks, &env))
-        }
+        // A TA1 goes ahead of the 999's group when an interchange's own
+        // envelope is at fault or its sender asked for one.
+        X12Answer::Ack999 => Ok(write_999_ta1(&intake.acks, &intake.interchanges, &env)),
+        X12Answer::Ta1 => Ok(write_ta1(&intake.interchanges, &env)),
         X12Answer::Remit835 => {
             let cfg = payer.remit(stamp.created, stamp.control_number, test);
             Ok(write_835(decided, &cfg))
@@ -155,8 +164,6 @@ pub fn x12_answer(
                 .iter()
                 .map(|(c, d)| (*c, d.payer_claim_id.as_str()))
                 .collect();
-            let rejected: Vec<RejectedClaim<'_>> =
-                intake.unprocessed.iter().map(|(c, e)| (c, e)).collect();
             let cfg = AckClaimsConfig {
                 created: stamp.created,
                 control_number: stamp.control_number,
@@ -164,7 +171,7 @@ pub fn x12_answer(
                 submitter: (submitter, app),
                 test,
             };
-            Ok(write_277ca(&acked, &rejected, &cfg))
+            Ok(write_277ca(&acked, &cfg))
         }
     }
 }

@@ -16,7 +16,9 @@ pub enum ErrorKind {
     ControlNumberMismatch,
     /// The set ended without SE (new ST/GS/IEA or end of file).
     TrailerMissing,
-    /// ST03/GS08 names no 837 guide priorauth reads.
+    /// ST01 is not 837: priorauth reads claims only (IK502 `1`).
+    UnsupportedSet,
+    /// An 837 whose ST03/GS08 names a guide priorauth does not read (IK502 `I6`).
     UnsupportedGuide,
     /// A segment id that is not 2-3 upper-case letters or digits.
     BadSegmentId,
@@ -65,6 +67,7 @@ impl ErrorKind {
     /// IK502 transaction set syntax error code.
     pub fn ik5_code(self) -> &'static str {
         match self {
+            ErrorKind::UnsupportedSet => "1",
             ErrorKind::UnsupportedGuide => "I6",
             ErrorKind::TrailerMissing | ErrorKind::Unreadable => "2",
             ErrorKind::ControlNumberMismatch => "3",
@@ -92,6 +95,10 @@ pub struct SyntaxError {
     pub component: Option<u8>,
     /// Byte offset of the segment in the file.
     pub byte: u64,
+    /// CLM01 of the claim the error is in, when it is inside one (the
+    /// 999's `CTX*CLM01:<patient control number>`).
+    #[serde(skip)]
+    pub claim: Option<String>,
     /// The kind of error.
     pub kind: ErrorKind,
     /// A sentence naming segment, element and what is wrong. Never holds

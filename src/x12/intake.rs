@@ -7,9 +7,9 @@ use std::io::Read;
 
 use serde::Serialize;
 
-use super::ack277ca::reportable;
 use super::error::{EnvelopeError, ErrorKind, SyntaxError};
 use super::parser::{GroupAck, Parser, Summary, TransactionSet};
+use super::ta1::InterchangeAck;
 use crate::model::Claim;
 
 /// A named source of X12 bytes: a file, standard input, a request body.
@@ -42,9 +42,8 @@ pub struct Intake {
     pub warnings: Vec<EnvelopeError>,
     /// Group acknowledgments for the 999.
     pub acks: Vec<GroupAck>,
-    /// Claims read from rejected sets, with their set's first error (the
-    /// 277CA reports them as rejected).
-    pub unprocessed: Vec<(Claim, SyntaxError)>,
+    /// Each interchange's TA1 values and envelope fault.
+    pub interchanges: Vec<InterchangeAck>,
     /// Totals.
     pub summary: Summary,
 }
@@ -58,7 +57,13 @@ impl Intake {
     /// True when any group was sent as test data (ISA15 `T`): answers to
     /// it are marked test too.
     pub fn test(&self) -> bool {
-        self.acks.iter().any(|g| g.test)
+        self.acks.iter().any(|g| g.test) || self.interchanges.iter().any(|i| i.test)
+    }
+
+    /// True when an interchange's own header or trailer is at fault (a
+    /// TA1 says what).
+    pub fn interchange_at_fault(&self) -> bool {
+        self.interchanges.iter().any(InterchangeAck::at_fault)
     }
 
     /// Adds what one input produced.
@@ -66,7 +71,7 @@ impl Intake {
         self.rejected.extend(other.rejected);
         self.warnings.extend(other.warnings);
         self.acks.extend(other.acks);
-        self.unprocessed.extend(other.unprocessed);
+        self.interchanges.extend(other.interchanges);
         let (t, s) = (&mut self.summary, other.summary);
         t.interchanges += s.interchanges;
         t.transaction_sets += s.transaction_sets;
@@ -112,16 +117,6 @@ impl<R: Read> SetReader<R> {
             if set.accepted() {
                 return Some(set);
             }
-            if let Some(first) = set.errors.first() {
-                // Only claims read far enough to be named can be reported
-                // in a 277CA.
-                self.intake.unprocessed.extend(
-                    set.unprocessed
-                        .into_iter()
-                        .filter(reportable)
-                        .map(|c| (c, first.clone())),
-                );
-            }
             self.intake.rejected.push(Rejected {
                 control_number: Some(set.control_number),
                 file: self.file.clone(),
@@ -151,6 +146,7 @@ impl<R: Read> SetReader<R> {
         }
         self.intake.summary = self.parser.summary();
         self.intake.acks = self.parser.acks().to_vec();
+        self.intake.interchanges = self.parser.interchange_acks().to_vec();
         self.intake
     }
 }
@@ -189,6 +185,7 @@ pub fn unreadable(e: &EnvelopeError) -> SyntaxError {
         element: None,
         component: None,
         byte: e.byte,
+        claim: None,
         kind: ErrorKind::Unreadable,
         message: e.message.clone(),
     }

@@ -67,6 +67,8 @@ pub struct SegmentReader<R> {
     delims: Option<Delimiters>,
     at_file_start: bool,
     segments: u64,
+    /// The first bytes of the last ISA that could not be read (for a TA1).
+    bad_isa: Vec<u8>,
 }
 
 impl<R: Read> SegmentReader<R> {
@@ -82,7 +84,14 @@ impl<R: Read> SegmentReader<R> {
             delims: None,
             at_file_start: true,
             segments: 0,
+            bad_isa: Vec::new(),
         }
+    }
+
+    /// The first bytes (up to 106) of the last ISA header that could not
+    /// be read, taken out of the reader; empty when there was none.
+    pub fn take_bad_isa(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.bad_isa)
     }
 
     /// Bytes consumed so far.
@@ -244,6 +253,10 @@ impl<R: Read> SegmentReader<R> {
                     IsaProblem::NotIsa => LexProblem::ExpectedIsa,
                     other => LexProblem::BadIsa(other),
                 };
+                if matches!(problem, LexProblem::BadIsa(_)) {
+                    let p = self.pending();
+                    self.bad_isa = p.get(..106).unwrap_or(p).to_vec();
+                }
                 self.resync();
                 Some(Lexed::Error(LexError { problem, byte }))
             }

@@ -8,6 +8,7 @@ use super::delimiters::IsaProblem;
 use super::error::{EnvelopeError, ErrorKind, SyntaxError};
 use super::lexer::{LexProblem, Lexed, SegmentReader};
 use super::segment::Segment;
+use super::ta1::InterchangeAck;
 use crate::model::{Claim, ClaimKind};
 
 /// One transaction set: its claims if accepted, its errors if not.
@@ -28,7 +29,7 @@ pub struct TransactionSet {
     /// Claims, in input order. Empty when the set is rejected.
     pub claims: Vec<Claim>,
     /// When the set is rejected: the claims read before and at the error,
-    /// as far as they were read (the 277CA names them as rejected).
+    /// as far as they were read (answers leave them to the 999).
     pub unprocessed: Vec<Claim>,
     /// Syntax errors. Any error rejects the set as a whole.
     pub errors: Vec<SyntaxError>,
@@ -149,6 +150,8 @@ struct State {
     set: Option<OpenSet>,
     ready: VecDeque<TransactionSet>,
     acks: Vec<GroupAck>,
+    /// What a TA1 says of each interchange.
+    interchanges: Vec<InterchangeAck>,
     envelope_errors: Vec<EnvelopeError>,
     summary: Summary,
     done: bool,
@@ -205,6 +208,11 @@ impl<R: Read> Parser<R> {
         &self.state.acks
     }
 
+    /// Each interchange's TA1 values and envelope fault, so far.
+    pub fn interchange_acks(&self) -> &[InterchangeAck] {
+        &self.state.interchanges
+    }
+
     /// Envelope problems (ISA/IEA, GS/GE, unreadable stretches).
     pub fn envelope_errors(&self) -> &[EnvelopeError] {
         &self.state.envelope_errors
@@ -230,13 +238,33 @@ impl<R: Read> Parser<R> {
                 let byte = self.reader.bytes_read();
                 self.state.end_of_input(byte);
             }
-            Some(Lexed::Error(e)) => self.state.lex_error(e),
+            Some(Lexed::Error(e)) => {
+                if let LexProblem::BadIsa(p) = &e.problem {
+                    let note = if *p == IsaProblem::Clash {
+                        "026"
+                    } else {
+                        "022"
+                    };
+                    let head = self.reader.take_bad_isa();
+                    self.state
+                        .interchanges
+                        .push(InterchangeAck::unreadable(&head, note));
+                }
+                self.state.lex_error(e)
+            }
             Some(Lexed::Segment(s)) => self.state.segment(&s),
         }
     }
 }
 
 impl State {
+    /// Records a TA1 note on the interchange being read.
+    fn interchange_fault(&mut self, note: &'static str) {
+        if let Some(ack) = self.interchanges.last_mut() {
+            ack.fault(note);
+        }
+    }
+
     /// Marks the last envelope error as one that lost data.
     fn lost(&mut self) {
         if let Some(e) = self.envelope_errors.last_mut() {
@@ -317,7 +345,9 @@ impl State {
         }
         // Whatever was open cannot be completed now.
         self.close_group_unterminated(e.byte);
-        self.interchange = None;
+        if self.interchange.take().is_some() {
+            self.interchange_fault("023");
+        }
     }
 
     fn segment(&mut self, s: &Segment<'_>) {
@@ -361,8 +391,11 @@ impl State {
                 false,
                 "interchange ends without IEA before the next ISA".into(),
             );
+            self.interchange_fault("023");
         }
         self.summary.interchanges += 1;
+        let elements: Vec<String> = (0..=16).map(|i| text(s.element(i))).collect();
+        self.interchanges.push(InterchangeAck::of_isa(&elements));
         let trim = |b: &[u8]| text(b).trim_end().to_string();
         self.interchange = Some(Interchange {
             control: text(s.element(13)),
@@ -390,10 +423,12 @@ impl State {
                 s.text(1)
             );
             self.envelope_error("IEA", s.byte, None, false, msg);
+            self.interchange_fault("021");
         }
         if s.element(2) != control.as_bytes() {
             let msg = "IEA02 interchange control number differs from ISA13".to_string();
             self.envelope_error("IEA", s.byte, None, false, msg);
+            self.interchange_fault("001");
         }
         self.interchange = None;
     }
@@ -516,20 +551,12 @@ impl State {
             );
         }
         if kind.is_none() {
-            let msg = if set_id != "837" {
-                format!("transaction set {set_id} is not an 837 claim: priorauth reads 837P, 837I and 837D")
+            let (el, what, msg) = if set_id != "837" {
+                (1, ErrorKind::UnsupportedSet, format!("transaction set {set_id} is not an 837 claim: priorauth reads 837P, 837I and 837D"))
             } else {
-                format!("implementation guide '{guide}' is not supported: priorauth reads 005010X222 (837P), 005010X223 (837I) and 005010X224 (837D)")
+                (3, ErrorKind::UnsupportedGuide, format!("implementation guide '{guide}' is not supported: priorauth reads 005010X222 (837P), 005010X223 (837I) and 005010X224 (837D)"))
             };
-            builder.error(
-                1,
-                b"ST",
-                s.byte,
-                Some(3),
-                None,
-                ErrorKind::UnsupportedGuide,
-                msg,
-            );
+            builder.error(1, b"ST", s.byte, Some(el), None, what, msg);
         }
         self.set = Some(OpenSet {
             builder,
@@ -699,6 +726,7 @@ impl State {
                 "the file ends before the IEA trailer: it may have been cut off".into(),
             );
             self.lost();
+            self.interchange_fault("023");
         }
         // Said once: a file whose first bytes were already refused has its error.
         if self.summary.interchanges == 0 && self.envelope_errors.is_empty() {

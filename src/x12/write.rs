@@ -245,6 +245,12 @@ impl X12Writer {
         self.segment("IEA", &["1", &format!("{control:09}")]);
     }
 
+    /// Takes the text written so far out of the writer (segment counts
+    /// carry on), so a long answer can be streamed.
+    pub fn take(&mut self) -> String {
+        std::mem::take(&mut self.out)
+    }
+
     /// The text written so far.
     pub fn finish(self) -> String {
         self.out

@@ -114,3 +114,111 @@ fn partially_accepted_group_is_p() {
     assert!(a.contains("AK9*P*2*2*1"), "{a}");
     assert_eq!(pyx12_errors(&a, "partial"), None);
 }
+
+fn ta1(input: &str, format_args: &[&str]) -> (Option<i32>, String, String) {
+    let out = priorauth_stdin(format_args, input.as_bytes());
+    (
+        out.status.code(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn errors_inside_a_claim_name_it_in_ctx_and_clm_errors_are_in_loop_2300() {
+    // CLM02 of PCN-0001 missing; a bad charge on a line of PCN-0002.
+    let bad = sample()
+        .replacen("CLM*PCN-0001*2550*", "CLM*PCN-0001**", 1)
+        .replacen("SV1*HC:72148*1200", "SV1*HC:72148*12X0", 1);
+    let a = ack(&bad);
+    let segs = segments(&a);
+    let clm = segs
+        .iter()
+        .position(|s| s.starts_with("IK3*CLM*"))
+        .expect(&a);
+    assert!(segs[clm].ends_with("*2300*8"), "{a}");
+    assert_eq!(segs[clm + 1], "CTX*CLM01:PCN-0001", "{a}");
+    assert_eq!(segs[clm + 2], "IK4*2**1", "{a}");
+    let sv1 = segs
+        .iter()
+        .position(|s| s.starts_with("IK3*SV1*"))
+        .expect(&a);
+    assert!(segs[sv1].ends_with("*2400*8"), "{a}");
+    assert_eq!(segs[sv1 + 1], "CTX*CLM01:PCN-0002", "{a}");
+    // An error outside any claim has no CTX.
+    let hl = ack(&sample().replacen("HL*3*1*22*0", "HL*3*2*22*0", 1));
+    let hl_segs = segments(&hl);
+    let at = hl_segs
+        .iter()
+        .position(|s| s.starts_with("IK3*HL*"))
+        .expect(&hl);
+    assert!(!hl_segs[at + 1].starts_with("CTX"), "{hl}");
+    assert_eq!(pyx12_errors(&a, "ctx"), None);
+    assert_eq!(pyx12_errors(&hl, "ctx-hl"), None);
+}
+
+#[test]
+fn a_set_that_is_not_an_837_is_ik502_1_and_an_unknown_guide_i6() {
+    let not837 = sample().replacen("ST*837*0001*005010X222A1", "ST*835*0001*005010X222A1", 1);
+    let a = ack(&not837);
+    assert!(segments(&a).contains(&"IK5*R*1".to_string()), "{a}");
+    assert_eq!(pyx12_errors(&a, "not837"), None);
+    let guide = sample().replacen("ST*837*0001*005010X222A1", "ST*837*0001*005010X221A1", 1);
+    let a = ack(&guide);
+    assert!(segments(&a).contains(&"IK5*R*I6".to_string()), "{a}");
+}
+
+#[test]
+fn interchange_faults_get_a_ta1() {
+    let s = sample();
+    let cases = [
+        (
+            "iea-control",
+            s.replacen("IEA*1*000001001", "IEA*1*000001002", 1),
+            "E*001",
+        ),
+        (
+            "iea-count",
+            s.replacen("IEA*1*000001001", "IEA*2*000001001", 1),
+            "E*021",
+        ),
+        ("no-iea", s.replacen("IEA*1*000001001~", "", 1), "E*023"),
+        (
+            "asked",
+            s.replacen("*000001001*0*T*:~", "*000001001*1*T*:~", 1),
+            "A*000",
+        ),
+    ];
+    for (name, input, want) in cases {
+        let want = format!("TA1*000001001*261120*0930*{want}");
+        let (code, out, err) = ta1(&input, &["parse", "--format", "ta1", "-"]);
+        let segs = segments(&out);
+        assert!(segs[0].starts_with("ISA*"), "{name}: {out}{err}");
+        assert_eq!(segs[1], want, "{name}: {out}");
+        assert_eq!(
+            segs[2].split('*').nth(1),
+            Some("0"),
+            "{name}: IEA01 0 groups: {out}"
+        );
+        assert!(code == Some(0) || code == Some(1), "{name}: {code:?}");
+        // The 999 carries the TA1 too, and still validates.
+        let (_, a, _) = ta1(&input, &["adjudicate", "--format", "999", "-"]);
+        assert!(segments(&a).contains(&want), "{name}: {a}");
+        assert!(a.contains("AK9*A*1*1*1"), "{name}: {a}");
+        assert_eq!(pyx12_errors(&a, name), None, "{name}");
+    }
+    // A header that cannot be read: rejected, note 022, nothing read.
+    let bad = s.replacen("ISA*00*          *", "ISA*00*     *", 1);
+    let (code, out, _) = ta1(&bad, &["parse", "--format", "ta1", "-"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        segments(&out).contains(&"TA1*000001001*261120*0930*R*022".to_string()),
+        "{out}"
+    );
+    // All in order and no TA1 asked for: nothing on stdout, why on stderr.
+    let (code, out, err) = ta1(&s, &["parse", "--format", "ta1", "-"]);
+    assert_eq!(code, Some(0));
+    assert!(out.is_empty(), "{out}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(!segments(&ack(&s)).iter().any(|g| g.starts_with("TA1")));
+}

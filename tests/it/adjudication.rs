@@ -63,6 +63,7 @@ pub fn claim(id: &str, auths: &[&str], lines: Vec<ServiceLine>) -> Claim {
         prior_auths: auths.iter().map(|s| s.to_string()).collect(),
         referrals: vec![],
         payer_claim_number: None,
+        trace_number: None,
         diagnoses: vec![],
         service_date: None,
         statement_period: None,

@@ -131,33 +131,64 @@ fn every_corpus_file_matches_its_recorded_outcome() {
     );
 }
 
-/// The 277CA and the 835 of every corpus file validate under pyx12 (the
-/// 277CA names accepted claims and the claims of rejected sets read far
-/// enough to be named): one x12valid run over all of them.
+/// The 277CA and the 835 of every corpus file validate under pyx12 (one
+/// x12valid run over all of them) and say what SPEC §4 says: the 277CA
+/// names only claims of accepted sets (no A3), the 835 exactly the claims
+/// the JSON answer denied in full, notification only. For the 835 each
+/// file is given twice: the second copy's original claims are exact
+/// duplicates, denied in full, so every claim shape of the corpus reaches
+/// the 835 (the corpus alone has next to no claim denied in full).
 #[test]
 fn every_277ca_and_835_of_the_corpus_validates() {
     let dir = crate::helpers::temp_dir("corpus-x12-out");
-    let (mut written, mut with_rejected, mut remits) = (0, 0, 0);
+    let (mut written, mut remits) = (0, 0);
     for (i, row) in rows().iter().enumerate() {
         let path = corpus_dir().join(&row.file);
+        let path = path.to_str().unwrap();
         for format in ["277ca", "835"] {
-            let out = priorauth(&["adjudicate", "--format", format, path.to_str().unwrap()]);
-            if out.stdout.is_empty() {
+            let twice = if format == "835" {
+                &[path, path][..]
+            } else {
+                &[path][..]
+            };
+            let mut args = vec!["adjudicate", "--format", format];
+            args.extend_from_slice(twice);
+            let out = priorauth(&args);
+            assert_ne!(out.status.code(), Some(2), "{}: {format}", row.file);
+            let text = String::from_utf8(out.stdout).unwrap();
+            if format == "835" {
+                let mut args = vec!["adjudicate", "--format", "json"];
+                args.extend_from_slice(twice);
+                let json = priorauth(&args);
+                let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+                let mut denied: Vec<String> = v["claims"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|c| c["status"] == "denied")
+                    .map(|c| c["claim_id"].as_str().unwrap().to_string())
+                    .collect();
+                let mut listed = if text.is_empty() {
+                    Vec::new()
+                } else {
+                    crate::remit::check_notification_835(&text)
+                };
+                denied.sort();
+                listed.sort();
+                assert_eq!(listed, denied, "{}", row.file);
+            } else {
+                assert!(!text.contains("STC*A3"), "{}: {text}", row.file);
+            }
+            if text.is_empty() {
                 continue; // nothing to acknowledge or remit in this file
             }
-            let text = String::from_utf8(out.stdout).unwrap();
-            with_rejected += usize::from(text.contains("STC*A3:21*"));
             remits += usize::from(format == "835");
             std::fs::write(dir.join(format!("f{i:03}-{format}.x12")), text).unwrap();
             written += 1;
         }
     }
-    assert!(written >= 100, "only {written} files written");
+    assert!(written >= 70, "only {written} files written");
     assert!(remits >= 30, "only {remits} 835s written");
-    assert!(
-        with_rejected >= 30,
-        "only {with_rejected} 277CAs name rejected claims"
-    );
     let files: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().to_string())

@@ -211,3 +211,21 @@ fn unsupported_guide_is_rejected_with_its_name() {
     assert_eq!(kind, ErrorKind::UnsupportedGuide);
     assert!(msg.contains("005010X298"), "{msg}");
 }
+
+#[test]
+fn clearinghouse_trace_number_is_read_from_2300_ref_d9() {
+    let x12 = sample("837p-sample.x12")
+        .replacen(
+            "CLM*PCN-0002*1800***11:B:1*Y*A*Y*Y~\n",
+            "CLM*PCN-0002*1800***11:B:1*Y*A*Y*Y~\nREF*D9*TRACE-2~\n",
+            1,
+        )
+        .replacen("SE*74*0001~", "SE*75*0001~", 1);
+    let sets = sets(x12.as_bytes());
+    assert!(sets[0].accepted(), "{:?}", sets[0].errors);
+    let c = &sets[0].claims;
+    assert_eq!(c[0].trace_number, None);
+    assert_eq!(c[1].trace_number.as_deref(), Some("TRACE-2"));
+    let json = serde_json::to_value(&c[1]).unwrap();
+    assert_eq!(json["trace_number"], "TRACE-2");
+}

@@ -1090,8 +1090,11 @@ fn responses_match_their_schemas(b: Backend) {
         &[],
     );
     assert_eq!(lost.json()["rejected"][0]["control_number"], Value::Null);
+    // An 835 lists claims denied in full: none here (204), then one.
     let one = render(&[mri_claim("REMIT-1", "P1", "1")]);
-    assert_eq!(api.x12("/v1/claims?format=835", &one, &[]).status, 200);
+    assert_eq!(api.x12("/v1/claims?format=835", &one, &[]).status, 204);
+    let denied = render(&[mri_claim("REMIT-2", "NOT-ON-FILE", "1")]);
+    assert_eq!(api.x12("/v1/claims?format=835", &denied, &[]).status, 200);
 
     // Idempotency: replay, then the same key with another body.
     let keyed = render(&[mri_claim("KEY-1", "P1", "1")]);

@@ -160,6 +160,7 @@ fn claim() -> impl Strategy<Value = Claim> {
                     prior_auths: refs.0,
                     referrals: refs.1,
                     payer_claim_number: refs.2,
+                    trace_number: None,
                     diagnoses: dx,
                     service_date: if kind == ClaimKind::Institutional {
                         None

@@ -6,12 +6,16 @@ use super::*;
 impl SetBuilder {
     pub(super) fn clm(&mut self, s: &Segment<'_>) {
         self.finish_claim(s);
-        if !matches!(self.place, Place::Subscriber | Place::Patient) {
+        let claim_id = text(s.element(1));
+        // Errors in CLM itself are in loop 2300 and name the claim (CTX).
+        let outer = self.place;
+        self.place = Place::Claim;
+        let errors_before = self.errors.len();
+        if !matches!(outer, Place::Subscriber | Place::Patient) {
             let msg = "CLM must follow a subscriber (HL level 22) or patient (HL level 23) loop"
                 .to_string();
             self.segment_error(s, b"CLM", ErrorKind::UnexpectedSegment, msg);
         }
-        let claim_id = text(s.element(1));
         if claim_id.is_empty() {
             self.element_error(
                 s,
@@ -42,6 +46,7 @@ impl SetBuilder {
                 "claim frequency type code",
             );
         }
+        self.place = outer;
         let billing_npi = match &self.billing_npi {
             Some(n) => n.clone(),
             None => {
@@ -59,6 +64,11 @@ impl SetBuilder {
             self.segment_error(s, b"NM1", ErrorKind::RequiredSegmentMissing, msg);
         }
         let patient = self.claim_patient();
+        if !claim_id.is_empty() {
+            for e in self.errors.iter_mut().skip(errors_before) {
+                e.claim = Some(claim_id.clone());
+            }
+        }
         self.claim_open = true;
         self.claims.push(Claim {
             kind: self.kind.unwrap_or(ClaimKind::Professional),
@@ -75,6 +85,7 @@ impl SetBuilder {
             prior_auths: Vec::new(),
             referrals: Vec::new(),
             payer_claim_number: None,
+            trace_number: None,
             diagnoses: Vec::new(),
             service_date: None,
             statement_period: None,
@@ -96,6 +107,7 @@ impl SetBuilder {
                         b"G1" => c.prior_auths.push(text(value)),
                         b"9F" => c.referrals.push(text(value)),
                         b"F8" => c.payer_claim_number = Some(text(value)),
+                        b"D9" => c.trace_number = Some(text(value)),
                         _ => {}
                     }
                 }
@@ -191,7 +203,6 @@ impl SetBuilder {
         }
         // The claim was built in place at the end of `claims` (moving a
         // finished claim into the vector was a measurable copy).
-        self.claim_open = false;
         let mut lines = Vec::with_capacity(self.lines.len());
         lines.append(&mut self.lines);
         let no_lines = lines.is_empty();
@@ -215,6 +226,7 @@ impl SetBuilder {
                 msg,
             );
         }
+        self.claim_open = false;
     }
 
     /// The claim being built, if one is open.

@@ -175,9 +175,18 @@ impl SetBuilder {
             ErrorKind::SegmentCount
             | ErrorKind::ControlNumberMismatch
             | ErrorKind::TrailerMissing
+            | ErrorKind::UnsupportedSet
             | ErrorKind::UnsupportedGuide
             | ErrorKind::Unreadable => None,
             _ => self.loop_id(),
+        };
+        // The claim an error is in, for the 999's CTX (errors in CLM
+        // itself are given it by `clm`, before the claim exists).
+        let claim = match self.claims.last() {
+            Some(c) if self.claim_open && !envelope && !c.claim_id.is_empty() => {
+                Some(c.claim_id.clone())
+            }
+            _ => None,
         };
         self.errors.push(SyntaxError {
             segment: seg_pos,
@@ -186,6 +195,7 @@ impl SetBuilder {
             element,
             component,
             byte,
+            claim,
             kind,
             message,
         });
