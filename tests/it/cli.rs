@@ -262,6 +262,9 @@ fn empty_settings_are_defaults_and_bad_ones_name_their_variable() {
             "fixtures/auths/sample.csv",
             "--format",
             "835",
+            // Twice: the second copies are duplicates, denied in full, so
+            // there is an 835 to name the payer in.
+            "fixtures/x12/837p-sample.x12",
             "fixtures/x12/837p-sample.x12",
         ]);
         std::process::Command::new(env!("CARGO_BIN_EXE_priorauth"))
