@@ -22,6 +22,7 @@
 mod access;
 mod authorizations;
 mod batches;
+mod exemptions;
 mod submit;
 
 use std::fmt::Write as _;
@@ -37,6 +38,7 @@ use crate::authorizations::FieldProblem;
 
 pub use access::{AuditEntry, ClientRecord, CodeRecord, SigningKeyRecord, UserRecord};
 pub use batches::{Batch, BatchState};
+pub use exemptions::{ExemptionsAdded, StoredExemption, SOURCE_GOLDCARD, SOURCE_IMPORT};
 pub use submit::{SubmitOptions, Submitted};
 
 static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");

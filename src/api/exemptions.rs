@@ -1,0 +1,168 @@
+//! `/v1/exemptions`: gold-card exemptions (SPEC §3.5), listed, added,
+//! revoked and computed. Every change is audit-logged (ids only).
+
+use actix_web::{web, HttpResponse};
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::guard::Actor;
+use super::{ApiError, ApiResult, AppState};
+use crate::exemptions::goldcard::Params;
+use crate::exemptions::ExemptionRecord;
+use crate::store::{StoredExemption, SOURCE_IMPORT};
+
+/// Filters of `GET /v1/exemptions`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ListQuery {
+    provider_npi: Option<String>,
+    rule_id: Option<String>,
+    /// Revoked exemptions too.
+    #[serde(default)]
+    revoked: bool,
+}
+
+/// `GET /v1/exemptions`: the exemptions in force (with `revoked=true`,
+/// revoked ones too); a billing system bound to NPIs sees its own only.
+pub(super) async fn list(
+    state: web::Data<AppState>,
+    actor: Actor,
+    q: web::Query<ListQuery>,
+) -> ApiResult {
+    let mut list = state
+        .store
+        .exemptions(q.provider_npi.as_deref(), q.rule_id.as_deref(), q.revoked)
+        .await?;
+    if let Some(own) = &actor.caller.npis {
+        list.retain(|e| own.iter().any(|n| *n == e.exemption.provider_npi));
+    }
+    Ok(HttpResponse::Ok().json(json!({ "exemptions": list })))
+}
+
+/// `POST /v1/exemptions`: one exemption as JSON
+/// (`provider_npi, rule_id, start_date, end_date`); the rule id must be
+/// the rule set's in force.
+pub(super) async fn add(
+    state: web::Data<AppState>,
+    actor: Actor,
+    body: web::Json<ExemptionRecord>,
+) -> ApiResult {
+    let rules = state.rules();
+    let e = body
+        .validate(Some(rules.rule_set()))
+        .map_err(|p| ApiError::Unprocessable("the exemption is not valid".into(), json!(p)))?;
+    if state.store.exemption(&e.id).await?.is_some() {
+        return Err(ApiError::Conflict(format!(
+            "exemption {} already exists (the same provider, rule and period)",
+            e.id
+        )));
+    }
+    actor
+        .audit(&state, "exemption.create", "exemption", &e.id)
+        .await?;
+    state
+        .store
+        .add_exemptions(&[(e.clone(), None)], SOURCE_IMPORT)
+        .await?;
+    let stored = state
+        .store
+        .exemption(&e.id)
+        .await?
+        .ok_or_else(|| ApiError::Internal(format!("exemption {} not stored", e.id)))?;
+    Ok(HttpResponse::Created().json(stored))
+}
+
+/// `DELETE /v1/exemptions/{id}`: revokes it (the row stays, with
+/// `revoked_at`); lines are no longer decided by it.
+pub(super) async fn revoke(
+    state: web::Data<AppState>,
+    actor: Actor,
+    path: web::Path<String>,
+) -> ApiResult {
+    let id = path.into_inner();
+    if state.store.exemption(&id).await?.is_none() {
+        return Err(ApiError::NotFound(format!("exemption {id} not found")));
+    }
+    actor
+        .audit(&state, "exemption.revoke", "exemption", &id)
+        .await?;
+    let e: StoredExemption = state.store.revoke_exemption(&id).await?;
+    Ok(HttpResponse::Ok().json(e))
+}
+
+/// Parameters of `POST /v1/exemptions/compute`, from the query string or
+/// a JSON body (the body wins).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ComputeQuery {
+    as_of: Option<NaiveDate>,
+    lookback_months: Option<u32>,
+    min_requests: Option<u32>,
+    threshold: Option<Decimal>,
+    period_months: Option<u32>,
+    apply: Option<bool>,
+}
+
+/// Today (UTC): the API is an edge that reads the clock.
+#[allow(clippy::disallowed_methods)]
+fn today() -> NaiveDate {
+    chrono::Utc::now().date_naive()
+}
+
+/// `POST /v1/exemptions/compute`: the gold card over the stored
+/// authorizations and the rule set in force; a dry run unless
+/// `apply=true`, which stores the exemptions earned.
+pub(super) async fn compute(
+    state: web::Data<AppState>,
+    actor: Actor,
+    q: web::Query<ComputeQuery>,
+    body: web::Bytes,
+) -> ApiResult {
+    let q = q.into_inner();
+    let b: ComputeQuery = if body.iter().all(u8::is_ascii_whitespace) {
+        ComputeQuery::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::BadRequest(format!(
+                "the body is not a JSON object of compute parameters: {e}"
+            ))
+        })?
+    };
+    let d = Params::defaults(b.as_of.or(q.as_of).unwrap_or_else(today));
+    let params = Params {
+        as_of: d.as_of,
+        lookback_months: b
+            .lookback_months
+            .or(q.lookback_months)
+            .unwrap_or(d.lookback_months),
+        min_requests: b.min_requests.or(q.min_requests).unwrap_or(d.min_requests),
+        threshold: b.threshold.or(q.threshold).unwrap_or(d.threshold),
+        period_months: b
+            .period_months
+            .or(q.period_months)
+            .unwrap_or(d.period_months),
+    };
+    let apply = b.apply.or(q.apply).unwrap_or(false);
+    let rules = state.rules();
+    let set = rules.rule_set();
+    let (card, added) = state
+        .store
+        .goldcard(set, params, apply)
+        .await?
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    if let Some(a) = &added {
+        if !a.added.is_empty() {
+            actor
+                .audit(&state, "exemption.apply", "exemption", &a.added.join(" "))
+                .await?;
+        }
+    }
+    let mut v = json!(card);
+    if let Some(m) = v.as_object_mut() {
+        m.insert("rule_set".into(), json!(set.version));
+        m.insert("applied".into(), json!(added));
+    }
+    Ok(HttpResponse::Ok().json(v))
+}
