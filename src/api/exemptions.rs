@@ -36,7 +36,7 @@ pub(super) async fn list(
         .exemptions(q.provider_npi.as_deref(), q.rule_id.as_deref(), q.revoked)
         .await?;
     if let Some(own) = &actor.caller.npis {
-        list.retain(|e| own.iter().any(|n| *n == e.exemption.provider_npi));
+        list.retain(|e| own.contains(&e.exemption.provider_npi));
     }
     Ok(HttpResponse::Ok().json(json!({ "exemptions": list })))
 }

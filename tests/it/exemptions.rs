@@ -31,7 +31,10 @@ fn book(npi: &str, rule: &str, from: &str, to: &str) -> ExemptionBook {
     ExemptionBook::new([Exemption::new(npi, rule, day(from), day(to))])
 }
 
+/// Adjudicates `c` with the exemptions of `ex` (a fresh claim history
+/// each time, so a claim run twice is not an exact duplicate).
 fn run(w: &mut World, ex: &ExemptionBook, c: &Claim) -> ClaimDecision {
+    w.history = Default::default();
     Adjudicator::new(&w.index).with_exemptions(ex).adjudicate(
         c,
         "PAYER-1",
