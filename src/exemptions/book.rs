@@ -6,14 +6,16 @@ use chrono::NaiveDate;
 
 use super::Exemption;
 
-/// Exemptions in memory, keyed by provider NPI and rule id. Several
+/// Exemptions in memory, by provider NPI (then rule id). Several
 /// exemptions of one provider and rule may cover one date (a fresh
 /// computation overlapping an imported one): the one that started
 /// first answers, then the smallest id, so the answer never depends on
 /// load order.
 #[derive(Debug, Clone, Default)]
 pub struct ExemptionBook {
-    by_key: HashMap<(String, String), Vec<Exemption>>,
+    /// Per provider NPI, its exemptions by rule id, start and id (a
+    /// lookup borrows the NPI: no allocation per line).
+    by_npi: HashMap<String, Vec<Exemption>>,
     len: usize,
 }
 
@@ -30,16 +32,14 @@ impl ExemptionBook {
     /// Adds one exemption (an exemption already in the book, by id, is
     /// not added twice).
     pub fn insert(&mut self, e: Exemption) {
-        let list = self
-            .by_key
-            .entry((e.provider_npi.clone(), e.rule_id.clone()))
-            .or_default();
+        let list = self.by_npi.entry(e.provider_npi.clone()).or_default();
         if list.iter().any(|x| x.id == e.id) {
             return;
         }
+        let key = |x: &Exemption| (x.rule_id.clone(), x.start_date, x.id.clone());
         let at = list
             .iter()
-            .position(|x| (x.start_date, &x.id) > (e.start_date, &e.id))
+            .position(|x| key(x) > key(&e))
             .unwrap_or(list.len());
         list.insert(at, e);
         self.len += 1;
@@ -47,10 +47,10 @@ impl ExemptionBook {
 
     /// The exemption of `npi` under `rule_id` that covers `date`, if any.
     pub fn find(&self, npi: &str, rule_id: &str, date: NaiveDate) -> Option<&Exemption> {
-        self.by_key
-            .get(&(npi.to_string(), rule_id.to_string()))?
+        self.by_npi
+            .get(npi)?
             .iter()
-            .find(|e| e.covers(date))
+            .find(|e| e.rule_id == rule_id && e.covers(date))
     }
 
     /// The first of `npis` (in the order given: §3.1's billing, rendering,
@@ -61,7 +61,7 @@ impl ExemptionBook {
         rule_id: &str,
         date: NaiveDate,
     ) -> Option<&Exemption> {
-        if self.by_key.is_empty() {
+        if self.by_npi.is_empty() {
             return None;
         }
         npis.into_iter().find_map(|n| self.find(n, rule_id, date))
@@ -79,10 +79,10 @@ impl ExemptionBook {
 
     /// Every exemption, by provider, rule and start.
     pub fn iter(&self) -> impl Iterator<Item = &Exemption> {
-        let mut keys: Vec<_> = self.by_key.keys().collect();
+        let mut keys: Vec<_> = self.by_npi.keys().collect();
         keys.sort();
         keys.into_iter()
-            .filter_map(|k| self.by_key.get(k))
+            .filter_map(|k| self.by_npi.get(k))
             .flatten()
     }
 }
