@@ -1,16 +1,18 @@
 //! `/v1/exemptions`: gold-card exemptions (SPEC §3.5), listed, added,
 //! revoked and computed. Every change is audit-logged (ids only).
 
-use actix_web::{web, HttpResponse};
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::body::{expect_media, read_body, ADMIN_BODY_LIMIT};
 use super::guard::Actor;
 use super::{ApiError, ApiResult, AppState};
 use crate::exemptions::goldcard::Params;
-use crate::exemptions::ExemptionRecord;
+use crate::exemptions::{import_csv, ExemptionRecord};
 use crate::store::{StoredExemption, SOURCE_IMPORT};
 
 /// Filters of `GET /v1/exemptions`.
@@ -42,15 +44,43 @@ pub(super) async fn list(
 }
 
 /// `POST /v1/exemptions`: one exemption as JSON
-/// (`provider_npi, rule_id, start_date, end_date`); the rule id must be
-/// the rule set's in force.
+/// (`provider_npi, rule_id, start_date, end_date`), or a CSV of them
+/// (`text/csv`, SPEC §3.5, all or nothing); rule ids must be the rule
+/// set's in force.
 pub(super) async fn add(
     state: web::Data<AppState>,
     actor: Actor,
-    body: web::Json<ExemptionRecord>,
+    req: HttpRequest,
+    payload: web::Payload,
 ) -> ApiResult {
+    expect_media(req.headers(), &["application/json", "text/csv"])?;
+    let csv = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("text/csv"));
+    let body = read_body(req.headers(), payload, ADMIN_BODY_LIMIT).await?;
     let rules = state.rules();
-    let e = body
+    if csv {
+        let list = import_csv(&body, Some(rules.rule_set())).map_err(|e| {
+            ApiError::Unprocessable(
+                "exemption file not imported; nothing was changed".into(),
+                json!(e.problems),
+            )
+        })?;
+        let ids: Vec<&str> = list.iter().map(|e| e.id.as_str()).collect();
+        actor
+            .audit(&state, "exemption.import", "exemption", &ids.join(" "))
+            .await?;
+        let rows: Vec<_> = list.iter().map(|e| (e.clone(), None)).collect();
+        let added = state.store.add_exemptions(&rows, SOURCE_IMPORT).await?;
+        return Ok(HttpResponse::Created().json(json!({
+            "imported": list.len(), "added": added.added, "known": added.known
+        })));
+    }
+    let record: ExemptionRecord = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not an exemption: {e}")))?;
+    let e = record
         .validate(Some(rules.rule_set()))
         .map_err(|p| ApiError::Unprocessable("the exemption is not valid".into(), json!(p)))?;
     if state.store.exemption(&e.id).await?.is_some() {

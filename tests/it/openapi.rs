@@ -1047,6 +1047,22 @@ fn responses_match_their_schemas(b: Backend) {
         api.get("/v1/exemptions?provider_npi=1000000004").status,
         200
     );
+    let ex_csv =
+        "provider_npi,rule_id,start_date,end_date\n1000000004,5.1.2-MRI,2026-07-01,2026-12-31\n";
+    let r = api.post("/v1/exemptions", "text/csv", ex_csv.as_bytes());
+    assert_eq!(r.status, 201, "{}", r.body);
+    let bad_csv =
+        "provider_npi,rule_id,start_date,end_date\n1000000004,NOPE,2026-07-01,2026-12-31\n";
+    assert_eq!(
+        api.post("/v1/exemptions", "text/csv", bad_csv.as_bytes())
+            .status,
+        422
+    );
+    assert_eq!(
+        api.post("/v1/exemptions", "application/xml", b"<x/>")
+            .status,
+        415
+    );
     let r = api.json(
         "POST",
         "/v1/exemptions/compute?as_of=2026-07-01",
