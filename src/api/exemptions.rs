@@ -73,7 +73,10 @@ pub(super) async fn add(
             .audit(&state, "exemption.import", "exemption", &ids.join(" "))
             .await?;
         let rows: Vec<_> = list.iter().map(|e| (e.clone(), None)).collect();
-        let added = state.store.add_exemptions(&rows, SOURCE_IMPORT).await?;
+        let added = state
+            .store
+            .add_exemptions(&rows, SOURCE_IMPORT, None)
+            .await?;
         return Ok(HttpResponse::Created().json(json!({
             "imported": list.len(), "added": added.added, "known": added.known
         })));
@@ -94,7 +97,7 @@ pub(super) async fn add(
         .await?;
     state
         .store
-        .add_exemptions(&[(e.clone(), None)], SOURCE_IMPORT)
+        .add_exemptions(&[(e.clone(), None)], SOURCE_IMPORT, None)
         .await?;
     let stored = state
         .store
@@ -118,7 +121,7 @@ pub(super) async fn revoke(
     actor
         .audit(&state, "exemption.revoke", "exemption", &id)
         .await?;
-    let e: StoredExemption = state.store.revoke_exemption(&id).await?;
+    let e: StoredExemption = state.store.revoke_exemption(&id, None).await?;
     Ok(HttpResponse::Ok().json(e))
 }
 
@@ -177,18 +180,14 @@ pub(super) async fn compute(
     let apply = b.apply.or(q.apply).unwrap_or(false);
     let rules = state.rules();
     let set = rules.rule_set();
+    // The ids stored are known only as they are written: the audit entry
+    // goes in the same transaction.
+    let who = actor.entry("exemption.apply", "exemption", "");
     let (card, added) = state
         .store
-        .goldcard(set, params, apply)
+        .goldcard(set, params, apply.then_some(Some(&who)))
         .await?
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    if let Some(a) = &added {
-        if !a.added.is_empty() {
-            actor
-                .audit(&state, "exemption.apply", "exemption", &a.added.join(" "))
-                .await?;
-        }
-    }
     let mut v = json!(card);
     if let Some(m) = v.as_object_mut() {
         m.insert("rule_set".into(), json!(set.version));

@@ -217,14 +217,9 @@ pub fn run(
                 rt.block_on(store.import_authorizations(&list))?;
             }
             if src.exemptions.is_some() {
-                let ids: Vec<&str> = exemptions.iter().map(|e| e.id.as_str()).collect();
-                rt.block_on(store.audit(&super::store_commands::cli_audit(
-                    "exemption.import",
-                    "exemption",
-                    &ids.join(" "),
-                )))?;
+                let who = super::store_commands::cli_audit("exemption.import", "exemption", "");
                 let rows: Vec<_> = exemptions.iter().map(|e| (e.clone(), None)).collect();
-                rt.block_on(store.add_exemptions(&rows, crate::store::SOURCE_IMPORT))?;
+                rt.block_on(store.add_exemptions(&rows, crate::store::SOURCE_IMPORT, Some(&who)))?;
             }
             Engine::Store {
                 rt,

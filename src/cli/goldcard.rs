@@ -124,13 +124,9 @@ pub(super) fn store_imported(
     s: &StoreSession,
     list: &[crate::exemptions::Exemption],
 ) -> Result<ExemptionsAdded> {
-    let ids: Vec<&str> = list.iter().map(|e| e.id.as_str()).collect();
-    s.run(
-        s.store
-            .audit(&cli_audit("exemption.import", "exemption", &ids.join(" "))),
-    )?;
+    let who = cli_audit("exemption.import", "exemption", "");
     let rows: Vec<_> = list.iter().map(|e| (e.clone(), None)).collect();
-    s.run(s.store.add_exemptions(&rows, SOURCE_IMPORT))
+    s.run(s.store.add_exemptions(&rows, SOURCE_IMPORT, Some(&who)))
 }
 
 /// `goldcard compute|list|revoke`.
@@ -156,16 +152,9 @@ pub(super) fn run(action: GoldcardAction) -> Result<i32> {
             };
             let s = StoreSession::open(&db.url())?;
             let set = s.run(rules_in_force(&s.store, rules.as_deref()))?;
+            let who = cli_audit("exemption.apply", "exemption", "");
+            let apply = apply.then_some(Some(&who));
             let (card, added) = s.run(s.store.goldcard(&set, params, apply))??;
-            if let Some(a) = &added {
-                if !a.added.is_empty() {
-                    s.run(s.store.audit(&cli_audit(
-                        "exemption.apply",
-                        "exemption",
-                        &a.added.join(" "),
-                    )))?;
-                }
-            }
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
             match format {
@@ -211,11 +200,8 @@ pub(super) fn run(action: GoldcardAction) -> Result<i32> {
             if s.run(s.store.exemption(&id))?.is_none() {
                 bail!("no exemption {id}");
             }
-            s.run(
-                s.store
-                    .audit(&cli_audit("exemption.revoke", "exemption", &id)),
-            )?;
-            let e = s.run(s.store.revoke_exemption(&id))?;
+            let who = cli_audit("exemption.revoke", "exemption", &id);
+            let e = s.run(s.store.revoke_exemption(&id, Some(&who)))?;
             println!("{}", serde_json::to_string(&e)?);
             Ok(EXIT_OK)
         }

@@ -8,8 +8,9 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use super::access::insert_audit;
 use super::authorizations::{auth_from_row, AUTH_COLUMNS};
-use super::{insert_rows, stamp, Result, Store, StoreError};
+use super::{insert_rows, stamp, AuditEntry, Result, Store, StoreError};
 use crate::authorizations::Authorization;
 use crate::exemptions::goldcard::{self, GoldCard, Params, ParamsError};
 use crate::exemptions::{Exemption, ExemptionBook};
@@ -76,11 +77,14 @@ pub struct ExemptionsAdded {
 impl Store {
     /// Stores exemptions all or nothing, each with its evidence (JSON
     /// text). An id on file already is left alone, in force or revoked: a
-    /// recomputation never brings back an exemption staff revoked.
+    /// recomputation never brings back an exemption staff revoked. With
+    /// `audit`, the entry is written in the same transaction, naming the
+    /// ids added (none added, no entry).
     pub async fn add_exemptions(
         &self,
         list: &[(Exemption, Option<String>)],
         source: &str,
+        audit: Option<&AuditEntry>,
     ) -> Result<ExemptionsAdded> {
         let mut w = self.write().await?;
         let ids: Vec<&str> = list.iter().map(|(e, _)| e.id.as_str()).collect();
@@ -127,6 +131,9 @@ impl Store {
             },
         )
         .await?;
+        if let Some(a) = audit.filter(|_| !out.added.is_empty()) {
+            insert_audit(&mut w.tx, a, &out.added.join(" ")).await?;
+        }
         w.tx.commit().await?;
         Ok(out)
     }
@@ -174,8 +181,13 @@ impl Store {
     }
 
     /// Revokes an exemption: lines are no longer decided by it from now
-    /// on. Revoking a revoked exemption changes nothing.
-    pub async fn revoke_exemption(&self, id: &str) -> Result<StoredExemption> {
+    /// on. Revoking a revoked exemption changes nothing. With `audit`, the
+    /// entry is written in the same transaction.
+    pub async fn revoke_exemption(
+        &self,
+        id: &str,
+        audit: Option<&AuditEntry>,
+    ) -> Result<StoredExemption> {
         let mut w = self.write().await?;
         sqlx::query("UPDATE exemptions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
             .bind(id)
@@ -190,6 +202,9 @@ impl Store {
             return Err(StoreError::NotFound(format!("exemption {id}")));
         };
         let e = from_row(&row)?;
+        if let Some(a) = audit {
+            insert_audit(&mut w.tx, a, id).await?;
+        }
         w.tx.commit().await?;
         Ok(e)
     }
@@ -238,12 +253,13 @@ impl Store {
 
     /// The gold-card computation (SPEC §3.5) over the stored
     /// authorizations and `set`: load, compute (the pure function), and
-    /// with `apply` store the exemptions earned with their evidence.
+    /// with `apply` store the exemptions earned with their evidence (and
+    /// `audit`, naming the ids added, in the same transaction).
     pub async fn goldcard(
         &self,
         set: &RuleSet,
         params: Params,
-        apply: bool,
+        apply: Option<Option<&AuditEntry>>,
     ) -> Result<std::result::Result<(GoldCard, Option<ExemptionsAdded>), ParamsError>> {
         let Some((from, to)) = params.window() else {
             return Ok(Err(ParamsError::Calendar));
@@ -253,9 +269,9 @@ impl Store {
             Ok(c) => c,
             Err(e) => return Ok(Err(e)),
         };
-        if !apply {
+        let Some(audit) = apply else {
             return Ok(Ok((card, None)));
-        }
+        };
         let list: Vec<(Exemption, Option<String>)> = card
             .rows
             .iter()
@@ -277,7 +293,7 @@ impl Store {
                 Some((e, Some(evidence.to_string())))
             })
             .collect();
-        let added = self.add_exemptions(&list, SOURCE_GOLDCARD).await?;
+        let added = self.add_exemptions(&list, SOURCE_GOLDCARD, audit).await?;
         Ok(Ok((card, Some(added))))
     }
 }

@@ -558,4 +558,47 @@ fn goldcard_commands_on_the_store(b: Backend) {
     let l = &v["claims"][0]["lines"][0];
     assert_eq!(l["decision"], "not_required", "{l}");
     assert!(l["exemption"].is_string());
+    // adjudicate --db --exemptions imports the file first, then decides.
+    let csv = exemption_csv(&dir, "1234567893,5.1.2-MRI,2026-03-01,2026-03-31\n");
+    let x12 = dir.join("c2.x12");
+    let c = claim(
+        "GC-2",
+        &[],
+        vec![line(1, "70551", "1", "1000.00", "2026-03-10")],
+    );
+    std::fs::write(&x12, render(&[c])).unwrap();
+    let v: Value = serde_json::from_slice(&priorauth_ok(&[
+        "adjudicate",
+        "--db",
+        url,
+        "--exemptions",
+        &csv,
+        x12.to_str().unwrap(),
+    ]))
+    .unwrap();
+    let l = &v["claims"][0]["lines"][0];
+    assert_eq!(l["decision"], "not_required", "{l}");
+    assert!(l["reason"]
+        .as_str()
+        .unwrap()
+        .contains("2026-03-01..2026-03-31"));
+    // The audit log says who applied, imported and revoked which exemption.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = rt.block_on(priorauth::store::Store::open(url, 1)).unwrap();
+    let log = rt.block_on(store.audit_log(100, None, None)).unwrap();
+    rt.block_on(store.close());
+    let find = |action: &str| {
+        log.iter()
+            .filter(|e| e.action == action)
+            .map(|e| (e.actor.clone(), e.object_id.clone()))
+            .collect::<Vec<_>>()
+    };
+    let applied = find("exemption.apply");
+    assert_eq!(applied.len(), 1, "{log:?}");
+    assert!(applied[0].0.starts_with("cli:") && applied[0].1.contains(&id));
+    assert_eq!(find("exemption.revoke")[0].1, id);
+    assert_eq!(find("exemption.import").len(), 2, "{log:?}");
 }
