@@ -11,6 +11,7 @@ use serde_json::json;
 use super::body::{expect_media, read_body, ADMIN_BODY_LIMIT};
 use super::guard::Actor;
 use super::{ApiError, ApiResult, AppState};
+use crate::access::Scope;
 use crate::exemptions::goldcard::Params;
 use crate::exemptions::{import_csv, ExemptionRecord};
 use crate::store::{StoredExemption, SOURCE_IMPORT};
@@ -145,8 +146,9 @@ fn today() -> NaiveDate {
 }
 
 /// `POST /v1/exemptions/compute`: the gold card over the stored
-/// authorizations and the rule set in force; a dry run unless
-/// `apply=true`, which stores the exemptions earned.
+/// authorizations and the rule set in force; a dry run (`claims:read` or
+/// `rules:write`) unless `apply=true` (`rules:write`), which stores the
+/// exemptions earned.
 pub(super) async fn compute(
     state: web::Data<AppState>,
     actor: Actor,
@@ -178,6 +180,10 @@ pub(super) async fn compute(
             .unwrap_or(d.period_months),
     };
     let apply = b.apply.or(q.apply).unwrap_or(false);
+    // Reading is enough for a dry run; storing exemptions is a change.
+    if apply && !actor.caller.has(Scope::RulesWrite) {
+        return Err(ApiError::InsufficientScope(&[Scope::RulesWrite]));
+    }
     let rules = state.rules();
     let set = rules.rule_set();
     // The ids stored are known only as they are written: the audit entry
@@ -188,6 +194,11 @@ pub(super) async fn compute(
         .goldcard(set, params, apply.then_some(Some(&who)))
         .await?
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let mut card = card;
+    if let Some(own) = &actor.caller.npis {
+        // A billing system sees its own providers' rows only.
+        card.rows.retain(|r| own.contains(&r.provider_npi));
+    }
     let mut v = json!(card);
     if let Some(m) = v.as_object_mut() {
         m.insert("rule_set".into(), json!(set.version));

@@ -197,7 +197,8 @@ pub(super) fn register(cfg: &mut web::ServiceConfig) -> Vec<Route> {
         .add(
             Method::POST,
             "/v1/exemptions/compute",
-            AnyOf(&[Scope::RulesWrite]),
+            // A dry run reads; `apply=true` needs rules:write (the handler).
+            AnyOf(&[Scope::ClaimsRead, Scope::RulesWrite]),
             web::route().to(exemptions::compute),
         )
         .add(

@@ -442,6 +442,21 @@ fn a_stored_exemption_decides_submissions_until_revoked(b: Backend) {
     assert_eq!(send("GET", &s.url("/v1/exemptions"), &h, None).status, 200);
     assert_eq!(
         send("POST", &s.url("/v1/exemptions/compute"), &h, Some(b"{}")).status,
+        200
+    );
+    assert_eq!(
+        send(
+            "POST",
+            &s.url("/v1/exemptions/compute?apply=true"),
+            &h,
+            Some(b"{}")
+        )
+        .status,
+        403
+    );
+    let body = br#"{"provider_npi": "1234567893", "rule_id": "5.1.2-MRI", "start_date": "2027-01-01", "end_date": "2027-06-30"}"#;
+    assert_eq!(
+        send("POST", &s.url("/v1/exemptions"), &h, Some(body)).status,
         403
     );
     assert_eq!(
