@@ -92,6 +92,8 @@ pub struct Row {
     /// approved ÷ (approved + denied), four decimals; null when neither.
     #[serde(serialize_with = "ser_rate")]
     pub rate: Option<Decimal>,
+    /// True when the provider earned an exemption under the rule.
+    pub exempt: bool,
     /// The exemption earned, when earned.
     pub exemption: Option<Exemption>,
     /// The authorization numbers counted (the evidence), in number order.
@@ -199,6 +201,7 @@ pub fn compute<'a>(
                 approved,
                 denied,
                 rate,
+                exempt: earned,
                 exemption: earned.then(|| Exemption::new(npi, &rule.id, period_start, period_end)),
                 authorizations: list.iter().map(|a| a.number.clone()).collect(),
             })

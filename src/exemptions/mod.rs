@@ -87,8 +87,9 @@ impl Exemption {
 }
 
 /// An exemption as text fields (a CSV row, a JSON body), before checking.
+/// Fields a JSON body adds beyond these are ignored (as for
+/// authorizations).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ExemptionRecord {
     /// 10-digit NPI.
     pub provider_npi: String,

@@ -326,6 +326,10 @@ fn goldcard_compute_from_a_crafted_history_through_the_api(b: Backend) {
     let silver = mri_row(&v, SILVER);
     assert_eq!(silver["rate"], "0.8");
     assert_eq!(silver["exemption"], Value::Null);
+    assert_eq!(
+        (gold["exempt"].clone(), silver["exempt"].clone()),
+        (json!(true), json!(false))
+    );
     assert_eq!(v["applied"], Value::Null);
     assert_eq!(get(&s, "/v1/exemptions").json()["exemptions"], json!([]));
     // apply=true stores the one earned, with its evidence, audited.
