@@ -9,6 +9,8 @@
 //! - [`rules`]: the Section 5.1 rule set (TOML), its index and the
 //!   questions staff ask of it.
 //! - [`authorizations`]: authorization records, CSV import, the unit book.
+//! - [`exemptions`]: gold-card exemptions (SPEC §3.5): records, CSV
+//!   import, the book lines are looked up in, the gold-card computation.
 //! - [`adjudication`]: the pure decision core of SPEC §3 (checks, reasons,
 //!   the claim history, a submission decided as a whole).
 //! - [`access`]: scopes, secrets, signed tokens.
@@ -27,6 +29,7 @@ pub mod api;
 pub mod authorizations;
 pub mod cli;
 pub mod config;
+pub mod exemptions;
 pub mod model;
 pub mod rules;
 pub mod startup;

@@ -90,6 +90,10 @@ impl Adjudicator<'_> {
             return d;
         };
         d.rule = Some(rule.id.clone());
+        // SPEC §3.5: an exempt provider needs no authorization (exempt.rs).
+        if self.exempt(claim, line, rule, says, &label, &mut d) {
+            return d;
+        }
         let at = Line {
             claim,
             member,

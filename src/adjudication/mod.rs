@@ -9,6 +9,7 @@
 #[macro_use]
 mod reasons;
 mod checks;
+mod exempt;
 mod history;
 mod line;
 mod submission;
@@ -16,6 +17,7 @@ mod submission;
 use rust_decimal::Decimal;
 
 use crate::authorizations::AuthBook;
+use crate::exemptions::ExemptionBook;
 pub use crate::model::carc as codes;
 use crate::model::carc::{Carc, Group};
 pub use crate::model::{
@@ -54,12 +56,26 @@ pub struct Superseded {
 #[derive(Debug, Clone, Copy)]
 pub struct Adjudicator<'r> {
     pub(crate) rules: &'r RulesIndex,
+    /// Gold-card exemptions (SPEC §3.5), when the caller has any.
+    pub(crate) exemptions: Option<&'r ExemptionBook>,
 }
 
 impl<'r> Adjudicator<'r> {
-    /// An adjudicator over a rule index.
+    /// An adjudicator over a rule index, with no exemptions.
     pub fn new(rules: &'r RulesIndex) -> Self {
-        Adjudicator { rules }
+        Adjudicator {
+            rules,
+            exemptions: None,
+        }
+    }
+
+    /// The same adjudicator, deciding lines an exemption of `book` covers
+    /// as `not_required` before any authorization check (SPEC §3.5).
+    pub fn with_exemptions(self, book: &'r ExemptionBook) -> Self {
+        Adjudicator {
+            exemptions: Some(book),
+            ..self
+        }
     }
 
     /// The rule index.
@@ -202,6 +218,7 @@ impl<'r> Adjudicator<'r> {
             rule: None,
             authorization: None,
             suggestion: None,
+            exemption: None,
             units_approved: line.units,
             units_denied: Decimal::ZERO,
             adjustments: Vec::new(),

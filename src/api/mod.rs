@@ -13,6 +13,7 @@ mod batches;
 mod body;
 mod claims;
 mod error;
+mod exemptions;
 mod guard;
 mod metrics;
 mod oauth;

@@ -10,7 +10,8 @@ use serde_json::json;
 
 use super::guard::Access;
 use super::{
-    admin, authorizations, batches, claims, oauth, rules, ApiError, ApiResult, AppState, OPENAPI,
+    admin, authorizations, batches, claims, exemptions, oauth, rules, ApiError, ApiResult,
+    AppState, OPENAPI,
 };
 use crate::access::Scope;
 
@@ -180,6 +181,31 @@ pub(super) fn register(cfg: &mut web::ServiceConfig) -> Vec<Route> {
             "/v1/authorizations/{number}",
             AnyOf(&[Scope::AuthsWrite]),
             web::route().to(authorizations::patch_authorization),
+        )
+        .add(
+            Method::GET,
+            "/v1/exemptions",
+            AnyOf(&[Scope::ClaimsRead, Scope::RulesWrite]),
+            web::route().to(exemptions::list),
+        )
+        .add(
+            Method::POST,
+            "/v1/exemptions",
+            AnyOf(&[Scope::RulesWrite]),
+            web::route().to(exemptions::add),
+        )
+        .add(
+            Method::POST,
+            "/v1/exemptions/compute",
+            // A dry run reads; `apply=true` needs rules:write (the handler).
+            AnyOf(&[Scope::ClaimsRead, Scope::RulesWrite]),
+            web::route().to(exemptions::compute),
+        )
+        .add(
+            Method::DELETE,
+            "/v1/exemptions/{id}",
+            AnyOf(&[Scope::RulesWrite]),
+            web::route().to(exemptions::revoke),
         )
         .add(
             Method::POST,

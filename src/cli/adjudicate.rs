@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::{read_files, AdjudicateFormat};
 use crate::adjudication::{Adjudicator, ClaimDecision, MemoryHistory};
 use crate::authorizations::{import_csv, AuthBook};
+use crate::exemptions::ExemptionBook;
 use crate::rules::{RuleSet, RulesIndex};
 use crate::store::{Store, SubmitOptions, Submitted};
 use crate::x12::{self, Rejected, X12Answer};
@@ -39,6 +40,22 @@ pub fn load_auths(path: Option<&Path>) -> Result<AuthBook> {
             Ok(AuthBook::new(import_csv(&data).with_context(|| {
                 format!("authorization file {}", p.display())
             })?))
+        }
+    }
+}
+
+/// Loads the exemption CSV (an empty book when none is given); rule ids
+/// must be the rule set's.
+pub fn load_exemptions(path: Option<&Path>, set: &RuleSet) -> Result<ExemptionBook> {
+    match path {
+        None => Ok(ExemptionBook::default()),
+        Some(p) => {
+            let data = std::fs::read(p)
+                .with_context(|| format!("cannot read exemptions {}", p.display()))?;
+            Ok(ExemptionBook::new(
+                crate::exemptions::import_csv(&data, Some(set))
+                    .with_context(|| format!("exemption file {}", p.display()))?,
+            ))
         }
     }
 }
@@ -154,6 +171,8 @@ pub struct Sources<'a> {
     pub rules: Option<&'a Path>,
     /// `--auths`.
     pub auths: Option<&'a Path>,
+    /// `--exemptions`.
+    pub exemptions: Option<&'a Path>,
     /// `--db`.
     pub db: Option<&'a str>,
     /// `--commit`.
@@ -169,10 +188,13 @@ pub fn run(
 ) -> Result<i32> {
     let inputs = super::open_inputs(files)?;
     let set = load_rules(src.rules)?;
+    // SPEC §3.5: offline, the exemption file's; with --db it is imported
+    // and the store's exemptions apply.
+    let exemptions = load_exemptions(src.exemptions, &set)?;
     let index = RulesIndex::new(set);
     let mut engine = match src.db {
         None => Engine::Offline {
-            adjudicator: Adjudicator::new(&index),
+            adjudicator: Adjudicator::new(&index).with_exemptions(&exemptions),
             book: load_auths(src.auths)?,
             history: MemoryHistory::default(),
         },
@@ -193,6 +215,11 @@ pub fn run(
                     &numbers.join(" "),
                 )))?;
                 rt.block_on(store.import_authorizations(&list))?;
+            }
+            if src.exemptions.is_some() {
+                let who = super::store_commands::cli_audit("exemption.import", "exemption", "");
+                let rows: Vec<_> = exemptions.iter().map(|e| (e.clone(), None)).collect();
+                rt.block_on(store.add_exemptions(&rows, crate::store::SOURCE_IMPORT, Some(&who)))?;
             }
             Engine::Store {
                 rt,

@@ -1,5 +1,5 @@
 //! The command line: `parse`, `adjudicate`, `rules`, `codes`, `serve`,
-//! `import`, `explain`, `clients`, `users` and `keys`. The only room that
+//! `import`, `goldcard`, `explain`, `clients`, `users` and `keys`. The only room that
 //! opens files by path and reads the clock for offline answers; nothing
 //! imports it.
 //!
@@ -18,6 +18,7 @@ use crate::config::{DatabaseArgs, PayerArgs, ServeArgs};
 use crate::x12::{self, Input, Intake, Stamp, X12Answer};
 
 mod adjudicate;
+mod goldcard;
 mod lookup;
 mod store_commands;
 
@@ -68,6 +69,10 @@ enum Command {
         /// authorization is on file. With --db it is imported into the store first.
         #[arg(long)]
         auths: Option<PathBuf>,
+        /// Gold-card exemptions (CSV, SPEC §3.5). With --db they are
+        /// imported into the store first; the store's exemptions apply too.
+        #[arg(long)]
+        exemptions: Option<PathBuf>,
         /// Adjudicate against the service's store (sqlite://FILE, created if
         /// needed, or postgres://…): its authorizations and claim history.
         /// Nothing is consumed or stored unless --commit is given.
@@ -106,6 +111,12 @@ enum Command {
     Keys {
         #[command(subcommand)]
         action: KeysAction,
+    },
+    /// Gold-card exemptions (SPEC §3.5): compute them from authorization
+    /// history, list or revoke them.
+    Goldcard {
+        #[command(subcommand)]
+        action: goldcard::GoldcardAction,
     },
     /// Show one stored claim: its decisions and the reason for each line.
     Explain {
@@ -201,6 +212,14 @@ enum KeysAction {
 enum ImportWhat {
     /// Authorizations (SPEC §2.3 CSV), all or nothing; known numbers are replaced.
     Auths {
+        /// The CSV file.
+        file: PathBuf,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Gold-card exemptions (CSV `provider_npi,rule_id,start_date,end_date`),
+    /// all or nothing; rule ids are checked against the rule set in force.
+    Exemptions {
         /// The CSV file.
         file: PathBuf,
         #[command(flatten)]
@@ -306,6 +325,7 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(EXIT_OK)
         }
         Command::Import { what } => store_commands::import(what),
+        Command::Goldcard { action } => goldcard::run(action),
         Command::Clients { action } => store_commands::clients(action),
         Command::Users { action } => store_commands::users(action),
         Command::Keys { action } => store_commands::keys(action),
@@ -313,6 +333,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Adjudicate {
             rules,
             auths,
+            exemptions,
             db,
             commit,
             format,
@@ -322,6 +343,7 @@ fn run(cli: Cli) -> Result<i32> {
             adjudicate::Sources {
                 rules: rules.as_deref(),
                 auths: auths.as_deref(),
+                exemptions: exemptions.as_deref(),
                 db: db.as_deref(),
                 commit,
             },

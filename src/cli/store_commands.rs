@@ -71,6 +71,7 @@ pub(super) fn import(what: ImportWhat) -> Result<i32> {
             );
             Ok(EXIT_OK)
         }
+        ImportWhat::Exemptions { file, db } => super::goldcard::import(&file, db),
         ImportWhat::Rules { file, db } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;

@@ -122,6 +122,10 @@ pub struct LineDecision {
     pub authorization: Option<String>,
     /// An authorization on file that would have passed, when denied.
     pub suggestion: Option<String>,
+    /// The exemption (SPEC §3.5) that relieved the line of prior
+    /// authorization (null when none did).
+    #[serde(default)]
+    pub exemption: Option<String>,
     /// Units approved.
     #[serde(serialize_with = "ser_units")]
     pub units_approved: Decimal,

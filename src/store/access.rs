@@ -107,7 +107,7 @@ pub struct AuditEntry {
 }
 
 /// Writes an audit record inside the caller's transaction.
-async fn insert_audit(
+pub(super) async fn insert_audit(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     e: &AuditEntry,
     object_id: &str,

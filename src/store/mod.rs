@@ -23,6 +23,7 @@ mod access;
 mod authorizations;
 mod batches;
 mod denials;
+mod exemptions;
 mod submit;
 
 use std::fmt::Write as _;
@@ -39,6 +40,7 @@ use crate::authorizations::FieldProblem;
 pub use access::{AuditEntry, ClientRecord, CodeRecord, SigningKeyRecord, UserRecord};
 pub use batches::{Batch, BatchState};
 pub use denials::Denial;
+pub use exemptions::{ExemptionsAdded, StoredExemption, SOURCE_GOLDCARD, SOURCE_IMPORT};
 pub use submit::{SubmitOptions, Submitted};
 
 static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");

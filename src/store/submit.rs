@@ -83,7 +83,8 @@ impl Store {
     pub async fn check(&self, rules: &RulesIndex, claims: &[Claim]) -> Result<Vec<ClaimDecision>> {
         let mut conn = self.pool.acquire().await?;
         let mut loaded = self.load(&mut conn, claims, false).await?;
-        let adjudicator = Adjudicator::new(rules);
+        let exemptions = self.exemptions_of(&mut conn, claims).await?; // SPEC §3.5
+        let adjudicator = Adjudicator::new(rules).with_exemptions(&exemptions);
         Ok(claims
             .iter()
             .map(|c| {
@@ -124,10 +125,11 @@ impl Store {
         }
         let t0 = std::time::Instant::now();
         let mut loaded = self.load(&mut w.tx, claims, true).await?;
+        let exemptions = self.exemptions_of(&mut w.tx, claims).await?; // SPEC §3.5
         let t1 = std::time::Instant::now();
         let prior_decisions = std::mem::take(&mut loaded.prior_decisions);
         let submission = decide_submission(
-            &Adjudicator::new(rules),
+            &Adjudicator::new(rules).with_exemptions(&exemptions),
             claims,
             &mut loaded.book,
             &mut loaded.history,

@@ -686,6 +686,7 @@ fn output_json_has_the_spec_shape() {
     assert_eq!(l["rule"], "5.1.2-MRI");
     assert_eq!(l["authorization"], "A9");
     assert_eq!(l["suggestion"], serde_json::Value::Null);
+    assert_eq!(l["exemption"], serde_json::Value::Null);
     assert_eq!(l["units_approved"], "1");
     assert_eq!(l["units_denied"], "1");
     assert_eq!(
@@ -694,5 +695,5 @@ fn output_json_has_the_spec_shape() {
     );
     assert_eq!(l["remarks"], serde_json::json!([]));
     let keys: Vec<&String> = l.as_object().unwrap().keys().collect();
-    assert_eq!(keys.len(), 16, "{keys:?}");
+    assert_eq!(keys.len(), 17, "{keys:?}");
 }

@@ -32,6 +32,7 @@ mod adjudication;
 mod adjudication_props;
 mod cli;
 mod corpus;
+mod exemptions;
 mod intake;
 mod openapi;
 mod remit;

@@ -562,7 +562,7 @@ fn validator_rejects_drift() {
         "line": 1, "procedure": "70551", "revenue_code": null, "modifiers": [],
         "service_date": "2026-03-04", "units": "2", "charge": "2400.00",
         "decision": "partial", "rule": "5.1.2-MRI", "authorization": "A1",
-        "suggestion": null, "units_approved": "1", "units_denied": "1",
+        "suggestion": null, "exemption": null, "units_approved": "1", "units_denied": "1",
         "adjustments": [{"group": "CO", "carc": "198", "amount": "1200.00", "units": "1"}],
         "remarks": [], "reason": "…"
     });
@@ -1031,6 +1031,67 @@ fn responses_match_their_schemas(b: Backend) {
     assert_eq!(patch("U1", &json!({"colour": "red"})).status, 400);
     assert_eq!(patch("U1", &json!({"end_date": "2025-01-01"})).status, 422);
     assert_eq!(patch("NOPE", &json!({})).status, 404);
+
+    // Exemptions (SPEC §3.5), of a provider the rest of the session never bills.
+    let ex = json!({
+        "provider_npi": "1000000004", "rule_id": "5.1.2-MRI",
+        "start_date": "2026-01-01", "end_date": "2026-06-30"
+    });
+    let r = api.json("POST", "/v1/exemptions", &ex);
+    assert_eq!(r.status, 201, "{}", r.body);
+    let ex_id = r.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(api.json("POST", "/v1/exemptions", &ex).status, 409);
+    let mut bad_ex = ex.clone();
+    bad_ex["end_date"] = json!("2025-01-01");
+    assert_eq!(api.json("POST", "/v1/exemptions", &bad_ex).status, 422);
+    assert_eq!(
+        api.get("/v1/exemptions?provider_npi=1000000004").status,
+        200
+    );
+    let ex_csv =
+        "provider_npi,rule_id,start_date,end_date\n1000000004,5.1.2-MRI,2026-07-01,2026-12-31\n";
+    let r = api.post("/v1/exemptions", "text/csv", ex_csv.as_bytes());
+    assert_eq!(r.status, 201, "{}", r.body);
+    let bad_csv =
+        "provider_npi,rule_id,start_date,end_date\n1000000004,NOPE,2026-07-01,2026-12-31\n";
+    assert_eq!(
+        api.post("/v1/exemptions", "text/csv", bad_csv.as_bytes())
+            .status,
+        422
+    );
+    assert_eq!(
+        api.post("/v1/exemptions", "application/xml", b"<x/>")
+            .status,
+        415
+    );
+    let r = api.json(
+        "POST",
+        "/v1/exemptions/compute?as_of=2026-07-01",
+        &json!({}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = api.json(
+        "POST",
+        "/v1/exemptions/compute",
+        &json!({"as_of": "2026-07-01", "min_requests": 1000, "apply": true}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        api.json("POST", "/v1/exemptions/compute?threshold=2", &json!({}))
+            .status,
+        400
+    );
+    assert_eq!(
+        api.call("DELETE", &format!("/v1/exemptions/{ex_id}"), &[], None)
+            .status,
+        200
+    );
+    assert_eq!(
+        api.call("DELETE", "/v1/exemptions/EX-NONE", &[], None)
+            .status,
+        404
+    );
+    assert_eq!(api.get("/v1/exemptions?revoked=true").status, 200);
 
     // Claims: the sample, checked and submitted.
     let sample = read("fixtures/x12/837p-sample.x12");
