@@ -11,7 +11,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use chrono::NaiveDate;
 use criterion::{black_box, criterion_group, Criterion, Throughput};
 use priorauth::adjudication::{Adjudicator, MemoryHistory};
-use priorauth::authorizations::{AuthBook, AuthStatus, Authorization};
+use priorauth::authorizations::{AuthBook, AuthStatus, Authorization, UnitType};
 use priorauth::model::{
     Claim, ClaimKind, CodeSpec, DateRange, Frequency, Procedure, ServiceLine, Subscriber,
 };
@@ -81,6 +81,8 @@ fn book() -> AuthBook {
                 } else {
                     AuthStatus::Approved
                 },
+                patient_birth_date: None,
+                unit_type: UnitType::Units,
             })
             .collect(),
     )
@@ -133,6 +135,7 @@ fn claims(pa_lines_of_20: usize) -> Vec<Claim> {
                 billing_npi: "1234567893".into(),
                 billing_name: "BENCH CLINIC".into(),
                 rendering_npi: None,
+                attending_npi: None,
                 subscriber: Subscriber {
                     member_id: format!("M{:07}", (c * 3) % 500_000),
                     filing_indicator: "CI".into(),

@@ -12,6 +12,7 @@ mod checks;
 mod history;
 mod line;
 mod submission;
+mod units;
 
 use rust_decimal::Decimal;
 

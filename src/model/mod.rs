@@ -46,7 +46,8 @@ mod dates;
 mod decision;
 
 pub use claim::{
-    Claim, ClaimKind, Frequency, LineOfBusiness, Patient, Procedure, ServiceLine, Subscriber,
+    Claim, ClaimKind, Frequency, LineOfBusiness, Member, MemberBirth, Patient, Procedure,
+    ServiceLine, Subscriber,
 };
 pub use codes::{any_matches, code_key, CodeSpec, CodeSpecError};
 pub use dates::{parse_ccyymmdd, DateRange, Ymd};

@@ -54,6 +54,7 @@ pub fn claim(id: &str, auths: &[&str], lines: Vec<ServiceLine>) -> Claim {
         billing_npi: BILLING.into(),
         billing_name: "RIVERSIDE IMAGING GROUP".into(),
         rendering_npi: None,
+        attending_npi: None,
         subscriber: Subscriber {
             member_id: "M1".into(),
             filing_indicator: "CI".into(),
