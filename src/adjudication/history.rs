@@ -31,6 +31,8 @@ pub struct PriorClaim {
     pub payer_claim_id: String,
     /// What it consumed.
     pub consumption: Vec<Consumption>,
+    /// Its content key (SPEC §3.3), while it may still be duplicated.
+    pub content_key: Option<u64>,
 }
 
 /// Claims adjudicated before: where duplicates are found and replacements
@@ -41,9 +43,13 @@ pub trait ClaimHistory {
     fn by_key(&self, billing_npi: &str, claim_id: &str) -> Option<PriorClaim>;
     /// The earlier claim with this payer claim id (REF*F8).
     fn by_payer_id(&self, payer_claim_id: &str) -> Option<(String, String)>;
-    /// Records an adjudicated claim under its key.
+    /// The payer claim id of the earlier live claim with this content
+    /// (SPEC §3.3), if any.
+    fn by_content(&self, content_key: u64) -> Option<String>;
+    /// Records an adjudicated claim under its key (and its content key,
+    /// when it has one).
     fn record(&mut self, billing_npi: &str, claim_id: &str, prior: PriorClaim);
-    /// Forgets a voided claim.
+    /// Forgets a voided or replaced claim, its content key too.
     fn forget(&mut self, billing_npi: &str, claim_id: &str);
 }
 
@@ -59,6 +65,7 @@ pub struct MemoryHistory {
     keys: Vec<KeySlot>,
     by_key: HashTable<u32>,
     by_payer_id: HashMap<String, u32>,
+    by_content: HashMap<u64, String>,
 }
 
 #[derive(Debug)]
@@ -77,6 +84,13 @@ fn key_hash(billing_npi: &str, claim_id: &str) -> u64 {
 }
 
 impl MemoryHistory {
+    /// Makes a content key lead to a stored claim that may be duplicated
+    /// (the store knows claims the run never saw).
+    pub fn link_content(&mut self, content_key: u64, payer_claim_id: &str) {
+        self.by_content
+            .insert(content_key, payer_claim_id.to_string());
+    }
+
     /// Makes an older payer claim id (REF*F8) lead to the claim that now
     /// answers for its key: the store knows ids the run never saw.
     pub fn link(&mut self, payer_claim_id: &str, billing_npi: &str, claim_id: &str) {
@@ -125,7 +139,13 @@ impl ClaimHistory for MemoryHistory {
             .get(*self.by_payer_id.get(payer_claim_id)? as usize)?;
         Some((k.billing_npi.clone(), k.claim_id.clone()))
     }
+    fn by_content(&self, content_key: u64) -> Option<String> {
+        self.by_content.get(&content_key).cloned()
+    }
     fn record(&mut self, billing_npi: &str, claim_id: &str, prior: PriorClaim) {
+        if let Some(k) = prior.content_key {
+            self.by_content.insert(k, prior.payer_claim_id.clone());
+        }
         let at = self.slot_or_add(billing_npi, claim_id);
         self.by_payer_id.insert(prior.payer_claim_id.clone(), at);
         if let Some(k) = self.keys.get_mut(at as usize) {
@@ -138,6 +158,11 @@ impl ClaimHistory for MemoryHistory {
         };
         if let Some(p) = self.keys.get_mut(at as usize).and_then(|k| k.prior.take()) {
             self.by_payer_id.remove(&p.payer_claim_id);
+            if let Some(k) = p.content_key {
+                if self.by_content.get(&k) == Some(&p.payer_claim_id) {
+                    self.by_content.remove(&k);
+                }
+            }
         }
     }
 }
@@ -150,6 +175,7 @@ mod tests {
         PriorClaim {
             payer_claim_id: payer_claim_id.into(),
             consumption: vec![],
+            content_key: None,
         }
     }
 

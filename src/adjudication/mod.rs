@@ -9,6 +9,7 @@
 #[macro_use]
 mod reasons;
 mod checks;
+mod content;
 mod history;
 mod line;
 mod submission;
@@ -24,6 +25,7 @@ pub use crate::model::{
 };
 use crate::model::{Claim, Frequency, ServiceLine};
 use crate::rules::RulesIndex;
+pub use content::{content_key, content_key_text};
 pub use history::{earlier_claim, ClaimHistory, MemoryHistory, PriorClaim};
 use reasons::line_label;
 pub use submission::{decide_submission, Submission, SubmittedClaim, SupersededStored};
@@ -38,6 +40,9 @@ pub struct Decided {
     pub live: bool,
     /// Earlier claims this one takes the place of.
     pub supersedes: Vec<Superseded>,
+    /// Its content key (SPEC §3.3) when a later claim may duplicate it
+    /// (None for a duplicate or a void).
+    pub content_key: Option<u64>,
 }
 
 /// An earlier claim a decided claim takes the place of.
@@ -97,13 +102,17 @@ impl<'r> Adjudicator<'r> {
         let mut supersedes = Vec::new();
         let mut reversed = Vec::new();
         let mut replaces: Option<String> = None;
+        let content = content_key(claim);
         match claim.frequency {
-            Frequency::Original => {
-                if let Some(prior) = &own_prior {
+            // SPEC §3.3: any frequency but 7 and 8 is an exact duplicate of
+            // an earlier live claim with the same content.
+            Frequency::Original | Frequency::Other => {
+                if let Some(prior) = history.by_content(content) {
                     return Decided {
-                        decision: self.duplicate(claim, payer_claim_id, prior),
+                        decision: self.duplicate(claim, payer_claim_id, &prior),
                         live: false,
                         supersedes,
+                        content_key: None,
                     };
                 }
             }
@@ -126,6 +135,7 @@ impl<'r> Adjudicator<'r> {
                         decision: self.void(claim, payer_claim_id, prior.as_ref(), reversed),
                         live: false,
                         supersedes,
+                        content_key: None,
                     };
                 }
                 replaces = Some(match &prior {
@@ -146,7 +156,6 @@ impl<'r> Adjudicator<'r> {
                     ),
                 });
             }
-            Frequency::Other => {}
         }
         // Originals, replacements and other frequencies: adjudicate afresh
         // and remember what was consumed, for a later replacement or void.
@@ -176,12 +185,14 @@ impl<'r> Adjudicator<'r> {
             PriorClaim {
                 payer_claim_id: payer_claim_id.to_string(),
                 consumption: d.consumption.clone(),
+                content_key: Some(content),
             },
         );
         Decided {
             decision: d,
             live: true,
             supersedes,
+            content_key: Some(content),
         }
     }
 
@@ -211,7 +222,7 @@ impl<'r> Adjudicator<'r> {
         }
     }
 
-    fn duplicate(&self, claim: &Claim, payer_claim_id: &str, prior: &PriorClaim) -> ClaimDecision {
+    fn duplicate(&self, claim: &Claim, payer_claim_id: &str, prior: &str) -> ClaimDecision {
         let lines = claim
             .lines
             .iter()
@@ -228,13 +239,11 @@ impl<'r> Adjudicator<'r> {
                     units: line.units,
                 });
                 d.reason = reason!(
-                    "{}: exact duplicate of claim {} from billing NPI {}, already adjudicated as payer claim {}; \
-                     nothing was paid or consumed. To correct the earlier claim, send a replacement (frequency 7) with REF*F8 {}.",
+                    "{}: exact duplicate of an earlier claim from billing NPI {} for the same member, charges and services, \
+                     already adjudicated as payer claim {prior}; nothing was paid or consumed. \
+                     To correct the earlier claim, send a replacement (frequency 7) with REF*F8 {prior}.",
                     line_label(line, claim.line_dates(line).as_ref()),
-                    claim.claim_id,
                     claim.billing_npi,
-                    prior.payer_claim_id,
-                    prior.payer_claim_id
                 );
                 d
             })

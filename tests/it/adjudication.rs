@@ -197,14 +197,17 @@ fn row_04_other_provider_is_co296_n54_but_rendering_npis_count() {
     let c = w.run(&mri_claim(&["A9"]));
     assert_eq!(outcome(&c), denied("CO-296", Some("N54")));
     // Claim-level rendering provider matches.
+    // (A fresh run each time: the same services again would be a duplicate.)
     let mut with_rendering = mri_claim(&["A9"]);
     with_rendering.claim_id = "C2".into();
     with_rendering.rendering_npi = Some(RENDERING.into());
+    let mut w = World::mri(&rows);
     assert_eq!(w.run(&with_rendering).lines[0].decision, Decision::Approved);
     // Line-level rendering provider matches.
     let mut line_level = mri_claim(&["A9"]);
     line_level.claim_id = "C3".into();
     line_level.lines[0].rendering_npi = Some(RENDERING.into());
+    let mut w = World::mri(&rows);
     assert_eq!(w.run(&line_level).lines[0].decision, Decision::Approved);
 }
 
@@ -340,6 +343,7 @@ fn several_numbers_first_passing_decides_else_first_failure_is_reported() {
     let mut c = mri_claim(&[]);
     c.claim_id = "C2".into();
     c.lines[0].prior_auths = vec!["A0".into(), "NOPE".into()];
+    let mut w = World::mri(&rows);
     let got = w.run(&c);
     assert_eq!(outcome(&got), denied("CO-302", Some("N351")));
     assert_eq!(got.lines[0].authorization.as_deref(), Some("A0"));
@@ -444,12 +448,11 @@ fn replacement_reverses_then_readjudicates_and_void_reverses() {
 fn replacement_citing_an_older_payer_id_of_its_key_reverses_the_latest() {
     let mut w = World::mri(A1);
     let adj = Adjudicator::new(&w.index);
+    // Each bill covers another day: the same services again would be a
+    // duplicate (SPEC §3.3).
     let bill = |id: &str, frequency: Frequency, code: &str, f8: Option<&str>| {
-        let mut c = claim(
-            id,
-            &["A1"],
-            vec![line(1, "70551", "1", "1200", "2026-03-04")],
-        );
+        let day = format!("2026-03-0{}", code.parse::<u32>().unwrap_or(1).min(9));
+        let mut c = claim(id, &["A1"], vec![line(1, "70551", "1", "1200", &day)]);
         c.frequency = frequency;
         c.frequency_code = code.into();
         c.payer_claim_number = f8.map(str::to_string);

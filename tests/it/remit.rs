@@ -119,7 +119,7 @@ fn generated_835_covering_every_decision_validates() {
         claim(
             "CODES",
             &["A3"],
-            vec![line(1, "70551", "1", "100", "2026-03-04")],
+            vec![line(1, "70551", "1", "101", "2026-03-04")],
         ),
         claim(
             "PARTIAL",
@@ -129,12 +129,17 @@ fn generated_835_covering_every_decision_validates() {
         claim(
             "NONE",
             &[],
-            vec![line(1, "70551", "1", "100", "2026-03-04")],
+            vec![line(1, "70551", "1", "102", "2026-03-04")],
         ),
+        // The first claim's services again under a new CLM01: a duplicate
+        // by content (SPEC §3.3).
         claim(
-            "OK",
+            "OK-AGAIN",
             &["A1"],
-            vec![line(1, "70551", "1", "100", "2026-03-04")],
+            vec![
+                line(1, "70551", "1", "100", "2026-03-04"),
+                line(2, "99213", "1", "50", "2026-03-04"),
+            ],
         ),
     ];
     let decided: Vec<_> = cs.iter().map(|c| w.run(c)).collect();
