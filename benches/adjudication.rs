@@ -15,7 +15,7 @@ use priorauth::authorizations::{AuthBook, AuthStatus, Authorization, UnitType};
 use priorauth::model::{
     Claim, ClaimKind, CodeSpec, DateRange, Frequency, Procedure, ServiceLine, Subscriber,
 };
-use priorauth::rules::{Rule, RuleSet, RulesIndex};
+use priorauth::rules::{Network, Rule, RuleSet, RulesIndex};
 use rust_decimal::Decimal;
 
 const RULES: usize = 10_000;
@@ -52,6 +52,8 @@ fn rules() -> RulesIndex {
                 units_over: None,
                 charge_over: None,
                 emergency_exempt: true,
+                only_bill_types: vec![],
+                network: Network::Any,
                 effective: date(0),
                 expires: None,
             }

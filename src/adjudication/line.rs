@@ -42,7 +42,7 @@ impl Adjudicator<'_> {
             .lines
             .iter()
             .map(|line| {
-                let rule = self.rules.matched(&LineFacts::of(claim, line));
+                let rule = self.rules.matched(&self.facts(claim, line));
                 if rule.is_some() {
                     // Where the member's authorizations are, for a
                     // suggestion if this line fails: found here, beside
@@ -211,7 +211,7 @@ impl Adjudicator<'_> {
 
     /// Why a line needs no PA: an emergency exempt from a rule, or no rule.
     fn not_required_reason(&self, claim: &Claim, line: &ServiceLine, label: &Label<'_>) -> String {
-        let facts = LineFacts::of(claim, line);
+        let facts = self.facts(claim, line);
         let exempted = if facts.emergency {
             self.rules.lookup(&LineFacts {
                 emergency: false,

@@ -23,7 +23,8 @@ use crate::model::carc::{Carc, Group};
 pub use crate::model::{
     money, Adjustment, ClaimDecision, ClaimStatus, Consumption, Decision, LineDecision,
 };
-use crate::model::{Claim, Frequency, ServiceLine};
+use crate::model::{Claim, Frequency, NetworkDirectory, ServiceLine};
+use crate::rules::index::LineFacts;
 use crate::rules::RulesIndex;
 pub use content::{content_key, content_key_text};
 pub use history::{earlier_claim, ClaimHistory, MemoryHistory, PriorClaim};
@@ -60,12 +61,36 @@ pub struct Superseded {
 #[derive(Debug, Clone, Copy)]
 pub struct Adjudicator<'r> {
     pub(crate) rules: &'r RulesIndex,
+    network: Option<&'r NetworkDirectory>,
 }
 
 impl<'r> Adjudicator<'r> {
-    /// An adjudicator over a rule index.
+    /// An adjudicator over a rule index, with no network directory (every
+    /// provider in network).
     pub fn new(rules: &'r RulesIndex) -> Self {
-        Adjudicator { rules }
+        Adjudicator {
+            rules,
+            network: None,
+        }
+    }
+
+    /// The same adjudicator judging `network = "out"` rules against a
+    /// network directory (SPEC §2.4; an empty one: everyone in network).
+    pub fn with_network(self, network: &'r NetworkDirectory) -> Self {
+        Adjudicator {
+            network: Some(network),
+            ..self
+        }
+    }
+
+    /// What the rule index is asked about a line: its facts, and whether
+    /// the billing provider is out of network on the line's service date.
+    pub(crate) fn facts<'c>(&self, claim: &'c Claim, line: &'c ServiceLine) -> LineFacts<'c> {
+        let mut f = LineFacts::of(claim, line);
+        f.out_of_network = self
+            .network
+            .is_some_and(|n| !n.in_network(&claim.billing_npi, f.date));
+        f
     }
 
     /// The rule index.
@@ -228,7 +253,7 @@ impl<'r> Adjudicator<'r> {
             .iter()
             .map(|line| {
                 let mut d = self.base_line(claim, line);
-                d.rule = self.rules.rule_for(claim, line).map(|r| r.id.clone());
+                d.rule = self.rules.lookup(&self.facts(claim, line)).map(|r| r.id.clone());
                 d.decision = Decision::Denied;
                 d.units_approved = Decimal::ZERO;
                 d.units_denied = line.units;

@@ -44,6 +44,7 @@ mod claim;
 mod codes;
 mod dates;
 mod decision;
+mod network;
 
 pub use claim::{
     Claim, ClaimKind, Frequency, LineOfBusiness, Member, MemberBirth, Patient, Procedure,
@@ -54,3 +55,4 @@ pub use dates::{parse_ccyymmdd, DateRange, Ymd};
 pub use decision::{
     money, Adjustment, ClaimDecision, ClaimStatus, Consumption, Decision, LineDecision,
 };
+pub use network::NetworkDirectory;
