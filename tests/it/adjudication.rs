@@ -655,17 +655,64 @@ fn feature_first_matching_rule_in_file_order_is_reported() {
     assert_eq!(needs_pa(rules, &c).as_deref(), Some("NARROW"));
 }
 
+/// Reviewed bundled set: CMS OPD PA is a condition of payment on the
+/// hospital's 837I type 13 claim, not on the physician's 837P at POS 22.
 #[test]
-fn bundled_rules_cite_the_cms_opd_rule_for_medicare_hospital_outpatient() {
+fn bundled_rules_cite_the_cms_opd_rule_on_the_hospitals_type_13_claim() {
     let mut w = World::new(priorauth::rules::BUNDLED, "");
-    let mut c = claim("C", &[], vec![line(1, "64612", "1", "500", "2026-03-04")]);
+    let mut c = institutional("13", "3", "0360");
+    c.lines[0].procedure.as_mut().unwrap().code = "64612".into();
     c.subscriber.filing_indicator = "MB".into();
-    c.facility_code = "22".into();
-    let got = w.run(&c);
-    assert_eq!(got.lines[0].rule.as_deref(), Some("5.1.10-OPD-BOTULINUM"));
+    assert_eq!(
+        w.run(&c).lines[0].rule.as_deref(),
+        Some("5.1.10-OPD-BOTULINUM")
+    );
+    // The physician's 837P at POS 22 falls through to HAP's own rule.
+    let mut p = claim("C", &[], vec![line(1, "64612", "1", "500", "2026-03-04")]);
+    p.subscriber.filing_indicator = "MB".into();
+    p.facility_code = "22".into();
+    assert_eq!(w.run(&p).lines[0].rule.as_deref(), Some("5.1.5-BOTOX"));
+    // Commercial members: HAP's rule on either claim.
     c.subscriber.filing_indicator = "CI".into();
     c.claim_id = "C2".into();
+    c.total_charge += rust_decimal::Decimal::ONE;
     assert_eq!(w.run(&c).lines[0].rule.as_deref(), Some("5.1.5-BOTOX"));
+}
+
+/// Reviewed bundled set: the windows in which codes were on the CMS lists.
+#[test]
+fn bundled_rules_follow_the_cms_list_dates() {
+    let index = RulesIndex::new(RuleSet::bundled().unwrap());
+    let on = |code: &str, date: &str, kind: ClaimKind, facility: &str| {
+        let mut c = claim("C", &[], vec![line(1, code, "1", "100", date)]);
+        c.kind = kind;
+        c.facility_code = facility.into();
+        c.subscriber.filing_indicator = "MB".into();
+        index.rule_for(&c, &c.lines[0]).map(|r| r.id.clone())
+    };
+    let opd = |code: &str, date: &str| on(code, date, ClaimKind::Institutional, "13");
+    assert_eq!(opd("63650", "2026-03-04").as_deref(), Some("5.1.10-OPD-NEUROSTIMULATOR"));
+    assert_eq!(opd("63685", "2026-03-04"), None, "only 63650 under OPD");
+    assert_eq!(opd("63688", "2026-03-04"), None);
+    assert_eq!(
+        opd("64492", "2024-08-04").as_deref(),
+        Some("5.1.10-OPD-FACET-JOINT-ADD-ON")
+    );
+    assert_eq!(opd("64495", "2024-08-05"), None, "removed August 2024");
+    assert_eq!(opd("64495", "2023-06-30"), None, "before the facet program");
+    assert_eq!(
+        opd("67911", "2021-12-31").as_deref(),
+        Some("5.1.10-OPD-BLEPHAROPLASTY-67911")
+    );
+    assert_eq!(opd("67911", "2022-01-01"), None);
+    let dme = |code: &str, date: &str| on(code, date, ClaimKind::Professional, "12");
+    assert_eq!(dme("K0823", "2022-04-12"), None, "before the April 2022 list");
+    assert_eq!(
+        dme("K0823", "2022-04-13").as_deref(),
+        Some("5.1.11-DMEPOS-POWER-MOBILITY")
+    );
+    assert_eq!(dme("L1832", "2022-04-12"), None);
+    assert_eq!(dme("L1832", "2022-04-13").as_deref(), Some("5.1.11-DMEPOS-ORTHOSES"));
 }
 
 #[test]
