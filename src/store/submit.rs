@@ -50,6 +50,10 @@ struct Loaded {
     prior_decisions: HashMap<String, String>,
 }
 
+/// A stored claim that answers for a key: the key, what it consumed (not
+/// yet reversed) and its content key.
+type Prior = ((String, String), Vec<Consumption>, Option<u64>);
+
 fn key_of(c: &Claim) -> (String, String) {
     (c.billing_npi.clone(), c.claim_id.clone())
 }
@@ -206,8 +210,7 @@ impl Store {
 
         // The claims that answer for those keys, and what they consumed.
         let keys: Vec<(String, String)> = keys.into_iter().collect();
-        let mut priors: HashMap<String, ((String, String), Vec<Consumption>, Option<u64>)> =
-            HashMap::new();
+        let mut priors: HashMap<String, Prior> = HashMap::new();
         let mut prior_decisions: HashMap<String, String> = HashMap::new();
         // By billing NPI, then CLM01s: both backends use the key index for
         // `npi = $1 AND claim_id IN (…)` (a row-value IN is not indexed on

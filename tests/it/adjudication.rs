@@ -691,7 +691,10 @@ fn bundled_rules_follow_the_cms_list_dates() {
         index.rule_for(&c, &c.lines[0]).map(|r| r.id.clone())
     };
     let opd = |code: &str, date: &str| on(code, date, ClaimKind::Institutional, "13");
-    assert_eq!(opd("63650", "2026-03-04").as_deref(), Some("5.1.10-OPD-NEUROSTIMULATOR"));
+    assert_eq!(
+        opd("63650", "2026-03-04").as_deref(),
+        Some("5.1.10-OPD-NEUROSTIMULATOR")
+    );
     assert_eq!(opd("63685", "2026-03-04"), None, "only 63650 under OPD");
     assert_eq!(opd("63688", "2026-03-04"), None);
     assert_eq!(
@@ -706,13 +709,20 @@ fn bundled_rules_follow_the_cms_list_dates() {
     );
     assert_eq!(opd("67911", "2022-01-01"), None);
     let dme = |code: &str, date: &str| on(code, date, ClaimKind::Professional, "12");
-    assert_eq!(dme("K0823", "2022-04-12"), None, "before the April 2022 list");
+    assert_eq!(
+        dme("K0823", "2022-04-12"),
+        None,
+        "before the April 2022 list"
+    );
     assert_eq!(
         dme("K0823", "2022-04-13").as_deref(),
         Some("5.1.11-DMEPOS-POWER-MOBILITY")
     );
     assert_eq!(dme("L1832", "2022-04-12"), None);
-    assert_eq!(dme("L1832", "2022-04-13").as_deref(), Some("5.1.11-DMEPOS-ORTHOSES"));
+    assert_eq!(
+        dme("L1832", "2022-04-13").as_deref(),
+        Some("5.1.11-DMEPOS-ORTHOSES")
+    );
 }
 
 #[test]

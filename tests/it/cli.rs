@@ -229,13 +229,28 @@ fn rules_and_codes_answer_staff_questions() {
     assert_eq!(opd["rule"], "5.1.10-OPD-BOTULINUM");
     // The physician's POS 22 line is not the OPD claim (SPEC 2.2 only_bill_types).
     let physician = json(&[
-        "rules", "check", "--code", "64612", "--lob", "medicare", "--date", "2026-03-04",
-        "--pos", "22",
+        "rules",
+        "check",
+        "--code",
+        "64612",
+        "--lob",
+        "medicare",
+        "--date",
+        "2026-03-04",
+        "--pos",
+        "22",
     ]);
     assert_eq!(physician["rule"], "5.1.5-BOTOX");
     // HAP: out-of-plan providers always need PA.
     let office_out = json(&[
-        "rules", "check", "--code", "99213", "--date", "2026-03-04", "--network", "out",
+        "rules",
+        "check",
+        "--code",
+        "99213",
+        "--date",
+        "2026-03-04",
+        "--network",
+        "out",
     ]);
     assert_eq!(office_out["rule"], "5.1.12-OUT-OF-PLAN");
     let office = json(&["rules", "check", "--code", "99213", "--date", "2026-03-04"]);

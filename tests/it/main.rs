@@ -34,6 +34,7 @@ mod cli;
 mod corpus;
 mod intake;
 mod openapi;
+mod payer;
 mod remit;
 mod render;
 mod roundtrip;
