@@ -150,8 +150,16 @@ fn s3_1_with_a_patient_loop_the_member_is_the_subscriber_id_and_the_patients_bir
     assert_eq!(codes(&c, 0), ["CO-197:1:1000.00", "N54"]);
     // ... and the suggestion is the child's own authorization.
     assert_eq!(c.lines[0].suggestion.as_deref(), Some("KID"));
-    let c = w.run(&dependent(mri("C2", "KID"), "2015-02-02"));
-    assert_eq!(c.lines[0].decision, Decision::Approved);
+    // (Other charges: the same services again would be a duplicate.)
+    let mut again = dependent(mri("C2", "KID"), "2015-02-02");
+    again.lines[0].charge = d("999.00");
+    let c = w.run(&again);
+    assert_eq!(
+        c.lines[0].decision,
+        Decision::Approved,
+        "{}",
+        c.lines[0].reason
+    );
     // Another dependent (another birth date) under the same subscriber id.
     let mut w =
         World::new("KID,M1,1234567893,70551,1,0,2026-01-01,2026-12-31,approved,2015-02-02,\n");
@@ -258,38 +266,47 @@ fn s3_2_visits_one_visit_per_line_approved_with_its_billed_units_never_partial()
 
 #[test]
 fn s3_2_days_accommodation_days_are_judged_one_by_one_in_the_order_197_302_198() {
-    // Stay 03-01..03-06 (6 days of 0120); authorized 03-02..03-05 for 3 days.
+    // Stay from 03-02 (6 days of 0120); authorized 03-02..03-05 for 3 days:
+    // 03-02..03-04 approved, 03-05 beyond the days, 03-06 and 03-07 after.
     let rows = "D1,M1,1234567893,,3,0,2026-03-02,2026-03-05,approved,,days\n";
     let mut w = World::new(rows);
     let c = inpatient(
         "C1",
         "D1",
-        "2026-03-01",
-        "2026-03-07",
+        "2026-03-02",
+        "2026-03-08",
         vec![rev(1, "0120", "6", "600.00")],
     );
     let got = w.run(&c);
     let l = &got.lines[0];
     assert_eq!(l.decision, Decision::Partial, "{}", l.reason);
     assert_eq!((l.units_approved, l.units_denied), (d("3"), d("3")));
-    // 03-01 before the start, 03-06 after the end, 03-05 beyond the days.
     assert_eq!(
         codes(&got, 0),
-        [
-            "CO-197:1:100.00",
-            "CO-302:1:100.00",
-            "CO-198:1:100.00",
-            "N351"
-        ]
+        ["CO-302:2:200.00", "CO-198:1:100.00", "N351"]
     );
     assert_eq!(w.used("D1"), d("3"));
     assert_eq!(got.consumption[0].units, d("3"));
+    // Rows 8a/8b are judged on the line's first day: a stay starting before
+    // the authorization is denied whole (CO-197, N351), nothing consumed.
+    let early = inpatient(
+        "C2",
+        "D1",
+        "2026-03-01",
+        "2026-03-03",
+        vec![rev(1, "0120", "2", "200.00")],
+    );
+    let got = w.run(&early);
+    assert_eq!(codes(&got, 0), ["CO-197:2:200.00", "N351"]);
+    assert_eq!(w.used("D1"), d("3"));
 }
 
 #[test]
 fn s3_2_days_a_fully_denied_line_adjusts_exactly_its_charge() {
-    // 3 days of 100.00: a third each is 33.33; the last takes 33.34.
-    let rows = "D1,M1,1234567893,,0,0,2026-03-02,2026-03-02,approved,,days\n";
+    // 3 days of 100.00, none left: 03-01 and 03-02 CO-198, 03-03 after the
+    // end CO-302 (33.33); the last adjustment takes the rest (66.67).
+    let rows = "D1,M1,1234567893,,0,0,2026-03-01,2026-03-02,approved,,days\n\
+                D2,M1,1234567893,,1,0,2026-03-01,2026-03-02,approved,,days\n";
     let mut w = World::new(rows);
     let c = inpatient(
         "C1",
@@ -300,11 +317,22 @@ fn s3_2_days_a_fully_denied_line_adjusts_exactly_its_charge() {
     );
     let got = w.run(&c);
     assert_eq!(got.lines[0].decision, Decision::Denied);
-    assert_eq!(
-        codes(&got, 0),
-        ["CO-197:1:33.33", "CO-302:1:33.33", "CO-198:1:33.34", "N351"]
-    );
+    assert_eq!(codes(&got, 0), ["CO-302:1:33.33", "CO-198:2:66.67", "N351"]);
     assert_eq!(got.lines[0].adjusted(), d("100.00"));
+    // One day approved: 302 takes 33.33, the last (198) round(200/3) less
+    // that = 33.34, so the denial is exactly round(100 × 2 / 3).
+    // (Another room revenue code: the same services would be a duplicate.)
+    let c = inpatient(
+        "C2",
+        "D2",
+        "2026-03-01",
+        "2026-03-04",
+        vec![rev(1, "0111", "3", "100.00")],
+    );
+    let got = w.run(&c);
+    assert_eq!(got.lines[0].decision, Decision::Partial);
+    assert_eq!(codes(&got, 0), ["CO-302:1:33.33", "CO-198:1:33.34", "N351"]);
+    assert_eq!(got.lines[0].adjusted(), d("66.67"));
 }
 
 #[test]
@@ -493,6 +521,7 @@ fn s3_3_a_voided_claim_is_no_longer_live_so_its_services_may_be_sent_again() {
 // ---- the store: both backends ----
 
 both!(
+    s3_4_with_a_store_its_active_rule_set_decides_and_rules_overrides_it,
     s2_3_the_store_keeps_the_birth_date_and_unit_type,
     s3_2_the_store_consumes_and_reverses_days_and_visits,
     s3_3_the_store_finds_a_duplicate_by_content_across_submissions,
@@ -671,4 +700,131 @@ fn s2_1_intake_reads_birth_dates_sbr01_and_the_attending_and_not_837i_line_ref_g
     );
     assert_eq!(got.prior_auths, ["A1"]);
     assert_eq!(got.lines[0].unit_basis.as_deref(), Some("DA"));
+}
+
+// ---- §3.4 the rule set in force ----
+
+/// A rule set in which MRI needs no PA and 99213 does.
+const STORED_RULES: &str = r#"
+version = "stored-7"
+[[rule]]
+id = "X-OFFICE"
+section = "5.1.9"
+title = "Office visits"
+codes = ["99213"]
+effective = "2020-01-01"
+"#;
+
+fn s3_4_with_a_store_its_active_rule_set_decides_and_rules_overrides_it(b: Backend) {
+    use crate::helpers::{priorauth, priorauth_ok};
+    let db = Db::fresh(b, "in-force");
+    let file = db.dir.join("stored.toml");
+    std::fs::write(&file, STORED_RULES).unwrap();
+    let file = file.to_str().unwrap().to_string();
+    let json = |args: &[&str]| -> serde_json::Value {
+        serde_json::from_slice(&priorauth_ok(args)).unwrap()
+    };
+    // Before any set is stored, the bundled set is in force.
+    let check = json(&[
+        "rules",
+        "check",
+        "--database",
+        &db.url,
+        "--code",
+        "70551",
+        "--date",
+        "2026-03-04",
+    ]);
+    assert_eq!(check["rule_set"], "2026.11");
+    let out = priorauth(&["import", "rules", &file, "--database", &db.url]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // rules check and rules list answer from the store's active set.
+    let check = json(&[
+        "rules",
+        "check",
+        "--database",
+        &db.url,
+        "--code",
+        "70551",
+        "--date",
+        "2026-03-04",
+    ]);
+    assert_eq!(check["rule_set"], "stored-7");
+    assert_eq!(check["requires_authorization"], false);
+    let check = json(&[
+        "rules",
+        "check",
+        "--database",
+        &db.url,
+        "--code",
+        "99213",
+        "--date",
+        "2026-03-04",
+    ]);
+    assert_eq!(check["rule"], "X-OFFICE");
+    let listed = priorauth_ok(&["rules", "list", "--database", &db.url]);
+    let listed = String::from_utf8_lossy(&listed);
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+    assert!(listed.contains("X-OFFICE"));
+    // --rules overrides it for that run only.
+    let check = json(&[
+        "rules",
+        "check",
+        "--database",
+        &db.url,
+        "--rules",
+        "fixtures/rules/hap-5.1.toml",
+        "--code",
+        "70551",
+        "--date",
+        "2026-03-04",
+    ]);
+    assert_eq!(
+        (check["rule_set"].as_str(), check["rule"].as_str()),
+        (Some("2026.11"), Some("5.1.2-MRI"))
+    );
+    // adjudicate --db: the stored set decides and is named.
+    let got = json(&[
+        "adjudicate",
+        "--db",
+        &db.url,
+        "fixtures/x12/837p-sample.x12",
+    ]);
+    assert_eq!(got["rule_set"], "stored-7");
+    let rules: Vec<&str> = got["claims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["lines"].as_array().unwrap().iter())
+        .filter_map(|l| l["rule"].as_str())
+        .collect();
+    assert!(rules.iter().all(|r| *r == "X-OFFICE"), "{rules:?}");
+    let got = json(&[
+        "adjudicate",
+        "--db",
+        &db.url,
+        "--rules",
+        "fixtures/rules/hap-5.1.toml",
+        "fixtures/x12/837p-sample.x12",
+    ]);
+    assert_eq!(got["rule_set"], "2026.11");
+    // Stored with --commit, explain names the set that decided.
+    let got = json(&[
+        "adjudicate",
+        "--db",
+        &db.url,
+        "--commit",
+        "fixtures/x12/837p-sample.x12",
+    ]);
+    let id = got["claims"][0]["payer_claim_id"].as_str().unwrap();
+    let explain = priorauth(&["explain", id, "--database", &db.url]);
+    assert!(
+        String::from_utf8_lossy(&explain.stdout).contains("rule set stored-7"),
+        "{}",
+        String::from_utf8_lossy(&explain.stdout)
+    );
 }
