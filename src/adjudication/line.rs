@@ -59,47 +59,47 @@ impl Adjudicator<'_> {
         // are judged in day order over the claim; the other lines keep
         // their places (units are consumed in line order).
         let layout = units::layout(claim);
-        let inpatient = |i: usize| layout.get(i).copied().flatten();
-        let mut order: Vec<usize> = (0..claim.lines.len()).collect();
-        if !layout.is_empty() {
-            let start = |i: usize| match inpatient(i) {
-                Some(Inpatient::Accommodation(span)) => Some(span.map(|s| s.start)),
-                _ => None,
-            };
-            let slots: Vec<usize> = order
-                .iter()
-                .copied()
-                .filter(|&i| start(i).is_some())
-                .collect();
-            let mut by_day = slots.clone();
-            by_day.sort_by_key(|&i| start(i));
-            for (slot, line) in slots.into_iter().zip(by_day) {
-                if let Some(o) = order.get_mut(slot) {
-                    *o = line;
+        if layout.is_empty() {
+            // Not inpatient (the usual case): in line order, nothing to lay out.
+            for (line, &(rule, first)) in claim.lines.iter().zip(&resolved) {
+                let use_ = LineUse::of(claim, line, None);
+                let d = self.line(
+                    claim,
+                    &member,
+                    line,
+                    &use_,
+                    rule,
+                    first,
+                    book,
+                    &mut consumption,
+                );
+                lines.push(d);
+            }
+        } else {
+            let mut decided: Vec<Option<LineDecision>> = vec![None; claim.lines.len()];
+            for i in day_order(&layout) {
+                let (Some(line), Some(&(rule, first)), Some(&inpatient)) =
+                    (claim.lines.get(i), resolved.get(i), layout.get(i))
+                else {
+                    continue;
+                };
+                let use_ = LineUse::of(claim, line, inpatient);
+                let d = self.line(
+                    claim,
+                    &member,
+                    line,
+                    &use_,
+                    rule,
+                    first,
+                    book,
+                    &mut consumption,
+                );
+                if let Some(slot) = decided.get_mut(i) {
+                    *slot = Some(d);
                 }
             }
+            lines.extend(decided.into_iter().flatten());
         }
-        let mut decided: Vec<Option<LineDecision>> = vec![None; claim.lines.len()];
-        for i in order {
-            let (Some(line), Some(&(rule, first))) = (claim.lines.get(i), resolved.get(i)) else {
-                continue;
-            };
-            let use_ = LineUse::of(claim, line, inpatient(i));
-            let d = self.line(
-                claim,
-                &member,
-                line,
-                &use_,
-                rule,
-                first,
-                book,
-                &mut consumption,
-            );
-            if let Some(slot) = decided.get_mut(i) {
-                *slot = Some(d);
-            }
-        }
-        lines.extend(decided.into_iter().flatten());
         let status = claim_status(&lines);
         ClaimDecision {
             claim_id: claim.claim_id.clone(),
@@ -264,6 +264,31 @@ impl Adjudicator<'_> {
             result: Err(Failure::NoNumber),
         })
     }
+}
+
+/// The order an inpatient claim's lines are decided in: line order, except
+/// that the accommodation lines take the accommodation positions in order
+/// of their first day (SPEC §3.2: days are judged in day order over the
+/// claim; the other lines keep their places).
+fn day_order(layout: &[Option<Inpatient>]) -> Vec<usize> {
+    let start = |i: &usize| match layout.get(*i).copied().flatten() {
+        Some(Inpatient::Accommodation(span)) => Some(span.map(|s| s.start)),
+        _ => None,
+    };
+    let mut order: Vec<usize> = (0..layout.len()).collect();
+    let slots: Vec<usize> = order
+        .iter()
+        .copied()
+        .filter(|i| start(i).is_some())
+        .collect();
+    let mut by_day = slots.clone();
+    by_day.sort_by_key(start);
+    for (slot, line) in slots.into_iter().zip(by_day) {
+        if let Some(o) = order.get_mut(slot) {
+            *o = line;
+        }
+    }
+    order
 }
 
 /// What a line's reason is written from, found once.

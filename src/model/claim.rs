@@ -273,16 +273,14 @@ impl Claim {
     /// rendering NPI (837P 2420A) when it has one, otherwise the claim's
     /// (837P 2310B, 837I 2310D); on an 837I also the attending NPI (2310A).
     pub fn provider_npis<'a>(&'a self, line: &'a ServiceLine) -> impl Iterator<Item = &'a str> {
-        let attending = match self.kind {
-            ClaimKind::Institutional => self.attending_npi.as_deref(),
-            _ => None,
+        // SPEC §3.1 names the 837P 2420A only: an 837I line's NM1*82 is not
+        // one of its provider NPIs.
+        let (line_rendering, attending) = match self.kind {
+            ClaimKind::Institutional => (None, self.attending_npi.as_deref()),
+            _ => (line.rendering_npi.as_deref(), None),
         };
         std::iter::once(self.billing_npi.as_str())
-            .chain(
-                line.rendering_npi
-                    .as_deref()
-                    .or(self.rendering_npi.as_deref()),
-            )
+            .chain(line_rendering.or(self.rendering_npi.as_deref()))
             .chain(attending)
     }
 
