@@ -2,9 +2,9 @@
 //!
 //! Handlers translate HTTP to calls on the store and the pure core and
 //! back; errors are typed ([`ApiError`]) and become a JSON body with the
-//! right status in one place ([`error`]). Nothing here logs claim
+//! right status in one place (`error`). Nothing here logs claim
 //! contents: request spans carry the route template, method, status and
-//! latency only ([`observe`]). Startup (opening the store, background
+//! latency only (`observe`). Startup (opening the store, background
 //! loops) is `crate::startup`'s.
 
 mod admin;

@@ -5,7 +5,7 @@
 //!
 //! One set of queries serves both backends through sqlx's `Any` driver:
 //! `$N` placeholders, TEXT for decimals and dates (exact on both; the one
-//! conversion point is [`AuthorizationRecord`]), BIGINT for numbers and
+//! conversion point is [`AuthorizationRecord`](crate::authorizations::AuthorizationRecord)), BIGINT for numbers and
 //! flags. Where the backends differ it is said at the spot: SQLite
 //! serializes writers (`BEGIN IMMEDIATE` behind an in-process lock);
 //! PostgreSQL locks the authorization rows a submission uses
