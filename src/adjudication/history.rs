@@ -65,7 +65,16 @@ pub struct MemoryHistory {
     keys: Vec<KeySlot>,
     by_key: HashTable<u32>,
     by_payer_id: HashMap<String, u32>,
-    by_content: HashMap<u64, String>,
+    by_content: HashMap<u64, ContentAt>,
+}
+
+/// Where the payer claim id of a content key is: the claim recorded last
+/// in a key slot (no copy of its id per claim), or, once that slot holds a
+/// later claim, the id moved out of the claim it replaced.
+#[derive(Debug)]
+enum ContentAt {
+    Slot(u32),
+    Owned(String),
 }
 
 #[derive(Debug)]
@@ -88,7 +97,7 @@ impl MemoryHistory {
     /// (the store knows claims the run never saw).
     pub fn link_content(&mut self, content_key: u64, payer_claim_id: &str) {
         self.by_content
-            .insert(content_key, payer_claim_id.to_string());
+            .insert(content_key, ContentAt::Owned(payer_claim_id.to_string()));
     }
 
     /// Makes an older payer claim id (REF*F8) lead to the claim that now
@@ -140,16 +149,37 @@ impl ClaimHistory for MemoryHistory {
         Some((k.billing_npi.clone(), k.claim_id.clone()))
     }
     fn by_content(&self, content_key: u64) -> Option<String> {
-        self.by_content.get(&content_key).cloned()
+        match self.by_content.get(&content_key)? {
+            ContentAt::Slot(at) => self
+                .keys
+                .get(*at as usize)?
+                .prior
+                .as_ref()
+                .map(|p| p.payer_claim_id.clone()),
+            ContentAt::Owned(id) => Some(id.clone()),
+        }
     }
     fn record(&mut self, billing_npi: &str, claim_id: &str, prior: PriorClaim) {
-        if let Some(k) = prior.content_key {
-            self.by_content.insert(k, prior.payer_claim_id.clone());
-        }
         let at = self.slot_or_add(billing_npi, claim_id);
         self.by_payer_id.insert(prior.payer_claim_id.clone(), at);
-        if let Some(k) = self.keys.get_mut(at as usize) {
-            k.prior = Some(prior);
+        let content = prior.content_key;
+        let old = self
+            .keys
+            .get_mut(at as usize)
+            .and_then(|k| k.prior.replace(prior));
+        // The claim this one takes the slot from stays live for its
+        // content (SPEC §3.3): its id moves into the content table.
+        if let Some(old) = old {
+            if let Some(k) = old.content_key {
+                if let Some(c) = self.by_content.get_mut(&k) {
+                    if matches!(c, ContentAt::Slot(s) if *s == at) {
+                        *c = ContentAt::Owned(old.payer_claim_id);
+                    }
+                }
+            }
+        }
+        if let Some(k) = content {
+            self.by_content.insert(k, ContentAt::Slot(at));
         }
     }
     fn forget(&mut self, billing_npi: &str, claim_id: &str) {
@@ -159,7 +189,12 @@ impl ClaimHistory for MemoryHistory {
         if let Some(p) = self.keys.get_mut(at as usize).and_then(|k| k.prior.take()) {
             self.by_payer_id.remove(&p.payer_claim_id);
             if let Some(k) = p.content_key {
-                if self.by_content.get(&k) == Some(&p.payer_claim_id) {
+                let here = match self.by_content.get(&k) {
+                    Some(ContentAt::Slot(s)) => *s == at,
+                    Some(ContentAt::Owned(id)) => *id == p.payer_claim_id,
+                    None => false,
+                };
+                if here {
                     self.by_content.remove(&k);
                 }
             }

@@ -547,6 +547,56 @@ mod tests {
     }
 
     #[test]
+    fn optional_columns_follow_the_header_and_old_files_import_unchanged() {
+        let old =
+            b"number,member_id,provider_npi,codes,units,units_used,start_date,end_date,status\n\
+                    A1,M1,1234567893,70551,1,0,2026-01-10,2026-04-10,approved\n";
+        let a = import_csv(old).unwrap();
+        assert_eq!(a[0].patient_birth_date, None);
+        assert_eq!(a[0].unit_type, UnitType::Units);
+        // Either column, both, in any order; empty cells are the defaults.
+        let both = b"unit_type,number,member_id,provider_npi,codes,units,units_used,start_date,end_date,status,patient_birth_date\n\
+                     visits,A1,M1,1234567893,G0299,4,0,2026-01-10,2026-04-10,approved,2015-02-02\n\
+                     ,A2,M1,1234567893,,5,0,2026-01-10,2026-04-10,approved,\n\
+                     days,A3,M1,1234567893,,5,0,2026-01-10,2026-04-10,approved,\n";
+        let a = import_csv(both).unwrap();
+        assert_eq!(a[0].unit_type, UnitType::Visits);
+        assert_eq!(a[0].patient_birth_date, NaiveDate::from_ymd_opt(2015, 2, 2));
+        assert_eq!(
+            (a[1].unit_type, a[1].patient_birth_date),
+            (UnitType::Units, None)
+        );
+        assert_eq!(a[2].unit_type, UnitType::Days);
+        let one = b"number,member_id,provider_npi,codes,units,units_used,start_date,end_date,status,unit_type\n\
+                    A1,M1,1234567893,,1,0,2026-01-10,2026-04-10,approved,days\n";
+        assert_eq!(import_csv(one).unwrap()[0].unit_type, UnitType::Days);
+    }
+
+    #[test]
+    fn end_before_start_bad_unit_type_and_bad_birth_date_are_bad_rows() {
+        let csv = b"number,member_id,provider_npi,codes,units,units_used,start_date,end_date,status,patient_birth_date,unit_type\n\
+                    A1,M1,1234567893,,1,0,2026-01-10,2026-04-10,approved,,\n\
+                    A2,M1,1234567893,,1,0,2026-04-10,2026-01-10,approved,,\n\
+                    A3,M1,1234567893,,1,0,2026-01-10,2026-04-10,approved,2015-02-31,hours\n";
+        let e = import_csv(csv).unwrap_err();
+        let at: Vec<(u64, Option<&str>)> = e
+            .problems
+            .iter()
+            .map(|p| (p.line, p.field.as_deref()))
+            .collect();
+        assert_eq!(
+            at,
+            [
+                (3, Some("end_date")),
+                (4, Some("patient_birth_date")),
+                (4, Some("unit_type"))
+            ]
+        );
+        // A birth date is PHI: never echoed in the error.
+        assert!(!e.to_string().contains("2015-02-31"), "{e}");
+    }
+
+    #[test]
     fn missing_column_is_a_header_problem() {
         let e = import_csv(b"number,member_id\nA1,M1\n").unwrap_err();
         assert!(e.problems.iter().all(|p| p.line == 1));

@@ -566,6 +566,28 @@ mod tests {
     }
 
     #[test]
+    fn a_rule_that_can_match_nothing_is_a_load_error_unless_network_out() {
+        let rule = |extra: &str| {
+            format!("{HEAD}[[rule]]\nid = \"N\"\nsection = \"5.1\"\ntitle = \"t\"\neffective = \"2026-01-01\"\n{extra}")
+        };
+        let p = problems(&rule(""));
+        assert!(
+            p[0].contains("rule N, field `codes`: the rule matches nothing"),
+            "{p:?}"
+        );
+        let p = problems(&rule("network = \"any\"\n"));
+        assert!(p[0].contains("matches nothing"), "{p:?}");
+        let p = problems(&rule("only_bill_types = [\"13\"]\n"));
+        assert!(p[0].contains("matches nothing"), "{p:?}");
+        let rs = RuleSet::from_toml(&rule("network = \"out\"\n")).unwrap();
+        assert_eq!(rs.rules[0].network, Network::Out);
+        let p = problems(&rule("network = \"inside\"\ncodes = [\"1\"]\n"));
+        assert!(p[0].contains("rule N, field `network`"), "{p:?}");
+        let p = problems(&rule("only_bill_types = [\"131\"]\ncodes = [\"1\"]\n"));
+        assert!(p[0].contains("rule N, field `only_bill_types`"), "{p:?}");
+    }
+
+    #[test]
     fn floats_for_money_are_refused() {
         let p = problems(&format!(
             "{HEAD}[[rule]]\nid = \"A\"\nsection = \"5.1\"\ntitle = \"t\"\ncodes = [\"1\"]\neffective = \"2026-01-01\"\ncharge_over = 500.5\n"

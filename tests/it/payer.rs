@@ -828,3 +828,33 @@ fn s3_4_with_a_store_its_active_rule_set_decides_and_rules_overrides_it(b: Backe
         String::from_utf8_lossy(&explain.stdout)
     );
 }
+
+// ---- §2.2 network = "out" with a network directory ----
+
+#[test]
+fn s2_2_a_network_out_rule_applies_only_when_the_billing_provider_is_out_of_network() {
+    use priorauth::model::NetworkDirectory;
+    let rules = RulesIndex::new(RuleSet::bundled().unwrap());
+    let c = claim(
+        "C1",
+        &[],
+        vec![line(1, "99213", "1", "100.00", "2026-03-04")],
+    );
+    let decide = |network: &NetworkDirectory| {
+        let mut book = AuthBook::default();
+        let mut history = MemoryHistory::default();
+        Adjudicator::new(&rules)
+            .with_network(network)
+            .adjudicate(&c, "P1", &mut book, &mut history)
+    };
+    // An empty directory: everyone in network.
+    let empty = NetworkDirectory::new();
+    assert_eq!(decide(&empty).lines[0].decision, Decision::NotRequired);
+    let mut dir = NetworkDirectory::new();
+    dir.add("1234567893", date("2026-01-01"), Some(date("2026-02-28")));
+    let out = decide(&dir);
+    assert_eq!(out.lines[0].rule.as_deref(), Some("5.1.12-OUT-OF-PLAN"));
+    assert_eq!(codes(&out, 0), ["CO-197:1:100.00", "M62"]);
+    dir.add("1234567893", date("2026-03-01"), None);
+    assert_eq!(decide(&dir).lines[0].decision, Decision::NotRequired);
+}
