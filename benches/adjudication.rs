@@ -11,11 +11,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use chrono::NaiveDate;
 use criterion::{black_box, criterion_group, Criterion, Throughput};
 use priorauth::adjudication::{Adjudicator, MemoryHistory};
-use priorauth::authorizations::{AuthBook, AuthStatus, Authorization};
+use priorauth::authorizations::{AuthBook, AuthStatus, Authorization, UnitType};
 use priorauth::model::{
     Claim, ClaimKind, CodeSpec, DateRange, Frequency, Procedure, ServiceLine, Subscriber,
 };
-use priorauth::rules::{Rule, RuleSet, RulesIndex};
+use priorauth::rules::{Network, Rule, RuleSet, RulesIndex};
 use rust_decimal::Decimal;
 
 const RULES: usize = 10_000;
@@ -52,6 +52,8 @@ fn rules() -> RulesIndex {
                 units_over: None,
                 charge_over: None,
                 emergency_exempt: true,
+                only_bill_types: vec![],
+                network: Network::Any,
                 effective: date(0),
                 expires: None,
             }
@@ -81,6 +83,8 @@ fn book() -> AuthBook {
                 } else {
                     AuthStatus::Approved
                 },
+                patient_birth_date: None,
+                unit_type: UnitType::Units,
             })
             .collect(),
     )
@@ -133,6 +137,7 @@ fn claims(pa_lines_of_20: usize) -> Vec<Claim> {
                 billing_npi: "1234567893".into(),
                 billing_name: "BENCH CLINIC".into(),
                 rendering_npi: None,
+                attending_npi: None,
                 subscriber: Subscriber {
                     member_id: format!("M{:07}", (c * 3) % 500_000),
                     filing_indicator: "CI".into(),

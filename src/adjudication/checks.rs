@@ -7,8 +7,9 @@ use rust_decimal::Decimal;
 
 use crate::authorizations::{AuthBook, AuthId, AuthStatus, MemberAuths, MemberKey, Terms};
 use crate::model::carc::{Carc, Rarc};
-use crate::model::{Claim, DateRange, ServiceLine};
+use crate::model::{Claim, ServiceLine};
 
+use super::units::{LineUse, Usage};
 use super::Adjudicator;
 
 /// Why an authorization number did not pass (rows of the SPEC §3 table).
@@ -112,7 +113,7 @@ impl Adjudicator<'_> {
         number: &'c str,
         found: Option<(AuthId, &'b Terms)>,
         book: &'b AuthBook,
-        dates: Option<&DateRange>,
+        use_: &LineUse,
     ) -> Checked<'c, 'b> {
         let Some((id, a)) = found else {
             return Checked {
@@ -138,24 +139,38 @@ impl Adjudicator<'_> {
             AuthStatus::Cancelled => return fail(Failure::Cancelled),
             AuthStatus::Approved => {}
         }
+        let usage = use_.usage(a.unit_type);
+        let dates = use_.row8_dates(usage);
+        let procedure = line.procedure.as_ref().map(|p| p.code.as_str());
+        let codes_ok = || book.covers_code(id, a, procedure, line.revenue_code.as_deref());
+        // An ancillary line of a stay is judged on its codes (row 9)
+        // before its date (SPEC §3.2).
+        if matches!(usage, Usage::Ancillary(_)) && !codes_ok() {
+            return fail(Failure::Codes);
+        }
         match dates {
             Some(d) if d.end > a.end_date => return fail(Failure::AfterEnd),
             Some(d) if d.start < a.start_date => return fail(Failure::BeforeStart),
             Some(_) => {}
             None => return fail(Failure::BeforeStart),
         }
-        let procedure = line.procedure.as_ref().map(|p| p.code.as_str());
-        if !book.covers_code(id, a, procedure, line.revenue_code.as_deref()) {
+        if !matches!(usage, Usage::Ancillary(_)) && !codes_ok() {
             return fail(Failure::Codes);
         }
-        match a.remaining() {
-            Some(r) if r <= Decimal::ZERO => fail(Failure::NoUnits),
-            Some(r) if line.units > r => fail(Failure::TooFewUnits(r)),
-            _ => Checked {
-                number: Some(number),
-                found: Some((id, a)),
-                result: Ok(()),
-            },
+        let pass = Checked {
+            number: Some(number),
+            found: Some((id, a)),
+            result: Ok(()),
+        };
+        match (usage, a.remaining()) {
+            // Stay days are judged one by one once the number is chosen;
+            // ancillary lines consume nothing.
+            (Usage::Stay(_) | Usage::Ancillary(_), _) | (_, None) => pass,
+            (_, Some(r)) if r <= Decimal::ZERO => fail(Failure::NoUnits),
+            (Usage::Visits, Some(r)) if r < Decimal::ONE => fail(Failure::NoUnits),
+            (Usage::Visits, Some(_)) => pass,
+            (Usage::Units, Some(r)) if line.units > r => fail(Failure::TooFewUnits(r)),
+            (Usage::Units, Some(_)) => pass,
         }
     }
 
@@ -167,16 +182,18 @@ impl Adjudicator<'_> {
         member: &Member<'_>,
         line: &ServiceLine,
         book: &AuthBook,
-        dates: Option<&DateRange>,
+        use_: &LineUse,
     ) -> Option<String> {
-        let dates = dates?;
         let procedure = line.procedure.as_ref().map(|p| p.code.as_str());
         let number = |id| book.record(id).map(|a| a.number.as_str());
         book.of_member(member.auths(book))
             .filter(|&(id, a)| {
                 a.status == AuthStatus::Approved
+                    && book.is_for(id, a, &member.key)
                     && claim.provider_npis(line).any(|n| book.issued_to(id, a, n))
-                    && a.covers_dates(dates)
+                    && use_
+                        .row8_dates(use_.usage(a.unit_type))
+                        .is_some_and(|d| a.covers_dates(&d))
                     && book.covers_code(id, a, procedure, line.revenue_code.as_deref())
                     && a.remaining().map_or(true, |r| r >= Decimal::ONE)
             })

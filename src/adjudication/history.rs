@@ -31,6 +31,8 @@ pub struct PriorClaim {
     pub payer_claim_id: String,
     /// What it consumed.
     pub consumption: Vec<Consumption>,
+    /// Its content key (SPEC §3.3), while it may still be duplicated.
+    pub content_key: Option<u64>,
 }
 
 /// Claims adjudicated before: where duplicates are found and replacements
@@ -41,9 +43,13 @@ pub trait ClaimHistory {
     fn by_key(&self, billing_npi: &str, claim_id: &str) -> Option<PriorClaim>;
     /// The earlier claim with this payer claim id (REF*F8).
     fn by_payer_id(&self, payer_claim_id: &str) -> Option<(String, String)>;
-    /// Records an adjudicated claim under its key.
+    /// The payer claim id of the earlier live claim with this content
+    /// (SPEC §3.3), if any.
+    fn by_content(&self, content_key: u64) -> Option<String>;
+    /// Records an adjudicated claim under its key (and its content key,
+    /// when it has one).
     fn record(&mut self, billing_npi: &str, claim_id: &str, prior: PriorClaim);
-    /// Forgets a voided claim.
+    /// Forgets a voided or replaced claim, its content key too.
     fn forget(&mut self, billing_npi: &str, claim_id: &str);
 }
 
@@ -59,6 +65,16 @@ pub struct MemoryHistory {
     keys: Vec<KeySlot>,
     by_key: HashTable<u32>,
     by_payer_id: HashMap<String, u32>,
+    by_content: HashMap<u64, ContentAt>,
+}
+
+/// Where the payer claim id of a content key is: the claim recorded last
+/// in a key slot (no copy of its id per claim), or, once that slot holds a
+/// later claim, the id moved out of the claim it replaced.
+#[derive(Debug)]
+enum ContentAt {
+    Slot(u32),
+    Owned(String),
 }
 
 #[derive(Debug)]
@@ -77,6 +93,13 @@ fn key_hash(billing_npi: &str, claim_id: &str) -> u64 {
 }
 
 impl MemoryHistory {
+    /// Makes a content key lead to a stored claim that may be duplicated
+    /// (the store knows claims the run never saw).
+    pub fn link_content(&mut self, content_key: u64, payer_claim_id: &str) {
+        self.by_content
+            .insert(content_key, ContentAt::Owned(payer_claim_id.to_string()));
+    }
+
     /// Makes an older payer claim id (REF*F8) lead to the claim that now
     /// answers for its key: the store knows ids the run never saw.
     pub fn link(&mut self, payer_claim_id: &str, billing_npi: &str, claim_id: &str) {
@@ -125,11 +148,38 @@ impl ClaimHistory for MemoryHistory {
             .get(*self.by_payer_id.get(payer_claim_id)? as usize)?;
         Some((k.billing_npi.clone(), k.claim_id.clone()))
     }
+    fn by_content(&self, content_key: u64) -> Option<String> {
+        match self.by_content.get(&content_key)? {
+            ContentAt::Slot(at) => self
+                .keys
+                .get(*at as usize)?
+                .prior
+                .as_ref()
+                .map(|p| p.payer_claim_id.clone()),
+            ContentAt::Owned(id) => Some(id.clone()),
+        }
+    }
     fn record(&mut self, billing_npi: &str, claim_id: &str, prior: PriorClaim) {
         let at = self.slot_or_add(billing_npi, claim_id);
         self.by_payer_id.insert(prior.payer_claim_id.clone(), at);
-        if let Some(k) = self.keys.get_mut(at as usize) {
-            k.prior = Some(prior);
+        let content = prior.content_key;
+        let old = self
+            .keys
+            .get_mut(at as usize)
+            .and_then(|k| k.prior.replace(prior));
+        // The claim this one takes the slot from stays live for its
+        // content (SPEC §3.3): its id moves into the content table.
+        if let Some(old) = old {
+            if let Some(k) = old.content_key {
+                if let Some(c) = self.by_content.get_mut(&k) {
+                    if matches!(c, ContentAt::Slot(s) if *s == at) {
+                        *c = ContentAt::Owned(old.payer_claim_id);
+                    }
+                }
+            }
+        }
+        if let Some(k) = content {
+            self.by_content.insert(k, ContentAt::Slot(at));
         }
     }
     fn forget(&mut self, billing_npi: &str, claim_id: &str) {
@@ -138,6 +188,16 @@ impl ClaimHistory for MemoryHistory {
         };
         if let Some(p) = self.keys.get_mut(at as usize).and_then(|k| k.prior.take()) {
             self.by_payer_id.remove(&p.payer_claim_id);
+            if let Some(k) = p.content_key {
+                let here = match self.by_content.get(&k) {
+                    Some(ContentAt::Slot(s)) => *s == at,
+                    Some(ContentAt::Owned(id)) => *id == p.payer_claim_id,
+                    None => false,
+                };
+                if here {
+                    self.by_content.remove(&k);
+                }
+            }
         }
     }
 }
@@ -150,6 +210,7 @@ mod tests {
         PriorClaim {
             payer_claim_id: payer_claim_id.into(),
             consumption: vec![],
+            content_key: None,
         }
     }
 

@@ -15,7 +15,9 @@ use crate::rules::index::{LineFacts, Matched};
 
 use super::checks::{Checked, Failure, Member};
 use super::reasons::{line_label, plural, round_cents, u, Label, Why};
+use super::units::{self, Inpatient, LineUse, StayDays, Usage};
 use super::{claim_status, Adjudicator};
+use crate::authorizations::UnitType;
 
 impl Adjudicator<'_> {
     pub(super) fn adjudicate_lines(
@@ -32,7 +34,7 @@ impl Adjudicator<'_> {
         // overlaps their cache misses instead of waiting for each in turn
         // (with a million authorizations most lookups miss).
         let member = Member {
-            key: MemberKey::of(&claim.subscriber.member_id),
+            key: MemberKey::of_member(claim.member()),
             auths: Cell::new(None),
         };
         // The first number's lookup is kept whether or not it is on file.
@@ -40,7 +42,7 @@ impl Adjudicator<'_> {
             .lines
             .iter()
             .map(|line| {
-                let rule = self.rules.matched(&LineFacts::of(claim, line));
+                let rule = self.rules.matched(&self.facts(claim, line));
                 if rule.is_some() {
                     // Where the member's authorizations are, for a
                     // suggestion if this line fails: found here, beside
@@ -53,9 +55,50 @@ impl Adjudicator<'_> {
                 (rule, first)
             })
             .collect();
-        for (line, (rule, first)) in claim.lines.iter().zip(resolved) {
-            let d = self.line(claim, &member, line, rule, first, book, &mut consumption);
-            lines.push(d);
+        // SPEC §3.2: on an inpatient claim the accommodation lines' days
+        // are judged in day order over the claim; the other lines keep
+        // their places (units are consumed in line order).
+        let layout = units::layout(claim);
+        if layout.is_empty() {
+            // Not inpatient (the usual case): in line order, nothing to lay out.
+            for (line, &(rule, first)) in claim.lines.iter().zip(&resolved) {
+                let use_ = LineUse::of(claim, line, None);
+                let d = self.line(
+                    claim,
+                    &member,
+                    line,
+                    &use_,
+                    rule,
+                    first,
+                    book,
+                    &mut consumption,
+                );
+                lines.push(d);
+            }
+        } else {
+            let mut decided: Vec<Option<LineDecision>> = vec![None; claim.lines.len()];
+            for i in day_order(&layout) {
+                let (Some(line), Some(&(rule, first)), Some(&inpatient)) =
+                    (claim.lines.get(i), resolved.get(i), layout.get(i))
+                else {
+                    continue;
+                };
+                let use_ = LineUse::of(claim, line, inpatient);
+                let d = self.line(
+                    claim,
+                    &member,
+                    line,
+                    &use_,
+                    rule,
+                    first,
+                    book,
+                    &mut consumption,
+                );
+                if let Some(slot) = decided.get_mut(i) {
+                    *slot = Some(d);
+                }
+            }
+            lines.extend(decided.into_iter().flatten());
         }
         let status = claim_status(&lines);
         ClaimDecision {
@@ -77,6 +120,7 @@ impl Adjudicator<'_> {
         claim: &Claim,
         member: &Member<'_>,
         line: &ServiceLine,
+        use_: &LineUse,
         rule: Option<Matched<'_>>,
         resolved: Option<Option<AuthId>>,
         book: &mut AuthBook,
@@ -98,24 +142,57 @@ impl Adjudicator<'_> {
             claim,
             member,
             line,
-            dates,
+            use_,
             label: &label,
             says,
         };
         let chosen = self.choose(&at, resolved, book);
         d.authorization = chosen.number.map(str::to_string);
         let num = chosen.number.unwrap_or_default();
+        // What the chosen authorization counts, and a stay line's days
+        // judged, read before the book is written to.
+        let unit_type = chosen.found.map_or(UnitType::Units, |(_, t)| t.unit_type);
+        let usage = use_.usage(unit_type);
+        let stay = match (usage, chosen.found, &chosen.result) {
+            (Usage::Stay(Some(span)), Some((_, t)), Ok(())) => Some(StayDays::judge(span, t)),
+            _ => None,
+        };
         match &chosen.result {
             Ok(()) => {
                 let (id, total, remaining) = terms_of(&chosen);
-                approve(&at, &mut d, num, total, remaining);
-                take(book, consumption, id, num, line.number, line.units);
+                match (usage, stay) {
+                    (_, Some(days)) => {
+                        let covers = chosen.found.map(|(_, t)| DateRange {
+                            start: t.start_date,
+                            end: t.end_date,
+                        });
+                        stay_line(&at, &mut d, num, (total, remaining), covers, days);
+                        if days.approved > 0 {
+                            let n = Decimal::from(days.approved);
+                            take(book, consumption, id, num, line.number, n);
+                        }
+                    }
+                    (Usage::Ancillary(_), _) => {
+                        d.decision = Decision::Approved;
+                        d.reason = reason!(
+                            "{label}: {says}; authorization {num} covers it: an ancillary service of the inpatient stay within the authorization's dates; it consumes no days."
+                        );
+                    }
+                    (Usage::Visits, _) => {
+                        approve(&at, &mut d, num, total, remaining, unit_type);
+                        take(book, consumption, id, num, line.number, Decimal::ONE);
+                    }
+                    _ => {
+                        approve(&at, &mut d, num, total, remaining, unit_type);
+                        take(book, consumption, id, num, line.number, line.units);
+                    }
+                }
             }
             Err(Failure::Pending) => pend(&at, &mut d, num),
             Err(Failure::TooFewUnits(remaining)) => {
                 let remaining = *remaining;
                 let (id, total, _) = terms_of(&chosen);
-                partial(&at, &mut d, num, total, remaining);
+                partial(&at, &mut d, num, total, remaining, unit_type);
                 take(book, consumption, id, num, line.number, remaining);
             }
             Err(f) => {
@@ -125,10 +202,10 @@ impl Adjudicator<'_> {
                     terms: chosen.found.map(|(_, t)| t),
                     record: chosen.found.and_then(|(id, _)| book.record(id)),
                     line,
-                    dates,
+                    dates: chosen.found.map_or(use_.dates, |_| use_.row8_dates(usage)),
                 };
                 if f.suggests() {
-                    d.suggestion = self.suggestion(claim, member, line, book, dates.as_ref());
+                    d.suggestion = self.suggestion(claim, member, line, book, use_);
                 }
                 deny(&at, &mut d, f, &why);
             }
@@ -138,7 +215,7 @@ impl Adjudicator<'_> {
 
     /// Why a line needs no PA: an emergency exempt from a rule, or no rule.
     fn not_required_reason(&self, claim: &Claim, line: &ServiceLine, label: &Label<'_>) -> String {
-        let facts = LineFacts::of(claim, line);
+        let facts = self.facts(claim, line);
         let exempted = if facts.emergency {
             self.rules.lookup(&LineFacts {
                 emergency: false,
@@ -177,15 +254,7 @@ impl Adjudicator<'_> {
                 Some(first) if k == 0 => first.and_then(|id| book.terms(id).map(|t| (id, t))),
                 _ => book.find(n),
             };
-            let c = self.check(
-                at.claim,
-                at.member,
-                at.line,
-                n,
-                found,
-                book,
-                at.dates.as_ref(),
-            );
+            let c = self.check(at.claim, at.member, at.line, n, found, book, at.use_);
             if c.result.is_ok() {
                 return c;
             }
@@ -201,12 +270,37 @@ impl Adjudicator<'_> {
     }
 }
 
+/// The order an inpatient claim's lines are decided in: line order, except
+/// that the accommodation lines take the accommodation positions in order
+/// of their first day (SPEC §3.2: days are judged in day order over the
+/// claim; the other lines keep their places).
+fn day_order(layout: &[Option<Inpatient>]) -> Vec<usize> {
+    let start = |i: &usize| match layout.get(*i).copied().flatten() {
+        Some(Inpatient::Accommodation(span)) => Some(span.map(|s| s.start)),
+        _ => None,
+    };
+    let mut order: Vec<usize> = (0..layout.len()).collect();
+    let slots: Vec<usize> = order
+        .iter()
+        .copied()
+        .filter(|i| start(i).is_some())
+        .collect();
+    let mut by_day = slots.clone();
+    by_day.sort_by_key(start);
+    for (slot, line) in slots.into_iter().zip(by_day) {
+        if let Some(o) = order.get_mut(slot) {
+            *o = line;
+        }
+    }
+    order
+}
+
 /// What a line's reason is written from, found once.
 struct Line<'c, 'm> {
     claim: &'c Claim,
     member: &'m Member<'c>,
     line: &'c ServiceLine,
-    dates: Option<DateRange>,
+    use_: &'m LineUse,
     label: &'m Label<'c>,
     /// The rule's sentence ("MRI requires prior authorization under …").
     says: &'c str,
@@ -240,32 +334,148 @@ fn take(
     });
 }
 
-/// Row 12: approved, units consumed.
+/// Row 12: approved, units (or one visit) consumed.
 fn approve(
     at: &Line<'_, '_>,
     d: &mut LineDecision,
     num: &str,
     total: Option<Decimal>,
     remaining: Option<Decimal>,
+    unit_type: UnitType,
 ) {
     let Line {
         line, label, says, ..
     } = at;
     d.decision = Decision::Approved;
-    d.reason = match remaining {
-        Some(r) => reason!(
-            "{label}: {says}; authorization {num} covers it: {} {} approved; {} of {} units remain.",
+    let (one, many) = unit_type.nouns();
+    let used = match unit_type {
+        UnitType::Visits => Decimal::ONE,
+        _ => line.units,
+    };
+    let left = |r: Decimal| r - used;
+    d.reason = match (unit_type, remaining) {
+        (UnitType::Visits, Some(r)) => reason!(
+            "{label}: {says}; authorization {num} covers it: {} {} approved as one visit; {} of {} visits remain.",
             u(line.units),
             plural(line.units),
-            u(r - line.units),
+            u(left(r)),
             u(total.unwrap_or_default())
         ),
-        None => reason!(
-            "{label}: {says}; authorization {num} covers it: {} {} approved; the authorization has no unit limit.",
+        (UnitType::Visits, None) => reason!(
+            "{label}: {says}; authorization {num} covers it: {} {} approved as one visit; the authorization has no visit limit.",
             u(line.units),
             plural(line.units)
         ),
+        (_, Some(r)) => reason!(
+            "{label}: {says}; authorization {num} covers it: {} {} approved; {} of {} {many} remain.",
+            u(line.units),
+            if line.units == Decimal::ONE { one } else { many },
+            u(left(r)),
+            u(total.unwrap_or_default())
+        ),
+        (_, None) => reason!(
+            "{label}: {says}; authorization {num} covers it: {} {} approved; the authorization has no {one} limit.",
+            u(line.units),
+            if line.units == Decimal::ONE { one } else { many },
+        ),
     };
+}
+
+/// SPEC §3.2: an accommodation line of an inpatient stay under a days
+/// authorization, its days judged one by one. One adjustment per group of
+/// denied days, in the order 197, 302, 198; the last takes what is left of
+/// the rounded total, so a fully denied line adjusts exactly its charge.
+fn stay_line(
+    at: &Line<'_, '_>,
+    d: &mut LineDecision,
+    num: &str,
+    (total, remaining): (Option<Decimal>, Option<Decimal>),
+    covers: Option<DateRange>,
+    days: StayDays,
+) {
+    let Line {
+        line, label, says, ..
+    } = at;
+    let denied = days.denied();
+    let billed = line.units;
+    let share = |n: u32| {
+        if billed.is_zero() {
+            Decimal::ZERO
+        } else {
+            round_cents(line.charge * Decimal::from(n) / billed)
+        }
+    };
+    let groups = [
+        (Carc::C197, days.before),
+        (Carc::C302, days.after),
+        (Carc::C198, days.exceeded),
+    ];
+    let last = groups.iter().rposition(|&(_, n)| n > 0);
+    let mut so_far = Decimal::ZERO;
+    for (k, &(carc, n)) in groups.iter().enumerate() {
+        if n == 0 {
+            continue;
+        }
+        let amount = if Some(k) == last {
+            share(denied) - so_far
+        } else {
+            share(n)
+        };
+        so_far += amount;
+        d.adjustments.push(Adjustment {
+            group: Group::CO,
+            carc,
+            amount: money(amount),
+            units: Decimal::from(n),
+        });
+    }
+    if days.before + days.after > 0 {
+        d.remarks.push(crate::model::carc::Rarc::N351);
+    }
+    let denied_units = Decimal::from(denied).min(billed.max(Decimal::ZERO));
+    d.units_denied = denied_units;
+    d.units_approved = billed - denied_units;
+    d.decision = if denied == 0 {
+        Decision::Approved
+    } else if days.approved == 0 {
+        Decision::Denied
+    } else {
+        Decision::Partial
+    };
+    let approved = Decimal::from(days.approved);
+    let left = match remaining {
+        Some(r) => reason!(
+            "{} of {} days remain",
+            u((r - approved).max(Decimal::ZERO)),
+            u(total.unwrap_or_default())
+        ),
+        None => "the authorization has no day limit".to_string(),
+    };
+    let mut why = String::new();
+    for (n, text) in [
+        (
+            days.before,
+            "before the authorization starts (CO-197, N351)",
+        ),
+        (days.after, "after the authorization ends (CO-302, N351)"),
+        (days.exceeded, "beyond the authorized days (CO-198)"),
+    ] {
+        if n > 0 {
+            why.push_str(&reason!(
+                "; {n} day{} denied {text}",
+                if n == 1 { "" } else { "s" }
+            ));
+        }
+    }
+    d.reason = reason!(
+        "{label}: {says}; authorization {num} covers {} for the inpatient stay: {} of {} day{} approved{why}; {left}.",
+        covers
+            .map(|c| reason!("{}..{}", crate::model::Ymd(c.start), crate::model::Ymd(c.end)))
+            .unwrap_or_default(),
+        days.approved,
+        u(billed),
+        if billed == Decimal::ONE { "" } else { "s" }
+    );
 }
 
 /// Row 6: pended, not final.
@@ -286,10 +496,13 @@ fn partial(
     num: &str,
     total: Option<Decimal>,
     remaining: Decimal,
+    unit_type: UnitType,
 ) {
     let Line {
         line, label, says, ..
     } = at;
+    let (one, many) = unit_type.nouns();
+    let plural = |n: Decimal| if n == Decimal::ONE { one } else { many };
     let excess = line.units - remaining;
     let amount = if line.units.is_zero() {
         Decimal::ZERO

@@ -9,10 +9,12 @@
 #[macro_use]
 mod reasons;
 mod checks;
+mod content;
 mod exempt;
 mod history;
 mod line;
 mod submission;
+mod units;
 
 use rust_decimal::Decimal;
 
@@ -23,8 +25,10 @@ use crate::model::carc::{Carc, Group};
 pub use crate::model::{
     money, Adjustment, ClaimDecision, ClaimStatus, Consumption, Decision, LineDecision,
 };
-use crate::model::{Claim, Frequency, ServiceLine};
+use crate::model::{Claim, Frequency, NetworkDirectory, ServiceLine};
+use crate::rules::index::LineFacts;
 use crate::rules::RulesIndex;
+pub use content::{content_key, content_key_text};
 pub use history::{earlier_claim, ClaimHistory, MemoryHistory, PriorClaim};
 use reasons::line_label;
 pub use submission::{decide_submission, Submission, SubmittedClaim, SupersededStored};
@@ -39,6 +43,9 @@ pub struct Decided {
     pub live: bool,
     /// Earlier claims this one takes the place of.
     pub supersedes: Vec<Superseded>,
+    /// Its content key (SPEC §3.3) when a later claim may duplicate it
+    /// (None for a duplicate or a void).
+    pub content_key: Option<u64>,
 }
 
 /// An earlier claim a decided claim takes the place of.
@@ -58,14 +65,17 @@ pub struct Adjudicator<'r> {
     pub(crate) rules: &'r RulesIndex,
     /// Gold-card exemptions (SPEC §3.5), when the caller has any.
     pub(crate) exemptions: Option<&'r ExemptionBook>,
+    network: Option<&'r NetworkDirectory>,
 }
 
 impl<'r> Adjudicator<'r> {
-    /// An adjudicator over a rule index, with no exemptions.
+    /// An adjudicator over a rule index, with no exemptions and no network
+    /// directory (every provider in network).
     pub fn new(rules: &'r RulesIndex) -> Self {
         Adjudicator {
             rules,
             exemptions: None,
+            network: None,
         }
     }
 
@@ -76,6 +86,25 @@ impl<'r> Adjudicator<'r> {
             exemptions: Some(book),
             ..self
         }
+    }
+
+    /// The same adjudicator judging `network = "out"` rules against a
+    /// network directory (SPEC §2.4; an empty one: everyone in network).
+    pub fn with_network(self, network: &'r NetworkDirectory) -> Self {
+        Adjudicator {
+            network: Some(network),
+            ..self
+        }
+    }
+
+    /// What the rule index is asked about a line: its facts, and whether
+    /// the billing provider is out of network on the line's service date.
+    pub(crate) fn facts<'c>(&self, claim: &'c Claim, line: &'c ServiceLine) -> LineFacts<'c> {
+        let mut f = LineFacts::of(claim, line);
+        f.out_of_network = self
+            .network
+            .is_some_and(|n| !n.in_network(&claim.billing_npi, f.date));
+        f
     }
 
     /// The rule index.
@@ -112,13 +141,17 @@ impl<'r> Adjudicator<'r> {
         let mut supersedes = Vec::new();
         let mut reversed = Vec::new();
         let mut replaces: Option<String> = None;
+        let content = content_key(claim);
         match claim.frequency {
-            Frequency::Original => {
-                if let Some(prior) = &own_prior {
+            // SPEC §3.3: any frequency but 7 and 8 is an exact duplicate of
+            // an earlier live claim with the same content.
+            Frequency::Original | Frequency::Other => {
+                if let Some(prior) = history.by_content(content) {
                     return Decided {
-                        decision: self.duplicate(claim, payer_claim_id, prior),
+                        decision: self.duplicate(claim, payer_claim_id, &prior),
                         live: false,
                         supersedes,
+                        content_key: None,
                     };
                 }
             }
@@ -141,6 +174,7 @@ impl<'r> Adjudicator<'r> {
                         decision: self.void(claim, payer_claim_id, prior.as_ref(), reversed),
                         live: false,
                         supersedes,
+                        content_key: None,
                     };
                 }
                 replaces = Some(match &prior {
@@ -161,7 +195,6 @@ impl<'r> Adjudicator<'r> {
                     ),
                 });
             }
-            Frequency::Other => {}
         }
         // Originals, replacements and other frequencies: adjudicate afresh
         // and remember what was consumed, for a later replacement or void.
@@ -191,12 +224,14 @@ impl<'r> Adjudicator<'r> {
             PriorClaim {
                 payer_claim_id: payer_claim_id.to_string(),
                 consumption: d.consumption.clone(),
+                content_key: Some(content),
             },
         );
         Decided {
             decision: d,
             live: true,
             supersedes,
+            content_key: Some(content),
         }
     }
 
@@ -227,13 +262,13 @@ impl<'r> Adjudicator<'r> {
         }
     }
 
-    fn duplicate(&self, claim: &Claim, payer_claim_id: &str, prior: &PriorClaim) -> ClaimDecision {
+    fn duplicate(&self, claim: &Claim, payer_claim_id: &str, prior: &str) -> ClaimDecision {
         let lines = claim
             .lines
             .iter()
             .map(|line| {
                 let mut d = self.base_line(claim, line);
-                d.rule = self.rules.rule_for(claim, line).map(|r| r.id.clone());
+                d.rule = self.rules.lookup(&self.facts(claim, line)).map(|r| r.id.clone());
                 d.decision = Decision::Denied;
                 d.units_approved = Decimal::ZERO;
                 d.units_denied = line.units;
@@ -244,13 +279,11 @@ impl<'r> Adjudicator<'r> {
                     units: line.units,
                 });
                 d.reason = reason!(
-                    "{}: exact duplicate of claim {} from billing NPI {}, already adjudicated as payer claim {}; \
-                     nothing was paid or consumed. To correct the earlier claim, send a replacement (frequency 7) with REF*F8 {}.",
+                    "{}: exact duplicate of an earlier claim from billing NPI {} for the same member, charges and services, \
+                     already adjudicated as payer claim {prior}; nothing was paid or consumed. \
+                     To correct the earlier claim, send a replacement (frequency 7) with REF*F8 {prior}.",
                     line_label(line, claim.line_dates(line).as_ref()),
-                    claim.claim_id,
                     claim.billing_npi,
-                    prior.payer_claim_id,
-                    prior.payer_claim_id
                 );
                 d
             })

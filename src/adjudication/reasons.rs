@@ -153,7 +153,8 @@ impl std::fmt::Display for Why<'_> {
             ),
             Failure::NoUnits => write!(
                 f,
-                "authorization {num} has no units left ({} of {} used)",
+                "authorization {num} has no {} left ({} of {} used)",
+                a.map_or("units", |a| a.unit_type.nouns().1),
                 u(a.map(|a| a.units_used).unwrap_or_default()),
                 u(a.and_then(|a| a.units).unwrap_or_default())
             ),

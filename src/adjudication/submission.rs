@@ -24,6 +24,9 @@ pub struct SubmittedClaim {
     pub decision: ClaimDecision,
     /// The later claim of the same submission that reversed its units.
     pub reversed_by: Option<String>,
+    /// Its content key (SPEC §3.3) while a later claim may duplicate it:
+    /// None for duplicates and voids and once reversed.
+    pub content_key: Option<u64>,
 }
 
 /// A claim stored before the submission that a claim of it takes the
@@ -89,6 +92,7 @@ pub fn decide_submission(
                     earlier.live = false;
                     if old.reversed {
                         earlier.reversed_by = Some(payer_claim_id.clone());
+                        earlier.content_key = None;
                     }
                 }
                 None => out.superseded.push(SupersededStored {
@@ -105,6 +109,7 @@ pub fn decide_submission(
             live: decided.live,
             decision: decided.decision,
             reversed_by: None,
+            content_key: decided.content_key,
         });
     }
     out

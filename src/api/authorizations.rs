@@ -102,6 +102,9 @@ pub(super) struct AuthorizationPatch {
     start_date: Option<String>,
     end_date: Option<String>,
     status: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    patient_birth_date: Option<Option<String>>,
+    unit_type: Option<String>,
 }
 
 /// `PATCH /v1/authorizations/{number}`.
@@ -155,6 +158,12 @@ pub(super) async fn patch_authorization(
             }
             if let Some(v) = p.status {
                 r.status = v;
+            }
+            if let Some(v) = p.patient_birth_date {
+                r.patient_birth_date = v;
+            }
+            if let Some(v) = p.unit_type {
+                r.unit_type = Some(v);
             }
         })
         .await?;

@@ -17,8 +17,8 @@ use hashbrown::HashTable;
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use super::{AuthStatus, Authorization};
-use crate::model::{any_matches, code_key, CodeSpec, DateRange};
+use super::{AuthStatus, Authorization, UnitType};
+use crate::model::{any_matches, code_key, CodeSpec, DateRange, Member, MemberBirth};
 
 /// An identifier of up to 15 bytes with its length, inline: equal strings,
 /// and only they, give equal keys. None for longer identifiers. Hashed as
@@ -106,6 +106,10 @@ pub struct Terms {
     pub units: Option<Decimal>,
     /// Units already consumed.
     pub units_used: Decimal,
+    /// What the units count.
+    pub unit_type: UnitType,
+    /// The dependent's birth date (None: the subscriber's own). PHI.
+    patient_birth_date: Option<NaiveDate>,
     codes: Codes,
     /// The member's next authorization (NONE at the end).
     next_of_member: u32,
@@ -122,6 +126,8 @@ impl Terms {
             end_date: a.end_date,
             units: a.units,
             units_used: a.units_used,
+            unit_type: a.unit_type,
+            patient_birth_date: a.patient_birth_date,
             codes: Codes::of(&a.codes),
             next_of_member: NONE,
         }
@@ -146,21 +152,42 @@ pub struct AuthId(u32);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemberAuths(u32);
 
-/// A claim's member id, packed once per claim and then compared with each
-/// authorization's member inline, with no lookup: only suggestions look
-/// the member up.
-#[derive(Debug, Clone, Copy)]
+/// A claim's member (SPEC §3.1), its id packed once per claim and then
+/// compared with each authorization's member inline, with no lookup: only
+/// suggestions look the member up.
+#[derive(Clone, Copy)]
 pub struct MemberKey<'a> {
     id: &'a str,
     packed: Option<Packed>,
+    birth: MemberBirth,
+}
+
+impl std::fmt::Debug for MemberKey<'_> {
+    // The birth date is PHI: never in a Debug output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemberKey")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'a> MemberKey<'a> {
-    /// The key of a member id.
+    /// The key of a subscriber sent without patient loop or birth date:
+    /// it matches the authorizations of the subscriber themself.
     pub fn of(id: &'a str) -> Self {
         MemberKey {
             id,
             packed: Packed::of(id),
+            birth: MemberBirth::Subscriber(None),
+        }
+    }
+
+    /// The key of a claim's member (SPEC §3.1).
+    pub fn of_member(member: Member<'a>) -> Self {
+        MemberKey {
+            id: member.member_id,
+            packed: Packed::of(member.member_id),
+            birth: member.birth,
         }
     }
 }
@@ -353,11 +380,14 @@ impl AuthBook {
         self.auths.get(id.0 as usize)
     }
 
-    /// True when the authorization was issued for this member.
+    /// True when the authorization was issued for this member (SPEC §3.1:
+    /// the subscriber id, and the patient's birth date when the claim has a
+    /// patient loop).
     pub fn is_for(&self, id: AuthId, terms: &Terms, member: &MemberKey<'_>) -> bool {
-        same_id(terms.member_key, member.packed, || {
-            self.record(id).is_some_and(|a| a.member_id == member.id)
-        })
+        member.birth.accepts(terms.patient_birth_date)
+            && same_id(terms.member_key, member.packed, || {
+                self.record(id).is_some_and(|a| a.member_id == member.id)
+            })
     }
 
     /// Where a member's authorizations are (found once per claim, at most).
@@ -456,6 +486,8 @@ mod tests {
             start_date: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
             end_date: NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),
             status: AuthStatus::Approved,
+            patient_birth_date: None,
+            unit_type: UnitType::Units,
         }
     }
 

@@ -54,6 +54,51 @@ impl AuthStatus {
     }
 }
 
+/// What an authorization's units count (SPEC §2.3 `unit_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnitType {
+    /// Units of service as billed (the default).
+    #[default]
+    Units,
+    /// Visits: each line is one visit whatever its units.
+    Visits,
+    /// Inpatient days (SPEC §3.2).
+    Days,
+}
+
+impl FromStr for UnitType {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "" | "units" => Ok(UnitType::Units),
+            "visits" => Ok(UnitType::Visits),
+            "days" => Ok(UnitType::Days),
+            _ => Err(()),
+        }
+    }
+}
+
+impl UnitType {
+    /// The word used in files and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnitType::Units => "units",
+            UnitType::Visits => "visits",
+            UnitType::Days => "days",
+        }
+    }
+
+    /// The word for one of them, and for several (reasons).
+    pub fn nouns(self) -> (&'static str, &'static str) {
+        match self {
+            UnitType::Units => ("unit", "units"),
+            UnitType::Visits => ("visit", "visits"),
+            UnitType::Days => ("day", "days"),
+        }
+    }
+}
+
 /// Units still available of `units` approved with `used` consumed (None:
 /// unlimited; never below zero).
 pub fn units_remaining(units: Option<Decimal>, used: Decimal) -> Option<Decimal> {
@@ -81,6 +126,10 @@ pub struct Authorization {
     pub end_date: NaiveDate,
     /// UM status.
     pub status: AuthStatus,
+    /// Birth date of the dependent it is for (None: the subscriber). PHI.
+    pub patient_birth_date: Option<NaiveDate>,
+    /// What `units` count.
+    pub unit_type: UnitType,
 }
 
 impl Authorization {
@@ -126,6 +175,13 @@ pub struct AuthorizationRecord {
     pub end_date: String,
     /// approved, denied, pending or cancelled.
     pub status: String,
+    /// Birth date (YYYY-MM-DD) of the dependent the authorization is for;
+    /// absent or empty: the subscriber themself.
+    #[serde(default)]
+    pub patient_birth_date: Option<String>,
+    /// units (default), visits or days.
+    #[serde(default)]
+    pub unit_type: Option<String>,
 }
 
 /// One field of an authorization that is wrong, and why.
@@ -199,6 +255,30 @@ impl AuthorizationRecord {
         };
         let start_date = date("start_date", &self.start_date);
         let end_date = date("end_date", &self.end_date);
+        // PHI: a bad birth date is not echoed back.
+        let patient_birth_date = match self.patient_birth_date.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(b) => match NaiveDate::parse_from_str(b, "%Y-%m-%d") {
+                Ok(d) => Some(d),
+                Err(_) => {
+                    bad(
+                        "patient_birth_date",
+                        "is not a date (YYYY-MM-DD)".to_string(),
+                    );
+                    None
+                }
+            },
+        };
+        let unit_type = match self.unit_type.as_deref().map(str::trim) {
+            None => UnitType::Units,
+            Some(t) => t.parse::<UnitType>().unwrap_or_else(|()| {
+                bad(
+                    "unit_type",
+                    format!("\"{t}\" is not one of units, visits, days"),
+                );
+                UnitType::Units
+            }),
+        };
         let status = match self.status.trim().parse::<AuthStatus>() {
             Ok(s) => Some(s),
             Err(()) => {
@@ -229,6 +309,8 @@ impl AuthorizationRecord {
                     start_date,
                     end_date,
                     status,
+                    patient_birth_date,
+                    unit_type,
                 })
             }
             _ => Err(problems),
@@ -248,6 +330,8 @@ impl From<&Authorization> for AuthorizationRecord {
             start_date: a.start_date.to_string(),
             end_date: a.end_date.to_string(),
             status: a.status.as_str().to_string(),
+            patient_birth_date: a.patient_birth_date.map(|d| d.to_string()),
+            unit_type: Some(a.unit_type.as_str().to_string()),
         }
     }
 }
@@ -282,6 +366,9 @@ const COLUMNS: [&str; 9] = [
     "end_date",
     "status",
 ];
+
+/// Columns a file may add after the nine (SPEC §2.3); the header says.
+const OPTIONAL_COLUMNS: [&str; 2] = ["patient_birth_date", "unit_type"];
 
 /// Parses the authorization CSV of SPEC §2.3. All or nothing: any bad row
 /// fails the whole import, with every bad row reported by line number.
@@ -322,8 +409,20 @@ pub fn import_csv(data: &[u8]) -> Result<Vec<Authorization>, CsvImportError> {
             }),
         }
     }
-    for h in &header {
-        if !COLUMNS.contains(&h.as_str()) {
+    for name in OPTIONAL_COLUMNS {
+        if let Some(i) = header.iter().position(|h| h == name) {
+            col.insert(name, i);
+        }
+    }
+    for (i, h) in header.iter().enumerate() {
+        if header.iter().position(|o| o == h) != Some(i) {
+            problems.push(CsvProblem {
+                line: 1,
+                field: Some(h.clone()),
+                message: "column appears more than once".into(),
+            });
+        }
+        if !COLUMNS.contains(&h.as_str()) && !OPTIONAL_COLUMNS.contains(&h.as_str()) {
             problems.push(CsvProblem {
                 line: 1,
                 field: Some(h.clone()),
@@ -366,6 +465,8 @@ pub fn import_csv(data: &[u8]) -> Result<Vec<Authorization>, CsvImportError> {
             start_date: get("start_date"),
             end_date: get("end_date"),
             status: get("status"),
+            patient_birth_date: Some(get("patient_birth_date")).filter(|b| !b.is_empty()),
+            unit_type: Some(get("unit_type")).filter(|t| !t.is_empty()),
         };
         if !record.number.is_empty() {
             if let Some(first) = seen.insert(record.number.clone(), line) {
@@ -443,6 +544,56 @@ mod tests {
         assert!(lines.contains(&(3, Some("status"))));
         assert!(lines.contains(&(4, Some("number"))), "duplicate number");
         assert!(e.to_string().contains("line 3 (provider_npi)"));
+    }
+
+    #[test]
+    fn optional_columns_follow_the_header_and_old_files_import_unchanged() {
+        let old =
+            b"number,member_id,provider_npi,codes,units,units_used,start_date,end_date,status\n\
+                    A1,M1,1234567893,70551,1,0,2026-01-10,2026-04-10,approved\n";
+        let a = import_csv(old).unwrap();
+        assert_eq!(a[0].patient_birth_date, None);
+        assert_eq!(a[0].unit_type, UnitType::Units);
+        // Either column, both, in any order; empty cells are the defaults.
+        let both = b"unit_type,number,member_id,provider_npi,codes,units,units_used,start_date,end_date,status,patient_birth_date\n\
+                     visits,A1,M1,1234567893,G0299,4,0,2026-01-10,2026-04-10,approved,2015-02-02\n\
+                     ,A2,M1,1234567893,,5,0,2026-01-10,2026-04-10,approved,\n\
+                     days,A3,M1,1234567893,,5,0,2026-01-10,2026-04-10,approved,\n";
+        let a = import_csv(both).unwrap();
+        assert_eq!(a[0].unit_type, UnitType::Visits);
+        assert_eq!(a[0].patient_birth_date, NaiveDate::from_ymd_opt(2015, 2, 2));
+        assert_eq!(
+            (a[1].unit_type, a[1].patient_birth_date),
+            (UnitType::Units, None)
+        );
+        assert_eq!(a[2].unit_type, UnitType::Days);
+        let one = b"number,member_id,provider_npi,codes,units,units_used,start_date,end_date,status,unit_type\n\
+                    A1,M1,1234567893,,1,0,2026-01-10,2026-04-10,approved,days\n";
+        assert_eq!(import_csv(one).unwrap()[0].unit_type, UnitType::Days);
+    }
+
+    #[test]
+    fn end_before_start_bad_unit_type_and_bad_birth_date_are_bad_rows() {
+        let csv = b"number,member_id,provider_npi,codes,units,units_used,start_date,end_date,status,patient_birth_date,unit_type\n\
+                    A1,M1,1234567893,,1,0,2026-01-10,2026-04-10,approved,,\n\
+                    A2,M1,1234567893,,1,0,2026-04-10,2026-01-10,approved,,\n\
+                    A3,M1,1234567893,,1,0,2026-01-10,2026-04-10,approved,2015-02-31,hours\n";
+        let e = import_csv(csv).unwrap_err();
+        let at: Vec<(u64, Option<&str>)> = e
+            .problems
+            .iter()
+            .map(|p| (p.line, p.field.as_deref()))
+            .collect();
+        assert_eq!(
+            at,
+            [
+                (3, Some("end_date")),
+                (4, Some("patient_birth_date")),
+                (4, Some("unit_type"))
+            ]
+        );
+        // A birth date is PHI: never echoed in the error.
+        assert!(!e.to_string().contains("2015-02-31"), "{e}");
     }
 
     #[test]

@@ -30,6 +30,31 @@ pub fn load_rules(path: Option<&Path>) -> Result<RuleSet> {
     }
 }
 
+/// SPEC §3.4 the rule set in force for a command with a store: `--rules`
+/// when given (for this run only), else the store's active set, else (no
+/// set ever stored) the bundled one.
+pub fn rules_in_force(
+    path: Option<&Path>,
+    store: Option<&Store>,
+    rt: &tokio::runtime::Runtime,
+) -> Result<RuleSet> {
+    if path.is_some() {
+        return load_rules(path);
+    }
+    let Some(store) = store else {
+        return load_rules(None);
+    };
+    match rt.block_on(store.active_rules())? {
+        Some(stored) => RuleSet::from_toml(&stored.source).with_context(|| {
+            format!(
+                "the store's active rule set {} does not load",
+                stored.version
+            )
+        }),
+        None => load_rules(None),
+    }
+}
+
 /// Loads the authorization CSV (empty book when none is given).
 pub fn load_auths(path: Option<&Path>) -> Result<AuthBook> {
     match path {
@@ -187,24 +212,35 @@ pub fn run(
     files: &[PathBuf],
 ) -> Result<i32> {
     let inputs = super::open_inputs(files)?;
-    let set = load_rules(src.rules)?;
+    // With --db the store is opened first: its active rule set decides
+    // unless --rules overrides it (SPEC §3.4).
+    let opened = match src.db {
+        None => None,
+        Some(url) => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let store = rt.block_on(Store::open(url, 4))?;
+            Some((rt, store))
+        }
+    };
+    let set = match &opened {
+        None => load_rules(src.rules)?,
+        Some((rt, store)) => rules_in_force(src.rules, Some(store), rt)?,
+    };
     // SPEC §3.5: offline, the exemption file's; with --db it is imported
     // and the store's exemptions apply.
     let exemptions = load_exemptions(src.exemptions, &set)?;
     let index = RulesIndex::new(set);
-    let mut engine = match src.db {
+    let mut engine = match opened {
         None => Engine::Offline {
             adjudicator: Adjudicator::new(&index).with_exemptions(&exemptions),
             book: load_auths(src.auths)?,
             history: MemoryHistory::default(),
         },
-        Some(url) => {
+        Some((rt, store)) => {
             // The store's authorizations and claim history; with --auths the
             // CSV is imported into the store first (all or nothing).
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            let store = rt.block_on(Store::open(url, 4))?;
             if let Some(path) = src.auths {
                 let auths = load_auths(Some(path))?;
                 let list: Vec<_> = auths.iter().cloned().collect();

@@ -8,10 +8,24 @@ use std::path::Path;
 use anyhow::{bail, Result};
 use serde_json::json;
 
-use super::adjudicate::load_rules;
+use super::adjudicate::{load_rules, rules_in_force};
 use crate::model::carc as codes;
 use crate::rules::query::{check_answer, rule_json, CheckQuery};
-use crate::rules::RulesIndex;
+use crate::rules::{RuleSet, RulesIndex};
+
+/// The rule set a `rules` command answers from (SPEC §3.4): `--rules`, else
+/// with `--database` the store's active set, else the bundled one.
+fn rule_set(rules: Option<&Path>, database: Option<&str>) -> Result<RuleSet> {
+    match (rules, database) {
+        (Some(_), _) | (None, None) => load_rules(rules),
+        (None, Some(url)) => {
+            let s = super::store_commands::StoreSession::open(url)?;
+            let set = rules_in_force(None, Some(&s.store), s.runtime());
+            drop(s);
+            set
+        }
+    }
+}
 
 /// `rules validate FILE`: loads the file and says so, or lists every problem.
 pub fn validate(path: &Path) -> Result<i32> {
@@ -24,8 +38,8 @@ pub fn validate(path: &Path) -> Result<i32> {
 }
 
 /// `rules check`: the first rule that requires PA for the described line.
-pub fn check(rules: Option<&Path>, q: &CheckQuery) -> Result<i32> {
-    let index = RulesIndex::new(load_rules(rules)?);
+pub fn check(rules: Option<&Path>, database: Option<&str>, q: &CheckQuery) -> Result<i32> {
+    let index = RulesIndex::new(rule_set(rules, database)?);
     match check_answer(&index, q) {
         Ok(answer) => println!("{answer}"),
         Err(why) => bail!("{why}"),
@@ -34,8 +48,8 @@ pub fn check(rules: Option<&Path>, q: &CheckQuery) -> Result<i32> {
 }
 
 /// `rules list`: every rule in file order.
-pub fn list(rules: Option<&Path>) -> Result<i32> {
-    let set = load_rules(rules)?;
+pub fn list(rules: Option<&Path>, database: Option<&str>) -> Result<i32> {
+    let set = rule_set(rules, database)?;
     let mut out = std::io::stdout().lock();
     for r in &set.rules {
         // A closed pipe (`| head`) ends the listing; main treats it as success.

@@ -34,9 +34,14 @@ pub struct Cli {
 enum Command {
     /// Ask the rule set: list it, validate a file, or check one service.
     Rules {
-        /// Rule set (TOML); the bundled Section 5.1 set by default.
+        /// Rule set (TOML); the bundled Section 5.1 set by default. With
+        /// --database it overrides the store's active set for this run.
         #[arg(long, global = true)]
         rules: Option<PathBuf>,
+        /// Answer from the store's active rule set (sqlite://FILE or
+        /// postgres://…), as the service does (SPEC §3.4).
+        #[arg(long, global = true)]
+        database: Option<String>,
         #[command(subcommand)]
         action: RulesAction,
     },
@@ -312,10 +317,16 @@ fn run(cli: Cli) -> Result<i32> {
             summary,
             files,
         } => parse_command(&files, format, summary),
-        Command::Rules { rules, action } => match action {
-            RulesAction::List => lookup::list(rules.as_deref()),
+        Command::Rules {
+            rules,
+            database,
+            action,
+        } => match action {
+            RulesAction::List => lookup::list(rules.as_deref(), database.as_deref()),
             RulesAction::Validate { file } => lookup::validate(&file),
-            RulesAction::Check(query) => lookup::check(rules.as_deref(), &query),
+            RulesAction::Check(query) => {
+                lookup::check(rules.as_deref(), database.as_deref(), &query)
+            }
         },
         Command::Codes { list, code } => lookup::code(&list, &code),
         Command::Serve(args) => {

@@ -32,6 +32,11 @@ impl StoreSession {
         Ok(StoreSession { rt, store })
     }
 
+    /// The session's runtime.
+    pub fn runtime(&self) -> &tokio::runtime::Runtime {
+        &self.rt
+    }
+
     /// Runs one store call to its end.
     pub fn run<T, E: Into<anyhow::Error>>(
         &self,

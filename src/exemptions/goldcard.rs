@@ -238,6 +238,7 @@ mod tests {
             start_date: start.into(),
             end_date: "2027-12-31".into(),
             status: status.into(),
+            ..AuthorizationRecord::default()
         }
         .validate()
         .unwrap()

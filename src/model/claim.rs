@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 
+use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -98,6 +99,12 @@ pub struct Subscriber {
     pub member_id: String,
     /// Claim filing indicator, SBR09.
     pub filing_indicator: String,
+    /// Payer responsibility sequence, SBR01 (`P` primary, `S`, `T`, ...).
+    #[serde(default)]
+    pub payer_responsibility: String,
+    /// Birth date, 2010BA DMG02. PHI: used for matching only, never logged.
+    #[serde(default)]
+    pub birth_date: Option<NaiveDate>,
     /// Last name (NM103). PHI: never logged.
     pub last_name: String,
     /// First name (NM104). PHI: never logged.
@@ -109,6 +116,9 @@ pub struct Subscriber {
 pub struct Patient {
     /// Relationship to the subscriber, PAT01.
     pub relationship: String,
+    /// Birth date, 2010CA DMG02. PHI: used for matching only, never logged.
+    #[serde(default)]
+    pub birth_date: Option<NaiveDate>,
     /// Last name (NM103). PHI: never logged.
     pub last_name: String,
     /// First name (NM104). PHI: never logged.
@@ -179,6 +189,9 @@ pub struct Claim {
     pub billing_name: String,
     /// Claim-level rendering provider (837P 2310B / 837I 2310D NM1*82).
     pub rendering_npi: Option<String>,
+    /// 837I attending provider (2310A NM1*71).
+    #[serde(default)]
+    pub attending_npi: Option<String>,
     /// The subscriber.
     pub subscriber: Subscriber,
     /// The patient, when a 2000C loop is present.
@@ -258,11 +271,72 @@ impl Claim {
         }
     }
 
-    /// Billing NPI and the claim- and line-level rendering NPIs: the
-    /// providers an authorization may have been issued to.
+    /// SPEC §3.1 provider NPIs of a line: the billing NPI; the line's
+    /// rendering NPI (837P 2420A) when it has one, otherwise the claim's
+    /// (837P 2310B, 837I 2310D); on an 837I also the attending NPI (2310A).
     pub fn provider_npis<'a>(&'a self, line: &'a ServiceLine) -> impl Iterator<Item = &'a str> {
+        // SPEC §3.1 names the 837P 2420A only: an 837I line's NM1*82 is not
+        // one of its provider NPIs.
+        let (line_rendering, attending) = match self.kind {
+            ClaimKind::Institutional => (None, self.attending_npi.as_deref()),
+            _ => (line.rendering_npi.as_deref(), None),
+        };
         std::iter::once(self.billing_npi.as_str())
-            .chain(self.rendering_npi.as_deref())
-            .chain(line.rendering_npi.as_deref())
+            .chain(line_rendering.or(self.rendering_npi.as_deref()))
+            .chain(attending)
+    }
+
+    /// SPEC §3.1 the claim's member: its subscriber id and, with a 2000C
+    /// patient loop, that patient's birth date.
+    pub fn member(&self) -> Member<'_> {
+        Member {
+            member_id: &self.subscriber.member_id,
+            birth: match &self.patient {
+                Some(p) => MemberBirth::Dependent(p.birth_date),
+                None => MemberBirth::Subscriber(self.subscriber.birth_date),
+            },
+        }
+    }
+}
+
+/// Whose birth date identifies a claim's member (SPEC §3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MemberBirth {
+    /// No patient loop: the subscriber (DMG02 of 2010BA, when sent).
+    Subscriber(Option<NaiveDate>),
+    /// A 2000C patient loop: the dependent (DMG02 of 2010CA, when sent).
+    Dependent(Option<NaiveDate>),
+}
+
+impl MemberBirth {
+    /// SPEC §3.1: true when an authorization with this `patient_birth_date`
+    /// is for this member. With a patient loop it must equal the patient's
+    /// birth date (one without is the subscriber's own); without one it is
+    /// empty or equals the subscriber's birth date.
+    pub fn accepts(self, patient_birth_date: Option<NaiveDate>) -> bool {
+        match (self, patient_birth_date) {
+            (MemberBirth::Dependent(Some(b)), Some(a)) => a == b,
+            (MemberBirth::Dependent(_), _) => false,
+            (MemberBirth::Subscriber(_), None) => true,
+            (MemberBirth::Subscriber(b), Some(a)) => b == Some(a),
+        }
+    }
+}
+
+/// A claim's member (SPEC §3.1): the subscriber id and whose birth date.
+/// Its Debug output leaves the birth date out (PHI).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Member<'a> {
+    /// The subscriber member id (2010BA NM109).
+    pub member_id: &'a str,
+    /// The birth date that must match.
+    pub birth: MemberBirth,
+}
+
+impl std::fmt::Debug for Member<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Member")
+            .field("member_id", &self.member_id)
+            .finish_non_exhaustive()
     }
 }

@@ -44,12 +44,15 @@ mod claim;
 mod codes;
 mod dates;
 mod decision;
+mod network;
 
 pub use claim::{
-    Claim, ClaimKind, Frequency, LineOfBusiness, Patient, Procedure, ServiceLine, Subscriber,
+    Claim, ClaimKind, Frequency, LineOfBusiness, Member, MemberBirth, Patient, Procedure,
+    ServiceLine, Subscriber,
 };
 pub use codes::{any_matches, code_key, CodeSpec, CodeSpecError};
 pub use dates::{parse_ccyymmdd, DateRange, Ymd};
 pub use decision::{
     money, Adjustment, ClaimDecision, ClaimStatus, Consumption, Decision, LineDecision,
 };
+pub use network::NetworkDirectory;

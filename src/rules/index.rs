@@ -10,7 +10,7 @@ use rustc_hash::FxHashMap as HashMap;
 
 use chrono::NaiveDate;
 
-use super::{Rule, RuleSet};
+use super::{Network, Rule, RuleSet};
 use crate::model::{code_key as key, Claim, ClaimKind, CodeSpec, ServiceLine};
 
 /// Ranges of one code length: (low, high, rule) sorted by low, the low
@@ -118,6 +118,8 @@ pub struct RulesIndex {
     revenue: Exact,
     revenue_ranges: Ranges,
     bill_types: Exact,
+    /// `network = "out"` rules without codes: candidates for every line.
+    every_line: Vec<u32>,
 }
 
 /// The rule that requires PA for a line.
@@ -150,6 +152,8 @@ pub struct LineFacts<'a> {
     pub charge: rust_decimal::Decimal,
     /// Emergency line (SPEC §2.2).
     pub emergency: bool,
+    /// The billing provider is out of network on the service date (§2.4).
+    pub out_of_network: bool,
 }
 
 impl<'a> LineFacts<'a> {
@@ -166,6 +170,7 @@ impl<'a> LineFacts<'a> {
             units: line.units,
             charge: line.charge,
             emergency: claim.line_is_emergency(line),
+            out_of_network: false,
         }
     }
 }
@@ -182,6 +187,9 @@ struct Conditions {
     lines_of_business: u8,
     has_places: bool,
     emergency_exempt: bool,
+    /// `only_bill_types` is set (the list is read from the rule).
+    has_only_bill_types: bool,
+    network_out: bool,
     units_over: Option<rust_decimal::Decimal>,
     charge_over: Option<rust_decimal::Decimal>,
 }
@@ -203,6 +211,8 @@ impl Conditions {
             lines_of_business: r.lines_of_business.iter().fold(0, |m, &l| m | lob_bit(l)),
             has_places: !r.places_of_service.is_empty(),
             emergency_exempt: r.emergency_exempt,
+            has_only_bill_types: !r.only_bill_types.is_empty(),
+            network_out: r.network == Network::Out,
             units_over: r.units_over,
             charge_over: r.charge_over,
         }
@@ -227,6 +237,16 @@ impl Conditions {
         if self.emergency_exempt && f.emergency {
             return false;
         }
+        if self.network_out && !f.out_of_network {
+            return false;
+        }
+        if self.has_only_bill_types
+            && !f
+                .bill_type
+                .is_some_and(|b| rule.only_bill_types.iter().any(|x| x == b))
+        {
+            return false;
+        }
         !self.has_places
             || f.place_of_service
                 .is_some_and(|p| rule.places_of_service.iter().any(|x| x == p))
@@ -242,6 +262,7 @@ impl RulesIndex {
             revenue: Exact::default(),
             revenue_ranges: Ranges::default(),
             bill_types: Exact::default(),
+            every_line: Vec::new(),
             conditions: set.rules.iter().map(Conditions::of).collect(),
             says: set
                 .rules
@@ -276,6 +297,13 @@ impl RulesIndex {
             }
             for b in &rule.bill_types {
                 ix.bill_types.add(b, i);
+            }
+            if rule.network == Network::Out
+                && rule.codes.is_empty()
+                && rule.revenue_codes.is_empty()
+                && rule.bill_types.is_empty()
+            {
+                ix.every_line.push(i);
             }
         }
         ix.code_ranges.seal();
@@ -330,6 +358,11 @@ impl RulesIndex {
                 consider(i);
             }
         }
+        if f.out_of_network {
+            for &i in &self.every_line {
+                consider(i);
+            }
+        }
         Some(Matched {
             rule: rules.get(best as usize)?,
             says: self.says.get(best as usize)?,
@@ -374,6 +407,16 @@ mod tests {
         if rule.charge_over.is_some_and(|c| f.charge <= c) {
             return false;
         }
+        if !rule.only_bill_types.is_empty()
+            && !f
+                .bill_type
+                .is_some_and(|b| rule.only_bill_types.iter().any(|x| x == b))
+        {
+            return false;
+        }
+        if rule.network == Network::Out && !f.out_of_network {
+            return false;
+        }
         !(rule.emergency_exempt && f.emergency)
     }
 
@@ -394,7 +437,12 @@ mod tests {
                     (Some(Decimal::ONE), None),
                     (None, Some(Decimal::new(150_000, 2))),
                 ] {
-                    for emergency_exempt in [true, false] {
+                    for (emergency_exempt, only, network) in [
+                        (true, vec![], Network::Any),
+                        (false, vec![], Network::Any),
+                        (true, vec!["13".to_string()], Network::Any),
+                        (false, vec![], Network::Out),
+                    ] {
                         for expires in [None, Some(day(20))] {
                             rules.push(Rule {
                                 id: "r".into(),
@@ -408,6 +456,8 @@ mod tests {
                                 units_over,
                                 charge_over,
                                 emergency_exempt,
+                                only_bill_types: only.clone(),
+                                network,
                                 effective: day(10),
                                 expires,
                             });
@@ -434,17 +484,24 @@ mod tests {
                     for pos in [None, Some("11"), Some("22")] {
                         for units in [Decimal::ONE, Decimal::TWO] {
                             for charge in [Decimal::new(150_000, 2), Decimal::new(150_001, 2)] {
-                                for emergency in [false, true] {
+                                for (emergency, bill_type, out_of_network) in [
+                                    (false, None, false),
+                                    (true, None, false),
+                                    (false, Some("13"), false),
+                                    (false, Some("11"), true),
+                                    (true, Some("13"), true),
+                                ] {
                                     let f = LineFacts {
                                         procedure: Some("70551"),
                                         revenue_code: None,
-                                        bill_type: None,
+                                        bill_type,
                                         date,
                                         line_of_business: lob,
                                         place_of_service: pos,
                                         units,
                                         charge,
                                         emergency,
+                                        out_of_network,
                                     };
                                     assert_eq!(
                                         c.hold(rule, &f),

@@ -40,10 +40,35 @@ pub struct Rule {
     pub charge_over: Option<Decimal>,
     /// Emergency lines need no PA (default true).
     pub emergency_exempt: bool,
+    /// When set, the rule applies only to lines of 837I claims whose
+    /// facility type code (CLM05-1) is listed; 837P lines never match.
+    pub only_bill_types: Vec<String>,
+    /// Whether the rule applies only to out-of-network billing providers.
+    pub network: Network,
     /// First day the rule applies.
     pub effective: NaiveDate,
     /// Last day the rule applies, if it ends.
     pub expires: Option<NaiveDate>,
+}
+
+/// SPEC §2.2 `network`: which billing providers a rule applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Network {
+    /// Every provider (the default).
+    #[default]
+    Any,
+    /// Only a billing provider out of network on the service date (§2.4).
+    Out,
+}
+
+impl Network {
+    /// The word used in rule files and answers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Network::Any => "any",
+            Network::Out => "out",
+        }
+    }
 }
 
 /// A loaded rule set.
@@ -85,7 +110,7 @@ pub struct RuleLoadError {
     pub problems: Vec<RuleProblem>,
 }
 
-const RULE_KEYS: [&str; 13] = [
+const RULE_KEYS: [&str; 15] = [
     "id",
     "section",
     "title",
@@ -97,6 +122,8 @@ const RULE_KEYS: [&str; 13] = [
     "units_over",
     "charge_over",
     "emergency_exempt",
+    "only_bill_types",
+    "network",
     "effective",
     "expires",
 ];
@@ -313,6 +340,33 @@ impl Loader {
                 true
             }
         };
+        let only_bill_types = self.strings(t, &name, "only_bill_types");
+        for b in &only_bill_types {
+            if b.len() != 2 || !b.bytes().all(|x| x.is_ascii_digit()) {
+                self.problem(
+                    &name,
+                    "only_bill_types",
+                    format!("\"{b}\" is not a two-digit facility type code"),
+                );
+            }
+        }
+        let network = match t.get("network") {
+            None => Network::Any,
+            Some(toml::Value::String(s)) if s == "any" => Network::Any,
+            Some(toml::Value::String(s)) if s == "out" => Network::Out,
+            Some(toml::Value::String(s)) => {
+                self.problem(&name, "network", format!("\"{s}\" is not one of any, out"));
+                Network::Any
+            }
+            Some(other) => {
+                self.problem(
+                    &name,
+                    "network",
+                    format!("must be \"any\" or \"out\", not {}", other.type_str()),
+                );
+                Network::Any
+            }
+        };
         let effective = self.date(t, &name, "effective", true);
         let expires = self.date(t, &name, "expires", false);
         if let (Some(e), Some(x)) = (effective, expires) {
@@ -323,12 +377,13 @@ impl Loader {
         if codes.is_empty()
             && revenue_codes.is_empty()
             && bill_types.is_empty()
+            && network != Network::Out
             && self.problems.len() == before
         {
             self.problem(
                 &name,
                 "codes",
-                "the rule matches nothing: give codes, revenue_codes or bill_types",
+                "the rule matches nothing: give codes, revenue_codes or bill_types (or network = \"out\")",
             );
         }
         if self.problems.len() > before {
@@ -346,6 +401,8 @@ impl Loader {
             units_over,
             charge_over,
             emergency_exempt,
+            only_bill_types,
+            network,
             effective: effective?,
             expires,
         })
@@ -506,6 +563,28 @@ mod tests {
             syntax[0].contains("not valid TOML at line 5, column 1"),
             "{syntax:?}"
         );
+    }
+
+    #[test]
+    fn a_rule_that_can_match_nothing_is_a_load_error_unless_network_out() {
+        let rule = |extra: &str| {
+            format!("{HEAD}[[rule]]\nid = \"N\"\nsection = \"5.1\"\ntitle = \"t\"\neffective = \"2026-01-01\"\n{extra}")
+        };
+        let p = problems(&rule(""));
+        assert!(
+            p[0].contains("rule N, field `codes`: the rule matches nothing"),
+            "{p:?}"
+        );
+        let p = problems(&rule("network = \"any\"\n"));
+        assert!(p[0].contains("matches nothing"), "{p:?}");
+        let p = problems(&rule("only_bill_types = [\"13\"]\n"));
+        assert!(p[0].contains("matches nothing"), "{p:?}");
+        let rs = RuleSet::from_toml(&rule("network = \"out\"\n")).unwrap();
+        assert_eq!(rs.rules[0].network, Network::Out);
+        let p = problems(&rule("network = \"inside\"\ncodes = [\"1\"]\n"));
+        assert!(p[0].contains("rule N, field `network`"), "{p:?}");
+        let p = problems(&rule("only_bill_types = [\"131\"]\ncodes = [\"1\"]\n"));
+        assert!(p[0].contains("rule N, field `only_bill_types`"), "{p:?}");
     }
 
     #[test]

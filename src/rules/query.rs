@@ -40,6 +40,10 @@ pub struct CheckQuery {
     #[arg(long)]
     #[serde(default)]
     pub emergency: bool,
+    /// The billing provider's network status on the date: `in` (default)
+    /// or `out` (rules with `network = "out"` then apply).
+    #[arg(long)]
+    pub network: Option<String>,
 }
 
 /// The answer to "does this line need PA?": the first rule that requires
@@ -53,6 +57,11 @@ pub fn check_answer(index: &RulesIndex, q: &CheckQuery) -> Result<serde_json::Va
         Some(word) => LineOfBusiness::from_word(word)
             .ok_or_else(|| format!("lob {word}: use commercial, medicare or medicaid"))?,
     };
+    let out_of_network = match q.network.as_deref() {
+        None | Some("in") | Some("any") => false,
+        Some("out") => true,
+        Some(word) => return Err(format!("network {word}: use in or out")),
+    };
     let facts = LineFacts {
         procedure: q.code.as_deref(),
         revenue_code: q.revenue_code.as_deref(),
@@ -63,6 +72,7 @@ pub fn check_answer(index: &RulesIndex, q: &CheckQuery) -> Result<serde_json::Va
         units: q.units.unwrap_or(Decimal::ONE),
         charge: q.charge.unwrap_or(Decimal::ZERO),
         emergency: q.emergency,
+        out_of_network,
     };
     Ok(match index.lookup(&facts) {
         Some(r) => json!({
@@ -88,6 +98,8 @@ pub fn rule_json(r: &Rule) -> serde_json::Value {
         "units_over": r.units_over.map(|d| d.normalize().to_string()),
         "charge_over": r.charge_over.map(|d| d.normalize().to_string()),
         "emergency_exempt": r.emergency_exempt,
+        "only_bill_types": r.only_bill_types,
+        "network": r.network.as_str(),
         "effective": r.effective, "expires": r.expires,
     })
 }

@@ -10,7 +10,7 @@ use super::{insert_rows, stamp, Backend, Result, Store, StoreError};
 use crate::authorizations::{Authorization, AuthorizationRecord};
 
 pub(super) const AUTH_COLUMNS: &str =
-    "number, member_id, provider_npi, codes, units, units_used, start_date, end_date, status";
+    "number, member_id, provider_npi, codes, units, units_used, start_date, end_date, status, patient_birth_date, unit_type";
 
 pub(super) fn auth_from_row(row: &AnyRow) -> Result<Authorization> {
     let rec = AuthorizationRecord {
@@ -23,15 +23,15 @@ pub(super) fn auth_from_row(row: &AnyRow) -> Result<Authorization> {
         start_date: row.try_get("start_date")?,
         end_date: row.try_get("end_date")?,
         status: row.try_get("status")?,
+        patient_birth_date: row.try_get("patient_birth_date")?,
+        unit_type: Some(row.try_get("unit_type")?),
     };
+    // No field value in the message: a birth date is PHI.
     rec.validate().map_err(|p| {
         StoreError::Corrupt(format!(
             "authorization {}: {}",
             rec.number,
-            p.iter()
-                .map(|p| format!("{} {}", p.field, p.message))
-                .collect::<Vec<_>>()
-                .join("; ")
+            p.iter().map(|p| p.field).collect::<Vec<_>>().join("; ")
         ))
     })
 }
@@ -132,7 +132,7 @@ impl Store {
         rec.number = old.number.clone();
         let new = rec.validate().map_err(StoreError::Invalid)?;
         sqlx::query(
-            "UPDATE authorizations SET member_id = $2, provider_npi = $3, codes = $4, units = $5, units_used = $6, start_date = $7, end_date = $8, status = $9, updated_at = $10 WHERE number = $1",
+            "UPDATE authorizations SET member_id = $2, provider_npi = $3, codes = $4, units = $5, units_used = $6, start_date = $7, end_date = $8, status = $9, updated_at = $10, patient_birth_date = $11, unit_type = $12 WHERE number = $1",
         )
         .bind(&new.number)
         .bind(&new.member_id)
@@ -144,6 +144,8 @@ impl Store {
         .bind(new.end_date.to_string())
         .bind(new.status.as_str())
         .bind(stamp())
+        .bind(new.patient_birth_date.map(|d| d.to_string()))
+        .bind(new.unit_type.as_str())
         .execute(&mut *w.tx)
         .await?;
         w.tx.commit().await?;
@@ -163,7 +165,7 @@ async fn insert_authorizations(
         tx,
         backend,
         &format!("INSERT INTO authorizations ({AUTH_COLUMNS}, updated_at)"),
-        10,
+        12,
         auths,
         |q, a| {
             q.bind(a.number.clone())
@@ -175,6 +177,8 @@ async fn insert_authorizations(
                 .bind(a.start_date.to_string())
                 .bind(a.end_date.to_string())
                 .bind(a.status.as_str())
+                .bind(a.patient_birth_date.map(|d| d.to_string()))
+                .bind(a.unit_type.as_str())
                 .bind(at.clone())
         },
     )

@@ -10,8 +10,8 @@ use uuid::Uuid;
 use super::authorizations::{auth_from_row, AUTH_COLUMNS};
 use super::{insert_rows, stamp, Backend, Result, Store, StoreError};
 use crate::adjudication::{
-    decide_submission, Adjudicator, ClaimHistory, MemoryHistory, PriorClaim, Submission,
-    SubmittedClaim,
+    content_key, content_key_text, decide_submission, Adjudicator, ClaimHistory, MemoryHistory,
+    PriorClaim, Submission, SubmittedClaim,
 };
 use crate::authorizations::AuthBook;
 use crate::model::{Claim, ClaimDecision, Consumption, Frequency, LineDecision};
@@ -49,6 +49,10 @@ struct Loaded {
     /// what a replacement or void takes back (for the 835's reversal).
     prior_decisions: HashMap<String, String>,
 }
+
+/// A stored claim that answers for a key: the key, what it consumed (not
+/// yet reversed) and its content key.
+type Prior = ((String, String), Vec<Consumption>, Option<u64>);
 
 fn key_of(c: &Claim) -> (String, String) {
     (c.billing_npi.clone(), c.claim_id.clone())
@@ -208,7 +212,7 @@ impl Store {
 
         // The claims that answer for those keys, and what they consumed.
         let keys: Vec<(String, String)> = keys.into_iter().collect();
-        let mut priors: HashMap<String, ((String, String), Vec<Consumption>)> = HashMap::new();
+        let mut priors: HashMap<String, Prior> = HashMap::new();
         let mut prior_decisions: HashMap<String, String> = HashMap::new();
         // By billing NPI, then CLM01s: both backends use the key index for
         // `npi = $1 AND claim_id IN (…)` (a row-value IN is not indexed on
@@ -223,7 +227,7 @@ impl Store {
             .iter()
             .any(|c| matches!(c.frequency, Frequency::Replacement | Frequency::Void));
         let head = format!(
-            "SELECT payer_claim_id, claim_id, {} FROM claims WHERE live = 1 AND billing_npi = {} AND claim_id",
+            "SELECT payer_claim_id, claim_id, content_key, {} FROM claims WHERE live = 1 AND billing_npi = {} AND claim_id",
             if corrections { "decision" } else { "NULL AS decision" },
             self.backend.placeholders(1, 1)
         );
@@ -233,9 +237,16 @@ impl Store {
                 if let Some(json) = row.try_get::<Option<String>, _>("decision")? {
                     prior_decisions.insert(id.clone(), json);
                 }
+                let content = row
+                    .try_get::<Option<String>, _>("content_key")?
+                    .and_then(|k| u64::from_str_radix(&k, 16).ok());
                 priors.insert(
                     id,
-                    ((npi.to_string(), row.try_get("claim_id")?), Vec::new()),
+                    (
+                        (npi.to_string(), row.try_get("claim_id")?),
+                        Vec::new(),
+                        content,
+                    ),
                 );
             }
         }
@@ -251,7 +262,7 @@ impl Store {
             let units = units
                 .parse::<Decimal>()
                 .map_err(|e| StoreError::Corrupt(format!("ledger units {units:?}: {e}")))?;
-            if let Some((_, list)) = priors.get_mut(&id) {
+            if let Some((_, list, _)) = priors.get_mut(&id) {
                 list.push(Consumption {
                     authorization: row.try_get("authorization_number")?,
                     line: u32::try_from(row.try_get::<i64, _>("line")?).unwrap_or(0),
@@ -274,7 +285,7 @@ impl Store {
             .chain(
                 priors
                     .values()
-                    .flat_map(|(_, list)| list.iter().map(|c| c.authorization.clone())),
+                    .flat_map(|(_, list, _)| list.iter().map(|c| c.authorization.clone())),
             )
             .collect();
         numbers.sort();
@@ -308,13 +319,32 @@ impl Store {
             .map(|a| (a.number.clone(), a.units_used))
             .collect();
 
-        for (payer_claim_id, ((npi, id), consumption)) in priors {
+        // SPEC §3.3: stored claims with the content of a claim submitted
+        // now (one indexed read per claim, on claims_content).
+        let contents: Vec<String> = claims
+            .iter()
+            .filter(|c| !matches!(c.frequency, Frequency::Replacement | Frequency::Void))
+            .map(|c| content_key_text(content_key(c)))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let contents: Vec<&str> = contents.iter().map(String::as_str).collect();
+        let head = "SELECT payer_claim_id, content_key FROM claims WHERE content_key";
+        for row in self.fetch_in(conn, head, &[], &contents, "").await? {
+            let id: String = row.try_get("payer_claim_id")?;
+            let key: String = row.try_get("content_key")?;
+            if let Ok(k) = u64::from_str_radix(&key, 16) {
+                history.link_content(k, &id);
+            }
+        }
+        for (payer_claim_id, ((npi, id), consumption, content_key)) in priors {
             history.record(
                 &npi,
                 &id,
                 PriorClaim {
                     payer_claim_id,
                     consumption,
+                    content_key,
                 },
             );
         }
@@ -333,9 +363,16 @@ impl Store {
 /// PostgreSQL: one transaction at a time per claim key (billing NPI +
 /// CLM01), so two instances cannot both take the same original as new.
 async fn lock_claim_keys(conn: &mut AnyConnection, claims: &[Claim]) -> Result<()> {
+    // And per content (SPEC §3.3), so two instances cannot both take the
+    // same services under different CLM01s as new.
     let mut keys: Vec<String> = claims
         .iter()
         .map(|c| format!("{}/{}", c.billing_npi, c.claim_id))
+        .chain(
+            claims
+                .iter()
+                .map(|c| format!("content/{}", content_key_text(content_key(c)))),
+        )
         .collect();
     keys.sort();
     keys.dedup();
@@ -370,7 +407,14 @@ async fn write_effects(
         superseded,
     } = submission;
     for old in superseded {
-        sqlx::query("UPDATE claims SET live = 0 WHERE payer_claim_id = $1")
+        // A claim taken back by a replacement or void can no longer be
+        // duplicated (SPEC §3.3); one superseded by its key still can.
+        let sql = if old.reversed {
+            "UPDATE claims SET live = 0, content_key = NULL WHERE payer_claim_id = $1"
+        } else {
+            "UPDATE claims SET live = 0 WHERE payer_claim_id = $1"
+        };
+        sqlx::query(sql)
             .bind(old.payer_claim_id.as_str())
             .execute(&mut *conn)
             .await?;
@@ -422,8 +466,8 @@ async fn write_effects(
     insert_rows(
         conn,
         backend,
-        "INSERT INTO claims (payer_claim_id, billing_npi, claim_id, frequency, status, live, rule_set, batch_id, batch_seq, received_at, decision, replaces, submitted_by, submitted_from)",
-        14,
+        "INSERT INTO claims (payer_claim_id, billing_npi, claim_id, frequency, status, live, rule_set, batch_id, batch_seq, received_at, decision, replaces, submitted_by, submitted_from, content_key)",
+        15,
         &rows,
         |q, (p, json)| {
             let claim = claims.get(p.seq);
@@ -446,6 +490,7 @@ async fn write_effects(
                 )
                 .bind(who.map(|a| a.actor.clone()))
                 .bind(who.map(|a| a.remote_addr.clone()))
+                .bind(p.content_key.map(content_key_text))
         },
     )
     .await?;

@@ -1441,6 +1441,9 @@ fn full_flow_logs_carry_no_phi(b: Backend) {
         crate::helpers::root().join("fixtures/x12/837i-sample.x12"),
     ];
     let mut phi: Vec<String> = Vec::new();
+    // Birth dates as the claim model holds them (DMG02 of 2010BA and
+    // 2010CA, SPEC 2.1), in both spellings: used for matching only.
+    let mut births: Vec<String> = Vec::new();
     for f in &files {
         let text = std::fs::read_to_string(f).unwrap();
         let mut p = priorauth::x12::Parser::new(text.as_bytes());
@@ -1449,6 +1452,15 @@ fn full_flow_logs_carry_no_phi(b: Backend) {
                 phi.push(c.subscriber.member_id.clone());
                 phi.push(c.subscriber.last_name.clone());
                 phi.push(c.subscriber.first_name.clone());
+                let dates = c
+                    .subscriber
+                    .birth_date
+                    .into_iter()
+                    .chain(c.patient.as_ref().and_then(|p| p.birth_date));
+                for b in dates {
+                    births.push(b.format("%Y-%m-%d").to_string());
+                    births.push(b.format("%Y%m%d").to_string());
+                }
                 if let Some(pt) = &c.patient {
                     phi.push(pt.last_name.clone());
                     phi.push(pt.first_name.clone());
@@ -1464,6 +1476,11 @@ fn full_flow_logs_carry_no_phi(b: Backend) {
             }
         }
     }
+    assert!(
+        births.len() >= 4,
+        "the samples' birth dates are read into the model: {births:?}"
+    );
+    phi.extend(births.iter().cloned());
     phi.retain(|p| p.len() >= 3);
     phi.sort();
     phi.dedup();
@@ -1483,10 +1500,30 @@ fn full_flow_logs_carry_no_phi(b: Backend) {
         &[BILLING],
         &["claims:submit", "claims:read"],
     );
+    // A dependent's authorization (SPEC 2.3): a bad birth date is refused
+    // without being echoed back.
+    let bad = serde_json::json!({
+        "number": "PHI-DOB", "member_id": "M00099999", "provider_npi": BILLING,
+        "start_date": "2026-01-01", "end_date": "2026-12-31", "status": "approved",
+        "patient_birth_date": "2015-02-31"
+    });
+    let r = send(
+        "POST",
+        &s.url("/v1/authorizations"),
+        &[("Content-Type", "application/json")],
+        Some(bad.to_string().as_bytes()),
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(!r.body.contains("2015-02-31"), "{}", r.body);
+    phi.push("2015-02-31".into());
     let billing = billing_token(&s, &id, &secret);
     let sample = std::fs::read_to_string(&files[0]).unwrap();
     let r = submit(&s, &billing, &sample, &[("Idempotency-Key", "phi-1")]);
     assert_eq!(r.status, 200, "{}", r.body);
+    // Reasons never name a birth date.
+    for b in &births {
+        assert!(!r.body.contains(b.as_str()), "birth date {b} in an answer");
+    }
     submit(&s, &billing, &sample, &[("Idempotency-Key", "phi-1")]);
     let claim = r.json()["claims"][0]["payer_claim_id"]
         .as_str()
@@ -1508,6 +1545,15 @@ fn full_flow_logs_carry_no_phi(b: Backend) {
     call(&s, "GET", &format!("/v1/claims/{claim}"), &staff, None);
     let forbidden = submit(&s, &staff, &sample, &[]);
     assert_eq!(forbidden.status, 403);
+    // Nor does the audit trail.
+    let audit = call(&s, "GET", "/v1/admin/audit?limit=1000", &s.token, None);
+    assert_eq!(audit.status, 200, "{}", audit.body);
+    for b in &births {
+        assert!(
+            !audit.body.contains(b.as_str()),
+            "birth date {b} in the audit trail"
+        );
+    }
     let log = s.log();
     drop(s);
     assert!(log.lines().count() > 20, "a full flow logs: {log}");

@@ -54,6 +54,7 @@ pub fn claim(id: &str, auths: &[&str], lines: Vec<ServiceLine>) -> Claim {
         billing_npi: BILLING.into(),
         billing_name: "RIVERSIDE IMAGING GROUP".into(),
         rendering_npi: None,
+        attending_npi: None,
         subscriber: Subscriber {
             member_id: "M1".into(),
             filing_indicator: "CI".into(),
@@ -197,14 +198,17 @@ fn row_04_other_provider_is_co296_n54_but_rendering_npis_count() {
     let c = w.run(&mri_claim(&["A9"]));
     assert_eq!(outcome(&c), denied("CO-296", Some("N54")));
     // Claim-level rendering provider matches.
+    // (A fresh run each time: the same services again would be a duplicate.)
     let mut with_rendering = mri_claim(&["A9"]);
     with_rendering.claim_id = "C2".into();
     with_rendering.rendering_npi = Some(RENDERING.into());
+    let mut w = World::mri(&rows);
     assert_eq!(w.run(&with_rendering).lines[0].decision, Decision::Approved);
     // Line-level rendering provider matches.
     let mut line_level = mri_claim(&["A9"]);
     line_level.claim_id = "C3".into();
     line_level.lines[0].rendering_npi = Some(RENDERING.into());
+    let mut w = World::mri(&rows);
     assert_eq!(w.run(&line_level).lines[0].decision, Decision::Approved);
 }
 
@@ -340,6 +344,7 @@ fn several_numbers_first_passing_decides_else_first_failure_is_reported() {
     let mut c = mri_claim(&[]);
     c.claim_id = "C2".into();
     c.lines[0].prior_auths = vec!["A0".into(), "NOPE".into()];
+    let mut w = World::mri(&rows);
     let got = w.run(&c);
     assert_eq!(outcome(&got), denied("CO-302", Some("N351")));
     assert_eq!(got.lines[0].authorization.as_deref(), Some("A0"));
@@ -444,12 +449,11 @@ fn replacement_reverses_then_readjudicates_and_void_reverses() {
 fn replacement_citing_an_older_payer_id_of_its_key_reverses_the_latest() {
     let mut w = World::mri(A1);
     let adj = Adjudicator::new(&w.index);
+    // Each bill covers another day: the same services again would be a
+    // duplicate (SPEC §3.3).
     let bill = |id: &str, frequency: Frequency, code: &str, f8: Option<&str>| {
-        let mut c = claim(
-            id,
-            &["A1"],
-            vec![line(1, "70551", "1", "1200", "2026-03-04")],
-        );
+        let day = format!("2026-03-0{}", code.parse::<u32>().unwrap_or(1).min(9));
+        let mut c = claim(id, &["A1"], vec![line(1, "70551", "1", "1200", &day)]);
         c.frequency = frequency;
         c.frequency_code = code.into();
         c.payer_claim_number = f8.map(str::to_string);
@@ -652,17 +656,74 @@ fn feature_first_matching_rule_in_file_order_is_reported() {
     assert_eq!(needs_pa(rules, &c).as_deref(), Some("NARROW"));
 }
 
+/// Reviewed bundled set: CMS OPD PA is a condition of payment on the
+/// hospital's 837I type 13 claim, not on the physician's 837P at POS 22.
 #[test]
-fn bundled_rules_cite_the_cms_opd_rule_for_medicare_hospital_outpatient() {
+fn bundled_rules_cite_the_cms_opd_rule_on_the_hospitals_type_13_claim() {
     let mut w = World::new(priorauth::rules::BUNDLED, "");
-    let mut c = claim("C", &[], vec![line(1, "64612", "1", "500", "2026-03-04")]);
+    let mut c = institutional("13", "3", "0360");
+    c.lines[0].procedure.as_mut().unwrap().code = "64612".into();
     c.subscriber.filing_indicator = "MB".into();
-    c.facility_code = "22".into();
-    let got = w.run(&c);
-    assert_eq!(got.lines[0].rule.as_deref(), Some("5.1.10-OPD-BOTULINUM"));
+    assert_eq!(
+        w.run(&c).lines[0].rule.as_deref(),
+        Some("5.1.10-OPD-BOTULINUM")
+    );
+    // The physician's 837P at POS 22 falls through to HAP's own rule.
+    let mut p = claim("C", &[], vec![line(1, "64612", "1", "500", "2026-03-04")]);
+    p.subscriber.filing_indicator = "MB".into();
+    p.facility_code = "22".into();
+    assert_eq!(w.run(&p).lines[0].rule.as_deref(), Some("5.1.5-BOTOX"));
+    // Commercial members: HAP's rule on either claim.
     c.subscriber.filing_indicator = "CI".into();
     c.claim_id = "C2".into();
+    c.total_charge += rust_decimal::Decimal::ONE;
     assert_eq!(w.run(&c).lines[0].rule.as_deref(), Some("5.1.5-BOTOX"));
+}
+
+/// Reviewed bundled set: the windows in which codes were on the CMS lists.
+#[test]
+fn bundled_rules_follow_the_cms_list_dates() {
+    let index = RulesIndex::new(RuleSet::bundled().unwrap());
+    let on = |code: &str, date: &str, kind: ClaimKind, facility: &str| {
+        let mut c = claim("C", &[], vec![line(1, code, "1", "100", date)]);
+        c.kind = kind;
+        c.facility_code = facility.into();
+        c.subscriber.filing_indicator = "MB".into();
+        index.rule_for(&c, &c.lines[0]).map(|r| r.id.clone())
+    };
+    let opd = |code: &str, date: &str| on(code, date, ClaimKind::Institutional, "13");
+    assert_eq!(
+        opd("63650", "2026-03-04").as_deref(),
+        Some("5.1.10-OPD-NEUROSTIMULATOR")
+    );
+    assert_eq!(opd("63685", "2026-03-04"), None, "only 63650 under OPD");
+    assert_eq!(opd("63688", "2026-03-04"), None);
+    assert_eq!(
+        opd("64492", "2024-08-04").as_deref(),
+        Some("5.1.10-OPD-FACET-JOINT-ADD-ON")
+    );
+    assert_eq!(opd("64495", "2024-08-05"), None, "removed August 2024");
+    assert_eq!(opd("64495", "2023-06-30"), None, "before the facet program");
+    assert_eq!(
+        opd("67911", "2021-12-31").as_deref(),
+        Some("5.1.10-OPD-BLEPHAROPLASTY-67911")
+    );
+    assert_eq!(opd("67911", "2022-01-01"), None);
+    let dme = |code: &str, date: &str| on(code, date, ClaimKind::Professional, "12");
+    assert_eq!(
+        dme("K0823", "2022-04-12"),
+        None,
+        "before the April 2022 list"
+    );
+    assert_eq!(
+        dme("K0823", "2022-04-13").as_deref(),
+        Some("5.1.11-DMEPOS-POWER-MOBILITY")
+    );
+    assert_eq!(dme("L1832", "2022-04-12"), None);
+    assert_eq!(
+        dme("L1832", "2022-04-13").as_deref(),
+        Some("5.1.11-DMEPOS-ORTHOSES")
+    );
 }
 
 #[test]

@@ -223,10 +223,36 @@ fn rules_and_codes_answer_staff_questions() {
         "medicare",
         "--date",
         "2026-03-04",
+        "--bill-type",
+        "13",
+    ]);
+    assert_eq!(opd["rule"], "5.1.10-OPD-BOTULINUM");
+    // The physician's POS 22 line is not the OPD claim (SPEC 2.2 only_bill_types).
+    let physician = json(&[
+        "rules",
+        "check",
+        "--code",
+        "64612",
+        "--lob",
+        "medicare",
+        "--date",
+        "2026-03-04",
         "--pos",
         "22",
     ]);
-    assert_eq!(opd["rule"], "5.1.10-OPD-BOTULINUM");
+    assert_eq!(physician["rule"], "5.1.5-BOTOX");
+    // HAP: out-of-plan providers always need PA.
+    let office_out = json(&[
+        "rules",
+        "check",
+        "--code",
+        "99213",
+        "--date",
+        "2026-03-04",
+        "--network",
+        "out",
+    ]);
+    assert_eq!(office_out["rule"], "5.1.12-OUT-OF-PLAN");
     let office = json(&["rules", "check", "--code", "99213", "--date", "2026-03-04"]);
     assert_eq!(office["requires_authorization"], false);
     let er = json(&[
@@ -247,7 +273,7 @@ fn rules_and_codes_answer_staff_questions() {
         true
     );
     let listed = priorauth(&["rules", "list"]);
-    assert_eq!(String::from_utf8_lossy(&listed.stdout).lines().count(), 27);
+    assert_eq!(String::from_utf8_lossy(&listed.stdout).lines().count(), 30);
 }
 
 /// Settings come from flags over `PRIORAUTH_…` variables over defaults; an

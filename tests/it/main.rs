@@ -35,6 +35,7 @@ mod corpus;
 mod exemptions;
 mod intake;
 mod openapi;
+mod payer;
 mod remit;
 mod render;
 mod roundtrip;

@@ -518,7 +518,8 @@ fn validator_rejects_drift() {
         "number": "A1", "member_id": "M1", "provider_npi": "1234567893",
         "codes": "70551", "units": "4", "units_used": "1",
         "start_date": "2026-01-01", "end_date": "2026-12-31",
-        "status": "approved", "units_remaining": "3"
+        "status": "approved", "patient_birth_date": null, "unit_type": "units",
+        "units_remaining": "3"
     });
     v.check(&auth, &good, "$").unwrap();
     let mut unlimited = good.clone();

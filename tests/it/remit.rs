@@ -219,7 +219,7 @@ fn generated_835_covering_every_denial_validates() {
         claim(
             "CODES",
             &["A3"],
-            vec![line(1, "70551", "1", "100", "2026-03-04")],
+            vec![line(1, "70551", "1", "101", "2026-03-04")],
         ),
         claim(
             "PARTIAL",
@@ -229,7 +229,7 @@ fn generated_835_covering_every_denial_validates() {
         claim(
             "NONE",
             &[],
-            vec![line(1, "70551", "1", "100", "2026-03-04")],
+            vec![line(1, "70551", "1", "102", "2026-03-04")],
         ),
     ];
     let decided: Vec<_> = cs.iter().map(|c| w.run(c)).collect();

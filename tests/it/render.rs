@@ -84,7 +84,11 @@ pub fn transaction_set(claims: &[Claim], control: &str) -> Vec<String> {
             &mut s,
             &[
                 "SBR",
-                "P",
+                if c.subscriber.payer_responsibility.is_empty() {
+                    "P"
+                } else {
+                    &c.subscriber.payer_responsibility
+                },
                 "18",
                 "",
                 "",
@@ -110,6 +114,10 @@ pub fn transaction_set(claims: &[Claim], control: &str) -> Vec<String> {
                 &c.subscriber.member_id,
             ],
         );
+        if let Some(b) = c.subscriber.birth_date {
+            let b = b.format("%Y%m%d").to_string();
+            seg(&mut s, &["DMG", "D8", &b, "U"]);
+        }
         if let Some(p) = &c.patient {
             hl += 1;
             seg(
@@ -118,6 +126,10 @@ pub fn transaction_set(claims: &[Claim], control: &str) -> Vec<String> {
             );
             seg(&mut s, &["PAT", &p.relationship]);
             seg(&mut s, &["NM1", "QC", "1", &p.last_name, &p.first_name]);
+            if let Some(b) = p.birth_date {
+                let b = b.format("%Y%m%d").to_string();
+                seg(&mut s, &["DMG", "D8", &b, "U"]);
+            }
         }
         let clm05 = format!("{}:B:{}", c.facility_code, c.frequency_code);
         seg(
@@ -161,6 +173,9 @@ pub fn transaction_set(claims: &[Claim], control: &str) -> Vec<String> {
                 hi.push(format!("{}:{d}", if i == 0 { "ABK" } else { "ABF" }));
             }
             s.push(hi.join("*"));
+        }
+        if let Some(r) = &c.attending_npi {
+            seg(&mut s, &["NM1", "71", "1", "DOC", "C", "", "", "", "XX", r]);
         }
         if let Some(r) = &c.rendering_npi {
             seg(&mut s, &["NM1", "82", "1", "DOC", "A", "", "", "", "XX", r]);

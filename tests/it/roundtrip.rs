@@ -145,17 +145,24 @@ fn claim() -> impl Strategy<Value = Claim> {
                     frequency_code: clm.3.to_string(),
                     billing_npi: npis.0,
                     billing_name: npis.2,
+                    attending_npi: (kind == ClaimKind::Institutional)
+                        .then(|| npis.1.clone())
+                        .flatten(),
                     rendering_npi: npis.1,
                     subscriber: Subscriber {
+                        birth_date: (sub.0.len() % 2 == 0)
+                            .then(|| NaiveDate::from_ymd_opt(1980, 1, 31).unwrap()),
                         member_id: sub.0,
                         filing_indicator: sub.1.to_string(),
                         last_name: sub.2,
                         first_name: sub.3,
+                        payer_responsibility: "P".into(),
                     },
                     patient: pat.map(|(relationship, last_name, first_name)| Patient {
                         relationship,
                         last_name,
                         first_name,
+                        birth_date: NaiveDate::from_ymd_opt(2012, 7, 4),
                     }),
                     prior_auths: refs.0,
                     referrals: refs.1,

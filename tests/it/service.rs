@@ -424,6 +424,17 @@ pub fn mri_claim(id: &str, auth: &str, units: &str) -> Claim {
     )
 }
 
+/// `c` with its charge moved by `i` cents: other services than the claim
+/// before it, so not a duplicate by content (SPEC §3.3).
+pub fn distinct(mut c: Claim, i: usize) -> Claim {
+    let cents = rust_decimal::Decimal::new(i as i64, 2);
+    for l in &mut c.lines {
+        l.charge += cents;
+    }
+    c.total_charge = c.lines.iter().map(|l| l.charge).sum();
+    c
+}
+
 /// `c` sent again as a replacement (`"7"`) or void (`"8"`) of payer claim `f8`.
 pub fn correction(mut c: Claim, frequency_code: &str, f8: &str) -> Claim {
     c.frequency = Frequency::from_code(frequency_code);
@@ -543,7 +554,7 @@ fn concurrent_submissions_never_over_consume(b: Backend) {
     };
     add_auth(&servers[0], "R50", "70551", Some("50"));
     let bodies: Vec<String> = (0..200)
-        .map(|i| render(&[mri_claim(&format!("RACE-{i:03}"), "R50", "1")]))
+        .map(|i| render(&[distinct(mri_claim(&format!("RACE-{i:03}"), "R50", "1"), i)]))
         .collect();
     let barrier = std::sync::Barrier::new(200);
     let answers: Vec<Value> = std::thread::scope(|scope| {
@@ -910,7 +921,7 @@ fn authorizations_api(b: Backend) {
     let r = post_837(
         &s,
         "/v1/claims",
-        &render(&[mri_claim("AUTH-2", "C1", "1")]),
+        &render(&[distinct(mri_claim("AUTH-2", "C1", "1"), 1)]),
         &[],
     );
     assert_eq!(decisions(&r), ["approved"]);
@@ -927,7 +938,7 @@ fn authorizations_api(b: Backend) {
 /// `n` one-line MRI claims for member M1 citing `auth`, in one interchange.
 pub fn batch_file(prefix: &str, n: usize, auth: &str) -> String {
     let claims: Vec<Claim> = (0..n)
-        .map(|i| mri_claim(&format!("{prefix}-{i:06}"), auth, "1"))
+        .map(|i| distinct(mri_claim(&format!("{prefix}-{i:06}"), auth, "1"), i))
         .collect();
     render(&claims)
 }

@@ -80,6 +80,7 @@ impl SetBuilder {
             billing_npi,
             billing_name: self.billing_name.clone(),
             rendering_npi: None,
+            attending_npi: None,
             subscriber,
             patient,
             prior_auths: Vec::new(),
@@ -113,9 +114,11 @@ impl SetBuilder {
                 }
             }
             Place::Line => {
+                // X223 has no 2400 REF*G1: one on an 837I line is not read.
+                let institutional = self.kind == Some(ClaimKind::Institutional);
                 if let Some(l) = self.open_line() {
                     match s.element(1) {
-                        b"G1" => l.prior_auths.push(text(value)),
+                        b"G1" if !institutional => l.prior_auths.push(text(value)),
                         b"9F" => l.referrals.push(text(value)),
                         b"6R" => l.control_number = Some(text(value)),
                         _ => {}

@@ -23,7 +23,8 @@ use elements::{decimal, opt_text, text};
 use super::error::{ErrorKind, SyntaxError};
 use super::segment::Segment;
 use crate::model::{
-    Claim, ClaimKind, DateRange, Frequency, Patient, Procedure, ServiceLine, Subscriber,
+    parse_ccyymmdd, Claim, ClaimKind, DateRange, Frequency, Patient, Procedure, ServiceLine,
+    Subscriber,
 };
 
 /// Most errors recorded for one set; past this the set is rejected anyway.
@@ -252,6 +253,7 @@ impl SetBuilder {
             b"NM1" => self.nm1(s),
             b"SBR" => self.sbr(s),
             b"PAT" => self.pat(s),
+            b"DMG" => self.dmg(s),
             b"CLM" => self.clm(s),
             b"REF" => self.reference(s),
             b"DTP" => self.dtp(s),

@@ -174,9 +174,14 @@ impl SetBuilder {
                 self.party = Party::Patient;
             }
             (Place::Claim | Place::ClaimProvider, _) => {
-                if entity == b"82" {
-                    if let Some(c) = self.open_claim() {
-                        c.rendering_npi = opt_text(s.element(9));
+                if let Some(c) = self.open_claim() {
+                    match entity {
+                        b"82" => c.rendering_npi = opt_text(s.element(9)),
+                        // 2310A attending provider: an 837I loop.
+                        b"71" if c.kind == ClaimKind::Institutional => {
+                            c.attending_npi = opt_text(s.element(9));
+                        }
+                        _ => {}
                     }
                 }
                 self.place = Place::ClaimProvider;
@@ -197,11 +202,35 @@ impl SetBuilder {
         match self.place {
             Place::Subscriber => {
                 if let Some(sub) = self.subscriber.as_mut() {
+                    sub.payer_responsibility = text(s.element(1));
                     sub.filing_indicator = text(s.element(9));
                 }
             }
             Place::Claim | Place::ClaimProvider | Place::OtherPayer => {
                 self.place = Place::OtherPayer;
+            }
+            _ => {}
+        }
+    }
+
+    /// DMG of the subscriber (2010BA) or the patient (2010CA): the birth
+    /// date DMG02 (DMG01 `D8`). PHI: an unreadable date is dropped, and
+    /// never echoed in an error.
+    pub(super) fn dmg(&mut self, s: &Segment<'_>) {
+        let birth = match s.element(1) {
+            b"D8" => parse_ccyymmdd(s.element(2)),
+            _ => None,
+        };
+        match (self.place, self.party) {
+            (Place::Subscriber, Party::Subscriber) => {
+                if let Some(sub) = self.subscriber.as_mut() {
+                    sub.birth_date = birth;
+                }
+            }
+            (Place::Patient, Party::Patient) => {
+                if let Some(p) = self.patient.as_mut() {
+                    p.birth_date = birth;
+                }
             }
             _ => {}
         }
