@@ -81,7 +81,8 @@ enum Command {
         /// Adjudicate against the service's store (sqlite://FILE, created if
         /// needed, or postgres://…): its authorizations and claim history.
         /// Nothing is consumed or stored unless --commit is given.
-        #[arg(long)]
+        /// `--database` works too, as on every other command.
+        #[arg(long, visible_alias = "database")]
         db: Option<String>,
         /// With --db: store the decisions and consume units, as the service would.
         #[arg(long, requires = "db")]

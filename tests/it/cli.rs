@@ -309,3 +309,28 @@ fn empty_settings_are_defaults_and_bad_ones_name_their_variable() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("PRIORAUTH_PAYER_TIN"));
 }
+
+/// `adjudicate` takes `--database` like every other command (`--db` stays).
+#[test]
+fn adjudicate_takes_database_like_every_command() {
+    let dir = std::env::temp_dir().join(format!("priorauth-dbflag-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("p.db").display());
+    for flag in ["--database", "--db"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_priorauth"))
+            .args([
+                "adjudicate",
+                flag,
+                &url,
+                "--format",
+                "ndjson",
+                "fixtures/x12/837p-sample.x12",
+            ])
+            .current_dir(root())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{flag}: {out:?}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("\"claim_id\":\"PCN-0001\""));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
