@@ -127,7 +127,18 @@ enum Command {
     /// Show one stored claim: its decisions and the reason for each line.
     Explain {
         /// The payer claim id the submission answered with.
-        payer_claim_id: String,
+        #[arg(required_unless_present = "claim_id", conflicts_with_all = ["npi", "claim_id"])]
+        payer_claim_id: Option<String>,
+        /// Billing NPI of the claim (with --claim-id): the latest claim
+        /// under that NPI and CLM01, the one in force first.
+        #[arg(long, requires = "claim_id")]
+        npi: Option<String>,
+        /// CLM01, the patient control number (with --npi).
+        #[arg(long, requires = "npi")]
+        claim_id: Option<String>,
+        /// text (default): the reasons, line by line; json: the stored claim.
+        #[arg(long, value_enum, default_value_t = ExplainFormat::Text)]
+        format: ExplainFormat,
         #[command(flatten)]
         db: DatabaseArgs,
     },
@@ -268,6 +279,15 @@ enum AdjudicateFormat {
     Ta1,
 }
 
+/// How `explain` prints a claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ExplainFormat {
+    /// The reasons, line by line.
+    Text,
+    /// The stored claim as `GET /v1/claims/{payer_claim_id}` answers it.
+    Json,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum ParseFormat {
     Json,
@@ -341,7 +361,20 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Clients { action } => store_commands::clients(action),
         Command::Users { action } => store_commands::users(action),
         Command::Keys { action } => store_commands::keys(action),
-        Command::Explain { payer_claim_id, db } => store_commands::explain(&payer_claim_id, db),
+        Command::Explain {
+            payer_claim_id,
+            npi,
+            claim_id,
+            format,
+            db,
+        } => {
+            let which = match (payer_claim_id, npi, claim_id) {
+                (Some(id), _, _) => store_commands::Which::PayerClaimId(id),
+                (None, Some(npi), Some(id)) => store_commands::Which::Key(npi, id),
+                _ => anyhow::bail!("give a payer claim id, or --npi and --claim-id"),
+            };
+            store_commands::explain(which, format, db)
+        }
         Command::Adjudicate {
             rules,
             auths,

@@ -98,7 +98,15 @@ pub(super) fn import(what: ImportWhat) -> Result<i32> {
 }
 
 /// `explain PAYER_CLAIM_ID`: the stored claim, one line per service line.
-pub(super) fn explain(payer_claim_id: &str, db: DatabaseArgs) -> Result<i32> {
+/// Which stored claim `explain` shows.
+pub(super) enum Which {
+    /// By its payer claim id.
+    PayerClaimId(String),
+    /// By billing NPI and CLM01: the latest claim in force, else the latest.
+    Key(String, String),
+}
+
+pub(super) fn explain(which: Which, format: super::ExplainFormat, db: DatabaseArgs) -> Result<i32> {
     let url = url(db)?;
     // Explaining never creates a store: a missing SQLite file is an error.
     if let Some(path) = url.strip_prefix("sqlite://") {
@@ -108,18 +116,36 @@ pub(super) fn explain(payer_claim_id: &str, db: DatabaseArgs) -> Result<i32> {
         }
     }
     let s = StoreSession::open(&url)?;
-    let claim = s.run(s.store.claim(payer_claim_id))?;
-    if claim.is_some() {
+    let claim = match &which {
+        Which::PayerClaimId(id) => s.run(s.store.claim(id))?,
+        Which::Key(npi, id) => {
+            let mut all = s.run(s.store.claims_by_key(npi, id))?;
+            // Oldest first: the last in force, else the last received.
+            let at = all
+                .iter()
+                .rposition(|c| c.current)
+                .or(all.len().checked_sub(1));
+            at.map(|i| all.swap_remove(i))
+        }
+    };
+    if let Some(c) = &claim {
         // A read through the CLI is audited like one through the API.
         s.run(
             s.store
-                .audit(&cli_audit("claim.read", "claim", payer_claim_id)),
+                .audit(&cli_audit("claim.read", "claim", &c.payer_claim_id)),
         )?;
     }
     drop(s);
     let Some(c) = claim else {
-        bail!("no stored claim {payer_claim_id}");
+        match which {
+            Which::PayerClaimId(id) => bail!("no stored claim {id}"),
+            Which::Key(npi, id) => bail!("no stored claim {id} from billing NPI {npi}"),
+        }
     };
+    if format == super::ExplainFormat::Json {
+        println!("{}", serde_json::to_string(&c)?);
+        return Ok(EXIT_OK);
+    }
     println!(
         "claim {} from billing NPI {} (payer claim {}): {}{}, rule set {}, received {}",
         c.claim_id,

@@ -334,3 +334,66 @@ fn adjudicate_takes_database_like_every_command() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `explain` finds a stored claim by payer claim id or by billing NPI and
+/// CLM01 (SPEC §5), as reasons or as the stored claim's JSON.
+#[test]
+fn explain_by_billing_npi_and_claim_id() {
+    let dir = std::env::temp_dir().join(format!("priorauth-explain-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("p.db").display());
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_priorauth"))
+            .args(args)
+            .current_dir(root())
+            .output()
+            .unwrap()
+    };
+    let stored = run(&[
+        "adjudicate",
+        "--database",
+        &url,
+        "--commit",
+        "--format",
+        "ndjson",
+        "fixtures/x12/837p-sample.x12",
+    ]);
+    assert_eq!(stored.status.code(), Some(0), "{stored:?}");
+    let first: serde_json::Value =
+        serde_json::from_slice(stored.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    let key = [
+        "explain",
+        "--npi",
+        "1234567893",
+        "--claim-id",
+        "PCN-0001",
+        "--database",
+        &url,
+    ];
+    let text = run(&key);
+    assert_eq!(text.status.code(), Some(0), "{text:?}");
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.starts_with("claim PCN-0001 from billing NPI 1234567893"),
+        "{text}"
+    );
+    assert!(text.contains(first["payer_claim_id"].as_str().unwrap()));
+    let mut json_args = key.to_vec();
+    json_args.extend(["--format", "json"]);
+    let json = run(&json_args);
+    let c: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(c["payer_claim_id"], first["payer_claim_id"]);
+    assert_eq!(c["decision"]["lines"], first["lines"]);
+    let missing = run(&[
+        "explain",
+        "--npi",
+        "1234567893",
+        "--claim-id",
+        "NOPE",
+        "--database",
+        &url,
+    ]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no stored claim NOPE"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
