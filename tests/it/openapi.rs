@@ -1153,7 +1153,9 @@ fn responses_match_their_schemas(b: Backend) {
     );
     assert_eq!(lost.json()["rejected"][0]["control_number"], Value::Null);
     // An 835 lists claims denied in full: none here (204), then one.
-    let one = render(&[mri_claim("REMIT-1", "P1", "1")]);
+    // (2 units: the same services as GOOD-1 would be its duplicate by
+    // content, SPEC §3.3, and denied in full.)
+    let one = render(&[mri_claim("REMIT-1", "P1", "2")]);
     assert_eq!(api.x12("/v1/claims?format=835", &one, &[]).status, 204);
     let denied = render(&[mri_claim("REMIT-2", "NOT-ON-FILE", "1")]);
     assert_eq!(api.x12("/v1/claims?format=835", &denied, &[]).status, 200);

@@ -1471,7 +1471,8 @@ fn x12_answers_validate_under_pyx12(b: Backend) {
     let batch = post_837(
         &s,
         "/v1/batches",
-        &render(&[mri_claim("REV-2", "RV1", "1")]),
+        // 2 units: REV-1's services again would be a duplicate by content.
+        &render(&[mri_claim("REV-2", "RV1", "2")]),
         &[],
     );
     let bid = batch.json()["id"].as_str().unwrap().to_string();
