@@ -42,9 +42,12 @@ fn visit(id: &str, auths: &[&str], date: &str) -> Claim {
 
 fn run(w: &mut World, network: &NetworkDirectory, c: &Claim) -> ClaimDecision {
     w.history = Default::default();
-    Adjudicator::new(&w.index)
-        .with_network(network)
-        .adjudicate(c, "PAYER-1", &mut w.book, &mut w.history)
+    Adjudicator::new(&w.index).with_network(network).adjudicate(
+        c,
+        "PAYER-1",
+        &mut w.book,
+        &mut w.history,
+    )
 }
 
 // ---- the directory file ----
@@ -122,7 +125,7 @@ fn a_provider_outside_its_dates_needs_pa_under_the_out_of_plan_rule() {
     let l = &d.lines[0];
     assert_eq!(l.decision, Decision::Denied, "{l:?}");
     assert_eq!(l.rule.as_deref(), Some(OUT_OF_PLAN));
-    assert_eq!(l.adjustments[0].to_string(), "CO-197");
+    assert_eq!(l.adjustments[0].to_string(), "CO-197 150.00");
     assert!(l.reason.contains(OUT_OF_PLAN) && l.reason.contains("5.1.12"));
     // With an authorization for it: approved.
     let mut w = bundled("A9,M1,1234567893,99213,1,0,2026-03-01,2026-03-31,approved\n");
@@ -181,7 +184,10 @@ fn out_of_plan(lines: &[Value]) -> usize {
 #[test]
 fn adjudicate_network_offline_fires_the_bundled_out_of_plan_rule() {
     let dir = temp_dir("net-offline");
-    let samples = ["fixtures/x12/837p-sample.x12", "fixtures/x12/837i-sample.x12"];
+    let samples = [
+        "fixtures/x12/837p-sample.x12",
+        "fixtures/x12/837i-sample.x12",
+    ];
     // No directory: the rule never fires.
     let mut args = vec!["adjudicate", "--auths", "fixtures/auths/sample.csv"];
     args.extend(samples);
@@ -277,7 +283,10 @@ fn the_directory_through_the_api_decides_the_out_of_plan_rule(b: Backend) {
     let feb = render(&[visit("N-2", &[], "2026-02-10")]);
     // No directory loaded: everyone in network.
     let l = first_line(&post_837(&s, "/v1/claims?mode=check", &march, &[]));
-    assert_eq!((l["decision"].clone(), l["rule"].clone()), (json!("not_required"), Value::Null));
+    assert_eq!(
+        (l["decision"].clone(), l["rule"].clone()),
+        (json!("not_required"), Value::Null)
+    );
     assert_eq!(get(&s, &format!("/v1/network/{BILLING}")).status, 404);
     // The billing provider in network in January and February only.
     let r = put_network(
@@ -285,7 +294,10 @@ fn the_directory_through_the_api_decides_the_out_of_plan_rule(b: Backend) {
         &format!("{HEADER}{BILLING},2026-01-01,2026-02-28\n{RENDERING},2026-01-01,\n"),
     );
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.json(), json!({"imported": 2, "providers": 2, "replaced": 0}));
+    assert_eq!(
+        r.json(),
+        json!({"imported": 2, "providers": 2, "replaced": 0})
+    );
     let g = get(&s, &format!("/v1/network/{BILLING}"));
     assert_eq!(g.status, 200, "{}", g.body);
     assert_eq!(
@@ -296,12 +308,20 @@ fn the_directory_through_the_api_decides_the_out_of_plan_rule(b: Backend) {
     let l = first_line(&post_837(&s, "/v1/claims?mode=check", &feb, &[]));
     assert_eq!(l["decision"], "not_required", "{l}");
     let l = first_line(&post_837(&s, "/v1/claims?mode=check", &march, &[]));
-    assert_eq!((l["decision"].clone(), l["rule"].clone()), (json!("denied"), json!(OUT_OF_PLAN)), "{l}");
+    assert_eq!(
+        (l["decision"].clone(), l["rule"].clone()),
+        (json!("denied"), json!(OUT_OF_PLAN)),
+        "{l}"
+    );
     // (Another claim than the one checked: a stored claim would make the
     // later checks of `march` exact duplicates.)
     let stored = render(&[visit("N-3", &[], "2026-03-05")]);
     let l = first_line(&post_837(&s, "/v1/claims", &stored, &[]));
-    assert_eq!((l["decision"].clone(), l["rule"].clone()), (json!("denied"), json!(OUT_OF_PLAN)), "{l}");
+    assert_eq!(
+        (l["decision"].clone(), l["rule"].clone()),
+        (json!("denied"), json!(OUT_OF_PLAN)),
+        "{l}"
+    );
     assert_eq!(l["adjustments"][0]["carc"], "197");
     // A bad file: 422 naming the lines; the directory stays as it was.
     let r = put_network(
@@ -339,7 +359,10 @@ fn the_directory_through_the_api_decides_the_out_of_plan_rule(b: Backend) {
         .unwrap()
         .to_string();
     let auth = format!("Bearer {t}");
-    let h = [("Authorization", auth.as_str()), ("Content-Type", "text/csv")];
+    let h = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "text/csv"),
+    ];
     let path = format!("/v1/network/{BILLING}");
     assert_eq!(send("GET", &s.url(&path), &h, None).status, 200);
     assert_eq!(
@@ -359,7 +382,11 @@ fn the_directory_through_the_cli_and_the_store(b: Backend) {
     let url = db.url.as_str();
     let sample = "fixtures/x12/837p-sample.x12";
     // A bad file: exit 2 naming the line, nothing stored.
-    let bad = network_csv(&dir, "bad.csv", &format!("{BILLING},2026-01-01,\n{BILLING},x,\n"));
+    let bad = network_csv(
+        &dir,
+        "bad.csv",
+        &format!("{BILLING},2026-01-01,\n{BILLING},x,\n"),
+    );
     let out = priorauth(&["import", "network", &bad, "--database", url]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 3"));
@@ -367,26 +394,48 @@ fn the_directory_through_the_cli_and_the_store(b: Backend) {
     assert_eq!(out_of_plan(&lines), 0, "no directory stored");
     // The imaging group out of network since 2026: the store's directory
     // decides `adjudicate --db`.
-    let out_csv = network_csv(&dir, "out.csv", &format!("{BILLING},2020-01-01,2025-12-31\n"));
-    let done: Value =
-        serde_json::from_slice(&priorauth_ok(&["import", "network", &out_csv, "--database", url]))
-            .unwrap();
+    let out_csv = network_csv(
+        &dir,
+        "out.csv",
+        &format!("{BILLING},2020-01-01,2025-12-31\n"),
+    );
+    let done: Value = serde_json::from_slice(&priorauth_ok(&[
+        "import",
+        "network",
+        &out_csv,
+        "--database",
+        url,
+    ]))
+    .unwrap();
     assert_eq!(done["imported"], 1);
     let lines = lines_of(&priorauth_ok(&["adjudicate", "--db", url, sample]));
     assert!(out_of_plan(&lines) > 0, "{lines:?}");
     // --network with --db replaces the store's directory first.
     let in_csv = network_csv(&dir, "in.csv", &format!("{BILLING},2020-01-01,\n"));
     let lines = lines_of(&priorauth_ok(&[
-        "adjudicate", "--db", url, "--network", &in_csv, sample,
+        "adjudicate",
+        "--db",
+        url,
+        "--network",
+        &in_csv,
+        sample,
     ]));
     assert_eq!(out_of_plan(&lines), 0);
     let lines = lines_of(&priorauth_ok(&["adjudicate", "--db", url, sample]));
-    assert_eq!(out_of_plan(&lines), 0, "the store kept the file's directory");
+    assert_eq!(
+        out_of_plan(&lines),
+        0,
+        "the store kept the file's directory"
+    );
     // Through the service on the same store: the directory is there.
     let s = Server::start(&db, &[]);
     let g = get(&s, &format!("/v1/network/{BILLING}"));
     assert_eq!(g.status, 200, "{}", g.body);
     assert_eq!(g.json()["rows"][0]["network_end"], Value::Null);
     let audit = get(&s, "/v1/admin/audit?action=network.import").json();
-    assert_eq!(audit["entries"].as_array().map(Vec::len), Some(2), "{audit}");
+    assert_eq!(
+        audit["entries"].as_array().map(Vec::len),
+        Some(2),
+        "{audit}"
+    );
 }

@@ -1285,7 +1285,9 @@ fn responses_match_their_schemas(b: Backend) {
             Some(body.as_bytes()),
         )
     };
-    let r = csv("npi,network_start,network_end\n1000000004,2026-01-01,\n1000000004,2025-01-01,2025-12-31\n");
+    let r = csv(
+        "npi,network_start,network_end\n1000000004,2026-01-01,\n1000000004,2025-01-01,2025-12-31\n",
+    );
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["imported"], 2);
     let r = api.get("/v1/network/1000000004");
