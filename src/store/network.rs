@@ -12,6 +12,7 @@ use super::access::insert_audit;
 use super::{insert_rows, stamp, AuditEntry, Result, Store, StoreError};
 use crate::model::{Claim, NetworkDirectory};
 use crate::network::NetworkRow;
+use crate::rules::{Network, RulesIndex};
 
 const COLUMNS: &str = "npi, network_start, network_end";
 
@@ -112,12 +113,22 @@ impl Store {
     /// The directory as far as `claims` need it: the rows of their
     /// billing NPIs. With no row at all in the store, no directory (every
     /// provider in network); otherwise a loaded one, in which a billing
-    /// NPI without rows is out of network.
+    /// NPI without rows is out of network. A rule set without a
+    /// `network = "out"` rule asks nothing of the directory: no query.
     pub(super) async fn network_of(
         &self,
         conn: &mut AnyConnection,
+        rules: &RulesIndex,
         claims: &[Claim],
     ) -> Result<NetworkDirectory> {
+        if !rules
+            .rule_set()
+            .rules
+            .iter()
+            .any(|r| r.network == Network::Out)
+        {
+            return Ok(NetworkDirectory::new());
+        }
         let any = sqlx::query("SELECT 1 AS one FROM network_directory LIMIT 1")
             .fetch_optional(&mut *conn)
             .await?;

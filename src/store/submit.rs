@@ -88,7 +88,7 @@ impl Store {
         let mut conn = self.pool.acquire().await?;
         let mut loaded = self.load(&mut conn, claims, false).await?;
         let exemptions = self.exemptions_of(&mut conn, claims).await?; // SPEC §3.5
-        let network = self.network_of(&mut conn, claims).await?; // SPEC §2.4
+        let network = self.network_of(&mut conn, rules, claims).await?; // SPEC §2.4
         let adjudicator = Adjudicator::new(rules)
             .with_exemptions(&exemptions)
             .with_network(&network);
@@ -133,7 +133,7 @@ impl Store {
         let t0 = std::time::Instant::now();
         let mut loaded = self.load(&mut w.tx, claims, true).await?;
         let exemptions = self.exemptions_of(&mut w.tx, claims).await?; // SPEC §3.5
-        let network = self.network_of(&mut w.tx, claims).await?; // SPEC §2.4
+        let network = self.network_of(&mut w.tx, rules, claims).await?; // SPEC §2.4
         let t1 = std::time::Instant::now();
         let prior_decisions = std::mem::take(&mut loaded.prior_decisions);
         let submission = decide_submission(
