@@ -9,6 +9,8 @@
 //! - [`rules`]: the Section 5.1 rule set (TOML), its index and the
 //!   questions staff ask of it.
 //! - [`authorizations`]: authorization records, CSV import, the unit book.
+//! - [`network`]: the network directory (SPEC §2.4): its CSV import and
+//!   the in-memory directory `network = "out"` rules are judged with.
 //! - [`exemptions`]: gold-card exemptions (SPEC §3.5): records, CSV
 //!   import, the book lines are looked up in, the gold-card computation.
 //! - [`adjudication`]: the pure decision core of SPEC §3 (checks, reasons,
@@ -31,6 +33,7 @@ pub mod cli;
 pub mod config;
 pub mod exemptions;
 pub mod model;
+pub mod network;
 pub mod rules;
 pub mod startup;
 pub mod store;

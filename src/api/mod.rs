@@ -16,6 +16,7 @@ mod error;
 mod exemptions;
 mod guard;
 mod metrics;
+mod network;
 mod oauth;
 mod observe;
 mod routes;

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::guard::Access;
 use super::{
-    admin, authorizations, batches, claims, exemptions, oauth, rules, ApiError, ApiResult,
+    admin, authorizations, batches, claims, exemptions, network, oauth, rules, ApiError, ApiResult,
     AppState, OPENAPI,
 };
 use crate::access::Scope;
@@ -206,6 +206,18 @@ pub(super) fn register(cfg: &mut web::ServiceConfig) -> Vec<Route> {
             "/v1/exemptions/{id}",
             AnyOf(&[Scope::RulesWrite]),
             web::route().to(exemptions::revoke),
+        )
+        .add(
+            Method::PUT,
+            "/v1/network",
+            AnyOf(&[Scope::RulesWrite]),
+            web::route().to(network::put_network),
+        )
+        .add(
+            Method::GET,
+            "/v1/network/{npi}",
+            AnyOf(&[Scope::ClaimsRead, Scope::RulesWrite]),
+            web::route().to(network::get_network),
         )
         .add(
             Method::POST,

@@ -85,6 +85,20 @@ pub fn load_exemptions(path: Option<&Path>, set: &RuleSet) -> Result<ExemptionBo
     }
 }
 
+/// Loads the network directory CSV (SPEC §2.4; none given: no directory,
+/// every provider in network).
+pub fn load_network(path: Option<&Path>) -> Result<Vec<crate::network::NetworkRow>> {
+    match path {
+        None => Ok(Vec::new()),
+        Some(p) => {
+            let data = std::fs::read(p)
+                .with_context(|| format!("cannot read network directory {}", p.display()))?;
+            crate::network::import_csv(&data)
+                .with_context(|| format!("network directory {}", p.display()))
+        }
+    }
+}
+
 fn table_row(out: &mut impl Write, c: &ClaimDecision) -> io::Result<()> {
     for l in &c.lines {
         let adj = l
@@ -198,6 +212,8 @@ pub struct Sources<'a> {
     pub auths: Option<&'a Path>,
     /// `--exemptions`.
     pub exemptions: Option<&'a Path>,
+    /// `--network`.
+    pub network: Option<&'a Path>,
     /// `--db`.
     pub db: Option<&'a str>,
     /// `--commit`.
@@ -231,10 +247,16 @@ pub fn run(
     // SPEC §3.5: offline, the exemption file's; with --db it is imported
     // and the store's exemptions apply.
     let exemptions = load_exemptions(src.exemptions, &set)?;
+    // SPEC §2.4: offline, the directory file's; with --db it replaces the
+    // store's directory, which then applies.
+    let network_rows = load_network(src.network)?;
+    let network = crate::network::directory(&network_rows);
     let index = RulesIndex::new(set);
     let mut engine = match opened {
         None => Engine::Offline {
-            adjudicator: Adjudicator::new(&index).with_exemptions(&exemptions),
+            adjudicator: Adjudicator::new(&index)
+                .with_exemptions(&exemptions)
+                .with_network(&network),
             book: load_auths(src.auths)?,
             history: MemoryHistory::default(),
         },
@@ -256,6 +278,10 @@ pub fn run(
                 let who = super::store_commands::cli_audit("exemption.import", "exemption", "");
                 let rows: Vec<_> = exemptions.iter().map(|e| (e.clone(), None)).collect();
                 rt.block_on(store.add_exemptions(&rows, crate::store::SOURCE_IMPORT, Some(&who)))?;
+            }
+            if src.network.is_some() {
+                let who = super::store_commands::cli_audit("network.import", "network", "");
+                rt.block_on(store.replace_network(&network_rows, Some(&who)))?;
             }
             Engine::Store {
                 rt,

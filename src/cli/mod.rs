@@ -78,6 +78,13 @@ enum Command {
         /// imported into the store first; the store's exemptions apply too.
         #[arg(long)]
         exemptions: Option<PathBuf>,
+        /// Network directory (CSV `npi,network_start,network_end`, SPEC
+        /// §2.4): `network = "out"` rules apply to billing providers out of
+        /// network on the service date. Without it (and without a directory
+        /// in the --db store) every provider is in network. With --db it
+        /// replaces the store's directory first.
+        #[arg(long)]
+        network: Option<PathBuf>,
         /// Adjudicate against the service's store (sqlite://FILE, created if
         /// needed, or postgres://…): its authorizations and claim history.
         /// Nothing is consumed or stored unless --commit is given.
@@ -98,7 +105,8 @@ enum Command {
     },
     /// Run the HTTP API (SPEC §5) over the store.
     Serve(Box<ServeArgs>),
-    /// Load authorizations (CSV) or a rule set (TOML) into the store.
+    /// Load authorizations, exemptions or the network directory (CSV), or a
+    /// rule set (TOML), into the store.
     Import {
         #[command(subcommand)]
         what: ImportWhat,
@@ -242,6 +250,14 @@ enum ImportWhat {
         #[command(flatten)]
         db: DatabaseArgs,
     },
+    /// The network directory (CSV `npi,network_start,network_end`, SPEC
+    /// §2.4), all or nothing: it replaces the stored directory as a whole.
+    Network {
+        /// The CSV file.
+        file: PathBuf,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
     /// A rule set (TOML): validated, stored, and in force from then on.
     Rules {
         /// The TOML file.
@@ -379,6 +395,7 @@ fn run(cli: Cli) -> Result<i32> {
             rules,
             auths,
             exemptions,
+            network,
             db,
             commit,
             format,
@@ -389,6 +406,7 @@ fn run(cli: Cli) -> Result<i32> {
                 rules: rules.as_deref(),
                 auths: auths.as_deref(),
                 exemptions: exemptions.as_deref(),
+                network: network.as_deref(),
                 db: db.as_deref(),
                 commit,
             },

@@ -1,5 +1,5 @@
 //! Commands that work on the service's store without the service:
-//! `import auths|rules`, `explain`, `clients`, `users` and `keys`.
+//! `import auths|exemptions|network|rules`, `explain`, `clients`, `users` and `keys`.
 
 use anyhow::{bail, Context, Result};
 
@@ -77,6 +77,16 @@ pub(super) fn import(what: ImportWhat) -> Result<i32> {
             Ok(EXIT_OK)
         }
         ImportWhat::Exemptions { file, db } => super::goldcard::import(&file, db),
+        ImportWhat::Network { file, db } => {
+            // Read and checked before the store is opened: a bad file
+            // changes nothing (SPEC §2.4, all or nothing).
+            let rows = super::adjudicate::load_network(Some(&file))?;
+            let s = StoreSession::open(&url(db)?)?;
+            let who = cli_audit("network.import", "network", "");
+            let done = s.run(s.store.replace_network(&rows, Some(&who)))?;
+            println!("{}", serde_json::to_string(&done)?);
+            Ok(EXIT_OK)
+        }
         ImportWhat::Rules { file, db } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;

@@ -10,12 +10,27 @@ use rustc_hash::FxHashMap as HashMap;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NetworkDirectory {
     periods: HashMap<String, Vec<(NaiveDate, Option<NaiveDate>)>>,
+    /// A directory is loaded although none of its rows is here: the
+    /// store reads only the rows of the providers a submission bills
+    /// under, and a provider with none is out of network.
+    loaded: bool,
 }
 
 impl NetworkDirectory {
     /// An empty directory: everyone in network.
     pub fn new() -> Self {
         NetworkDirectory::default()
+    }
+
+    /// An empty directory that is nonetheless loaded: every provider not
+    /// added afterwards is out of network. The store starts from this
+    /// when its directory has rows, none of them perhaps of the providers
+    /// it was asked about.
+    pub fn loaded() -> Self {
+        NetworkDirectory {
+            periods: HashMap::default(),
+            loaded: true,
+        }
     }
 
     /// Adds a row: `npi` is in network from `start` to `end` (inclusive;
@@ -27,9 +42,9 @@ impl NetworkDirectory {
             .push((start, end));
     }
 
-    /// True when no row is loaded.
+    /// True when no directory is loaded (no row, and not [`loaded`](Self::loaded)).
     pub fn is_empty(&self) -> bool {
-        self.periods.is_empty()
+        !self.loaded && self.periods.is_empty()
     }
 
     /// True when `npi` is in network on `date`: always with an empty
@@ -63,5 +78,12 @@ mod tests {
         assert!(!dir.in_network("1234567893", d(7, 1)));
         assert!(dir.in_network("1111111112", d(12, 31)));
         assert!(!dir.in_network("9999999991", d(3, 1)));
+    }
+
+    #[test]
+    fn a_loaded_directory_without_the_provider_puts_it_out_of_network() {
+        let dir = NetworkDirectory::loaded();
+        assert!(!dir.is_empty());
+        assert!(!dir.in_network("1234567893", NaiveDate::from_ymd_opt(2026, 3, 1)));
     }
 }

@@ -24,6 +24,7 @@ mod authorizations;
 mod batches;
 mod denials;
 mod exemptions;
+mod network;
 mod submit;
 
 use std::fmt::Write as _;
@@ -41,6 +42,7 @@ pub use access::{AuditEntry, ClientRecord, CodeRecord, SigningKeyRecord, UserRec
 pub use batches::{Batch, BatchState};
 pub use denials::Denial;
 pub use exemptions::{ExemptionsAdded, StoredExemption, SOURCE_GOLDCARD, SOURCE_IMPORT};
+pub use network::NetworkImported;
 pub use submit::{SubmitOptions, Submitted};
 
 static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");

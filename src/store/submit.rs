@@ -88,7 +88,10 @@ impl Store {
         let mut conn = self.pool.acquire().await?;
         let mut loaded = self.load(&mut conn, claims, false).await?;
         let exemptions = self.exemptions_of(&mut conn, claims).await?; // SPEC §3.5
-        let adjudicator = Adjudicator::new(rules).with_exemptions(&exemptions);
+        let network = self.network_of(&mut conn, rules, claims).await?; // SPEC §2.4
+        let adjudicator = Adjudicator::new(rules)
+            .with_exemptions(&exemptions)
+            .with_network(&network);
         Ok(claims
             .iter()
             .map(|c| {
@@ -130,10 +133,13 @@ impl Store {
         let t0 = std::time::Instant::now();
         let mut loaded = self.load(&mut w.tx, claims, true).await?;
         let exemptions = self.exemptions_of(&mut w.tx, claims).await?; // SPEC §3.5
+        let network = self.network_of(&mut w.tx, rules, claims).await?; // SPEC §2.4
         let t1 = std::time::Instant::now();
         let prior_decisions = std::mem::take(&mut loaded.prior_decisions);
         let submission = decide_submission(
-            &Adjudicator::new(rules).with_exemptions(&exemptions),
+            &Adjudicator::new(rules)
+                .with_exemptions(&exemptions)
+                .with_network(&network),
             claims,
             &mut loaded.book,
             &mut loaded.history,

@@ -34,6 +34,7 @@ mod cli;
 mod corpus;
 mod exemptions;
 mod intake;
+mod network;
 mod openapi;
 mod payer;
 mod remit;

@@ -1274,6 +1274,42 @@ fn responses_match_their_schemas(b: Backend) {
         415
     );
 
+    // The network directory (SPEC §2.4): replaced, read, a bad file
+    // refused by line, and cleared again (no directory: everyone in
+    // network) so the rest of the session decides as before.
+    let csv = |body: &str| {
+        api.call(
+            "PUT",
+            "/v1/network",
+            &[("Content-Type", "text/csv")],
+            Some(body.as_bytes()),
+        )
+    };
+    let r = csv(
+        "npi,network_start,network_end\n1000000004,2026-01-01,\n1000000004,2025-01-01,2025-12-31\n",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["imported"], 2);
+    let r = api.get("/v1/network/1000000004");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["rows"][0]["network_end"], "2025-12-31");
+    assert_eq!(api.get("/v1/network/1999999999").status, 404);
+    let r = csv("npi,network_start,network_end\n12,2026-01-01,\n");
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(r.json()["problems"][0]["line"], 2);
+    assert_eq!(
+        api.call(
+            "PUT",
+            "/v1/network",
+            &[("Content-Type", "application/json")],
+            Some(b"{}")
+        )
+        .status,
+        415
+    );
+    assert_eq!(csv("npi,network_start,network_end\n").status, 200);
+    assert_eq!(api.get("/v1/network/1000000004").status, 404);
+
     // No operation: 405 on a known path, 404 elsewhere.
     assert_eq!(api.call("DELETE", "/v1/claims", &[], None).status, 405);
     assert_eq!(api.get("/v1/nothing/here").status, 404);
