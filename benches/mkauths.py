@@ -1,12 +1,14 @@
 """Authorizations for a generated 837: reads `priorauth parse` JSON on stdin
 and writes the SPEC 2.3 CSV. 3 of 4 REF*G1 numbers get a record (the rest are
-"not on file"), 1 in 10 of those is denied, units 1-5, dates 2020-2030."""
+"not on file"), 1 in 10 of those is denied, units 1-5, dates 2020-2030. A
+claim with a patient loop (a dependent, SPEC 3.1) gets its authorizations
+for that patient: the patient_birth_date column names them."""
 import json
 import sys
 import zlib
 
 d = json.load(sys.stdin)
-print("number,member_id,provider_npi,codes,units,units_used,start_date,end_date,status")
+print("number,member_id,provider_npi,codes,units,units_used,start_date,end_date,status,patient_birth_date")
 seen = set()
 for c in d["claims"]:
     nums = list(c["prior_auths"]) + [a for l in c["lines"] for a in l["prior_auths"]]
@@ -17,4 +19,5 @@ for c in d["claims"]:
         seen.add(n)
         status = "approved" if h % 10 else "denied"
         member, npi = c["subscriber"]["member_id"], c["billing_npi"]
-        print(f"{n},{member},{npi},,{h % 5 + 1},0,2020-01-01,2030-12-31,{status}")
+        born = (c.get("patient") or {}).get("birth_date") or ""
+        print(f"{n},{member},{npi},,{h % 5 + 1},0,2020-01-01,2030-12-31,{status},{born}")
