@@ -8,7 +8,9 @@ use serde_json::json;
 use super::body::{expect_media, read_body, ADMIN_BODY_LIMIT};
 use super::guard::Actor;
 use super::{ApiError, ApiResult, AppState};
-use crate::authorizations::{import_csv, Authorization, AuthorizationRecord};
+use crate::authorizations::{
+    import_csv, is_x12, read_x278, x278_answer, Authorization, AuthorizationRecord,
+};
 
 /// 403 unless a client bound to NPIs writes only authorizations of its
 /// own NPIs (payer-side callers write any).
@@ -179,15 +181,36 @@ pub(super) async fn import_authorizations(
 ) -> ApiResult {
     expect_media(
         req.headers(),
-        &["text/csv", "text/plain", "application/octet-stream"],
+        &[
+            "text/csv",
+            "text/plain",
+            "application/octet-stream",
+            "application/edi-x12",
+        ],
     )?;
     let body = read_body(req.headers(), payload, ADMIN_BODY_LIMIT).await?;
-    let auths = import_csv(&body).map_err(|e| {
-        ApiError::Unprocessable(
-            "authorization file not imported; nothing was changed".into(),
-            json!(e.problems),
-        )
-    })?;
+    // X12 278 responses or the CSV of SPEC §2.3, told apart by content.
+    let x278 = if is_x12(&body) {
+        let out = read_x278(&body);
+        if let Some(why) = out.refusal() {
+            return Err(ApiError::Unprocessable(
+                format!("authorization file not imported; nothing was changed: {why}"),
+                json!({"rejected": out.rejected, "envelope_errors": out.envelope_errors}),
+            ));
+        }
+        Some(out)
+    } else {
+        None
+    };
+    let auths = match &x278 {
+        Some(out) => out.authorizations.clone(),
+        None => import_csv(&body).map_err(|e| {
+            ApiError::Unprocessable(
+                "authorization file not imported; nothing was changed".into(),
+                json!(e.problems),
+            )
+        })?,
+    };
     own_npis(&actor, auths.iter().map(|a| a.provider_npi.as_str()))?;
     if actor.caller.npis.is_some() {
         // An import replaces numbers already on file: those must be the
@@ -214,6 +237,9 @@ pub(super) async fn import_authorizations(
         )
         .await?;
     let (added, replaced) = state.store.import_authorizations(&auths).await?;
+    if let Some(out) = &x278 {
+        return Ok(HttpResponse::Ok().json(x278_answer(out, added, replaced)));
+    }
     Ok(HttpResponse::Ok().json(json!({
         "imported": auths.len(), "added": added, "replaced": replaced
     })))
