@@ -40,3 +40,4 @@ mod remit;
 mod render;
 mod roundtrip;
 mod service;
+mod x278;
