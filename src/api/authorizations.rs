@@ -11,6 +11,7 @@ use super::{ApiError, ApiResult, AppState};
 use crate::authorizations::{
     import_csv, is_x12, read_x278, x278_answer, Authorization, AuthorizationRecord,
 };
+use crate::store::AuthFilter;
 
 /// 403 unless a client bound to NPIs writes only authorizations of its
 /// own NPIs (payer-side callers write any).
@@ -83,6 +84,62 @@ pub(super) async fn get_authorization(
         .audit(&state, "authorization.read", "authorization", &number)
         .await?;
     Ok(HttpResponse::Ok().json(authorization_json(&a)))
+}
+
+/// Filters of `GET /v1/authorizations` (each given must match).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ListQuery {
+    number: Option<String>,
+    member: Option<String>,
+    provider: Option<String>,
+    status: Option<String>,
+}
+
+/// Most authorizations one list answers.
+const LIST_LIMIT: u32 = 1000;
+
+/// `GET /v1/authorizations`: authorizations by number, member, provider
+/// and status; a billing system bound to NPIs sees its own only. Audited
+/// (numbers only: a member filter is PHI).
+pub(super) async fn list_authorizations(
+    state: web::Data<AppState>,
+    actor: Actor,
+    q: web::Query<ListQuery>,
+) -> ApiResult {
+    let q = q.into_inner();
+    let status = match q.status {
+        None => None,
+        Some(s) => match s.parse::<crate::authorizations::AuthStatus>() {
+            Ok(st) => Some(st.as_str().to_string()),
+            Err(()) => {
+                return Err(ApiError::BadRequest(format!(
+                    "status {s}: not one of approved, denied, pending, cancelled"
+                )))
+            }
+        },
+    };
+    let filter = AuthFilter {
+        number: q.number,
+        member_id: q.member,
+        provider_npi: q.provider,
+        status,
+    };
+    let mut list = state.store.list_authorizations(&filter, LIST_LIMIT).await?;
+    if let Some(own) = &actor.caller.npis {
+        list.retain(|a| own.contains(&a.provider_npi));
+    }
+    let numbers: Vec<&str> = list.iter().map(|a| a.number.as_str()).collect();
+    actor
+        .audit(
+            &state,
+            "authorization.list",
+            "authorization",
+            &numbers.join(" "),
+        )
+        .await?;
+    let items: Vec<serde_json::Value> = list.iter().map(authorization_json).collect();
+    Ok(HttpResponse::Ok().json(json!({ "authorizations": items })))
 }
 
 /// `null` and absent are different in a patch: absent leaves the field,

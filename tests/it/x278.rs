@@ -117,6 +117,28 @@ fn a_broken_set_is_rejected_by_segment_and_element_the_others_read() {
 }
 
 #[test]
+fn one_number_is_one_record_the_first_decision_kept() {
+    // The event and its service both certify under ADM1 (corpus file 11's
+    // shape): the event's decision is imported, the service's reported.
+    let dup = DEPENDENT.replace("HCR*A3*SV1X", "HCR*A1*ADM1");
+    let out = read_x278(x278(&[&dup]).as_bytes());
+    let adm: Vec<_> = out
+        .authorizations
+        .iter()
+        .filter(|a| a.number == "ADM1")
+        .collect();
+    assert_eq!(adm.len(), 1);
+    assert_eq!(adm[0].unit_type, UnitType::Days);
+    let n = out
+        .not_imported
+        .iter()
+        .find(|n| n.number.as_deref() == Some("ADM1"))
+        .unwrap();
+    assert_eq!((n.segment, n.action.as_str()), (18, "A1"));
+    assert!(n.reason.contains("same number"), "{}", n.reason);
+}
+
+#[test]
 fn a_request_is_refused_saying_so() {
     let req = DEPENDENT.replace("BHT*0007*11", "BHT*0007*13");
     let out = read_x278(x278(&[&req]).as_bytes());
@@ -224,6 +246,21 @@ fn api_imports_a_278_and_refuses_a_request(b: Backend) {
         Some(file.as_bytes()),
     );
     assert_eq!(r.json()["replaced"], 5);
+    // GET /v1/authorizations: the same filters as `auths list`.
+    let l = get(&s, "/v1/authorizations?member=SUB002&status=cancelled").json();
+    let list = l["authorizations"].as_array().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["number"], "V2");
+    let l = get(&s, "/v1/authorizations?provider=1245319599").json();
+    assert_eq!(l["authorizations"][0]["number"], "SV1X");
+    assert_eq!(
+        get(&s, "/v1/authorizations").json()["authorizations"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+    assert_eq!(get(&s, "/v1/authorizations?status=maybe").status, 400);
 }
 
 fn auths_list_filters_and_its_csv_reimports(b: Backend) {
