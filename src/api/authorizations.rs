@@ -8,7 +8,10 @@ use serde_json::json;
 use super::body::{expect_media, read_body, ADMIN_BODY_LIMIT};
 use super::guard::Actor;
 use super::{ApiError, ApiResult, AppState};
-use crate::authorizations::{import_csv, Authorization, AuthorizationRecord};
+use crate::authorizations::{
+    import_csv, is_x12, read_x278, x278_answer, Authorization, AuthorizationRecord,
+};
+use crate::store::AuthFilter;
 
 /// 403 unless a client bound to NPIs writes only authorizations of its
 /// own NPIs (payer-side callers write any).
@@ -81,6 +84,62 @@ pub(super) async fn get_authorization(
         .audit(&state, "authorization.read", "authorization", &number)
         .await?;
     Ok(HttpResponse::Ok().json(authorization_json(&a)))
+}
+
+/// Filters of `GET /v1/authorizations` (each given must match).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ListQuery {
+    number: Option<String>,
+    member: Option<String>,
+    provider: Option<String>,
+    status: Option<String>,
+}
+
+/// Most authorizations one list answers.
+const LIST_LIMIT: u32 = 1000;
+
+/// `GET /v1/authorizations`: authorizations by number, member, provider
+/// and status; a billing system bound to NPIs sees its own only. Audited
+/// (numbers only: a member filter is PHI).
+pub(super) async fn list_authorizations(
+    state: web::Data<AppState>,
+    actor: Actor,
+    q: web::Query<ListQuery>,
+) -> ApiResult {
+    let q = q.into_inner();
+    let status = match q.status {
+        None => None,
+        Some(s) => match s.parse::<crate::authorizations::AuthStatus>() {
+            Ok(st) => Some(st.as_str().to_string()),
+            Err(()) => {
+                return Err(ApiError::BadRequest(format!(
+                    "status {s}: not one of approved, denied, pending, cancelled"
+                )))
+            }
+        },
+    };
+    let filter = AuthFilter {
+        number: q.number,
+        member_id: q.member,
+        provider_npi: q.provider,
+        status,
+    };
+    let mut list = state.store.list_authorizations(&filter, LIST_LIMIT).await?;
+    if let Some(own) = &actor.caller.npis {
+        list.retain(|a| own.contains(&a.provider_npi));
+    }
+    let numbers: Vec<&str> = list.iter().map(|a| a.number.as_str()).collect();
+    actor
+        .audit(
+            &state,
+            "authorization.list",
+            "authorization",
+            &numbers.join(" "),
+        )
+        .await?;
+    let items: Vec<serde_json::Value> = list.iter().map(authorization_json).collect();
+    Ok(HttpResponse::Ok().json(json!({ "authorizations": items })))
 }
 
 /// `null` and absent are different in a patch: absent leaves the field,
@@ -179,15 +238,36 @@ pub(super) async fn import_authorizations(
 ) -> ApiResult {
     expect_media(
         req.headers(),
-        &["text/csv", "text/plain", "application/octet-stream"],
+        &[
+            "text/csv",
+            "text/plain",
+            "application/octet-stream",
+            "application/edi-x12",
+        ],
     )?;
     let body = read_body(req.headers(), payload, ADMIN_BODY_LIMIT).await?;
-    let auths = import_csv(&body).map_err(|e| {
-        ApiError::Unprocessable(
-            "authorization file not imported; nothing was changed".into(),
-            json!(e.problems),
-        )
-    })?;
+    // X12 278 responses or the CSV of SPEC §2.3, told apart by content.
+    let x278 = if is_x12(&body) {
+        let out = read_x278(&body);
+        if let Some(why) = out.refusal() {
+            return Err(ApiError::Unprocessable(
+                format!("authorization file not imported; nothing was changed: {why}"),
+                json!({"rejected": out.rejected, "envelope_errors": out.envelope_errors}),
+            ));
+        }
+        Some(out)
+    } else {
+        None
+    };
+    let auths = match &x278 {
+        Some(out) => out.authorizations.clone(),
+        None => import_csv(&body).map_err(|e| {
+            ApiError::Unprocessable(
+                "authorization file not imported; nothing was changed".into(),
+                json!(e.problems),
+            )
+        })?,
+    };
     own_npis(&actor, auths.iter().map(|a| a.provider_npi.as_str()))?;
     if actor.caller.npis.is_some() {
         // An import replaces numbers already on file: those must be the
@@ -214,6 +294,9 @@ pub(super) async fn import_authorizations(
         )
         .await?;
     let (added, replaced) = state.store.import_authorizations(&auths).await?;
+    if let Some(out) = &x278 {
+        return Ok(HttpResponse::Ok().json(x278_answer(out, added, replaced)));
+    }
     Ok(HttpResponse::Ok().json(json!({
         "imported": auths.len(), "added": added, "replaced": replaced
     })))

@@ -159,6 +159,12 @@ pub(super) fn register(cfg: &mut web::ServiceConfig) -> Vec<Route> {
             web::route().to(rules::check),
         )
         .add(
+            Method::GET,
+            "/v1/authorizations",
+            AnyOf(&[Scope::ClaimsRead, Scope::AuthsWrite]),
+            web::route().to(authorizations::list_authorizations),
+        )
+        .add(
             Method::POST,
             "/v1/authorizations",
             AnyOf(&[Scope::AuthsWrite]),

@@ -2,8 +2,10 @@
 //! import of SPEC §2.3 and the in-memory book adjudication consumes units from.
 
 mod book;
+mod x278;
 
 pub use book::{AuthBook, AuthId, MemberAuths, MemberKey, Terms};
+pub use x278::{is_x12, read_x278, x278_answer, NotImported, RejectedSet, X278Outcome};
 
 use rustc_hash::FxHashMap as HashMap;
 

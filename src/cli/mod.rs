@@ -18,6 +18,7 @@ use crate::config::{DatabaseArgs, PayerArgs, ServeArgs};
 use crate::x12::{self, Input, Intake, Stamp, X12Answer};
 
 mod adjudicate;
+mod auths;
 mod goldcard;
 mod lookup;
 mod store_commands;
@@ -110,6 +111,11 @@ enum Command {
     Import {
         #[command(subcommand)]
         what: ImportWhat,
+    },
+    /// The store's authorizations: `auths list`.
+    Auths {
+        #[command(subcommand)]
+        action: AuthsAction,
     },
     /// Register provider billing systems and the staff console (OAuth clients).
     Clients {
@@ -234,10 +240,17 @@ enum KeysAction {
 }
 
 #[derive(Debug, Subcommand)]
+enum AuthsAction {
+    /// Authorizations on file, filtered (every filter given must match).
+    List(auths::ListArgs),
+}
+
+#[derive(Debug, Subcommand)]
 enum ImportWhat {
-    /// Authorizations (SPEC §2.3 CSV), all or nothing; known numbers are replaced.
+    /// Authorizations (SPEC §2.3 CSV, or X12 278 responses, told apart by
+    /// content), all or nothing; known numbers are replaced.
     Auths {
-        /// The CSV file.
+        /// The CSV or X12 278 file.
         file: PathBuf,
         #[command(flatten)]
         db: DatabaseArgs,
@@ -373,6 +386,9 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(EXIT_OK)
         }
         Command::Import { what } => store_commands::import(what),
+        Command::Auths {
+            action: AuthsAction::List(args),
+        } => auths::list(args),
         Command::Goldcard { action } => goldcard::run(action),
         Command::Clients { action } => store_commands::clients(action),
         Command::Users { action } => store_commands::users(action),

@@ -3,9 +3,11 @@
 
 use anyhow::{bail, Context, Result};
 
-use super::{ClientsAction, DatabaseArgs, ImportWhat, KeysAction, UsersAction, EXIT_OK};
+use super::{
+    ClientsAction, DatabaseArgs, ImportWhat, KeysAction, UsersAction, EXIT_OK, EXIT_REJECTED,
+};
 use crate::access::{ClientSpec, Keys, UserSpec};
-use crate::authorizations::import_csv;
+use crate::authorizations::{import_csv, is_x12, read_x278, x278_answer};
 use crate::model::ClaimDecision;
 use crate::rules::RuleSet;
 use crate::store::{AuditEntry, Store};
@@ -65,6 +67,9 @@ pub(super) fn import(what: ImportWhat) -> Result<i32> {
         ImportWhat::Auths { file, db } => {
             let data =
                 std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            if is_x12(&data) {
+                return import_x278(&file, &data, db);
+            }
             let auths = import_csv(&data)
                 .with_context(|| format!("authorization file {}", file.display()))?;
             let s = StoreSession::open(&url(db)?)?;
@@ -105,6 +110,25 @@ pub(super) fn import(what: ImportWhat) -> Result<i32> {
             Ok(EXIT_OK)
         }
     }
+}
+
+/// `import auths FILE` of an X12 278: its responses' decisions, all or
+/// nothing; a file of requests only is refused (exit 2), one with rejected
+/// sets imports the others and exits 1.
+fn import_x278(file: &std::path::Path, data: &[u8], db: DatabaseArgs) -> Result<i32> {
+    let out = read_x278(data);
+    if let Some(why) = out.refusal() {
+        bail!("authorization file {}: not imported: {why}", file.display());
+    }
+    let s = StoreSession::open(&url(db)?)?;
+    s.audit_import(&out.authorizations)?;
+    let (added, replaced) = s.run(s.store.import_authorizations(&out.authorizations))?;
+    println!("{}", x278_answer(&out, added, replaced));
+    Ok(if out.rejected.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_REJECTED
+    })
 }
 
 /// `explain PAYER_CLAIM_ID`: the stored claim, one line per service line.

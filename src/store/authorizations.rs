@@ -152,7 +152,53 @@ impl Store {
         Ok(new)
     }
 
+    /// Authorizations matching every filter given, by number (`auths
+    /// list`, `GET /v1/authorizations`). At most `limit` of them.
+    pub async fn list_authorizations(
+        &self,
+        filter: &AuthFilter,
+        limit: u32,
+    ) -> Result<Vec<Authorization>> {
+        let mut conds = Vec::new();
+        let mut binds: Vec<&str> = Vec::new();
+        for (column, value) in [
+            ("number", &filter.number),
+            ("member_id", &filter.member_id),
+            ("provider_npi", &filter.provider_npi),
+            ("status", &filter.status),
+        ] {
+            if let Some(v) = value {
+                binds.push(v.as_str());
+                conds.push(format!("{column} = ${}", binds.len()));
+            }
+        }
+        let sql = format!(
+            "SELECT {AUTH_COLUMNS} FROM authorizations{}{} ORDER BY number LIMIT {limit}",
+            if conds.is_empty() { "" } else { " WHERE " },
+            conds.join(" AND ")
+        );
+        let mut q = sqlx::query(&sql);
+        for b in binds {
+            q = q.bind(b);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter().map(auth_from_row).collect()
+    }
+
     // ---- claims ----
+}
+
+/// Filters of [`Store::list_authorizations`]; `None`: any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthFilter {
+    /// The authorization number.
+    pub number: Option<String>,
+    /// The member id (PHI: never logged).
+    pub member_id: Option<String>,
+    /// The provider NPI.
+    pub provider_npi: Option<String>,
+    /// approved, denied, pending or cancelled.
+    pub status: Option<String>,
 }
 
 async fn insert_authorizations(

@@ -39,6 +39,7 @@ use tokio::sync::{Mutex, MutexGuard};
 use crate::authorizations::FieldProblem;
 
 pub use access::{AuditEntry, ClientRecord, CodeRecord, SigningKeyRecord, UserRecord};
+pub use authorizations::AuthFilter;
 pub use batches::{Batch, BatchState};
 pub use denials::Denial;
 pub use exemptions::{ExemptionsAdded, StoredExemption, SOURCE_GOLDCARD, SOURCE_IMPORT};

@@ -41,3 +41,4 @@ mod remit;
 mod render;
 mod roundtrip;
 mod service;
+mod x278;

@@ -992,6 +992,20 @@ fn responses_match_their_schemas(b: Backend) {
             .status,
         415
     );
+    // An X12 278 response (issue 18): its answer has a schema of its own.
+    let x278 =
+        std::fs::read(crate::helpers::corpus_dir().join("x12-types/_278_test__parse_278_21.edi"))
+            .unwrap();
+    let r = api.post("/v1/authorizations/import", "application/edi-x12", &x278);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["imported"], 2);
+    assert_eq!(
+        api.get("/v1/authorizations?provider=1234567891").json()["authorizations"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     let p1 = json!({
         "number": "P1", "member_id": "M1", "provider_npi": BILLING,
         "codes": "70551|70553", "units": "4", "start_date": "2026-01-01",
