@@ -4,16 +4,22 @@
 # A fresh `priorauth serve` on loopback with a fresh SQLite database (the
 # bundled rules, fixtures/auths/sample.csv imported), then two runs of a
 # pinned schemathesis:
-#   1. an all-scope token (a client with every scope, any billing NPI);
-#   2. a billing-system token (claims:submit claims:read, bound to NPI
-#      1234567893, the billing NPI of fixtures/x12/837p-sample.x12).
+#   1. a billing-system token (claims:submit claims:read, bound to NPI
+#      1234567893, the billing NPI of fixtures/x12/837p-sample.x12);
+#   2. an all-scope token (a client with every scope, any billing NPI).
+# The billing run goes first: the admin run's stateful phase lists the
+# clients and deletes what it finds, the billing client among them.
 # Both get the checks not_a_server_error, status_code_conformance,
 # content_type_conformance and response_schema_conformance, bounded by
 # --max-examples per operation and --max-time per run.
 #
 # Real X12 bodies reach the success paths through the `example`s of the
 # request bodies in openapi.yaml (the fixtures' 837P, 837I, CSV and TOML):
-# the examples phase sends them as they are.
+# the examples phase sends them as they are. .ci/schemathesis_hooks.py
+# supplies the serializers for application/edi-x12, application/x12 and
+# application/toml (schemathesis has none) and the bearer token, fetched
+# with client credentials and refreshed every 20 s (a key rotation with
+# retire_old, which the run may call, kills the tokens of the old key).
 #
 # The stateful phase: schemathesis 4 builds its state machine from the
 # spec's OpenAPI `links` and, without links, from links it infers
@@ -29,7 +35,8 @@
 #
 # usage: .ci/schemathesis.sh          (from .ci/run, after cargo test)
 # env:   ST_MAX_EXAMPLES (default 30), ST_MAX_TIME (seconds per run, 150),
-#        PRIORAUTH_ST_VENV, CARGO_TARGET_DIR (as .ci/run sets it)
+#        PRIORAUTH_ST_VENV, CARGO_TARGET_DIR (as .ci/run sets it),
+#        PRIORAUTH_BIN (a priorauth binary to use instead of building one)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,8 +50,12 @@ MAX_EXAMPLES=${ST_MAX_EXAMPLES:-30}
 MAX_TIME=${ST_MAX_TIME:-150}
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/priorauth-target}"
-cargo build --quiet --bin priorauth
-bin="$CARGO_TARGET_DIR/debug/priorauth"
+if [ -n "${PRIORAUTH_BIN:-}" ]; then
+  bin=$PRIORAUTH_BIN
+else
+  cargo build --quiet --bin priorauth
+  bin="$CARGO_TARGET_DIR/debug/priorauth"
+fi
 
 work=$(mktemp -d)
 server=
@@ -87,13 +98,16 @@ token() {  # client JSON -> access token (client credentials, HTTP Basic)
 checks=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance
 status=0
 summary=()
-for who in all billing; do
-  tok=$(token "${!who}")
+for who in billing all; do
+  token "${!who}" >/dev/null   # fails here, clearly, if the grant does not work
+  export ST_BASE_URL=$base ST_CLIENT_ID ST_CLIENT_SECRET
+  ST_CLIENT_ID=$(field "${!who}" client_id)
+  ST_CLIENT_SECRET=$(field "${!who}" client_secret)
   echo "== schemathesis $ST_VERSION: $who token, --max-examples $MAX_EXAMPLES, --max-time $MAX_TIME s"
   t0=$(date +%s)
   rc=0
+  PYTHONPATH=.ci SCHEMATHESIS_HOOKS=schemathesis_hooks \
   "$ST_VENV/bin/st" run openapi/openapi.yaml --url "$base" \
-    -H "Authorization: Bearer $tok" \
     --checks "$checks" \
     --phases examples,coverage,fuzzing,stateful \
     --max-examples "$MAX_EXAMPLES" --max-time "$MAX_TIME" \
@@ -103,7 +117,7 @@ for who in all billing; do
   t1=$(date +%s)
   [ $rc -eq 0 ] || status=1
   requests=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["log"]["entries"]))' \
-    "$(ls "$work/report-$who"/*.har | head -1)" 2>/dev/null || echo "?")
+    "$(ls "$work/report-$who"/har-*.json | head -1)" 2>/dev/null || echo "?")
   summary+=("$who token: exit $rc, $requests requests, $((t1 - t0)) s")
 done
 
