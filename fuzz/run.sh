@@ -10,6 +10,11 @@
 # the first claims) is in the first few KB, and libFuzzer's speed falls
 # with the input length, so 4096 bytes for the parsers and 1024 for tokens.
 #
+# FUZZ_SANITIZER=none builds without AddressSanitizer (cargo fuzz
+# --sanitizer none): the targets are safe Rust, ASan finds little there,
+# and it slows every execution (by how much was not measured here); a
+# separate build.
+#
 # cargo-fuzz passes -Z flags (sanitizer, coverage) that only nightly accepts;
 # RUSTC_BOOTSTRAP=1 lets the stable compiler take them. The fuzz build gets
 # its own target dir so its sanitizer flags never invalidate the shared cache.
@@ -33,6 +38,7 @@ export RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_DIR=${FUZZ_TARGET_DIR:-$HOME/.cache/priorauth-fuzz-target}
 bash fuzz/seed.sh "$target"
 mkdir -p "fuzz/artifacts/$target"
-exec cargo fuzz run --fuzz-dir fuzz "$target" "fuzz/corpus/$target" -- \
+exec cargo fuzz run --fuzz-dir fuzz ${FUZZ_SANITIZER:+--sanitizer "$FUZZ_SANITIZER"} \
+  "$target" "fuzz/corpus/$target" -- \
   -max_total_time="$secs" -max_len="${MAX_LEN:-$len}" -dict="$dict" \
   -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 "$@"
