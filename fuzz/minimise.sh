@@ -19,8 +19,9 @@ for t in "${targets[@]}"; do
   tmp=$(mktemp -d)
   cargo fuzz cmin --fuzz-dir fuzz "$t" "fuzz/corpus/$t" -- -max_len="$len" >/dev/null 2>&1 || true
   # cmin merged the corpus in place; take its smallest $keep files
-  find "fuzz/corpus/$t" -type f -size -"$((len + 1))"c -printf '%s %p\n' | sort -n | head -n "$keep" |
-    while read -r _ f; do cp "$f" "$tmp/$(sha1sum "$f" | cut -c1-16)"; done
+  find "fuzz/corpus/$t" -type f -size -"$((len + 1))"c -printf '%s %p\n' | sort -n >"$tmp.list"
+  head -n "$keep" "$tmp.list" | while read -r _ f; do cp "$f" "$tmp/$(sha1sum "$f" | cut -c1-16)"; done
+  rm -f "$tmp.list"
   rm -rf "fuzz/seeds/$t"; mkdir -p "fuzz/seeds/$t"; cp "$tmp"/* "fuzz/seeds/$t/" 2>/dev/null || true
   rm -rf "$tmp"
   echo "minimise.sh: fuzz/seeds/$t: $(find "fuzz/seeds/$t" -type f | wc -l) files, $(du -sk "fuzz/seeds/$t" | cut -f1) KiB (corpus after cmin: $(find "fuzz/corpus/$t" -type f | wc -l))"
