@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Refreshes the committed seeds fuzz/seeds/<target>/ from the (gitignored)
 # corpus fuzz/corpus/<target>/: libFuzzer's -merge=1 keeps the inputs that
-# together reach the corpus's coverage; of those the smallest KEEP files
-# (default 40) are kept, so git holds a few dozen small files per target.
+# together reach the corpus's coverage; of those KEEP files (default 40),
+# evenly spread over the sizes (every n-th by size, from tiny fragments to
+# -max_len), are kept, so git holds a few dozen files per target.
 #
 # usage: fuzz/minimise.sh [target...]   (default: every target)
 # Needs the fuzz build of fuzz/run.sh (same FUZZ_TARGET_DIR).
@@ -20,7 +21,8 @@ for t in "${targets[@]}"; do
   cargo fuzz cmin --fuzz-dir fuzz "$t" "fuzz/corpus/$t" -- -max_len="$len" >/dev/null 2>&1 || true
   # cmin merged the corpus in place; take its smallest $keep files
   find "fuzz/corpus/$t" -type f -size -"$((len + 1))"c -printf '%s %p\n' | sort -n >"$tmp.list"
-  head -n "$keep" "$tmp.list" | while read -r _ f; do cp "$f" "$tmp/$(sha1sum "$f" | cut -c1-16)"; done
+  n=$(wc -l <"$tmp.list"); step=$(( n > keep ? (n + keep - 1) / keep : 1 ))
+  awk -v s="$step" 'NR % s == 1 || s == 1' "$tmp.list" | while read -r _ f; do cp "$f" "$tmp/$(sha1sum "$f" | cut -c1-16)"; done
   rm -f "$tmp.list"
   rm -rf "fuzz/seeds/$t"; mkdir -p "fuzz/seeds/$t"; cp "$tmp"/* "fuzz/seeds/$t/" 2>/dev/null || true
   rm -rf "$tmp"
