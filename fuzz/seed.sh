@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Fills fuzz/corpus/<target>/ (gitignored) with seed inputs, at run time:
+#   - the committed, minimised seeds fuzz/seeds/<target>/* (every target)
 #   - the repo's own fixtures/x12/*.x12 and fixtures/fuzz-regressions/*
 #   - the public X12 samples in ../shared/corpus (sibling of the repo), when present
 #   - a few small synthetic 837Ps from ../shared/peers/gen837.py, when present
@@ -23,6 +24,9 @@ for t in "${targets[@]}"; do
     h=$(sha1sum "$f" | cut -c1-16)
     cp -n "$f" "$dir/seed-$h" 2>/dev/null || true
   }
+  if [ -d "fuzz/seeds/$t" ]; then
+    for f in "fuzz/seeds/$t"/*; do [ -f "$f" ] && copy "$f"; done
+  fi
   case $t in
     rules_toml) for f in fixtures/rules/*.toml; do copy "$f"; done
                 echo "seed.sh: $dir: $n0 -> $(find "$dir" -type f | wc -l) inputs"; continue ;;

@@ -179,6 +179,14 @@ pub(super) async fn compute(
             .or(q.period_months)
             .unwrap_or(d.period_months),
     };
+    // Windows of more than 100 years end up before year 1 (found by
+    // schemathesis: lookback_months=68261 answered a window_start of
+    // "-3662-07-01", which is no date).
+    if params.lookback_months > 1200 || params.period_months > 1200 {
+        return Err(ApiError::BadRequest(
+            "lookback_months and period_months are at most 1200 (100 years)".into(),
+        ));
+    }
     let apply = b.apply.or(q.apply).unwrap_or(false);
     // Reading is enough for a dry run; storing exemptions is a change.
     if apply && !actor.caller.has(Scope::RulesWrite) {
