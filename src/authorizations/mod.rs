@@ -372,10 +372,23 @@ const COLUMNS: [&str; 9] = [
 /// Columns a file may add after the nine (SPEC §2.3); the header says.
 const OPTIONAL_COLUMNS: [&str; 2] = ["patient_birth_date", "unit_type"];
 
-/// Parses the authorization CSV of SPEC §2.3. All or nothing: any bad row
-/// fails the whole import, with every bad row reported by line number.
-pub fn import_csv(data: &[u8]) -> Result<Vec<Authorization>, CsvImportError> {
-    let mut problems = Vec::new();
+/// Where each column of an import CSV is, by name.
+pub type CsvColumns = HashMap<&'static str, usize>;
+
+/// Opens an import CSV (authorizations, exemptions, the network
+/// directory): a reader past the header, and where each column is. Every
+/// problem with the header (line 1) is named: a required column missing,
+/// a column repeated or unknown. A byte-order mark is ignored.
+pub fn open_csv<'d>(
+    data: &'d [u8],
+    required: &[&'static str],
+    optional: &[&'static str],
+) -> Result<(csv::Reader<&'d [u8]>, CsvColumns), Vec<CsvProblem>> {
+    let problem = |field: Option<&str>, message: String| CsvProblem {
+        line: 1,
+        field: field.map(str::to_string),
+        message,
+    };
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .trim(csv::Trim::All)
@@ -385,56 +398,50 @@ pub fn import_csv(data: &[u8]) -> Result<Vec<Authorization>, CsvImportError> {
             .iter()
             .map(|s| s.trim_start_matches('\u{feff}').to_string())
             .collect(),
-        Err(e) => {
-            return Err(CsvImportError {
-                problems: vec![CsvProblem {
-                    line: 1,
-                    field: None,
-                    message: format!("header cannot be read: {e}"),
-                }],
-            })
-        }
+        Err(e) => return Err(vec![problem(None, format!("header cannot be read: {e}"))]),
     };
-    let mut col = HashMap::default();
-    for name in COLUMNS {
+    let mut problems = Vec::new();
+    let mut col = CsvColumns::default();
+    for &name in required {
         match header.iter().position(|h| h == name) {
             Some(i) => {
                 col.insert(name, i);
             }
-            None => problems.push(CsvProblem {
-                line: 1,
-                field: Some(name.to_string()),
-                message: format!(
+            None => problems.push(problem(
+                Some(name),
+                format!(
                     "header lacks column `{name}` (expected: {})",
-                    COLUMNS.join(",")
+                    required.join(",")
                 ),
-            }),
+            )),
         }
     }
-    for name in OPTIONAL_COLUMNS {
+    for &name in optional {
         if let Some(i) = header.iter().position(|h| h == name) {
             col.insert(name, i);
         }
     }
     for (i, h) in header.iter().enumerate() {
         if header.iter().position(|o| o == h) != Some(i) {
-            problems.push(CsvProblem {
-                line: 1,
-                field: Some(h.clone()),
-                message: "column appears more than once".into(),
-            });
+            problems.push(problem(Some(h), "column appears more than once".into()));
         }
-        if !COLUMNS.contains(&h.as_str()) && !OPTIONAL_COLUMNS.contains(&h.as_str()) {
-            problems.push(CsvProblem {
-                line: 1,
-                field: Some(h.clone()),
-                message: "unknown column".into(),
-            });
+        if !required.contains(&h.as_str()) && !optional.contains(&h.as_str()) {
+            problems.push(problem(Some(h), "unknown column".into()));
         }
     }
-    if !problems.is_empty() {
-        return Err(CsvImportError { problems });
+    if problems.is_empty() {
+        Ok((rdr, col))
+    } else {
+        Err(problems)
     }
+}
+
+/// Parses the authorization CSV of SPEC §2.3. All or nothing: any bad row
+/// fails the whole import, with every bad row reported by line number.
+pub fn import_csv(data: &[u8]) -> Result<Vec<Authorization>, CsvImportError> {
+    let (mut rdr, col) = open_csv(data, &COLUMNS, &OPTIONAL_COLUMNS)
+        .map_err(|problems| CsvImportError { problems })?;
+    let mut problems = Vec::new();
     let mut out = Vec::new();
     let mut seen: HashMap<String, u64> = HashMap::default();
     for rec in rdr.records() {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::{Exemption, ExemptionRecord};
-use crate::authorizations::CsvProblem;
+use crate::authorizations::{open_csv, CsvProblem};
 use crate::rules::RuleSet;
 
 /// An exemption file that was not imported (nothing of it was).
@@ -36,46 +36,9 @@ pub fn import_csv(
     data: &[u8],
     rules: Option<&RuleSet>,
 ) -> Result<Vec<Exemption>, ExemptionImportError> {
+    let (mut rdr, col) =
+        open_csv(data, &COLUMNS, &[]).map_err(|problems| ExemptionImportError { problems })?;
     let mut problems = Vec::new();
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .trim(csv::Trim::All)
-        .from_reader(data);
-    let header: Vec<String> = match rdr.headers() {
-        Ok(h) => h
-            .iter()
-            .map(|s| s.trim_start_matches('\u{feff}').to_string())
-            .collect(),
-        Err(e) => {
-            return Err(ExemptionImportError {
-                problems: vec![problem(1, None, format!("header cannot be read: {e}"))],
-            })
-        }
-    };
-    let mut col = HashMap::new();
-    for name in COLUMNS {
-        match header.iter().position(|h| h == name) {
-            Some(i) => {
-                col.insert(name, i);
-            }
-            None => problems.push(problem(
-                1,
-                Some(name),
-                format!(
-                    "header lacks column `{name}` (expected: {})",
-                    COLUMNS.join(",")
-                ),
-            )),
-        }
-    }
-    for h in &header {
-        if !COLUMNS.contains(&h.as_str()) {
-            problems.push(problem(1, Some(h), "unknown column".into()));
-        }
-    }
-    if !problems.is_empty() {
-        return Err(ExemptionImportError { problems });
-    }
     let mut out = Vec::new();
     let mut seen: HashMap<String, u64> = HashMap::new();
     for rec in rdr.records() {

@@ -9,12 +9,10 @@
 //! With no directory loaded (no row at all: an import of a file with no
 //! rows clears it), every provider is in network.
 
-use std::collections::HashMap;
-
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use crate::authorizations::CsvProblem;
+use crate::authorizations::{open_csv, CsvProblem};
 pub use crate::model::NetworkDirectory;
 
 /// One row of the directory: `npi` is in network from `network_start` to
@@ -69,49 +67,9 @@ pub fn valid_npi(npi: &str) -> bool {
 /// 1). A bad row: an NPI that is not 10 digits, a start that is not a
 /// date, an end that is neither empty nor a date, an end before the start.
 pub fn import_csv(data: &[u8]) -> Result<Vec<NetworkRow>, NetworkImportError> {
+    let (mut rdr, col) =
+        open_csv(data, &COLUMNS, &[]).map_err(|problems| NetworkImportError { problems })?;
     let mut problems = Vec::new();
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .trim(csv::Trim::All)
-        .from_reader(data);
-    let header: Vec<String> = match rdr.headers() {
-        Ok(h) => h
-            .iter()
-            .map(|s| s.trim_start_matches('\u{feff}').to_string())
-            .collect(),
-        Err(e) => {
-            return Err(NetworkImportError {
-                problems: vec![problem(1, None, format!("header cannot be read: {e}"))],
-            })
-        }
-    };
-    let mut col = HashMap::new();
-    for name in COLUMNS {
-        match header.iter().position(|h| h == name) {
-            Some(i) => {
-                col.insert(name, i);
-            }
-            None => problems.push(problem(
-                1,
-                Some(name),
-                format!(
-                    "header lacks column `{name}` (expected: {})",
-                    COLUMNS.join(",")
-                ),
-            )),
-        }
-    }
-    for (i, h) in header.iter().enumerate() {
-        if header.iter().position(|o| o == h) != Some(i) {
-            problems.push(problem(1, Some(h), "column appears more than once".into()));
-        }
-        if !COLUMNS.contains(&h.as_str()) {
-            problems.push(problem(1, Some(h), "unknown column".into()));
-        }
-    }
-    if !problems.is_empty() {
-        return Err(NetworkImportError { problems });
-    }
     let mut out = Vec::new();
     for rec in rdr.records() {
         let rec = match rec {
