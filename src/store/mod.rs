@@ -25,6 +25,7 @@ mod batches;
 mod denials;
 mod exemptions;
 mod network;
+mod search;
 mod submit;
 
 use std::fmt::Write as _;
@@ -44,6 +45,10 @@ pub use batches::{Batch, BatchState};
 pub use denials::Denial;
 pub use exemptions::{ExemptionsAdded, StoredExemption, SOURCE_GOLDCARD, SOURCE_IMPORT};
 pub use network::NetworkImported;
+pub use search::{
+    decode_cursor, BadCursor, ClaimPage, ClaimSearch, LedgerEntry, SearchError, SearchParams,
+    STATUSES,
+};
 pub use submit::{SubmitOptions, Submitted};
 
 static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");

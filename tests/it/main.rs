@@ -40,5 +40,6 @@ mod payer;
 mod remit;
 mod render;
 mod roundtrip;
+mod search;
 mod service;
 mod x278;
