@@ -22,6 +22,7 @@
 mod access;
 mod authorizations;
 mod batches;
+mod console;
 mod denials;
 mod exemptions;
 mod network;
@@ -42,6 +43,7 @@ use crate::authorizations::FieldProblem;
 pub use access::{AuditEntry, ClientRecord, CodeRecord, SigningKeyRecord, UserRecord};
 pub use authorizations::AuthFilter;
 pub use batches::{Batch, BatchState};
+pub use console::ConsoleSession;
 pub use denials::Denial;
 pub use exemptions::{ExemptionsAdded, StoredExemption, SOURCE_GOLDCARD, SOURCE_IMPORT};
 pub use network::NetworkImported;

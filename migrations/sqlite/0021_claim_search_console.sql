@@ -11,3 +11,21 @@ CREATE INDEX claims_service ON claims (service_from, service_to);
 CREATE INDEX claims_npi_received ON claims (billing_npi, received_at);
 -- Claims a line was denied under a rule (search by rule).
 CREATE INDEX line_decisions_rule ON line_decisions (rule_id, payer_claim_id);
+
+-- The staff console's sign-ins under way (state, PKCE verifier, the page
+-- to return to) and its sessions: the cookie holds a random id, the row
+-- its SHA-256, the access token and the CSRF token; a session ends with
+-- its token.
+CREATE TABLE console_logins (
+    state_hash TEXT PRIMARY KEY,
+    verifier TEXT NOT NULL,
+    next_path TEXT NOT NULL,
+    expires_ms BIGINT NOT NULL
+);
+CREATE TABLE console_sessions (
+    id_hash TEXT PRIMARY KEY,
+    csrf TEXT NOT NULL,
+    access_token TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    expires_ms BIGINT NOT NULL
+);
