@@ -31,6 +31,7 @@ mod ack999;
 mod adjudication;
 mod adjudication_props;
 mod cli;
+mod console;
 mod corpus;
 mod exemptions;
 mod intake;
