@@ -129,7 +129,7 @@ fn bearer(req: &ServiceRequest) -> ApiResult<Option<String>> {
     }
 }
 
-/// [`verify`] for the staff console, which holds its session's token on
+/// The bearer check (`verify`) for the staff console, which holds its session's token on
 /// the server and checks it on every page.
 pub async fn verify_token(state: &web::Data<AppState>, token: &str) -> ApiResult<Caller> {
     verify(state, token).await

@@ -94,7 +94,11 @@ fn add_staff(db: &Db) -> (String, String) {
         .current_dir(&db.dir)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     ("avery".into(), v["password"].as_str().unwrap().to_string())
 }
@@ -268,9 +272,15 @@ fn staff_do_their_jobs_in_the_browser(b: Backend) {
         None,
     );
     assert_eq!(r.status, 303);
-    assert!(r.header("Location").unwrap().starts_with("/console/signin?next="));
+    assert!(r
+        .header("Location")
+        .unwrap()
+        .starts_with("/console/signin?next="));
     let csp = r.header("Content-Security-Policy").unwrap();
-    assert!(!csp.contains("unsafe-inline") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(
+        !csp.contains("unsafe-inline") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
     assert_eq!(r.header("Referrer-Policy"), Some("no-referrer"));
 
     let driver = Driver::start(&db.dir);
@@ -294,7 +304,12 @@ fn staff_do_their_jobs_in_the_browser(b: Backend) {
             .connect(&driver.url)
             .await
             .unwrap();
-        let w = Browser { c, base: &base, tag, shots: shots_dir() };
+        let w = Browser {
+            c,
+            base: &base,
+            tag,
+            shots: shots_dir(),
+        };
 
         // Signed out: a console page sends the browser to sign in.
         w.go("/console/claims?claim_id=CON-DENIED").await;
@@ -318,12 +333,20 @@ fn staff_do_their_jobs_in_the_browser(b: Backend) {
         w.every_input_labelled().await;
         w.tab_reaches_every_control().await;
         w.js("window.__before = true; return null;").await;
-        w.c.find(Locator::LinkText("CON-DENIED")).await.unwrap().click().await.unwrap();
+        w.c.find(Locator::LinkText("CON-DENIED"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
         w.loaded().await;
         let t = w.text().await;
         assert!(t.contains("CARC CO-197"), "{t}");
         assert!(t.contains("RARC M62"), "{t}");
-        assert!(t.contains("Precertification/authorization/notification/pre-treatment absent"), "{t}");
+        assert!(
+            t.contains("Precertification/authorization/notification/pre-treatment absent"),
+            "{t}"
+        );
         assert!(t.contains("5.1.2-MRI"), "{t}");
         assert!(t.contains("NOPE"), "the reason names the number sent: {t}");
         w.shot("03-claim").await;
@@ -332,7 +355,12 @@ fn staff_do_their_jobs_in_the_browser(b: Backend) {
         // Does 70551 need PA?
         w.go("/console/check").await;
         w.fill("#f-code", "70551").await;
-        w.c.find(Locator::Css("#f-lob option[value=medicare]")).await.unwrap().click().await.unwrap();
+        w.c.find(Locator::Css("#f-lob option[value=medicare]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
         w.fill("#f-date", "03/04/2026").await;
         w.submit("form.search").await;
         let t = w.text().await;
@@ -353,7 +381,12 @@ fn staff_do_their_jobs_in_the_browser(b: Backend) {
         .unwrap();
         w.go("/console/auths").await;
         w.every_input_labelled().await;
-        w.c.find(Locator::Id("f-csv")).await.unwrap().send_keys(csv.to_str().unwrap()).await.unwrap();
+        w.c.find(Locator::Id("f-csv"))
+            .await
+            .unwrap()
+            .send_keys(csv.to_str().unwrap())
+            .await
+            .unwrap();
         w.submit("form[action='/console/auths/import']").await;
         let t = w.text().await;
         assert!(t.contains("Nothing was imported"), "{t}");
@@ -382,7 +415,12 @@ fn staff_do_their_jobs_in_the_browser(b: Backend) {
         .unwrap();
         w.go("/console/rules").await;
         w.every_input_labelled().await;
-        w.c.find(Locator::Id("f-rules")).await.unwrap().send_keys(bad.to_str().unwrap()).await.unwrap();
+        w.c.find(Locator::Id("f-rules"))
+            .await
+            .unwrap()
+            .send_keys(bad.to_str().unwrap())
+            .await
+            .unwrap();
         w.submit("form[action='/console/rules']").await;
         let t = w.text().await;
         assert!(t.contains("was not put in force"), "{t}");
@@ -390,8 +428,17 @@ fn staff_do_their_jobs_in_the_browser(b: Backend) {
         w.shot("08-rules-refused").await;
         let good = dir.join("good.toml");
         let bundled = std::fs::read_to_string(root().join("fixtures/rules/hap-5.1.toml")).unwrap();
-        std::fs::write(&good, bundled.replacen("version = \"2026.11\"", "version = \"2026.12\"", 1)).unwrap();
-        w.c.find(Locator::Id("f-rules")).await.unwrap().send_keys(good.to_str().unwrap()).await.unwrap();
+        std::fs::write(
+            &good,
+            bundled.replacen("version = \"2026.11\"", "version = \"2026.12\"", 1),
+        )
+        .unwrap();
+        w.c.find(Locator::Id("f-rules"))
+            .await
+            .unwrap()
+            .send_keys(good.to_str().unwrap())
+            .await
+            .unwrap();
         w.submit("form[action='/console/rules']").await;
         let t = w.text().await;
         assert!(t.contains("Rule set 2026.12 is in force"), "{t}");
@@ -401,7 +448,12 @@ fn staff_do_their_jobs_in_the_browser(b: Backend) {
         w.go("/console/batches").await;
         w.every_input_labelled().await;
         let sample = root().join("fixtures/x12/837p-sample.x12");
-        w.c.find(Locator::Id("f-batch")).await.unwrap().send_keys(sample.to_str().unwrap()).await.unwrap();
+        w.c.find(Locator::Id("f-batch"))
+            .await
+            .unwrap()
+            .send_keys(sample.to_str().unwrap())
+            .await
+            .unwrap();
         w.submit("form[action='/console/batches']").await;
         assert!(w.path().await.starts_with("/console/batches/"));
         w.shot("10-batch-running").await;
@@ -413,11 +465,17 @@ fn staff_do_their_jobs_in_the_browser(b: Backend) {
         let value = w.js("return document.getElementById('bar').value;").await;
         assert_eq!(value, json!(100));
         let t = w.text().await;
-        assert!(t.contains("done") && t.contains("Decisions (NDJSON)"), "{t}");
+        assert!(
+            t.contains("done") && t.contains("Decisions (NDJSON)"),
+            "{t}"
+        );
         w.shot("11-batch-done").await;
 
         // The other pages, looked at and saved.
-        for (path, name) in [("/console/codes", "12-codes"), ("/console/admin", "13-admin")] {
+        for (path, name) in [
+            ("/console/codes", "12-codes"),
+            ("/console/admin", "13-admin"),
+        ] {
             w.go(path).await;
             assert_eq!(w.path().await, path);
             w.every_input_labelled().await;
