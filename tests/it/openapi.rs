@@ -1465,7 +1465,10 @@ fn access(api: &Api, claim: &str) {
     );
     let listed = api.get("/v1/admin/clients");
     assert_eq!(listed.status, 200);
-    assert_eq!(listed.json()["clients"].as_array().unwrap().len(), 5);
+    // The five above and the staff console, registered on start.
+    let clients = listed.json()["clients"].as_array().unwrap().clone();
+    assert_eq!(clients.len(), 6);
+    assert!(clients.iter().any(|c| c["id"] == "priorauth-console"));
 
     // The token endpoint: client credentials in the body and by HTTP Basic.
     let token = |id: &str, secret: &str, scope: Option<&str>| {
