@@ -181,6 +181,13 @@ pub struct ServeArgs {
     /// Body limit of `POST /v1/batches` in bytes.
     #[arg(long, env = "PRIORAUTH_BATCH_LIMIT", default_value = "4294967296", value_parser = number::<u64>("PRIORAUTH_BATCH_LIMIT"))]
     pub batch_limit: u64,
+    /// Batch uploads one client may have under way at once (beyond: 429).
+    #[arg(long, env = "PRIORAUTH_BATCH_UPLOADS", default_value = "2", value_parser = within("PRIORAUTH_BATCH_UPLOADS", 1, 1000, "give 1 to 1000"))]
+    pub batch_uploads: i64,
+    /// Batch result downloads one client may have under way at once
+    /// (beyond: 429).
+    #[arg(long, env = "PRIORAUTH_BATCH_DOWNLOADS", default_value = "2", value_parser = within("PRIORAUTH_BATCH_DOWNLOADS", 1, 1000, "give 1 to 1000"))]
+    pub batch_downloads: i64,
     /// Where batch files are spooled.
     #[arg(long, env = "PRIORAUTH_DATA_DIR", default_value = "priorauth-data")]
     pub data_dir: PathBuf,
@@ -314,6 +321,10 @@ pub struct Config {
     pub batch_limit: u64,
     /// How long a request body has to arrive (per MiB beyond the first).
     pub body_timeout: std::time::Duration,
+    /// Batch uploads per client at once.
+    pub batch_uploads: usize,
+    /// Batch result downloads per client at once.
+    pub batch_downloads: usize,
     /// Where batch files are spooled (absolute).
     pub data_dir: PathBuf,
     /// HTTP worker threads.
@@ -340,6 +351,8 @@ impl std::fmt::Debug for Config {
             .field("body_limit", &self.body_limit)
             .field("batch_limit", &self.batch_limit)
             .field("body_timeout", &self.body_timeout)
+            .field("batch_uploads", &self.batch_uploads)
+            .field("batch_downloads", &self.batch_downloads)
             .field("data_dir", &self.data_dir)
             .field("workers", &self.workers)
             .field("db_connections", &self.db_connections)
@@ -364,6 +377,8 @@ impl ServeArgs {
             body_limit: self.body_limit,
             batch_limit: self.batch_limit,
             body_timeout: std::time::Duration::from_secs(self.body_timeout.unsigned_abs()),
+            batch_uploads: usize::try_from(self.batch_uploads).unwrap_or(1),
+            batch_downloads: usize::try_from(self.batch_downloads).unwrap_or(1),
             // Absolute: batches record where their file is, and a restart
             // from another folder must still find it.
             data_dir: std::path::absolute(&self.data_dir)?,

@@ -22,6 +22,7 @@ mod observe;
 mod routes;
 mod rules;
 mod state;
+mod transfers;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;

@@ -33,6 +33,7 @@ mod adjudication_props;
 mod cli;
 mod corpus;
 mod exemptions;
+mod hardening;
 mod intake;
 mod network;
 mod openapi;
