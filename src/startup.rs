@@ -81,7 +81,8 @@ fn poll_revocations(state: web::Data<AppState>) {
 }
 
 /// Starts the service and runs until stopped. Prints the bound address on
-/// standard output first (`listening on http://ADDR`), so scripts and
+/// standard output first (`listening on http://ADDR`, `https://` when it
+/// terminates TLS), so scripts and
 /// tests that bind port 0 learn the port.
 pub fn serve(config: Config) -> anyhow::Result<()> {
     actix_web::rt::System::new().block_on(async move {
@@ -126,8 +127,13 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         poll_revocations(state.clone());
         checkpoints(state.clone());
         let (server, addrs) = api::listen(state.clone())?;
+        let scheme = if state.config().tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         for addr in addrs {
-            println!("listening on http://{addr}");
+            println!("listening on {scheme}://{addr}");
         }
         use std::io::Write;
         let _ = std::io::stdout().flush();

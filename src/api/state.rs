@@ -68,6 +68,19 @@ impl AppState {
         &self.config
     }
 
+    /// True when this instance is reached over https: it terminates TLS
+    /// itself, or stands behind a TLS-terminating proxy. Cookies it sets
+    /// are then `Secure`.
+    pub fn https(&self) -> bool {
+        self.config.tls.is_some() || self.config.behind_tls_proxy
+    }
+
+    /// True when this request came over https (see [`AppState::https`];
+    /// behind a proxy, `X-Forwarded-Proto` from a trusted proxy address).
+    pub fn request_is_https(&self, req: &actix_web::HttpRequest) -> bool {
+        super::https::request_is_https(self, req)
+    }
+
     /// The rule index in force.
     pub fn rules(&self) -> Arc<RulesIndex> {
         self.rules.read().1.clone()

@@ -1,8 +1,12 @@
-//! Issue 15, the rest of hardening: per-client limits on concurrent batch
-//! transfers (429 with `Retry-After`), over real HTTP on both stores.
+//! Issue 15, the rest of hardening, over real HTTP: per-client limits on
+//! concurrent batch transfers (429 with `Retry-After`, both stores); TLS
+//! terminated by `serve` with a certificate the test makes, verified by
+//! the client, and the refusal of plain HTTP beyond loopback.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::service::{
@@ -213,4 +217,291 @@ fn batch_transfers_are_limited_per_client(b: Backend) {
     );
     let r = get(&s, &format!("{path}?format=835"));
     assert!(r.status == 200 || r.status == 204, "{}", r.body);
+}
+
+// ---- TLS (issue 15 point 8) ----
+
+mod serve_terminates_tls {
+    #[test]
+    fn sqlite() {
+        super::serve_terminates_tls()
+    }
+}
+
+/// A CA and a certificate it signed for 127.0.0.1 and localhost, written
+/// as PEM files in `dir`.
+pub struct TestCerts {
+    pub ca: rustls::pki_types::CertificateDer<'static>,
+    pub ca_file: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+pub fn test_certs(dir: &Path) -> TestCerts {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "priorauth test CA");
+    let ca = ca.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let mut leaf = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    leaf.distinguished_name
+        .push(DnType::CommonName, "localhost");
+    let leaf = leaf.signed_by(&key, &ca, &ca_key).unwrap();
+    let certs = TestCerts {
+        ca: ca.der().clone(),
+        ca_file: dir.join("ca.pem"),
+        cert: dir.join("server.crt"),
+        key: dir.join("server.key"),
+    };
+    std::fs::write(&certs.ca_file, ca.pem()).unwrap();
+    std::fs::write(&certs.cert, leaf.pem()).unwrap();
+    std::fs::write(&certs.key, key.serialize_pem()).unwrap();
+    certs
+}
+
+/// An HTTP client that trusts `ca` only, speaking only `versions`.
+fn tls_agent(
+    ca: &rustls::pki_types::CertificateDer<'static>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> ureq::Agent {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.clone()).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    ureq::AgentBuilder::new()
+        .tls_config(std::sync::Arc::new(config))
+        .redirects(0)
+        .timeout(Duration::from_secs(60))
+        .build()
+}
+
+/// A `priorauth serve` started with `args` and `env`: the address it
+/// listens on, or the exit code and standard error of a refused start.
+struct Serve {
+    child: Child,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(db: &Db, args: &[&str], env: &[(&str, &str)]) -> Result<(Serve, String), (i32, String)> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_priorauth"))
+        .args(["serve", "--database", &db.url])
+        .args(args)
+        .env("PRIORAUTH_DATA_DIR", db.dir.join("data"))
+        .env("PRIORAUTH_WORKERS", "1")
+        .envs(env.iter().copied())
+        .current_dir(&db.dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    match first.trim().strip_prefix("listening on ") {
+        Some(base) => Ok((Serve { child }, base.to_string())),
+        None => {
+            let out = child.wait_with_output().unwrap();
+            Err((
+                out.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stderr).to_string(),
+            ))
+        }
+    }
+}
+
+/// status, HSTS header, body of one call.
+fn call(req: ureq::Request, body: Option<&str>) -> (u16, Option<String>, String) {
+    let res = match body {
+        Some(b) => req.send_string(b),
+        None => req.call(),
+    };
+    let res = match res {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{e}"),
+    };
+    let hsts = res.header("strict-transport-security").map(str::to_string);
+    (res.status(), hsts, res.into_string().unwrap())
+}
+
+/// `PRIORAUTH_TLS_CERT`/`PRIORAUTH_TLS_KEY`: `serve` speaks HTTPS (TLS 1.3
+/// and 1.2) with the certificate, which a client that trusts the test's CA
+/// verifies, and sends HSTS; a client that does not trust it, and plain
+/// HTTP, get nothing. Without TLS a non-loopback bind is refused (exit 2)
+/// unless a TLS proxy is declared, whose `X-Forwarded-Proto` counts only
+/// from the trusted proxy addresses.
+fn serve_terminates_tls() {
+    let db = Db::fresh(Backend::Sqlite, "tls");
+    let certs = test_certs(&db.dir);
+    let (cert, key) = (
+        certs.cert.to_str().unwrap().to_string(),
+        certs.key.to_str().unwrap().to_string(),
+    );
+    let tls_env = [
+        ("PRIORAUTH_TLS_CERT", cert.as_str()),
+        ("PRIORAUTH_TLS_KEY", key.as_str()),
+    ];
+    let (_server, base) = serve(&db, &["--bind", "127.0.0.1:0"], &tls_env).unwrap();
+    assert!(base.starts_with("https://127.0.0.1:"), "{base}");
+    let agent = tls_agent(&certs.ca, rustls::DEFAULT_VERSIONS);
+    let (status, hsts, _) = call(agent.get(&format!("{base}/healthz")), None);
+    assert_eq!(status, 200);
+    assert_eq!(hsts.as_deref(), Some("max-age=31536000"));
+    // Errors carry it too.
+    let (status, hsts, body) = call(agent.get(&format!("{base}/v1/rules")), None);
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(hsts.as_deref(), Some("max-age=31536000"));
+    // A whole flow over https: a token, then a submission.
+    let (id, secret) = add_client(
+        &db,
+        "tls billing",
+        &[crate::adjudication::BILLING],
+        &["claims:submit"],
+    );
+    let form = format!("grant_type=client_credentials&client_id={id}&client_secret={secret}");
+    let (status, _, body) = call(
+        agent
+            .post(&format!("{base}/oauth/token"))
+            .set("Content-Type", "application/x-www-form-urlencoded"),
+        Some(&form),
+    );
+    assert_eq!(status, 200, "{body}");
+    let token: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let x12 = crate::render::render(&[crate::service::mri_claim("TLS-1", "NONE", "1")]);
+    let (status, _, body) = call(
+        agent
+            .post(&format!("{base}/v1/claims"))
+            .set("Content-Type", "application/edi-x12")
+            .set(
+                "Authorization",
+                &format!("Bearer {}", token["access_token"].as_str().unwrap()),
+            ),
+        Some(&x12),
+    );
+    assert_eq!(status, 200, "{body}");
+    // TLS 1.2 is spoken too (rustls speaks nothing older).
+    let tls12 = tls_agent(&certs.ca, &[&rustls::version::TLS12]);
+    assert_eq!(call(tls12.get(&format!("{base}/healthz")), None).0, 200);
+    // A client that does not trust the CA refuses the certificate.
+    let stranger = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(20))
+        .build();
+    match stranger.get(&format!("{base}/healthz")).call() {
+        Err(ureq::Error::Transport(t)) => {
+            assert!(
+                t.to_string().to_ascii_lowercase().contains("certificate"),
+                "{t}"
+            )
+        }
+        other => panic!("an unknown CA must be refused: {other:?}"),
+    }
+    // Plain HTTP to the TLS port gets no answer.
+    let plain = base.replace("https://", "http://");
+    assert!(
+        crate::service::agent()
+            .get(&format!("{plain}/healthz"))
+            .call()
+            .is_err(),
+        "plain HTTP answered on the TLS port"
+    );
+    // TLS may listen beyond loopback.
+    let (_wide, wide) = serve(&db, &["--bind", "0.0.0.0:0"], &tls_env).unwrap();
+    assert!(wide.starts_with("https://0.0.0.0:"), "{wide}");
+
+    // Refused starts: exit 2 and a sentence naming the variables.
+    let refused = |args: &[&str], env: &[(&str, &str)], says: &str| {
+        let Err((code, stderr)) = serve(&db, args, env) else {
+            panic!("{args:?} {env:?} must not start");
+        };
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains(says), "{says:?} not in {stderr}");
+    };
+    refused(&["--bind", "0.0.0.0:0"], &[], "is not a loopback address");
+    refused(
+        &["--bind", "0.0.0.0:0"],
+        &[("PRIORAUTH_BEHIND_TLS_PROXY", "1")],
+        "needs PRIORAUTH_TRUSTED_PROXIES",
+    );
+    refused(
+        &["--bind", "127.0.0.1:0"],
+        &[("PRIORAUTH_TLS_CERT", cert.as_str())],
+        "both PRIORAUTH_TLS_CERT and PRIORAUTH_TLS_KEY",
+    );
+    let junk = db.dir.join("junk.pem");
+    std::fs::write(&junk, "not a certificate").unwrap();
+    refused(
+        &["--bind", "127.0.0.1:0"],
+        &[
+            ("PRIORAUTH_TLS_CERT", junk.to_str().unwrap()),
+            ("PRIORAUTH_TLS_KEY", key.as_str()),
+        ],
+        "PRIORAUTH_TLS_CERT",
+    );
+    // The key of another certificate.
+    let other = test_certs(&db.dir.join("data").tap_mkdir());
+    refused(
+        &["--bind", "127.0.0.1:0"],
+        &[
+            ("PRIORAUTH_TLS_CERT", cert.as_str()),
+            ("PRIORAUTH_TLS_KEY", other.key.to_str().unwrap()),
+        ],
+        "cannot be served with",
+    );
+
+    // Behind a TLS proxy: plain HTTP beyond loopback, and X-Forwarded-Proto
+    // believed from the trusted proxy only.
+    let proxy = [
+        ("PRIORAUTH_BEHIND_TLS_PROXY", "1"),
+        ("PRIORAUTH_TRUSTED_PROXIES", "10.9.9.9,127.0.0.1"),
+    ];
+    let (_behind, base) = serve(&db, &["--bind", "0.0.0.0:0"], &proxy).unwrap();
+    let base = base.replace("0.0.0.0", "127.0.0.1");
+    let http = crate::service::agent();
+    let forwarded = |agent: &ureq::Agent, base: &str, proto: Option<&str>| {
+        let mut req = agent.get(&format!("{base}/healthz"));
+        if let Some(p) = proto {
+            req = req.set("X-Forwarded-Proto", p);
+        }
+        call(req, None).1
+    };
+    assert_eq!(
+        forwarded(&http, &base, Some("https")).as_deref(),
+        Some("max-age=31536000")
+    );
+    assert_eq!(forwarded(&http, &base, Some("http")), None);
+    assert_eq!(forwarded(&http, &base, None), None);
+    let untrusted = [
+        ("PRIORAUTH_BEHIND_TLS_PROXY", "1"),
+        ("PRIORAUTH_TRUSTED_PROXIES", "10.9.9.9"),
+    ];
+    let (_untrusted, base) = serve(&db, &["--bind", "127.0.0.1:0"], &untrusted).unwrap();
+    assert_eq!(
+        forwarded(&http, &base, Some("https")),
+        None,
+        "X-Forwarded-Proto from an address that is not a trusted proxy"
+    );
+}
+
+trait MkDir {
+    fn tap_mkdir(self) -> Self;
+}
+
+impl MkDir for PathBuf {
+    fn tap_mkdir(self) -> Self {
+        std::fs::create_dir_all(&self).unwrap();
+        self
+    }
 }
