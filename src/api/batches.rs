@@ -57,7 +57,21 @@ impl Queue {
                 };
                 rt.block_on(async move {
                     while let Some(job) = rx.recv().await {
-                        if let Err(e) = run(&job).await {
+                        // The database gone (a restart, a failover): wait
+                        // for it, then go on after the last committed chunk.
+                        let mut outcome = run(&job).await;
+                        while let Err(e) = &outcome {
+                            let gone = e
+                                .downcast_ref::<StoreError>()
+                                .is_some_and(StoreError::unavailable);
+                            if !gone {
+                                break;
+                            }
+                            tracing::warn!(batch = %job.id, error = %e, "database unavailable; batch waits for it");
+                            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                            outcome = run(&job).await;
+                        }
+                        if let Err(e) = outcome {
                             tracing::error!(batch = %job.id, error = %e, "batch failed");
                             let _ = job
                                 .state

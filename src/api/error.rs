@@ -98,6 +98,10 @@ impl From<StoreError> for ApiError {
             StoreError::Database(sqlx::Error::PoolTimedOut) => {
                 ApiError::Unavailable("the database is busy; try again".into())
             }
+            e if e.unavailable() => {
+                tracing::warn!(error = %e, "database unavailable");
+                ApiError::Unavailable("the database cannot be reached now; try again".into())
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }

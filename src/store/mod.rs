@@ -112,6 +112,33 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// True when the database could not be reached or went away mid-way (a
+    /// restart, a cut connection, a full pool): the same work may succeed
+    /// once it is back. A transaction cut off before its commit left
+    /// nothing behind; one cut off in its commit may or may not have
+    /// committed, which the batch progress compare-and-set and duplicate
+    /// detection make safe to run again.
+    pub fn unavailable(&self) -> bool {
+        let StoreError::Database(e) = self else {
+            return false;
+        };
+        match e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => true,
+            // PostgreSQL: connection exceptions (class 08), and the server
+            // shutting down or starting up.
+            sqlx::Error::Database(d) => d
+                .code()
+                .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),
+            _ => false,
+        }
+    }
+}
+
 type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// The stored rule set that is in force.
