@@ -692,3 +692,58 @@ fn wait_for_batch(s: &Server, id: &str) -> serde_json::Value {
     });
     last
 }
+
+mod postgres_over_tls {
+    #[test]
+    fn postgres() {
+        super::postgres_over_tls()
+    }
+}
+
+/// `sslmode=require` and `sslmode=verify-full` (with `sslrootcert`) in the
+/// database URL: `serve` talks to a private cluster with `ssl = on` over
+/// TLS only (pg_stat_ssl says so for every connection it opened); with a
+/// root that did not sign the server's certificate it refuses to start.
+fn postgres_over_tls() {
+    let certs_dir = std::env::temp_dir().join(format!("priorauth-pgtls-{}", std::process::id()));
+    std::fs::create_dir_all(&certs_dir).unwrap();
+    let certs = test_certs(&certs_dir);
+    let Some(pg) = crate::pgcluster::Cluster::start("tls", Some((&certs.cert, &certs.key))) else {
+        eprintln!("SKIPPED postgres_over_tls: PostgreSQL's initdb is not installed");
+        return;
+    };
+    pg.admin("CREATE DATABASE priorauth");
+    let ca = certs.ca_file.to_str().unwrap();
+    for mode in [
+        "require".to_string(),
+        format!("verify-full&sslrootcert={ca}"),
+    ] {
+        let url = format!("{}/priorauth?sslmode={mode}", pg.base());
+        let db = Db::at(url, "pgtls");
+        let s = Server::start(&db, &[]);
+        assert_eq!(get(&s, "/readyz").status, 200, "{mode}");
+        let r = get(&s, "/v1/rules");
+        assert_eq!(r.status, 200, "{mode}: {}", r.body);
+        let sql = "SELECT count(*) FILTER (WHERE s.ssl), count(*) FILTER (WHERE NOT s.ssl) \
+                   FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+                   WHERE a.datname = 'priorauth' AND a.client_addr IS NOT NULL";
+        let counts = pg.query(sql);
+        let (tls, plain) = counts.split_once('|').unwrap();
+        assert!(tls.parse::<i64>().unwrap() > 0, "{mode}: {counts}");
+        assert_eq!(plain, "0", "{mode}: connections without TLS");
+    }
+    // A root that did not sign the server's certificate: no start.
+    let other = test_certs(&certs_dir.join("other").tap_mkdir());
+    let url = format!(
+        "{}/priorauth?sslmode=verify-full&sslrootcert={}",
+        pg.base(),
+        other.ca_file.display()
+    );
+    let db = Db::at(url, "pgtls-bad");
+    let Err((code, stderr)) = serve(&db, &["--bind", "127.0.0.1:0"], &[]) else {
+        panic!("a server certificate from an unknown CA must be refused");
+    };
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("cannot open the database"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&certs_dir);
+}

@@ -120,8 +120,9 @@ impl Cluster {
             .success());
     }
 
-    /// Runs one of PostgreSQL's programs, as `postgres` when root.
-    fn run(&self, args: &[&str]) {
+    /// Runs one of PostgreSQL's programs, as `postgres` when root; its
+    /// standard output.
+    fn run(&self, args: &[&str]) -> String {
         let program = self.bin.join(args[0]);
         let mut cmd = if self.as_postgres {
             let mut c = Command::new("runuser");
@@ -137,6 +138,7 @@ impl Cluster {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
     fn pg_ctl(&self, action: &str) {
@@ -176,10 +178,16 @@ impl Cluster {
 
     /// Runs SQL on its `postgres` database.
     pub fn admin(&self, sql: &str) {
+        self.query(sql);
+    }
+
+    /// Runs SQL on its `postgres` database (over its socket, so TLS
+    /// settings do not matter) and returns what psql printed.
+    pub fn query(&self, sql: &str) -> String {
         self.run(&[
             "psql",
             "-h",
-            "127.0.0.1",
+            self.dir.to_str().unwrap(),
             "-p",
             &self.port.to_string(),
             "-U",
@@ -188,7 +196,7 @@ impl Cluster {
             "postgres",
             "-qtAc",
             sql,
-        ]);
+        ])
     }
 }
 
