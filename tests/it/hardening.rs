@@ -14,7 +14,10 @@ use crate::service::{
     Backend, Db, Server,
 };
 
-both!(batch_transfers_are_limited_per_client);
+both!(
+    batch_transfers_are_limited_per_client,
+    batch_835_pages_through_every_denial
+);
 
 /// A raw connection that sent `head` (and perhaps part of a body) and
 /// reads nothing more than the status line: the request stays under way.
@@ -217,6 +220,59 @@ fn batch_transfers_are_limited_per_client(b: Backend) {
     );
     let r = get(&s, &format!("{path}?format=835"));
     assert!(r.status == 200 || r.status == 204, "{}", r.body);
+}
+
+/// A batch's 835 is read from the store a page (500 claims) at a time in
+/// (billing NPI, file order), through the partial index of migration
+/// 0025: 1200 claims denied in full under two billing NPIs come out each
+/// exactly once, grouped by payee, in file order within each.
+fn batch_835_pages_through_every_denial(b: Backend) {
+    let db = Db::fresh(b, "remitpages");
+    let s = Server::start(&db, &[("PRIORAUTH_BATCH_CHUNK", "400")]);
+    const OTHER_NPI: &str = "1245319599";
+    let claims: Vec<priorauth::model::Claim> = (0..1200)
+        .map(|i| {
+            // "NONE" is on file nowhere: every line denied, CO-197.
+            let mut c = crate::service::distinct(
+                crate::service::mri_claim(&format!("DN-{i:05}"), "NONE", "1"),
+                i,
+            );
+            if i % 3 == 0 {
+                c.billing_npi = OTHER_NPI.into();
+            }
+            c
+        })
+        .collect();
+    let r = post_837(&s, "/v1/batches", &crate::render::render(&claims), &[]);
+    assert_eq!(r.status, 202, "{}", r.body);
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(wait_for_batch(&s, &id)["state"], "done");
+    let remit = get(&s, &format!("/v1/batches/{id}/results?format=835"));
+    assert_eq!(remit.status, 200);
+    let clp: Vec<&str> = remit
+        .body
+        .split('~')
+        .filter_map(|seg| seg.trim().strip_prefix("CLP*"))
+        .map(|rest| rest.split('*').next().unwrap())
+        .collect();
+    assert_eq!(clp.len(), 1200, "every denied claim once");
+    let unique: std::collections::HashSet<&&str> = clp.iter().collect();
+    assert_eq!(unique.len(), 1200);
+    // Grouped by payee: the NPIs in ascending order, file order within.
+    let (first, second): (Vec<usize>, Vec<usize>) = (0..1200).partition(|i| {
+        let npi = if i % 3 == 0 {
+            OTHER_NPI
+        } else {
+            crate::adjudication::BILLING
+        };
+        npi == std::cmp::min(OTHER_NPI, crate::adjudication::BILLING)
+    });
+    let expected: Vec<String> = first
+        .iter()
+        .chain(second.iter())
+        .map(|i| format!("DN-{i:05}"))
+        .collect();
+    assert_eq!(clp, expected);
 }
 
 // ---- TLS (issue 15 point 8) ----
