@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Peak RSS of `priorauth serve` while clients download a stored batch's
 # results at once (issue 15 point 3: memory independent of batch size).
-# For each size it stores a batch (POST /v1/batches until done), then runs
+# For each size it stores a batch (POST /v1/batches until done; the server's
+# peak and held RSS are reported), restarts the server, then runs
 # $DOWNLOADS concurrent downloads of its 835 and then of its NDJSON, each to
 # /dev/null, and reports the server's RSS before, its peak during (VmHWM,
 # reset through /proc/PID/clear_refs before each round) and after, with the
@@ -36,6 +37,25 @@ trap stop_server EXIT
 rss_kb() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
 mb() { awk -v k="$1" 'BEGIN {printf "%.0f", k / 1024}'; }
 
+# start_server: priorauth serve on $URL, a free port; sets SERVER_PID, BASE, AUTH.
+start_server() {
+  PRIORAUTH_LOG=warn PRIORAUTH_DATA_DIR=$PERF_DIR/rss-batches PRIORAUTH_BATCH_DOWNLOADS=$DOWNLOADS \
+    "$PRIORAUTH" serve --bind 127.0.0.1:0 --database "$URL" >"$PERF_DIR/logs/rss-serve.out" 2>>"$PERF_DIR/logs/rss-serve-$n.log" &
+  SERVER_PID=$!
+  BASE=
+  for _ in $(seq 1 100); do
+    BASE=$(sed -n 's/^listening on //p' "$PERF_DIR/logs/rss-serve.out" | head -1)
+    [ -n "$BASE" ] && break
+    sleep 0.1
+  done
+  [ -n "$BASE" ] || { say "server did not start"; cat "$PERF_DIR/logs/rss-serve-$n.log" >&2; exit 1; }
+  TOKEN=$(python3 -c 'import json,sys,urllib.request,urllib.parse
+c=json.loads(sys.argv[1])
+body=urllib.parse.urlencode({"grant_type":"client_credentials","client_id":c["client_id"],"client_secret":c["client_secret"]}).encode()
+print(json.load(urllib.request.urlopen(sys.argv[2]+"/oauth/token",body))["access_token"])' "$creds" "$BASE")
+  AUTH="Authorization: Bearer $TOKEN"
+}
+
 ROWS=()
 for n in $SIZES; do
   case $n in
@@ -60,21 +80,7 @@ for n in $SIZES; do
     *) say "unknown backend $BACKEND"; exit 2 ;;
   esac
   creds=$("$PRIORAUTH" clients add --name "rss bench" --any-npi --scope claims:submit claims:read --json --database "$URL")
-  PRIORAUTH_LOG=warn PRIORAUTH_DATA_DIR=$PERF_DIR/rss-batches PRIORAUTH_BATCH_DOWNLOADS=$DOWNLOADS \
-    "$PRIORAUTH" serve --bind 127.0.0.1:0 --database "$URL" >"$PERF_DIR/logs/rss-serve.out" 2>"$PERF_DIR/logs/rss-serve-$n.log" &
-  SERVER_PID=$!
-  BASE=
-  for _ in $(seq 1 100); do
-    BASE=$(sed -n 's/^listening on //p' "$PERF_DIR/logs/rss-serve.out" | head -1)
-    [ -n "$BASE" ] && break
-    sleep 0.1
-  done
-  [ -n "$BASE" ] || { say "server did not start"; cat "$PERF_DIR/logs/rss-serve-$n.log" >&2; exit 1; }
-  TOKEN=$(python3 -c 'import json,sys,urllib.request,urllib.parse
-c=json.loads(sys.argv[1])
-body=urllib.parse.urlencode({"grant_type":"client_credentials","client_id":c["client_id"],"client_secret":c["client_secret"]}).encode()
-print(json.load(urllib.request.urlopen(sys.argv[2]+"/oauth/token",body))["access_token"])' "$creds" "$BASE")
-  AUTH="Authorization: Bearer $TOKEN"
+  start_server
 
   say "[$n] storing the batch ($(($(stat -c %s "$file") / 1000000)) MB)"
   t0=$(date +%s.%N)
@@ -86,7 +92,14 @@ print(json.load(urllib.request.urlopen(sys.argv[2]+"/oauth/token",body))["access
   done
   [ "$state" = done ] || { say "batch $state"; exit 1; }
   stored=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.0f", b - a}')
-  say "[$n] stored in ${stored}s, server peak so far $(mb "$(rss_kb "$SERVER_PID" VmHWM)") MB"
+  stored_peak=$(mb "$(rss_kb "$SERVER_PID" VmHWM)")
+  stored_after=$(mb "$(rss_kb "$SERVER_PID" VmRSS)")
+  say "[$n] stored in ${stored}s, server peak while storing $stored_peak MB, $stored_after MB after"
+  ROWS+=("| $BACKEND | $n | storing the batch | $(($(stat -c %s "$file") / 1000000)) MB | ${stored} s | - | $stored_peak | $stored_after | - |")
+  # The downloads on a fresh process (as on another instance, or a day
+  # later): what they cost, not what storing the batch left behind.
+  stop_server
+  start_server
 
   for format in 835 ndjson; do
     before=$(rss_kb "$SERVER_PID" VmRSS)

@@ -40,9 +40,8 @@ impl Store {
         .bind(id)
         .bind(npi)
         .bind(seq)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        .bind(limit);
+        let rows = self.fetch_lean(rows).await?;
         rows.iter()
             .map(|r| {
                 Ok(Denial {

@@ -24,6 +24,7 @@ mod authorizations;
 mod batches;
 mod denials;
 mod exemptions;
+mod lean;
 mod network;
 mod submit;
 
