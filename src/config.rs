@@ -156,6 +156,24 @@ fn number<T: std::str::FromStr>(name: &'static str) -> impl Fn(&str) -> Result<T
     }
 }
 
+/// 1/true/yes or 0/false/no, or an error naming the variable.
+fn flag(name: &'static str) -> impl Fn(&str) -> Result<bool, String> + Clone {
+    move |v: &str| match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" => Ok(true),
+        "0" | "false" | "no" => Ok(false),
+        _ => Err(format!("{name}={v:?}: give 1 or 0")),
+    }
+}
+
+/// An IP address, or an error naming the variable.
+fn ip(name: &'static str) -> impl Fn(&str) -> Result<std::net::IpAddr, String> + Clone {
+    move |v: &str| {
+        v.trim()
+            .parse()
+            .map_err(|_| format!("{name}: {v:?} is not an IP address"))
+    }
+}
+
 fn log_filter(f: &str) -> Result<String, String> {
     tracing_subscriber::EnvFilter::try_new(f)
         .map(|_| f.to_string())
@@ -171,6 +189,21 @@ pub struct ServeArgs {
     #[allow(missing_docs)] // clap would show a doc comment as help text
     #[command(flatten)]
     pub db: DatabaseArgs,
+    /// PEM certificate chain (leaf first) to serve HTTPS with; needs
+    /// PRIORAUTH_TLS_KEY.
+    #[arg(long, env = "PRIORAUTH_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of that certificate.
+    #[arg(long, env = "PRIORAUTH_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// 1 when a TLS-terminating proxy stands in front: plain HTTP may then
+    /// listen beyond loopback, and X-Forwarded-Proto from the trusted
+    /// proxies says whether the client came over https.
+    #[arg(long, env = "PRIORAUTH_BEHIND_TLS_PROXY", default_value = "0", num_args = 0..=1, default_missing_value = "1", value_parser = flag("PRIORAUTH_BEHIND_TLS_PROXY"))]
+    pub behind_tls_proxy: bool,
+    /// Addresses of those proxies, comma-separated (IPv4 or IPv6).
+    #[arg(long, env = "PRIORAUTH_TRUSTED_PROXIES", value_delimiter = ',', value_parser = ip("PRIORAUTH_TRUSTED_PROXIES"))]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Body limit of `POST /v1/claims` in bytes; larger files go to /v1/batches.
     #[arg(long, env = "PRIORAUTH_BODY_LIMIT", default_value = "10485760", value_parser = number::<u64>("PRIORAUTH_BODY_LIMIT"))]
     pub body_limit: u64,
@@ -181,6 +214,13 @@ pub struct ServeArgs {
     /// Body limit of `POST /v1/batches` in bytes.
     #[arg(long, env = "PRIORAUTH_BATCH_LIMIT", default_value = "4294967296", value_parser = number::<u64>("PRIORAUTH_BATCH_LIMIT"))]
     pub batch_limit: u64,
+    /// Batch uploads one client may have under way at once (beyond: 429).
+    #[arg(long, env = "PRIORAUTH_BATCH_UPLOADS", default_value = "2", value_parser = within("PRIORAUTH_BATCH_UPLOADS", 1, 1000, "give 1 to 1000"))]
+    pub batch_uploads: i64,
+    /// Batch result downloads one client may have under way at once
+    /// (beyond: 429).
+    #[arg(long, env = "PRIORAUTH_BATCH_DOWNLOADS", default_value = "2", value_parser = within("PRIORAUTH_BATCH_DOWNLOADS", 1, 1000, "give 1 to 1000"))]
+    pub batch_downloads: i64,
     /// Where batch files are spooled.
     #[arg(long, env = "PRIORAUTH_DATA_DIR", default_value = "priorauth-data")]
     pub data_dir: PathBuf,
@@ -311,6 +351,12 @@ impl AccessArgs {
 pub struct Config {
     /// Address to listen on.
     pub bind: String,
+    /// TLS terminated here, from `PRIORAUTH_TLS_CERT` and `PRIORAUTH_TLS_KEY`.
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    /// A TLS-terminating proxy stands in front.
+    pub behind_tls_proxy: bool,
+    /// The proxies whose `X-Forwarded-Proto` is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Database URL (may hold a password: never printed).
     pub database_url: String,
     /// Body limit of `POST /v1/claims` in bytes.
@@ -319,6 +365,10 @@ pub struct Config {
     pub batch_limit: u64,
     /// How long a request body has to arrive (per MiB beyond the first).
     pub body_timeout: std::time::Duration,
+    /// Batch uploads per client at once.
+    pub batch_uploads: usize,
+    /// Batch result downloads per client at once.
+    pub batch_downloads: usize,
     /// Where batch files are spooled (absolute).
     pub data_dir: PathBuf,
     /// HTTP worker threads.
@@ -343,10 +393,15 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("bind", &self.bind)
+            .field("tls", &self.tls.is_some())
+            .field("behind_tls_proxy", &self.behind_tls_proxy)
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("database_url", &crate::store::redact(&self.database_url))
             .field("body_limit", &self.body_limit)
             .field("batch_limit", &self.batch_limit)
             .field("body_timeout", &self.body_timeout)
+            .field("batch_uploads", &self.batch_uploads)
+            .field("batch_downloads", &self.batch_downloads)
             .field("data_dir", &self.data_dir)
             .field("workers", &self.workers)
             .field("db_connections", &self.db_connections)
@@ -366,12 +421,37 @@ impl ServeArgs {
         let workers = self
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key)?),
+            _ => anyhow::bail!(
+                "TLS needs both PRIORAUTH_TLS_CERT and PRIORAUTH_TLS_KEY (--tls-cert, --tls-key)"
+            ),
+        };
+        if self.behind_tls_proxy && self.trusted_proxies.is_empty() {
+            anyhow::bail!(
+                "PRIORAUTH_BEHIND_TLS_PROXY=1 needs PRIORAUTH_TRUSTED_PROXIES: the addresses of the proxies whose X-Forwarded-Proto is believed"
+            );
+        }
+        // Plain HTTP carries tokens, secrets and PHI: it stays on this
+        // machine unless a TLS-terminating proxy is said to stand in front.
+        if tls.is_none() && !self.behind_tls_proxy && !crate::tls::loopback_only(&self.bind) {
+            anyhow::bail!(
+                "PRIORAUTH_BIND={:?} is not a loopback address, and plain HTTP must not leave this machine: give PRIORAUTH_TLS_CERT and PRIORAUTH_TLS_KEY, or set PRIORAUTH_BEHIND_TLS_PROXY=1 (with PRIORAUTH_TRUSTED_PROXIES) when a TLS-terminating proxy stands in front",
+                self.bind
+            );
+        }
         Ok(Config {
             bind: self.bind.clone(),
+            tls,
+            behind_tls_proxy: self.behind_tls_proxy,
+            trusted_proxies: self.trusted_proxies.clone(),
             database_url: self.db.url(),
             body_limit: self.body_limit,
             batch_limit: self.batch_limit,
             body_timeout: std::time::Duration::from_secs(self.body_timeout.unsigned_abs()),
+            batch_uploads: usize::try_from(self.batch_uploads).unwrap_or(1),
+            batch_downloads: usize::try_from(self.batch_downloads).unwrap_or(1),
             // Absolute: batches record where their file is, and a restart
             // from another folder must still find it.
             data_dir: std::path::absolute(&self.data_dir)?,

@@ -41,4 +41,5 @@ pub mod rules;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod x12;

@@ -81,7 +81,8 @@ fn poll_revocations(state: web::Data<AppState>) {
 }
 
 /// Starts the service and runs until stopped. Prints the bound address on
-/// standard output first (`listening on http://ADDR`), so scripts and
+/// standard output first (`listening on http://ADDR`, `https://` when it
+/// terminates TLS), so scripts and
 /// tests that bind port 0 learn the port.
 pub fn serve(config: Config) -> anyhow::Result<()> {
     actix_web::rt::System::new().block_on(async move {
@@ -125,6 +126,11 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         poll_rules(state.clone());
         poll_revocations(state.clone());
         checkpoints(state.clone());
+        let scheme = if state.config().tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         // The console's redirect URI is known once the port is: it is
         // set (and its client registered) before anyone is told the
         // address.
@@ -136,13 +142,13 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         })?;
         let public = match (&state.config().public_url, addrs.first()) {
             (Some(u), _) => u.clone(),
-            (None, Some(a)) => format!("http://{a}"),
+            (None, Some(a)) => format!("{scheme}://{a}"),
             (None, None) => "http://127.0.0.1".into(),
         };
         let (redirect_uri, secure) = crate::console::register_client(&store, &public).await?;
         console.set(redirect_uri, secure);
         for addr in addrs {
-            println!("listening on http://{addr}");
+            println!("listening on {scheme}://{addr}");
         }
         use std::io::Write;
         let _ = std::io::stdout().flush();

@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use super::body::{declared_length, expect_media, wants_x12, X12_MEDIA};
 use super::guard::Actor;
+use super::transfers::{Slot, Transfer};
 use super::{ApiError, ApiResult, AppState};
 use crate::model::ClaimDecision;
 use crate::store::{Batch, BatchState, StoreError, SubmitOptions, Submitted};
@@ -56,7 +57,21 @@ impl Queue {
                 };
                 rt.block_on(async move {
                     while let Some(job) = rx.recv().await {
-                        if let Err(e) = run(&job).await {
+                        // The database gone (a restart, a failover): wait
+                        // for it, then go on after the last committed chunk.
+                        let mut outcome = run(&job).await;
+                        while let Err(e) = &outcome {
+                            let gone = e
+                                .downcast_ref::<StoreError>()
+                                .is_some_and(StoreError::unavailable);
+                            if !gone {
+                                break;
+                            }
+                            tracing::warn!(batch = %job.id, error = %e, "database unavailable; batch waits for it");
+                            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                            outcome = run(&job).await;
+                        }
+                        if let Err(e) = outcome {
                             tracing::error!(batch = %job.id, error = %e, "batch failed");
                             let _ = job
                                 .state
@@ -213,6 +228,8 @@ where
     E: std::fmt::Display,
 {
     let limit = state.config.batch_limit;
+    // Held until the body is spooled and counted (dropped on every return).
+    let _slot = state.transfers.take(actor, Transfer::Upload)?;
     let id = Uuid::new_v4().to_string();
     let spool: PathBuf = state.config.data_dir.join(format!("batch-{id}.x12"));
     let mut file = std::io::BufWriter::with_capacity(
@@ -297,7 +314,7 @@ where
 /// size of the batch), grouped by billing provider; 204 when it has none.
 /// The stored decision has what the 835 needs but the patient's name and
 /// the line dates of a range: the 835 leaves those out.
-async fn remit(state: &web::Data<AppState>, batch: &crate::store::Batch) -> ApiResult {
+async fn remit(state: &web::Data<AppState>, batch: &crate::store::Batch, slot: Slot) -> ApiResult {
     if batch.state != BatchState::Done {
         return Err(ApiError::Conflict(format!(
             "batch {} is {}: its 835 is written once it is done",
@@ -321,12 +338,14 @@ async fn remit(state: &web::Data<AppState>, batch: &crate::store::Batch) -> ApiR
     let writer = Remit835::new(&cfg);
     let id = batch.id.clone();
     let state = state.clone();
+    // The slot rides in the stream: freed with its last page, or when the
+    // client goes away and actix drops the stream.
     let pages =
-        futures_util::stream::unfold(Some((writer, None::<(String, i64)>)), move |cursor| {
+        futures_util::stream::unfold(Some((writer, None::<(String, i64)>, slot)), move |cursor| {
             let state = state.clone();
             let id = id.clone();
             async move {
-                let (mut writer, after) = cursor?;
+                let (mut writer, after, slot) = cursor?;
                 let after_ref = after.as_ref().map(|(n, s)| (n.as_str(), *s));
                 let page = match state.store.batch_denials(&id, after_ref, 500).await {
                     Ok(page) => page,
@@ -351,7 +370,10 @@ async fn remit(state: &web::Data<AppState>, batch: &crate::store::Batch) -> ApiR
                         claim: None,
                     });
                 }
-                Some((Ok(Bytes::from(writer.take())), Some((writer, Some(next)))))
+                Some((
+                    Ok(Bytes::from(writer.take())),
+                    Some((writer, Some(next), slot)),
+                ))
             }
         });
     Ok(HttpResponse::Ok()
@@ -447,18 +469,19 @@ pub async fn results_for(
             )))
         }
     };
+    let slot = state.transfers.take(&actor, Transfer::Download)?;
     if x12 {
-        return remit(&state, &batch).await;
+        return remit(&state, &batch, slot).await;
     }
-    let pages = futures_util::stream::unfold(Some(0i64), move |after| {
+    let pages = futures_util::stream::unfold(Some((0i64, slot)), move |cursor| {
         let state = state.clone();
         let id = id.clone();
         async move {
-            let after = after?;
+            let (after, slot) = cursor?;
             match state.store.batch_results(&id, after, 2000).await {
                 Ok(rows) if rows.is_empty() => None,
                 Ok(rows) => {
-                    let next = rows.last().map(|r| r.0);
+                    let next = rows.last().map(|r| (r.0, slot));
                     let mut out = String::with_capacity(rows.len() * 1024);
                     for (_, json) in rows {
                         out.push_str(&json);

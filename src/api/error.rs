@@ -49,6 +49,15 @@ pub enum ApiError {
     /// 422 with a list of problems.
     #[error("{0}")]
     Unprocessable(String, serde_json::Value),
+    /// 429 with `Retry-After`: the client has as many transfers under way
+    /// as it may.
+    #[error("{message}")]
+    TooManyRequests {
+        /// What is under way, for a person.
+        message: String,
+        /// Seconds to wait before trying again.
+        retry_after: u64,
+    },
     /// 503.
     #[error("{0}")]
     Unavailable(String),
@@ -70,6 +79,7 @@ impl ApiError {
             ApiError::TooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Unprocessable(..) => "unprocessable",
+            ApiError::TooManyRequests { .. } => "too_many_requests",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -87,6 +97,10 @@ impl From<StoreError> for ApiError {
             }
             StoreError::Database(sqlx::Error::PoolTimedOut) => {
                 ApiError::Unavailable("the database is busy; try again".into())
+            }
+            e if e.unavailable() => {
+                tracing::warn!(error = %e, "database unavailable");
+                ApiError::Unavailable("the database cannot be reached now; try again".into())
             }
             other => ApiError::Internal(other.to_string()),
         }
@@ -110,6 +124,7 @@ impl ResponseError for ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(..) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -145,6 +160,9 @@ impl ResponseError for ApiError {
                         Scope::join(scopes)
                     ),
                 ));
+            }
+            ApiError::TooManyRequests { retry_after, .. } => {
+                r.insert_header(("Retry-After", retry_after.to_string()));
             }
             _ => {}
         }

@@ -15,6 +15,7 @@ mod claims;
 mod error;
 mod exemptions;
 mod guard;
+mod https;
 mod metrics;
 mod network;
 mod oauth;
@@ -22,6 +23,7 @@ mod observe;
 mod routes;
 mod rules;
 mod state;
+mod transfers;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
@@ -62,9 +64,13 @@ pub fn listen(
             .wrap(from_fn(body::timeout))
             .wrap(from_fn(guard::guard))
             .wrap(from_fn(observe::observe))
+            .wrap(from_fn(https::hsts))
     })
-    .workers(config.workers)
-    .bind(&config.bind)
+    .workers(config.workers);
+    let server = match &config.tls {
+        Some(tls) => server.bind_rustls_0_23(&config.bind, (**tls).clone()),
+        None => server.bind(&config.bind),
+    }
     .map_err(|e| {
         anyhow::anyhow!(
             "cannot listen on {:?} (--bind or PRIORAUTH_BIND): {e}",

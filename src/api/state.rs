@@ -8,6 +8,7 @@ use parking_lot::RwLock;
 
 use super::batches;
 use super::metrics::Metrics;
+use super::transfers::Transfers;
 use crate::access::{ExternalIssuer, Keys, Revocations};
 use crate::config::Config;
 use crate::rules::RulesIndex;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub(super) external: Option<Arc<ExternalIssuer>>,
     /// Disabled clients and users, checked on every request.
     pub(super) revoked: Revocations,
+    /// Batch uploads and downloads under way, per client.
+    pub(super) transfers: Transfers,
 }
 
 impl AppState {
@@ -50,6 +53,7 @@ impl AppState {
                 .as_ref()
                 .map(|(iss, aud, jwks)| Arc::new(ExternalIssuer::new(iss, aud, jwks))),
             revoked: Revocations::default(),
+            transfers: Transfers::new(config.batch_uploads, config.batch_downloads),
             config,
         })
     }
@@ -62,6 +66,19 @@ impl AppState {
     /// The settings.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// True when this instance is reached over https: it terminates TLS
+    /// itself, or stands behind a TLS-terminating proxy. Cookies it sets
+    /// are then `Secure`.
+    pub fn https(&self) -> bool {
+        self.config.tls.is_some() || self.config.behind_tls_proxy
+    }
+
+    /// True when this request came over https (see [`AppState::https`];
+    /// behind a proxy, `X-Forwarded-Proto` from a trusted proxy address).
+    pub fn request_is_https(&self, req: &actix_web::HttpRequest) -> bool {
+        super::https::request_is_https(self, req)
     }
 
     /// The rule index in force.

@@ -199,9 +199,10 @@ impl Store {
         )
         .bind(id)
         .bind(after)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        .bind(limit);
+        // A small page cache (see `lean.rs`): the results of a big batch
+        // are read through once.
+        let rows = self.fetch_lean(rows).await?;
         rows.iter()
             .map(|r| {
                 Ok((

@@ -29,18 +29,19 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<Denial>> {
         let (npi, seq) = after.unwrap_or(("", -1));
+        // A range of the partial index claims_batch_denied (migration
+        // 0025): each page starts where the last ended.
         let rows = sqlx::query(
             "SELECT batch_seq, billing_npi, frequency, decision FROM claims \
              WHERE batch_id = $1 AND status = 'denied' \
-             AND (billing_npi > $2 OR (billing_npi = $2 AND batch_seq > $3)) \
+             AND (billing_npi, batch_seq) > ($2, $3) \
              ORDER BY billing_npi, batch_seq LIMIT $4",
         )
         .bind(id)
         .bind(npi)
         .bind(seq)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        .bind(limit);
+        let rows = self.fetch_lean(rows).await?;
         rows.iter()
             .map(|r| {
                 Ok(Denial {

@@ -25,6 +25,7 @@ mod batches;
 mod console;
 mod denials;
 mod exemptions;
+mod lean;
 mod network;
 mod search;
 mod submit;
@@ -114,6 +115,33 @@ impl StoreError {
                 // SQLite: busy, locked, unique and primary key constraints.
                 | Some("5" | "6" | "517" | "2067" | "1555")
             ),
+            _ => false,
+        }
+    }
+}
+
+impl StoreError {
+    /// True when the database could not be reached or went away mid-way (a
+    /// restart, a cut connection, a full pool): the same work may succeed
+    /// once it is back. A transaction cut off before its commit left
+    /// nothing behind; one cut off in its commit may or may not have
+    /// committed, which the batch progress compare-and-set and duplicate
+    /// detection make safe to run again.
+    pub fn unavailable(&self) -> bool {
+        let StoreError::Database(e) = self else {
+            return false;
+        };
+        match e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => true,
+            // PostgreSQL: connection exceptions (class 08), and the server
+            // shutting down or starting up.
+            sqlx::Error::Database(d) => d
+                .code()
+                .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),
             _ => false,
         }
     }

@@ -109,6 +109,21 @@ impl Db {
     }
 }
 
+impl Db {
+    /// A database the test made itself elsewhere (a private PostgreSQL
+    /// cluster), with a fresh folder for the server's files.
+    pub fn at(url: String, test: &str) -> Db {
+        let dir = std::env::temp_dir().join(format!("priorauth-svc-{}-{test}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Db {
+            url,
+            dir,
+            pg_name: None,
+        }
+    }
+}
+
 impl Drop for Db {
     fn drop(&mut self) {
         if let Some(name) = &self.pg_name {

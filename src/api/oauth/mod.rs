@@ -522,8 +522,14 @@ pub(super) async fn metadata(state: web::Data<AppState>, req: HttpRequest) -> Ht
     let base = if issuer.starts_with("https://") || issuer.starts_with("http://") {
         issuer.trim_end_matches('/').to_string()
     } else {
-        let info = req.connection_info();
-        format!("{}://{}", info.scheme(), info.host())
+        // The scheme as this service knows it (actix's connection info
+        // would believe any client's X-Forwarded-Proto).
+        let scheme = if state.request_is_https(&req) {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", req.connection_info().host())
     };
     HttpResponse::Ok().json(json!({
         "issuer": state.keys.issuer(),
