@@ -21,10 +21,13 @@
 
 mod access;
 mod authorizations;
+mod batch_work;
 mod batches;
 mod denials;
 mod exemptions;
 mod network;
+mod notify;
+mod record;
 mod submit;
 
 use std::fmt::Write as _;
@@ -39,11 +42,13 @@ use tokio::sync::{Mutex, MutexGuard};
 use crate::authorizations::FieldProblem;
 
 pub use access::{AuditEntry, ClientRecord, CodeRecord, SigningKeyRecord, UserRecord};
-pub use authorizations::AuthFilter;
+pub use authorizations::{AuthFilter, AuthImport, IMPORT_BATCH};
+pub use batch_work::ChunkDone;
 pub use batches::{Batch, BatchState};
 pub use denials::Denial;
 pub use exemptions::{ExemptionsAdded, StoredExemption, SOURCE_GOLDCARD, SOURCE_IMPORT};
 pub use network::NetworkImported;
+pub use notify::{Change, Listener};
 pub use submit::{SubmitOptions, Submitted};
 
 static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -217,8 +222,17 @@ impl Backend {
     }
 }
 
+/// The decision JSON of a claims row: from its record (`body`), or the
+/// `decision` text of a row stored before records.
+fn decision_of(row: &AnyRow) -> Result<String> {
+    match row.try_get::<Option<Vec<u8>>, _>("body")? {
+        Some(record) => record::decision(&record),
+        None => Ok(row.try_get("decision")?),
+    }
+}
+
 fn claim_from_row(row: &AnyRow) -> Result<StoredClaim> {
-    let decision: String = row.try_get("decision")?;
+    let decision = decision_of(row)?;
     Ok(StoredClaim {
         payer_claim_id: row.try_get("payer_claim_id")?,
         claim_id: row.try_get("claim_id")?,
@@ -443,6 +457,7 @@ impl Store {
         .bind(stamp())
         .fetch_one(&mut *w.tx)
         .await?;
+        notify::notify(&mut w.tx, self.backend, Change::Rules).await?;
         w.tx.commit().await?;
         Ok(id)
     }
@@ -485,12 +500,26 @@ impl Store {
 
     /// The stored decision JSON of one claim.
     pub async fn decision(&self, payer_claim_id: &str) -> Result<Option<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT decision FROM claims WHERE payer_claim_id = $1")
+        let row = sqlx::query("SELECT decision, body FROM claims WHERE payer_claim_id = $1")
+            .bind(payer_claim_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(decision_of).transpose()
+    }
+
+    /// The facts of a stored claim: the claim model as it was adjudicated,
+    /// so that it can be decided again without its X12. `None` when no
+    /// such claim is stored, or it was stored before records kept facts.
+    pub async fn claim_facts(&self, payer_claim_id: &str) -> Result<Option<crate::model::Claim>> {
+        let body: Option<Option<Vec<u8>>> =
+            sqlx::query_scalar("SELECT body FROM claims WHERE payer_claim_id = $1")
                 .bind(payer_claim_id)
                 .fetch_optional(&self.pool)
-                .await?,
-        )
+                .await?;
+        match body.flatten() {
+            Some(record) => record::facts(&record),
+            None => Ok(None),
+        }
     }
 
     // ---- control numbers ----

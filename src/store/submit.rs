@@ -127,6 +127,39 @@ impl Store {
                 return Ok(Submitted::Replay(row.try_get("response")?));
             }
         }
+        let decisions = self.decide_and_write(&mut w, rules, claims, opts).await?;
+        let t3 = std::time::Instant::now();
+        let response = respond(&decisions);
+        if let Some((key, hash)) = opts.idempotency {
+            sqlx::query(
+                "INSERT INTO idempotency_keys (key, request_hash, response, created_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(key)
+            .bind(hash)
+            .bind(&response)
+            .bind(stamp())
+            .execute(&mut *w.tx)
+            .await?;
+        }
+        w.tx.commit().await?;
+        tracing::debug!(
+            claims = claims.len(),
+            commit_us = t3.elapsed().as_micros() as u64,
+            "submission committed"
+        );
+        Ok(Submitted::Fresh(decisions, response))
+    }
+
+    /// The body of a submission inside the caller's write transaction:
+    /// load what the claims need, decide them, write what was decided (and
+    /// the batch step). The caller commits.
+    pub(super) async fn decide_and_write(
+        &self,
+        w: &mut super::Write<'_>,
+        rules: &RulesIndex,
+        claims: &[Claim],
+        opts: SubmitOptions<'_>,
+    ) -> Result<Vec<ClaimDecision>> {
         if self.backend == Backend::Postgres {
             lock_claim_keys(&mut w.tx, claims).await?;
         }
@@ -166,29 +199,14 @@ impl Store {
         .await?;
         let decisions: Vec<ClaimDecision> =
             submission.claims.into_iter().map(|p| p.decision).collect();
-        let t3 = std::time::Instant::now();
-        let response = respond(&decisions);
-        if let Some((key, hash)) = opts.idempotency {
-            sqlx::query(
-                "INSERT INTO idempotency_keys (key, request_hash, response, created_at) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(key)
-            .bind(hash)
-            .bind(&response)
-            .bind(stamp())
-            .execute(&mut *w.tx)
-            .await?;
-        }
-        w.tx.commit().await?;
         tracing::debug!(
             claims = claims.len(),
             load_us = (t1 - t0).as_micros() as u64,
             adjudicate_us = (t2 - t1).as_micros() as u64,
-            write_us = (t3 - t2).as_micros() as u64,
-            commit_us = t3.elapsed().as_micros() as u64,
-            "submission committed"
+            write_us = t2.elapsed().as_micros() as u64,
+            "submission written"
         );
-        Ok(Submitted::Fresh(decisions, response))
+        Ok(decisions)
     }
 
     /// Reads the authorizations and earlier claims the submission needs.
@@ -234,14 +252,14 @@ impl Store {
             .any(|c| matches!(c.frequency, Frequency::Replacement | Frequency::Void));
         let head = format!(
             "SELECT payer_claim_id, claim_id, content_key, {} FROM claims WHERE live = 1 AND billing_npi = {} AND claim_id",
-            if corrections { "decision" } else { "NULL AS decision" },
+            if corrections { "decision, body" } else { "NULL AS decision" },
             self.backend.placeholders(1, 1)
         );
         for (npi, ids) in by_npi {
             for row in self.fetch_in(conn, &head, &[npi], &ids, "").await? {
                 let id: String = row.try_get("payer_claim_id")?;
-                if let Some(json) = row.try_get::<Option<String>, _>("decision")? {
-                    prior_decisions.insert(id.clone(), json);
+                if corrections {
+                    prior_decisions.insert(id.clone(), super::decision_of(&row)?);
                 }
                 let content = row
                     .try_get::<Option<String>, _>("content_key")?
@@ -463,19 +481,24 @@ async fn write_effects(
     let who = opts.audit;
     let batch_id = opts.batch.map(|(id, _)| id);
     let first_seq = opts.batch.map_or(0, |(_, done)| done);
-    let jsons = pending
+    // Each claim's record: its decision JSON and its facts, compressed
+    // (record.rs); `decision` stays '' on these rows.
+    let records = pending
         .iter()
-        .map(|p| serde_json::to_string(&p.decision))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| StoreError::Corrupt(format!("decision JSON: {e}")))?;
-    let rows: Vec<(&SubmittedClaim, String)> = pending.iter().zip(jsons).collect();
+        .map(|p| {
+            let json = serde_json::to_string(&p.decision)
+                .map_err(|e| StoreError::Corrupt(format!("decision JSON: {e}")))?;
+            super::record::encode(&json, claims.get(p.seq))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let rows: Vec<(&SubmittedClaim, Vec<u8>)> = pending.iter().zip(records).collect();
     insert_rows(
         conn,
         backend,
-        "INSERT INTO claims (payer_claim_id, billing_npi, claim_id, frequency, status, live, rule_set, batch_id, batch_seq, received_at, decision, replaces, submitted_by, submitted_from, content_key)",
-        15,
+        "INSERT INTO claims (payer_claim_id, billing_npi, claim_id, frequency, status, live, rule_set, batch_id, batch_seq, received_at, decision, replaces, submitted_by, submitted_from, content_key, body)",
+        16,
         &rows,
-        |q, (p, json)| {
+        |q, (p, record)| {
             let claim = claims.get(p.seq);
             q.bind(p.payer_claim_id.clone())
                 .bind(claim.map(|c| c.billing_npi.clone()).unwrap_or_default())
@@ -487,7 +510,7 @@ async fn write_effects(
                 .bind(batch_id.map(str::to_string))
                 .bind(batch_id.map(|_| first_seq + p.seq as i64 + 1))
                 .bind(received.clone())
-                .bind(json.clone())
+                .bind("")
                 .bind(
                     p.decision
                         .takes_back
@@ -497,6 +520,7 @@ async fn write_effects(
                 .bind(who.map(|a| a.actor.clone()))
                 .bind(who.map(|a| a.remote_addr.clone()))
                 .bind(p.content_key.map(content_key_text))
+                .bind(record.clone())
         },
     )
     .await?;
@@ -508,6 +532,7 @@ async fn write_effects(
                 .lines
                 .iter()
                 .enumerate()
+                .filter(|(_, l)| searchable(l))
                 .map(move |(i, l)| (p, i, l))
         })
         .collect();
@@ -577,4 +602,16 @@ async fn write_effects(
         }
     }
     Ok(())
+}
+
+/// True for a line that a rule, an adjustment, a remark, an authorization
+/// number or an exemption touched: the lines `line_decisions` keeps (what
+/// searches by CARC, rule and authorization find; migration 0022). The
+/// others, most lines of most claims, are in the claim's record only.
+fn searchable(l: &LineDecision) -> bool {
+    l.rule.is_some()
+        || l.authorization.is_some()
+        || l.exemption.is_some()
+        || !l.adjustments.is_empty()
+        || !l.remarks.is_empty()
 }
