@@ -392,6 +392,16 @@ impl Store {
         tail: &str,
     ) -> Result<Vec<AnyRow>> {
         let mut rows = Vec::new();
+        if self.backend == Backend::Postgres && !values.is_empty() {
+            // One statement and one parameter, however many values: round
+            // trips, not rows, were what PostgreSQL batches waited on.
+            let sql = format!("{head} = ANY(${}::text[]){tail}", fixed.len() + 1);
+            let mut q = sqlx::query(&sql);
+            for v in fixed {
+                q = q.bind(*v);
+            }
+            return Ok(q.bind(pg_array(values)).fetch_all(&mut *conn).await?);
+        }
         for chunk in values.chunks(500) {
             let sql = format!(
                 "{head} IN ({}){tail}",
@@ -537,6 +547,52 @@ impl Store {
         w.tx.commit().await?;
         Ok(u32::try_from(last).unwrap_or(1))
     }
+}
+
+/// A PostgreSQL array literal of `values` (`{"a","b"}`), to bind as one
+/// text parameter cast to `text[]` (sqlx's `Any` driver binds no arrays).
+fn pg_array<S: AsRef<str>>(values: &[S]) -> String {
+    let mut s =
+        String::with_capacity(values.iter().map(|v| v.as_ref().len() + 3).sum::<usize>() + 2);
+    s.push('{');
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push('"');
+        for ch in v.as_ref().chars() {
+            if ch == '"' || ch == '\\' {
+                s.push('\\');
+            }
+            s.push(ch);
+        }
+        s.push('"');
+    }
+    s.push('}');
+    s
+}
+
+/// Inserts `rows` on PostgreSQL in one statement: the rows as one JSON
+/// parameter, unpacked by `json_to_recordset`. `target` is `table
+/// (columns)`, `select` what is inserted from the record `r` whose
+/// columns and types `record` declares.
+async fn insert_json<T: Serialize>(
+    conn: &mut AnyConnection,
+    target: &str,
+    select: &str,
+    record: &str,
+    rows: &[T],
+) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let json = serde_json::to_string(rows)
+        .map_err(|e| StoreError::Corrupt(format!("rows of {target}: {e}")))?;
+    let sql = format!(
+        "INSERT INTO {target} SELECT {select} FROM json_to_recordset($1::json) AS r({record})"
+    );
+    sqlx::query(&sql).bind(json).execute(&mut *conn).await?;
+    Ok(())
 }
 
 type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;

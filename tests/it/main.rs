@@ -40,5 +40,6 @@ mod payer;
 mod remit;
 mod render;
 mod roundtrip;
+mod scaling;
 mod service;
 mod x278;
