@@ -12,7 +12,7 @@ use super::authorizations::{auth_from_row, AUTH_COLUMNS};
 use super::{insert_json, insert_rows, stamp, Backend, Result, Store, StoreError};
 use crate::adjudication::{
     content_key, content_key_text, decide_submission, Adjudicator, ClaimHistory, MemoryHistory,
-    PriorClaim, Submission, SubmittedClaim,
+    PriorClaim, Submission,
 };
 use crate::authorizations::AuthBook;
 use crate::model::{Claim, ClaimDecision, Consumption, Frequency, LineDecision};

