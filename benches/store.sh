@@ -88,9 +88,15 @@ for pair in "new:$NEW" ${BASE:+"base:$BASE"}; do
     url=$(pgdb "priorauth_bench_$name")
     "$bin" import auths "$A" --database "$url" >/dev/null
     before=$(pgsize "priorauth_bench_$name")
+    lsn=$(psql -qtA "$url" -c "SELECT pg_current_wal_lsn()")
     run postgres "$bin" adjudicate --db "$url" --commit --format ndjson "$F"
     after=$(pgsize "priorauth_bench_$name")
+    wal=$(psql -qtA "$url" -c "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$lsn')::bigint")
     row "stored, PostgreSQL, $N claims" "$name" "$SECS" "$OFF" $(((after - before) / N)) "$RSS"
+    # Where a stored claim's bytes are (tables and indexes, TOAST
+    # included), and the WAL the commit run wrote (the whole server's).
+    psql -qtA -F ' ' "$url" -c "SELECT c.relname, (CASE WHEN c.relkind = 'r' THEN pg_table_size(c.oid) ELSE pg_relation_size(c.oid) END) / $N FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i') AND c.relname ~ '^(claims|line_decisions|consumption_ledger)' ORDER BY 2 DESC" |
+      awk -v bin="$name" -v wal="$wal" -v n="$N" '{ printf "| PostgreSQL bytes/claim: %s | %s | | | | | %s | |\n", $1, bin, $2 } END { printf "| PostgreSQL WAL written per claim | %s | | | | | %d | |\n", bin, wal / n }' >>"$TMP/pg-detail"
   fi
 
   run import "$bin" import auths "$BIG" --database "sqlite://$TMP/$name-auths.db"
@@ -117,3 +123,5 @@ for pair in "new:$NEW" ${BASE:+"base:$BASE"}; do
   fi
   rm -f "$TMP"/*.db*
 done
+[ -s "$TMP/pg-detail" ] && cat "$TMP/pg-detail"
+exit 0
