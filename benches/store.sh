@@ -4,6 +4,7 @@
 #   bash benches/store.sh                  # 100k claims, this tree's release binary
 #   BASE=path/to/old/priorauth bash benches/store.sh   # + the same figures for another binary
 #   PERF_BIG=1 bash benches/store.sh       # + 1M claims stored on SQLite
+#   NEW=path/to/priorauth bash benches/store.sh        # that binary instead of building one
 #
 # For each binary it prints, beside the offline run of the same file:
 #   - `adjudicate --auths A --format ndjson F` (offline: parse, decide, write);
@@ -27,8 +28,10 @@ SHARED=${SHARED:-../shared}
 mkdir -p "$PERF_DIR"
 say() { echo "== $*" >&2; }
 
-cargo build --release --bin priorauth >&2
-NEW=${CARGO_TARGET_DIR:-target}/release/priorauth
+if [ -z "${NEW:-}" ]; then
+  cargo build --release --bin priorauth >&2
+  NEW=${CARGO_TARGET_DIR:-target}/release/priorauth
+fi
 
 F=$PERF_DIR/p$N.x12
 A=$PERF_DIR/p$N-auths.csv
