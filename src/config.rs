@@ -221,7 +221,8 @@ pub struct ServeArgs {
     /// (beyond: 429).
     #[arg(long, env = "PRIORAUTH_BATCH_DOWNLOADS", default_value = "2", value_parser = within("PRIORAUTH_BATCH_DOWNLOADS", 1, 1000, "give 1 to 1000"))]
     pub batch_downloads: i64,
-    /// Where batch files are spooled.
+    /// Scratch folder for batch uploads (a batch itself is kept in the
+    /// database).
     #[arg(long, env = "PRIORAUTH_DATA_DIR", default_value = "priorauth-data")]
     pub data_dir: PathBuf,
     /// HTTP worker threads (default: one per core).
@@ -369,7 +370,7 @@ pub struct Config {
     pub batch_uploads: usize,
     /// Batch result downloads per client at once.
     pub batch_downloads: usize,
-    /// Where batch files are spooled (absolute).
+    /// Scratch folder for batch uploads (absolute).
     pub data_dir: PathBuf,
     /// HTTP worker threads.
     pub workers: usize,

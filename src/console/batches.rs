@@ -136,11 +136,11 @@ async fn detail(req: HttpRequest, state: web::Data<AppState>, path: web::Path<St
         @if done {
             h2 { "Counts" }
             table #counts {
-                caption { "Claims by status and lines by decision" }
+                caption { "Claims by status, and lines a Section 5.1 rule or a code touched by decision" }
                 thead { tr { th scope="col" { "Of" } th scope="col" { "What" } th scope="col" { "How many" } } }
                 tbody {
                     @for (k, n) in &statuses { tr { td { "claims" } td { (k) } td { (n) } } }
-                    @for (k, n) in &decisions { tr { td { "lines" } td { (k) } td { (n) } } }
+                    @for (k, n) in &decisions { tr { td { "lines with a rule or a code" } td { (k) } td { (n) } } }
                 }
             }
             h2 { "Downloads" }

@@ -178,7 +178,9 @@ impl Store {
         Ok(out)
     }
 
-    /// A batch's claims by status and lines by decision.
+    /// A batch's claims by status, and by decision its lines that a rule
+    /// or a code touched (the lines `line_decisions` keeps; the others
+    /// are in each claim's record only).
     #[allow(clippy::type_complexity)]
     pub async fn batch_counts(
         &self,

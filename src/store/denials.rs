@@ -32,7 +32,7 @@ impl Store {
         // A range of the partial index claims_batch_denied (migration
         // 0025): each page starts where the last ended.
         let rows = sqlx::query(
-            "SELECT batch_seq, billing_npi, frequency, decision FROM claims \
+            "SELECT batch_seq, billing_npi, frequency, decision, body FROM claims \
              WHERE batch_id = $1 AND status = 'denied' \
              AND (billing_npi, batch_seq) > ($2, $3) \
              ORDER BY billing_npi, batch_seq LIMIT $4",
@@ -48,7 +48,7 @@ impl Store {
                     batch_seq: r.try_get("batch_seq")?,
                     billing_npi: r.try_get("billing_npi")?,
                     frequency: r.try_get("frequency")?,
-                    decision: r.try_get("decision")?,
+                    decision: super::decision_of(r)?,
                 })
             })
             .collect()

@@ -43,6 +43,7 @@ mod pgcluster;
 mod remit;
 mod render;
 mod roundtrip;
+mod scaling;
 mod search;
 mod service;
 mod x278;
