@@ -160,6 +160,9 @@ impl Store {
                     tracing::debug!(attempt, error = %e, "batch chunk retried");
                     tokio::time::sleep(std::time::Duration::from_millis(2 * attempt)).await;
                 }
+                // The database gone (a restart, a failover): the worker
+                // waits for it and the chunk is taken again, by any instance.
+                Err(e) if e.unavailable() => return Err(e),
                 // The database refused what the chunk wrote, or the chunk
                 // cannot be read: it would fail again on any instance.
                 Err(
