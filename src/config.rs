@@ -233,6 +233,11 @@ pub struct ServeArgs {
     /// Claims per batch transaction.
     #[arg(long, env = "PRIORAUTH_BATCH_CHUNK", default_value = "5000", value_parser = number::<usize>("PRIORAUTH_BATCH_CHUNK"))]
     pub batch_chunk: usize,
+    /// The service's address as browsers reach it (the console's sign-in
+    /// comes back to `<URL>/console/callback`); default: the bound address
+    /// over http.
+    #[arg(long, env = "PRIORAUTH_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// Log format.
     #[arg(
         long,
@@ -380,6 +385,8 @@ pub struct Config {
     pub payer: Payer,
     /// Token settings.
     pub access: AccessConfig,
+    /// The public URL browsers use (`None`: the bound address).
+    pub public_url: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -403,6 +410,7 @@ impl std::fmt::Debug for Config {
             .field("log_filter", &self.log_filter)
             .field("payer", &self.payer)
             .field("access", &self.access)
+            .field("public_url", &self.public_url)
             .finish()
     }
 }
@@ -454,6 +462,15 @@ impl ServeArgs {
             log_filter: self.log.clone(),
             payer: self.payer.payer(),
             access: self.access.config()?,
+            public_url: match self.public_url.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(u) if u.starts_with("https://") || u.starts_with("http://") => {
+                    Some(u.trim_end_matches('/').to_string())
+                }
+                Some(u) => anyhow::bail!(
+                    "PRIORAUTH_PUBLIC_URL={u:?}: give the URL browsers use, http(s)://host[:port]"
+                ),
+            },
         })
     }
 }

@@ -21,6 +21,8 @@
 //! - [`config`]: settings from flags and `PRIORAUTH_…` variables.
 //! - [`telemetry`]: tracing setup, PHI-free.
 //! - [`api`]: the HTTP API (actix-web).
+//! - [`console`]: the staff console at `/console/` (server-rendered
+//!   HTML beside the API, over the same store and access checks).
 //! - [`startup`]: `serve`: state, background loops, the server.
 //! - [`cli`]: the `priorauth` command line; nothing imports it.
 #![deny(missing_docs)]
@@ -31,6 +33,7 @@ pub mod api;
 pub mod authorizations;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod exemptions;
 pub mod model;
 pub mod network;

@@ -126,12 +126,29 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         poll_rules(state.clone());
         poll_revocations(state.clone());
         checkpoints(state.clone());
-        let (server, addrs) = api::listen(state.clone())?;
         let scheme = if state.config().tls.is_some() {
             "https"
         } else {
             "http"
         };
+        // The console's redirect URI is known once the port is: it is
+        // set (and its client registered) before anyone is told the
+        // address.
+        let console = web::Data::new(crate::console::Console::default());
+        let for_app = console.clone();
+        let (server, addrs) = api::listen(state.clone(), move |cfg| {
+            cfg.app_data(for_app.clone());
+            crate::console::configure(cfg);
+        })?;
+        let public = match (&state.config().public_url, addrs.first()) {
+            (Some(u), _) => u.clone(),
+            (None, Some(a)) => format!("{scheme}://{a}"),
+            (None, None) => format!("{scheme}://127.0.0.1"),
+        };
+        let (redirect_uri, secure) = crate::console::register_client(&store, &public).await?;
+        // Cookies are Secure whenever the instance is reached over https
+        // (TLS here, or a declared TLS proxy), whatever the URL says.
+        console.set(redirect_uri, secure || state.https());
         for addr in addrs {
             println!("listening on {scheme}://{addr}");
         }

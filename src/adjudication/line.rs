@@ -229,7 +229,13 @@ impl Adjudicator<'_> {
                 "{label}: an emergency service, exempt from prior authorization under Section {} (rule {}: {}); no authorization is needed.",
                 r.section, r.id, r.title
             ),
-            None => reason!("{label}: no Section 5.1 rule requires prior authorization for this service; no authorization is needed."),
+            // Most lines: the label and a constant, pushed, not formatted.
+            None => {
+                let mut s = String::with_capacity(160);
+                let _ = label.write_to(&mut s);
+                s.push_str(": no Section 5.1 rule requires prior authorization for this service; no authorization is needed.");
+                s
+            }
         }
     }
 

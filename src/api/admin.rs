@@ -84,12 +84,18 @@ pub(super) async fn disable_user(
     actor: Actor,
     path: web::Path<String>,
 ) -> ApiResult {
-    let id = path.into_inner();
-    actor.audit(&state, "user.disable", "user", &id).await?;
-    state.store.disable_user(&id).await?;
-    state.revoked.disable_user(&id, std::time::Instant::now());
-    state.keys.forget(None, Some(&format!("user:{id}")));
+    disable_user_now(&state, &actor, &path.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Disables a staff user, audited, at once on this instance (the API's
+/// `DELETE /v1/admin/users/{id}` and the console's Admin page).
+pub async fn disable_user_now(state: &AppState, actor: &Actor, id: &str) -> ApiResult<()> {
+    actor.audit(state, "user.disable", "user", id).await?;
+    state.store.disable_user(id).await?;
+    state.revoked.disable_user(id, std::time::Instant::now());
+    state.keys.forget(None, Some(&format!("user:{id}")));
+    Ok(())
 }
 
 /// `GET /v1/admin/users`.

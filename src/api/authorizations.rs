@@ -301,3 +301,31 @@ pub(super) async fn import_authorizations(
         "imported": auths.len(), "added": added, "replaced": replaced
     })))
 }
+
+/// `GET /v1/authorizations/{number}/ledger`: which claims consumed how
+/// many units of it, in the order they did, and what was given back.
+pub(super) async fn ledger(
+    state: web::Data<AppState>,
+    actor: Actor,
+    path: web::Path<String>,
+) -> ApiResult {
+    let number = path.into_inner();
+    let what = format!("authorization {number}");
+    let a = state
+        .store
+        .authorization(&number)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("{what} not found")))?;
+    actor.may_see_npi(&a.provider_npi, &what)?;
+    actor
+        .audit(&state, "authorization.read", "authorization", &number)
+        .await?;
+    let entries = state.store.ledger(&number).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "number": number,
+        "units": a.units.map(|u| u.normalize().to_string()),
+        "units_used": a.units_used.normalize().to_string(),
+        "units_remaining": a.remaining().map(|r| r.normalize().to_string()),
+        "entries": entries,
+    })))
+}

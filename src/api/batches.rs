@@ -202,13 +202,35 @@ pub(super) async fn create(
     state: web::Data<AppState>,
     actor: Actor,
     req: HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
 ) -> ApiResult {
     expect_media(req.headers(), X12_MEDIA)?;
+    declared_length(req.headers(), state.config.batch_limit)?;
+    let (id, bytes, claims) = accept(&state, &actor, payload).await?;
+    Ok(HttpResponse::Accepted()
+        .insert_header(("Location", format!("/v1/batches/{id}")))
+        .json(json!({
+            "id": id, "state": "queued", "bytes": bytes,
+            "claims_total": claims, "claims_done": 0,
+        })))
+}
+
+/// Spools a batch file as it streams in, counts its claims (a billing
+/// system's must all be its own), records and queues it: (id, bytes,
+/// claims). The API's `POST /v1/batches` and the console's upload.
+pub async fn accept<S, E>(
+    state: &web::Data<AppState>,
+    actor: &Actor,
+    mut payload: S,
+) -> ApiResult<(String, u64, u64)>
+where
+    S: futures_util::Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
     let limit = state.config.batch_limit;
-    declared_length(req.headers(), limit)?;
-    // Held until the body is spooled and counted (dropped on every return).
-    let _slot = state.transfers.take(&actor, Transfer::Upload)?;
+    // Held until the body is spooled and counted (dropped on every return);
+    // console uploads count too.
+    let _slot = state.transfers.take(actor, Transfer::Upload)?;
     let id = Uuid::new_v4().to_string();
     let spool: PathBuf = state.config.data_dir.join(format!("batch-{id}.x12"));
     let mut file = std::io::BufWriter::with_capacity(
@@ -269,7 +291,7 @@ pub(super) async fn create(
             "the body is not an X12 interchange (no ISA segment could be read)".into(),
         ));
     }
-    actor.audit(&state, "batch.create", "batch", &id).await?;
+    actor.audit(state, "batch.create", "batch", &id).await?;
     state
         .store
         .create_batch(
@@ -285,12 +307,7 @@ pub(super) async fn create(
         state: state.clone(),
     });
     tracing::info!(batch = %id, bytes, claims = summary.claims, "batch received");
-    Ok(HttpResponse::Accepted()
-        .insert_header(("Location", format!("/v1/batches/{id}")))
-        .json(json!({
-            "id": id, "state": "queued", "bytes": bytes,
-            "claims_total": summary.claims, "claims_done": 0,
-        })))
+    Ok((id, bytes, summary.claims as u64))
 }
 
 /// The 835 of a finished batch (SPEC §4): its claims denied in full,
@@ -420,13 +437,31 @@ pub(super) async fn results(
     path: web::Path<String>,
     query: web::Query<ResultsQuery>,
 ) -> ApiResult {
-    let id = path.into_inner();
-    let batch = visible_batch(&state, &actor, &id).await?;
+    results_for(
+        state,
+        &actor,
+        &req,
+        path.into_inner(),
+        query.into_inner().format,
+    )
+    .await
+}
+
+/// A batch's results as `GET /v1/batches/{id}/results` answers them (the
+/// console's downloads too).
+pub async fn results_for(
+    state: web::Data<AppState>,
+    actor: &Actor,
+    req: &HttpRequest,
+    id: String,
+    format: Option<String>,
+) -> ApiResult {
+    let batch = visible_batch(&state, actor, &id).await?;
     actor
         .audit(&state, "batch.results.read", "batch", &id)
         .await?;
-    let x12 = match query.format.as_deref() {
-        None => wants_x12(&req),
+    let x12 = match format.as_deref() {
+        None => wants_x12(req),
         Some("ndjson") => false,
         Some("835") => true,
         Some(other) => {

@@ -321,39 +321,28 @@ pub(super) async fn get(
     Ok(HttpResponse::Ok().json(c))
 }
 
-#[derive(Debug, Deserialize)]
-pub(super) struct SearchQuery {
-    billing_npi: Option<String>,
-    claim_id: Option<String>,
-}
-
-/// `GET /v1/claims?billing_npi=&claim_id=`: every claim under that key.
+/// `GET /v1/claims`: stored claims by CLM01, billing NPI, payer claim id,
+/// status, CARC, rule, service and received dates, newest first, a page
+/// at a time (`next`). A billing system finds only its own NPIs' claims.
 pub(super) async fn search(
     state: web::Data<AppState>,
     actor: Actor,
-    q: web::Query<SearchQuery>,
+    q: web::Query<crate::store::SearchParams>,
 ) -> ApiResult {
-    let (Some(npi), Some(id)) = (q.billing_npi.as_deref(), q.claim_id.as_deref()) else {
-        return Err(ApiError::BadRequest(
-            "give billing_npi and claim_id (the patient control number, CLM01)".into(),
-        ));
-    };
-    // Another billing system's NPI finds nothing.
-    let claims = if actor.caller.may_see_npi(npi) {
-        state.store.claims_by_key(npi, id).await?
-    } else {
-        Vec::new()
-    };
+    let (mut filter, limit, after) = q
+        .filter()
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    filter.npis.clone_from(&actor.caller.npis);
+    let page = state
+        .store
+        .search_claims(&filter, after.as_ref(), limit)
+        .await?;
     // The patient control number stays out of the record; the payer
     // claim ids found say what was read.
-    for c in &claims {
+    for c in &page.claims {
         actor
             .audit(&state, "claim.read", "claim", &c.payer_claim_id)
             .await?;
     }
-    #[derive(Serialize)]
-    struct Found {
-        claims: Vec<crate::store::StoredClaim>,
-    }
-    Ok(HttpResponse::Ok().json(Found { claims }))
+    Ok(HttpResponse::Ok().json(page))
 }

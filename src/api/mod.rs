@@ -29,8 +29,11 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 
+pub use admin::disable_user_now;
+pub use batches::{accept as accept_batch, results_for as batch_results};
 pub use error::{ApiError, ApiResult};
-pub use guard::Access;
+pub use guard::{verify_token, Access, Actor};
+pub use oauth::redeem_in_process;
 pub use routes::{path_fits, routes, Route};
 pub use state::{resume_batches, AppState};
 
@@ -40,7 +43,13 @@ pub const OPENAPI: &str = include_str!("../../openapi/openapi.yaml");
 
 /// The HTTP server over `state`, bound to the configured address, with
 /// the addresses it listens on.
-pub fn listen(state: web::Data<AppState>) -> anyhow::Result<(Server, Vec<std::net::SocketAddr>)> {
+///
+/// `extra` registers what else the server answers (the staff console),
+/// so this room never imports it.
+pub fn listen(
+    state: web::Data<AppState>,
+    extra: impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
+) -> anyhow::Result<(Server, Vec<std::net::SocketAddr>)> {
     let config = state.config().clone();
     let app_state = state.clone();
     let server = HttpServer::new(move || {
@@ -50,6 +59,7 @@ pub fn listen(state: web::Data<AppState>) -> anyhow::Result<(Server, Vec<std::ne
             .configure(|cfg| {
                 routes::register(cfg);
             })
+            .configure(extra.clone())
             .default_service(web::route().to(routes::no_route))
             .wrap(from_fn(body::timeout))
             .wrap(from_fn(guard::guard))

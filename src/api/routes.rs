@@ -183,6 +183,12 @@ pub(super) fn register(cfg: &mut web::ServiceConfig) -> Vec<Route> {
             web::route().to(authorizations::get_authorization),
         )
         .add(
+            Method::GET,
+            "/v1/authorizations/{number}/ledger",
+            AnyOf(&[Scope::ClaimsRead, Scope::AuthsWrite]),
+            web::route().to(authorizations::ledger),
+        )
+        .add(
             Method::PATCH,
             "/v1/authorizations/{number}",
             AnyOf(&[Scope::AuthsWrite]),

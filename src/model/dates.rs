@@ -98,12 +98,19 @@ impl Ymd {
     }
 }
 
-impl std::fmt::Display for Ymd {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl Ymd {
+    /// Writes the date; into a `String` without the formatting machinery.
+    pub fn write_to<W: std::fmt::Write>(self, f: &mut W) -> std::fmt::Result {
         match self.bytes() {
             Some(text) => f.write_str(std::str::from_utf8(&text).map_err(|_| std::fmt::Error)?),
             None => write!(f, "{}", self.0),
         }
+    }
+}
+
+impl std::fmt::Display for Ymd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.write_to(f)
     }
 }
 

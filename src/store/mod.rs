@@ -22,10 +22,12 @@
 mod access;
 mod authorizations;
 mod batches;
+mod console;
 mod denials;
 mod exemptions;
 mod lean;
 mod network;
+mod search;
 mod submit;
 
 use std::fmt::Write as _;
@@ -42,9 +44,14 @@ use crate::authorizations::FieldProblem;
 pub use access::{AuditEntry, ClientRecord, CodeRecord, SigningKeyRecord, UserRecord};
 pub use authorizations::AuthFilter;
 pub use batches::{Batch, BatchState};
+pub use console::ConsoleSession;
 pub use denials::Denial;
 pub use exemptions::{ExemptionsAdded, StoredExemption, SOURCE_GOLDCARD, SOURCE_IMPORT};
 pub use network::NetworkImported;
+pub use search::{
+    decode_cursor, BadCursor, ClaimPage, ClaimSearch, LedgerEntry, SearchError, SearchParams,
+    STATUSES,
+};
 pub use submit::{SubmitOptions, Submitted};
 
 static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");

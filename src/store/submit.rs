@@ -472,8 +472,8 @@ async fn write_effects(
     insert_rows(
         conn,
         backend,
-        "INSERT INTO claims (payer_claim_id, billing_npi, claim_id, frequency, status, live, rule_set, batch_id, batch_seq, received_at, decision, replaces, submitted_by, submitted_from, content_key)",
-        15,
+        "INSERT INTO claims (payer_claim_id, billing_npi, claim_id, frequency, status, live, rule_set, batch_id, batch_seq, received_at, decision, replaces, submitted_by, submitted_from, content_key, service_from, service_to)",
+        17,
         &rows,
         |q, (p, json)| {
             let claim = claims.get(p.seq);
@@ -497,6 +497,8 @@ async fn write_effects(
                 .bind(who.map(|a| a.actor.clone()))
                 .bind(who.map(|a| a.remote_addr.clone()))
                 .bind(p.content_key.map(content_key_text))
+                .bind(claim.and_then(|c| service_span(c).map(|s| s.0.to_string())))
+                .bind(claim.and_then(|c| service_span(c).map(|s| s.1.to_string())))
         },
     )
     .await?;
@@ -577,4 +579,13 @@ async fn write_effects(
         }
     }
     Ok(())
+}
+
+/// First and last service day of a claim's lines (the search columns).
+fn service_span(c: &Claim) -> Option<(chrono::NaiveDate, chrono::NaiveDate)> {
+    let mut days = c.lines.iter().filter_map(|l| c.line_dates(l));
+    let first = days.next()?;
+    Some(days.fold((first.start, first.end), |(a, b), d| {
+        (a.min(d.start), b.max(d.end))
+    }))
 }

@@ -1039,6 +1039,8 @@ fn responses_match_their_schemas(b: Backend) {
         400
     );
     assert_eq!(api.get("/v1/authorizations/P1").status, 200);
+    assert_eq!(api.get("/v1/authorizations/P1/ledger").status, 200);
+    assert_eq!(api.get("/v1/authorizations/NOPE/ledger").status, 404);
     assert_eq!(api.get("/v1/authorizations/NOPE").status, 404);
     let patch = |number: &str, body: &Value| {
         api.json("PATCH", &format!("/v1/authorizations/{number}"), body)
@@ -1145,10 +1147,22 @@ fn responses_match_their_schemas(b: Backend) {
     ));
     assert_eq!(found.status, 200);
     assert!(!found.json()["claims"].as_array().unwrap().is_empty());
+    // Search by CLM01 alone, a page at a time.
+    let page = api.get(&format!(
+        "/v1/claims?claim_id={}&limit=1",
+        first["claim_id"].as_str().unwrap()
+    ));
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(page.json()["claims"].as_array().unwrap().len(), 1);
+    let all = api.get("/v1/claims?limit=1");
+    assert_eq!(all.status, 200);
+    let next = all.json()["next"].as_str().unwrap().to_string();
     assert_eq!(
-        api.get(&format!("/v1/claims?billing_npi={BILLING}")).status,
-        400
+        api.get(&format!("/v1/claims?limit=1&after={next}")).status,
+        200
     );
+    assert_eq!(api.get("/v1/claims?status=sideways").status, 400);
+    assert_eq!(api.get("/v1/claims?after=not-a-cursor").status, 400);
 
     // A rejected set beside an adjudicated one.
     let good = transaction_set(&[mri_claim("GOOD-1", "P1", "1")], "0001");
@@ -1451,7 +1465,10 @@ fn access(api: &Api, claim: &str) {
     );
     let listed = api.get("/v1/admin/clients");
     assert_eq!(listed.status, 200);
-    assert_eq!(listed.json()["clients"].as_array().unwrap().len(), 5);
+    // The five above and the staff console, registered on start.
+    let clients = listed.json()["clients"].as_array().unwrap().clone();
+    assert_eq!(clients.len(), 6);
+    assert!(clients.iter().any(|c| c["id"] == "priorauth-console"));
 
     // The token endpoint: client credentials in the body and by HTTP Basic.
     let token = |id: &str, secret: &str, scope: Option<&str>| {

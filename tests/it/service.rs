@@ -581,7 +581,17 @@ fn concurrent_submissions_never_over_consume(b: Backend) {
                 let barrier = &barrier;
                 scope.spawn(move || {
                     barrier.wait();
-                    let r = post_837(server, "/v1/claims", body, &[]);
+                    // A 503 ("the database is busy") is the service's
+                    // answer to overload, and a billing system sends the
+                    // claim again; on a loaded CI machine some do.
+                    let mut r = post_837(server, "/v1/claims", body, &[]);
+                    for _ in 0..20 {
+                        if r.status != 503 {
+                            break;
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(200));
+                        r = post_837(server, "/v1/claims", body, &[]);
+                    }
                     assert_eq!(r.status, 200, "{}", r.body);
                     r.json()
                 })

@@ -550,3 +550,45 @@ pub(super) async fn metadata(state: web::Data<AppState>, req: HttpRequest) -> Ht
 pub(super) async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(state.keys.jwks())
 }
+
+/// The staff console's code redemption, in process: the console is this
+/// server, so it is the console client by being here (its secret was
+/// never kept, so no one can redeem a console code over the network).
+/// Every other check of the token endpoint applies (single use, expiry,
+/// client binding, redirect URI, PKCE, the user still active). The access
+/// token, or why not.
+pub async fn redeem_in_process(
+    state: &AppState,
+    client_id: &str,
+    code: &str,
+    redirect_uri: &str,
+    verifier: &str,
+) -> Result<String, String> {
+    let client = state
+        .store
+        .client(client_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .filter(|c| !c.disabled)
+        .ok_or_else(|| "the console client is not registered, or is disabled".to_string())?;
+    let p: HashMap<String, String> = [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", redirect_uri),
+        ("code_verifier", verifier),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let answer = authorization_code(state, &client, &p)
+        .await
+        .map_err(|e| e.description)?;
+    let body = actix_web::body::to_bytes(answer.into_body())
+        .await
+        .map_err(|e| e.to_string())?;
+    let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+    v.get("access_token")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| "the token answer had no access token".to_string())
+}

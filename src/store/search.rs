@@ -1,0 +1,361 @@
+//! Staff searches over stored claims (`GET /v1/claims`, the console's
+//! claims page) and the ledger of what claims took from an authorization.
+//!
+//! Results come newest first, a page at a time: the cursor is the last
+//! row's (received_at, payer_claim_id), so a page costs an index range
+//! read however deep it is (no OFFSET).
+
+use base64::Engine as _;
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use super::{claim_from_row, Result, Store, StoredClaim};
+
+/// Filters of [`Store::search_claims`]; each one given must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClaimSearch {
+    /// CLM01, the patient control number.
+    pub claim_id: Option<String>,
+    /// Billing provider NPI.
+    pub billing_npi: Option<String>,
+    /// The payer's claim id.
+    pub payer_claim_id: Option<String>,
+    /// Claim status (approved, denied, partial, pended, voided, duplicate…).
+    pub status: Option<String>,
+    /// A CARC on some line: `197`, or with its group, `CO-197`.
+    pub carc: Option<String>,
+    /// A rule some line was decided under (`5.1.2-MRI`).
+    pub rule: Option<String>,
+    /// Service period overlapping these days (inclusive).
+    pub service_from: Option<NaiveDate>,
+    /// See `service_from`.
+    pub service_to: Option<NaiveDate>,
+    /// Received on or after this day (UTC).
+    pub received_from: Option<NaiveDate>,
+    /// Received on or before this day (UTC).
+    pub received_to: Option<NaiveDate>,
+    /// Only claims billed under these NPIs (a billing system's own).
+    pub npis: Option<Vec<String>>,
+}
+
+/// A page of claims and the cursor of the next one.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClaimPage {
+    /// Newest first.
+    pub claims: Vec<StoredClaim>,
+    /// Give as `after` for the next page; absent on the last page.
+    pub next: Option<String>,
+}
+
+/// One entry of an authorization's consumption ledger.
+#[derive(Debug, Clone, Serialize)]
+pub struct LedgerEntry {
+    /// The claim that consumed.
+    pub payer_claim_id: String,
+    /// Its CLM01 (absent if the claim row is gone).
+    pub claim_id: Option<String>,
+    /// Its billing NPI.
+    pub billing_npi: Option<String>,
+    /// Its status.
+    pub status: Option<String>,
+    /// When it was received.
+    pub received_at: Option<String>,
+    /// The claim line (LX).
+    pub line: i64,
+    /// Units taken (normalised decimal text).
+    pub units: String,
+    /// The replacement or void that gave the units back, if any.
+    pub reversed_by: Option<String>,
+}
+
+/// A cursor that does not decode.
+#[derive(Debug, thiserror::Error)]
+#[error("the cursor is not one this service gave out")]
+pub struct BadCursor;
+
+/// The cursor of a row: opaque to callers.
+fn cursor(received_at: &str, payer_claim_id: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!("{received_at}|{payer_claim_id}"))
+}
+
+/// (received_at, payer_claim_id) of a cursor.
+pub fn decode_cursor(c: &str) -> std::result::Result<(String, String), BadCursor> {
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(c)
+        .map_err(|_| BadCursor)?;
+    let text = String::from_utf8(raw).map_err(|_| BadCursor)?;
+    let (a, b) = text.split_once('|').ok_or(BadCursor)?;
+    Ok((a.to_string(), b.to_string()))
+}
+
+/// The search as a query string or form gives it (`GET /v1/claims`, the
+/// console): every field text, checked by [`SearchParams::filter`].
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SearchParams {
+    /// CLM01.
+    #[serde(default)]
+    pub claim_id: Option<String>,
+    /// Billing NPI (ten digits).
+    #[serde(default)]
+    pub billing_npi: Option<String>,
+    /// Payer claim id.
+    #[serde(default)]
+    pub payer_claim_id: Option<String>,
+    /// Claim status.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// CARC (`197` or `CO-197`).
+    #[serde(default)]
+    pub carc: Option<String>,
+    /// Rule id.
+    #[serde(default)]
+    pub rule: Option<String>,
+    /// YYYY-MM-DD.
+    #[serde(default)]
+    pub service_from: Option<String>,
+    /// YYYY-MM-DD.
+    #[serde(default)]
+    pub service_to: Option<String>,
+    /// YYYY-MM-DD.
+    #[serde(default)]
+    pub received_from: Option<String>,
+    /// YYYY-MM-DD.
+    #[serde(default)]
+    pub received_to: Option<String>,
+    /// Page size (1 to 500, default 50).
+    #[serde(default)]
+    pub limit: Option<String>,
+    /// Cursor: an earlier page's `next`.
+    #[serde(default)]
+    pub after: Option<String>,
+}
+
+/// A search parameter that cannot be used, named with what it takes.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct SearchError(pub String);
+
+/// Claim statuses a search takes.
+pub const STATUSES: &[&str] = &["approved", "denied", "partial", "pended", "voided"];
+
+fn date(name: &str, v: Option<&str>) -> std::result::Result<Option<NaiveDate>, SearchError> {
+    v.map(|t| {
+        NaiveDate::parse_from_str(t, "%Y-%m-%d")
+            .map_err(|_| SearchError(format!("{name}={t}: give a date as YYYY-MM-DD")))
+    })
+    .transpose()
+}
+
+impl SearchParams {
+    /// Empty fields (a form's blank inputs) count as not given.
+    fn get(v: &Option<String>) -> Option<&str> {
+        v.as_deref().map(str::trim).filter(|t| !t.is_empty())
+    }
+
+    /// The filter, page size and decoded cursor, or what is wrong.
+    #[allow(clippy::type_complexity)]
+    pub fn filter(
+        &self,
+    ) -> std::result::Result<(ClaimSearch, u32, Option<(String, String)>), SearchError> {
+        let g = Self::get;
+        if let Some(n) = g(&self.billing_npi) {
+            if !crate::access::valid_npi(n) {
+                return Err(SearchError(format!(
+                    "billing_npi={n}: an NPI is ten digits"
+                )));
+            }
+        }
+        if let Some(s) = g(&self.status) {
+            if !STATUSES.contains(&s) {
+                return Err(SearchError(format!(
+                    "status={s}: not one of {}",
+                    STATUSES.join(", ")
+                )));
+            }
+        }
+        let carc = g(&self.carc).map(str::to_ascii_uppercase);
+        if let Some(c) = &carc {
+            let (group, code) = c
+                .split_once('-')
+                .map_or((None, c.as_str()), |(a, b)| (Some(a), b));
+            let code_ok = !code.is_empty()
+                && code.len() <= 3
+                && code.bytes().all(|b| b.is_ascii_alphanumeric());
+            let group_ok = group.map_or(true, |g| {
+                g.len() == 2 && g.bytes().all(|b| b.is_ascii_uppercase())
+            });
+            if !code_ok || !group_ok {
+                return Err(SearchError(format!(
+                    "carc={c}: give a CARC (197) or group and CARC (CO-197)"
+                )));
+            }
+        }
+        let limit = match g(&self.limit) {
+            None => 50,
+            Some(t) => match t.parse::<u32>() {
+                Ok(n @ 1..=500) => n,
+                _ => return Err(SearchError(format!("limit={t}: 1 to 500"))),
+            },
+        };
+        let after = g(&self.after)
+            .map(decode_cursor)
+            .transpose()
+            .map_err(|e| SearchError(format!("after: {e}")))?;
+        let filter = ClaimSearch {
+            claim_id: g(&self.claim_id).map(str::to_string),
+            billing_npi: g(&self.billing_npi).map(str::to_string),
+            payer_claim_id: g(&self.payer_claim_id).map(str::to_string),
+            status: g(&self.status).map(str::to_string),
+            carc,
+            rule: g(&self.rule).map(str::to_string),
+            service_from: date("service_from", g(&self.service_from))?,
+            service_to: date("service_to", g(&self.service_to))?,
+            received_from: date("received_from", g(&self.received_from))?,
+            received_to: date("received_to", g(&self.received_to))?,
+            npis: None,
+        };
+        Ok((filter, limit, after))
+    }
+}
+
+impl ClaimSearch {
+    /// The WHERE conditions and their values, in `$N` order.
+    fn conditions(&self, after: Option<&(String, String)>) -> (Vec<String>, Vec<String>) {
+        let mut conds: Vec<String> = Vec::new();
+        let mut binds: Vec<String> = Vec::new();
+        let mut push = |conds: &mut Vec<String>, sql: &str, v: String| {
+            binds.push(v);
+            conds.push(sql.replace('#', &format!("${}", binds.len())));
+        };
+        for (column, value) in [
+            ("claim_id", &self.claim_id),
+            ("billing_npi", &self.billing_npi),
+            ("payer_claim_id", &self.payer_claim_id),
+            ("status", &self.status),
+        ] {
+            if let Some(v) = value {
+                push(&mut conds, &format!("c.{column} = #"), v.clone());
+            }
+        }
+        if let Some(carc) = &self.carc {
+            // adjustments is "CO-197 OA-18": match a whole group-code pair.
+            let pattern = if carc.contains('-') {
+                format!("% {carc} %")
+            } else {
+                format!("%-{carc} %")
+            };
+            push(
+                &mut conds,
+                "EXISTS (SELECT 1 FROM line_decisions l WHERE l.payer_claim_id = c.payer_claim_id AND (' ' || l.adjustments || ' ') LIKE #)",
+                pattern,
+            );
+        }
+        if let Some(rule) = &self.rule {
+            push(
+                &mut conds,
+                "EXISTS (SELECT 1 FROM line_decisions l WHERE l.payer_claim_id = c.payer_claim_id AND l.rule_id = #)",
+                rule.clone(),
+            );
+        }
+        if let Some(d) = self.service_from {
+            push(&mut conds, "c.service_to >= #", d.to_string());
+        }
+        if let Some(d) = self.service_to {
+            push(&mut conds, "c.service_from <= #", d.to_string());
+        }
+        if let Some(d) = self.received_from {
+            push(&mut conds, "c.received_at >= #", d.to_string());
+        }
+        if let Some(d) = self.received_to {
+            // received_at is `YYYY-MM-DDTHH:…Z`: before the next day.
+            let next = d.succ_opt().unwrap_or(d);
+            push(&mut conds, "c.received_at < #", next.to_string());
+        }
+        if let Some(npis) = &self.npis {
+            if npis.is_empty() {
+                conds.push("1 = 0".into());
+            } else {
+                let mut list = Vec::new();
+                for n in npis {
+                    binds.push(n.clone());
+                    list.push(format!("${}", binds.len()));
+                }
+                conds.push(format!("c.billing_npi IN ({})", list.join(",")));
+            }
+        }
+        if let Some((at, id)) = after {
+            binds.push(at.clone());
+            let a = binds.len();
+            binds.push(id.clone());
+            let b = binds.len();
+            conds.push(format!(
+                "(c.received_at < ${a} OR (c.received_at = ${a} AND c.payer_claim_id < ${b}))"
+            ));
+        }
+        (conds, binds)
+    }
+}
+
+impl Store {
+    /// Claims matching every filter, newest first, `limit` a page, after
+    /// the cursor `after` (an earlier page's `next`, see [`decode_cursor`]).
+    pub async fn search_claims(
+        &self,
+        filter: &ClaimSearch,
+        after: Option<&(String, String)>,
+        limit: u32,
+    ) -> Result<ClaimPage> {
+        let (conds, binds) = filter.conditions(after);
+        let sql = format!(
+            "SELECT c.* FROM claims c{}{} ORDER BY c.received_at DESC, c.payer_claim_id DESC LIMIT {}",
+            if conds.is_empty() { "" } else { " WHERE " },
+            conds.join(" AND "),
+            u64::from(limit) + 1
+        );
+        let mut q = sqlx::query(&sql);
+        for b in &binds {
+            q = q.bind(b.as_str());
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        let mut claims = rows
+            .iter()
+            .map(claim_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        let next = if claims.len() > limit as usize {
+            claims.truncate(limit as usize);
+            claims
+                .last()
+                .map(|c| cursor(&c.received_at, &c.payer_claim_id))
+        } else {
+            None
+        };
+        Ok(ClaimPage { claims, next })
+    }
+
+    /// What claims took from an authorization, in the order they took it.
+    pub async fn ledger(&self, authorization_number: &str) -> Result<Vec<LedgerEntry>> {
+        let rows = sqlx::query(
+            "SELECT l.payer_claim_id, l.line, l.units, l.reversed_by, c.claim_id, c.billing_npi, c.status, c.received_at FROM consumption_ledger l LEFT JOIN claims c ON c.payer_claim_id = l.payer_claim_id WHERE l.authorization_number = $1 ORDER BY l.id",
+        )
+        .bind(authorization_number)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(LedgerEntry {
+                    payer_claim_id: r.try_get("payer_claim_id")?,
+                    claim_id: r.try_get("claim_id")?,
+                    billing_npi: r.try_get("billing_npi")?,
+                    status: r.try_get("status")?,
+                    received_at: r.try_get("received_at")?,
+                    line: r.try_get("line")?,
+                    units: r.try_get("units")?,
+                    reversed_by: r.try_get("reversed_by")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,189 @@
+//! `GET /v1/claims` (search with keyset pagination) and
+//! `GET /v1/authorizations/{number}/ledger`, over real HTTP on both stores.
+
+use serde_json::Value;
+
+use crate::adjudication::{claim, line, BILLING};
+use crate::render::render;
+use crate::service::{
+    add_auth, add_client, client_token, distinct, get, mri_claim, post_837, send, Backend, Db,
+    Server,
+};
+
+both!(
+    claims_search_filters_and_pages,
+    ledger_names_the_claims_that_consumed
+);
+
+fn ids(r: &Value) -> Vec<String> {
+    r["claims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["claim_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn search(s: &Server, q: &str) -> Value {
+    let r = get(s, &format!("/v1/claims?{q}"));
+    assert_eq!(r.status, 200, "{q}: {}", r.body);
+    r.json()
+}
+
+fn claims_search_filters_and_pages(b: Backend) {
+    let db = Db::fresh(b, "search");
+    let s = Server::start(&db, &[]);
+    add_auth(&s, "AUTH-OK", "70551", Some("10"));
+    // One denied (no authorization on file), one approved, one not needing
+    // PA in April, each its own submission (received in this order).
+    for c in [
+        mri_claim("SRCH-DENIED", "NOPE", "1"),
+        // Other charges: not a duplicate of the first by content.
+        distinct(mri_claim("SRCH-OK", "AUTH-OK", "1"), 1),
+        claim(
+            "SRCH-APRIL",
+            &[],
+            vec![line(1, "99213", "1", "80.00", "2026-04-10")],
+        ),
+    ] {
+        let r = post_837(&s, "/v1/claims", &render(&[c]), &[]);
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+
+    // CLM01 alone, no NPI.
+    let r = search(&s, "claim_id=SRCH-DENIED");
+    assert_eq!(ids(&r), ["SRCH-DENIED"]);
+    let c = &r["claims"][0];
+    assert_eq!(c["status"], "denied");
+    assert_eq!(c["decision"]["lines"][0]["adjustments"][0]["carc"], "197");
+    assert!(r["next"].is_null());
+
+    // Newest first, no filter.
+    assert_eq!(
+        ids(&search(&s, "")),
+        ["SRCH-APRIL", "SRCH-OK", "SRCH-DENIED"]
+    );
+    assert_eq!(ids(&search(&s, "status=denied")), ["SRCH-DENIED"]);
+    assert_eq!(ids(&search(&s, "carc=197")), ["SRCH-DENIED"]);
+    assert_eq!(ids(&search(&s, "carc=co-197")), ["SRCH-DENIED"]);
+    assert!(ids(&search(&s, "carc=PR-197")).is_empty());
+    assert_eq!(
+        ids(&search(&s, "rule=5.1.2-MRI")),
+        ["SRCH-OK", "SRCH-DENIED"]
+    );
+    assert_eq!(
+        ids(&search(
+            &s,
+            &format!("billing_npi={BILLING}&status=approved")
+        )),
+        ["SRCH-APRIL", "SRCH-OK"]
+    );
+    assert_eq!(
+        ids(&search(&s, "service_from=2026-04-01&service_to=2026-04-30")),
+        ["SRCH-APRIL"]
+    );
+    assert_eq!(
+        ids(&search(&s, "service_to=2026-03-04")),
+        ["SRCH-OK", "SRCH-DENIED"]
+    );
+    let payer = search(&s, "claim_id=SRCH-OK")["claims"][0]["payer_claim_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        ids(&search(&s, &format!("payer_claim_id={payer}"))),
+        ["SRCH-OK"]
+    );
+    // The day the store stamped (the test reads no clock).
+    let received = search(&s, "claim_id=SRCH-OK")["claims"][0]["received_at"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let today: chrono::NaiveDate = received[..10].parse().unwrap();
+    let tomorrow = today.succ_opt().unwrap();
+    assert_eq!(
+        ids(&search(
+            &s,
+            &format!("received_from={today}&received_to={today}")
+        ))
+        .len(),
+        3
+    );
+    assert!(ids(&search(&s, &format!("received_from={tomorrow}"))).is_empty());
+    // Blank form fields are "not given".
+    assert_eq!(ids(&search(&s, "claim_id=&status=&carc=")).len(), 3);
+
+    // Pages of one: every claim once, in order, then no cursor.
+    let mut seen = Vec::new();
+    let mut q = "limit=1".to_string();
+    loop {
+        let page = search(&s, &q);
+        seen.extend(ids(&page));
+        match page["next"].as_str() {
+            Some(n) => q = format!("limit=1&after={n}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["SRCH-APRIL", "SRCH-OK", "SRCH-DENIED"]);
+
+    // Precise 400s.
+    for (q, says) in [
+        ("status=sideways", "status=sideways"),
+        ("billing_npi=12", "ten digits"),
+        ("service_from=March", "YYYY-MM-DD"),
+        ("limit=0", "1 to 500"),
+        ("after=zzz", "cursor"),
+        ("carc=1977", "CARC"),
+        ("nonsense=1", "nonsense"),
+    ] {
+        let r = get(&s, &format!("/v1/claims?{q}"));
+        assert_eq!(r.status, 400, "{q}: {}", r.body);
+        assert!(r.body.contains(says), "{q}: {}", r.body);
+    }
+
+    // A billing system finds only its own NPIs' claims.
+    let (id, secret) = add_client(&db, "other billing", &["1999999984"], &["claims:read"]);
+    let t = client_token(&s.base, &id, &secret, None).json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let auth = format!("Bearer {t}");
+    let r = send(
+        "GET",
+        &s.url("/v1/claims?claim_id=SRCH-DENIED"),
+        &[("Authorization", &auth)],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(ids(&r.json()).is_empty());
+}
+
+fn ledger_names_the_claims_that_consumed(b: Backend) {
+    let db = Db::fresh(b, "ledger");
+    let s = Server::start(&db, &[]);
+    add_auth(&s, "LEDGER-1", "70551", Some("5"));
+    let r = post_837(
+        &s,
+        "/v1/claims",
+        &render(&[mri_claim("LED-1", "LEDGER-1", "2")]),
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let payer = r.json()["claims"][0]["payer_claim_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let l = get(&s, "/v1/authorizations/LEDGER-1/ledger");
+    assert_eq!(l.status, 200, "{}", l.body);
+    let l = l.json();
+    assert_eq!(l["units"], "5");
+    assert_eq!(l["units_used"], "2");
+    assert_eq!(l["units_remaining"], "3");
+    let e = &l["entries"][0];
+    assert_eq!(e["payer_claim_id"], payer.as_str());
+    assert_eq!(e["claim_id"], "LED-1");
+    assert_eq!(e["line"], 1);
+    assert_eq!(e["units"], "2");
+    assert!(e["reversed_by"].is_null());
+    assert_eq!(get(&s, "/v1/authorizations/NOPE/ledger").status, 404);
+}
