@@ -470,7 +470,7 @@ pub async fn results_for(
             )))
         }
     };
-    let slot = state.transfers.take(&actor, Transfer::Download)?;
+    let slot = state.transfers.take(actor, Transfer::Download)?;
     if x12 {
         return remit(&state, &batch, slot).await;
     }
