@@ -219,7 +219,7 @@ where
     file.flush()
         .map_err(|e| ApiError::Internal(format!("cannot spool batch: {e}")))?;
     drop(file);
-    let stored = store_upload(&state, &actor, &id, &spool).await;
+    let stored = store_upload(state, actor, &id, &spool).await;
     let intake = match stored {
         Ok(intake) => intake,
         Err(e) => {
@@ -477,7 +477,7 @@ pub async fn results_for(
             )))
         }
     };
-    let slot = state.transfers.take(&actor, Transfer::Download)?;
+    let slot = state.transfers.take(actor, Transfer::Download)?;
     if x12 {
         return remit(&state, &batch, slot).await;
     }

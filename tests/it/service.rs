@@ -589,6 +589,7 @@ fn concurrent_submissions_never_over_consume(b: Backend) {
                         if r.status != 503 {
                             break;
                         }
+                        #[allow(clippy::disallowed_methods)] // the client's back-off
                         std::thread::sleep(std::time::Duration::from_millis(200));
                         r = post_837(server, "/v1/claims", body, &[]);
                     }
