@@ -7,10 +7,23 @@ import json
 import sys
 import zlib
 
-d = json.load(sys.stdin)
+def claims(text):
+    """The claims of `priorauth parse` JSON one at a time (a 1M-claim file's
+    JSON is too big to load whole as Python objects)."""
+    dec = json.JSONDecoder()
+    i = text.index("[", text.index('"claims"')) + 1
+    while True:
+        while text[i] in " \n\r\t,":
+            i += 1
+        if text[i] == "]":
+            return
+        c, i = dec.raw_decode(text, i)
+        yield c
+
+
 print("number,member_id,provider_npi,codes,units,units_used,start_date,end_date,status,patient_birth_date")
 seen = set()
-for c in d["claims"]:
+for c in claims(sys.stdin.read()):
     nums = list(c["prior_auths"]) + [a for l in c["lines"] for a in l["prior_auths"]]
     for n in nums:
         h = zlib.crc32(n.encode())

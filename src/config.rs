@@ -181,7 +181,8 @@ pub struct ServeArgs {
     /// Body limit of `POST /v1/batches` in bytes.
     #[arg(long, env = "PRIORAUTH_BATCH_LIMIT", default_value = "4294967296", value_parser = number::<u64>("PRIORAUTH_BATCH_LIMIT"))]
     pub batch_limit: u64,
-    /// Where batch files are spooled.
+    /// Scratch folder for batch uploads (a batch itself is kept in the
+    /// database).
     #[arg(long, env = "PRIORAUTH_DATA_DIR", default_value = "priorauth-data")]
     pub data_dir: PathBuf,
     /// HTTP worker threads (default: one per core).
@@ -319,7 +320,7 @@ pub struct Config {
     pub batch_limit: u64,
     /// How long a request body has to arrive (per MiB beyond the first).
     pub body_timeout: std::time::Duration,
-    /// Where batch files are spooled (absolute).
+    /// Scratch folder for batch uploads (absolute).
     pub data_dir: PathBuf,
     /// HTTP worker threads.
     pub workers: usize,

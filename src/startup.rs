@@ -44,25 +44,63 @@ fn checkpoints(state: web::Data<AppState>) {
     });
 }
 
-/// Keeps this instance on the rule set and keys another instance stored.
+/// Puts the stored rule set in force here when another instance changed it.
+async fn pick_up_rules(state: &AppState) {
+    let Ok(Some(id)) = state.store().active_rules_id().await else {
+        return;
+    };
+    if id == state.rules_id() {
+        return;
+    }
+    if let Ok(Some(stored)) = state.store().active_rules().await {
+        match RuleSet::from_toml(&stored.source) {
+            Ok(set) => {
+                state.swap_rules(stored.id, RulesIndex::new(set));
+                tracing::info!(version = %stored.version, "rule set picked up from the store");
+            }
+            Err(e) => tracing::error!(error = %e, "stored rule set cannot be loaded"),
+        }
+    }
+}
+
+/// Keeps this instance on the rule set and keys another instance stored:
+/// every 2 s (the fallback on PostgreSQL, the only way on SQLite).
 fn poll_rules(state: web::Data<AppState>) {
     actix_web::rt::spawn(async move {
         loop {
             actix_web::rt::time::sleep(Duration::from_secs(2)).await;
-            let Ok(Some(id)) = state.store().active_rules_id().await else {
-                continue;
-            };
             state.reload_keys().await;
-            if id == state.rules_id() {
-                continue;
-            }
-            if let Ok(Some(stored)) = state.store().active_rules().await {
-                match RuleSet::from_toml(&stored.source) {
-                    Ok(set) => {
-                        state.swap_rules(stored.id, RulesIndex::new(set));
-                        tracing::info!(version = %stored.version, "rule set picked up from the store");
+            pick_up_rules(&state).await;
+        }
+    });
+}
+
+/// PostgreSQL: rule sets, keys and batches announced by any instance are
+/// picked up as soon as they are committed (`LISTEN/NOTIFY`). A lost
+/// connection is opened again; polling covers the gap.
+fn listen_changes(state: web::Data<AppState>, url: String) {
+    use crate::store::{Change, Listener};
+    actix_web::rt::spawn(async move {
+        loop {
+            let mut listener = match Listener::connect(&url).await {
+                Ok(Some(l)) => l,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for changes; polling only");
+                    actix_web::rt::time::sleep(Duration::from_secs(5)).await;
+                    continue;
+                }
+            };
+            loop {
+                match listener.recv().await {
+                    Ok(Change::Rules) => pick_up_rules(&state).await,
+                    Ok(Change::Keys) => state.reload_keys().await,
+                    Ok(Change::Batches) => state.wake_batches(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "change listener lost; reconnecting");
+                        actix_web::rt::time::sleep(Duration::from_secs(1)).await;
+                        break;
                     }
-                    Err(e) => tracing::error!(error = %e, "stored rule set cannot be loaded"),
                 }
             }
         }
@@ -117,12 +155,14 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
             }
         };
         let data_dir = config.data_dir.clone();
+        let url = config.database_url.clone();
         let state = AppState::new(store.clone(), rules, config, pinned_key);
         state.first_keys().await?;
         state.refresh_revocations().await;
         std::fs::create_dir_all(&data_dir)?;
         api::resume_batches(&state).await?;
         poll_rules(state.clone());
+        listen_changes(state.clone(), url);
         poll_revocations(state.clone());
         checkpoints(state.clone());
         // The console's redirect URI is known once the port is: it is

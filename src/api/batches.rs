@@ -1,188 +1,170 @@
-//! `/v1/batches`: large 837 files, spooled to disk as they stream in and
-//! adjudicated in the background in chunks. Each chunk commits its claims,
-//! its consumption and the batch's progress in one transaction, so a batch
-//! cut off by a crash resumes after the last committed chunk and never
-//! consumes twice.
+//! `/v1/batches`: large 837 files, kept in the database and adjudicated in
+//! the background in chunks by whichever instances run (issue 17). The
+//! upload is read once as it arrives: the file is stored in pieces and its
+//! claims in chunks, and only then is the batch queued. Each chunk commits
+//! its claims, its consumption and the batch's progress in one
+//! transaction, so a batch cut off by a crash is finished by any instance
+//! after the last committed chunk and never consumes twice.
 
-use parking_lot::Mutex;
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde_json::json;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use uuid::Uuid;
 
 use super::body::{declared_length, expect_media, wants_x12, X12_MEDIA};
 use super::guard::Actor;
 use super::{ApiError, ApiResult, AppState};
-use crate::model::ClaimDecision;
-use crate::store::{Batch, BatchState, StoreError, SubmitOptions, Submitted};
+use crate::model::{Claim, ClaimDecision};
+use crate::store::{Batch, BatchState};
 use crate::x12::{Remit835, RemitClaim, SetReader};
 
-/// A batch to work on.
-struct Job {
-    id: String,
-    state: web::Data<AppState>,
-}
+/// How long an idle worker waits before it looks for chunks again when
+/// nobody told it of one (another instance's batch on SQLite cannot be;
+/// on PostgreSQL this is the fallback of LISTEN/NOTIFY).
+const IDLE_POLL: Duration = Duration::from_millis(500);
 
-/// The background worker's inbox.
+/// Pieces of the stored file.
+const PIECE: usize = 1 << 20;
+
+/// The batch worker's bell and stop flag.
 pub(super) struct Queue {
-    tx: Mutex<Option<mpsc::UnboundedSender<Job>>>,
+    wake: Arc<Notify>,
+    stop: Arc<AtomicBool>,
 }
 
 impl Queue {
-    /// Starts the worker thread. It has its own small runtime: adjudicating
-    /// is CPU work that must not hold up the HTTP workers. The thread waits
-    /// for work inside that runtime, never outside it: database connections
-    /// it opens are shared through the pool, and their I/O is driven by the
-    /// runtime that opened them, which must therefore keep running.
-    pub(super) fn start() -> Queue {
-        let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
-        std::thread::Builder::new()
-            .name("priorauth-batches".into())
-            .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        tracing::error!(error = %e, "batch worker cannot start");
-                        return;
-                    }
-                };
-                rt.block_on(async move {
-                    while let Some(job) = rx.recv().await {
-                        if let Err(e) = run(&job).await {
-                            tracing::error!(batch = %job.id, error = %e, "batch failed");
-                            let _ = job
-                                .state
-                                .store
-                                .set_batch_state(
-                                    &job.id,
-                                    BatchState::Failed,
-                                    None,
-                                    Some(&e.to_string()),
-                                )
-                                .await;
-                        }
-                    }
-                });
-            })
-            .ok();
+    pub(super) fn new() -> Queue {
         Queue {
-            tx: Mutex::new(Some(tx)),
+            wake: Arc::new(Notify::new()),
+            stop: Arc::new(AtomicBool::new(false)),
         }
     }
 
-    fn push(&self, job: Job) {
-        if let Some(tx) = self.tx.lock().as_ref() {
-            let _ = tx.send(job);
-        }
+    /// Tells the worker there may be a chunk to work.
+    pub(super) fn wake(&self) {
+        self.wake.notify_one();
     }
 
-    /// Lets the worker finish its current batch and end.
+    /// Lets the worker finish its current chunk and end.
     pub(super) fn stop(&self) {
-        self.tx.lock().take();
+        self.stop.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
     }
 }
 
-/// Queues every batch a previous run left unfinished.
-pub(super) async fn resume(state: &web::Data<AppState>) -> Result<(), StoreError> {
-    for b in state.store.unfinished_batches().await? {
-        tracing::info!(batch = %b.id, done = b.claims_done, total = b.claims_total, "resuming batch");
-        state.batches.push(Job {
-            id: b.id,
-            state: state.clone(),
+/// Starts this instance's batch worker. It has a thread and a small
+/// runtime of its own: adjudicating is CPU work that must not hold up the
+/// HTTP workers. The thread waits for work inside that runtime, never
+/// outside it: database connections it opens are shared through the pool,
+/// and their I/O is driven by the runtime that opened them.
+pub(super) fn start_worker(state: &web::Data<AppState>) {
+    let state = state.clone();
+    let worker = format!("{}-{}", std::process::id(), Uuid::new_v4().simple());
+    let spawned = std::thread::Builder::new()
+        .name("priorauth-batches".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    tracing::error!(error = %e, "batch worker cannot start");
+                    return;
+                }
+            };
+            rt.block_on(work(state, worker));
         });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "batch worker cannot start");
     }
-    Ok(())
 }
 
-/// Adjudicates a batch from where its last committed chunk left it.
-async fn run(job: &Job) -> anyhow::Result<()> {
-    let store = &job.state.store;
-    let Some(batch) = store.batch(&job.id).await? else {
-        return Ok(());
-    };
-    store
-        .set_batch_state(&job.id, BatchState::Running, None, None)
-        .await?;
-    let file = std::fs::File::open(&batch.spool)
-        .map_err(|e| anyhow::anyhow!("batch file is gone: {e}"))?;
-    let chunk_size = job.state.config.batch_chunk;
+async fn work(state: web::Data<AppState>, worker: String) {
+    let (wake, stop) = (state.batches.wake.clone(), state.batches.stop.clone());
+    while !stop.load(Ordering::SeqCst) {
+        let rules = state.rules();
+        match state.store.work_batch_chunk(&rules, &worker).await {
+            Ok(Some(done)) => {
+                state.metrics.decisions(&done.decisions);
+                tracing::info!(batch = %done.batch_id, chunk = done.seq, claims = done.decisions.len(), worker = %worker, "batch chunk committed");
+                if done.finished {
+                    tracing::info!(batch = %done.batch_id, "batch done");
+                }
+            }
+            Ok(None) => {
+                let _ = tokio::time::timeout(IDLE_POLL, wake.notified()).await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "batch chunk not worked; trying again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// One chunk of an upload, cut as the file is read.
+struct Cut {
+    seq: i64,
+    first_claim: i64,
+    claims: Vec<Claim>,
+}
+
+/// Reads the spooled upload: checks that a billing system sends only
+/// claims billed under its own NPIs, and hands the claims of the accepted
+/// sets on in chunks of `size`; returns what the intake found.
+fn cut_chunks(
+    path: PathBuf,
+    who: Actor,
+    size: usize,
+    tx: mpsc::Sender<Cut>,
+) -> Result<crate::x12::Intake, ApiError> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| ApiError::Internal(format!("cannot read spooled batch: {e}")))?;
     let mut reader = SetReader::new(file, None);
-    let mut done = batch.claims_done;
-    let mut seen = 0i64;
-    let mut chunk = Vec::with_capacity(chunk_size);
+    let (mut seq, mut first, mut chunk) = (0i64, 0i64, Vec::with_capacity(size));
+    let send = |chunk: &mut Vec<Claim>, seq: &mut i64, first: &mut i64| {
+        let claims = std::mem::replace(chunk, Vec::with_capacity(size));
+        let n = claims.len() as i64;
+        let cut = Cut {
+            seq: *seq,
+            first_claim: *first,
+            claims,
+        };
+        *seq += 1;
+        *first += n;
+        // The receiver is gone only when the upload has failed already.
+        tx.blocking_send(cut).is_ok()
+    };
     while let Some(set) = reader.next_accepted() {
+        super::claims::foreign_npis(
+            &who,
+            set.claims.iter().map(|c| (&c.claim_id, &c.billing_npi)),
+        )?;
         for claim in set.claims {
-            seen += 1;
-            if seen > done {
-                chunk.push(claim);
-            }
-            if chunk.len() >= chunk_size && !commit(job, &mut chunk, &mut done).await? {
-                return Ok(());
+            chunk.push(claim);
+            if chunk.len() >= size && !send(&mut chunk, &mut seq, &mut first) {
+                return Err(ApiError::Internal("batch upload stopped".into()));
             }
         }
     }
-    if !chunk.is_empty() && !commit(job, &mut chunk, &mut done).await? {
-        return Ok(());
+    if !chunk.is_empty() && !send(&mut chunk, &mut seq, &mut first) {
+        return Err(ApiError::Internal("batch upload stopped".into()));
     }
-    let rejected = reader.finish().rejected;
-    store
-        .set_batch_state(&job.id, BatchState::Done, Some(&json!(rejected)), None)
-        .await?;
-    tracing::info!(batch = %job.id, claims = done, "batch done");
-    Ok(())
+    Ok(reader.finish())
 }
 
-/// Commits one chunk: its claims, their consumption and the batch's
-/// progress together. False when another worker has the batch.
-async fn commit(
-    job: &Job,
-    chunk: &mut Vec<crate::model::Claim>,
-    done: &mut i64,
-) -> anyhow::Result<bool> {
-    let rules = job.state.rules();
-    let step = job
-        .state
-        .store
-        .submit(
-            &rules,
-            chunk,
-            SubmitOptions {
-                idempotency: None,
-                batch: Some((&job.id, *done)),
-                audit: None,
-            },
-            &|_| String::new(),
-        )
-        .await;
-    match step {
-        Ok(Submitted::Fresh(decisions, _)) => {
-            job.state.metrics.decisions(&decisions);
-            *done += chunk.len() as i64;
-            chunk.clear();
-            Ok(true)
-        }
-        Ok(Submitted::Replay(_)) => {
-            chunk.clear();
-            Ok(true)
-        }
-        Err(StoreError::BatchMoved(_)) => {
-            tracing::info!(batch = %job.id, "another worker has this batch");
-            Ok(false)
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// `POST /v1/batches`: streams the body to the spool, counts its claims,
-/// queues it; 202 with the batch.
+/// `POST /v1/batches`: spools the body as it streams in (a scratch file,
+/// removed before answering), stores the file and its claims in chunks,
+/// queues the batch for every instance; 202 with the batch.
 pub(super) async fn create(
     state: web::Data<AppState>,
     actor: Actor,
@@ -214,7 +196,8 @@ where
 {
     let limit = state.config.batch_limit;
     let id = Uuid::new_v4().to_string();
-    let spool: PathBuf = state.config.data_dir.join(format!("batch-{id}.x12"));
+    let spool: PathBuf = state.config.data_dir.join(format!("upload-{id}.x12"));
+    let scratch = Scratch(spool.clone());
     let mut file = std::io::BufWriter::with_capacity(
         1 << 20,
         std::fs::File::create(&spool)
@@ -222,53 +205,28 @@ where
     );
     let mut bytes = 0u64;
     while let Some(chunk) = payload.next().await {
-        let chunk = match chunk {
-            Ok(c) => c,
-            Err(e) => {
-                let _ = std::fs::remove_file(&spool);
-                return Err(ApiError::BadRequest(format!("request body: {e}")));
-            }
-        };
+        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("request body: {e}")))?;
         bytes += chunk.len() as u64;
         if bytes > limit {
-            drop(file);
-            let _ = std::fs::remove_file(&spool);
             return Err(ApiError::TooLarge(limit));
         }
         file.write_all(&chunk)
             .map_err(|e| ApiError::Internal(format!("cannot spool batch: {e}")))?;
     }
-    file.into_inner()
-        .map_err(|e| ApiError::Internal(format!("cannot spool batch: {e}")))?
-        .sync_all()
+    file.flush()
         .map_err(|e| ApiError::Internal(format!("cannot spool batch: {e}")))?;
-    // Count the claims first, so progress reads "done of total", and see
-    // that a billing system sends only claims billed under its own NPIs.
-    let path = spool.clone();
-    let who = actor.clone();
-    let counted = web::block(move || -> Result<_, ApiError> {
-        let file = std::fs::File::open(path)
-            .map_err(|e| ApiError::Internal(format!("cannot read spooled batch: {e}")))?;
-        let mut reader = SetReader::new(file, None);
-        while let Some(set) = reader.next_accepted() {
-            super::claims::foreign_npis(
-                &who,
-                set.claims.iter().map(|c| (&c.claim_id, &c.billing_npi)),
-            )?;
-        }
-        Ok(reader.finish().summary)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let summary = match counted {
-        Ok(s) => s,
+    drop(file);
+    let stored = store_upload(&state, &actor, &id, &spool).await;
+    let intake = match stored {
+        Ok(intake) => intake,
         Err(e) => {
-            let _ = std::fs::remove_file(&spool);
+            let _ = state.store.discard_batch_upload(&id).await;
             return Err(e);
         }
     };
+    let summary = &intake.summary;
     if summary.interchanges == 0 {
-        let _ = std::fs::remove_file(&spool);
+        let _ = state.store.discard_batch_upload(&id).await;
         return Err(ApiError::BadRequest(
             "the body is not an X12 interchange (no ISA segment could be read)".into(),
         ));
@@ -276,20 +234,77 @@ where
     actor.audit(state, "batch.create", "batch", &id).await?;
     state
         .store
-        .create_batch(
+        .queue_stored_batch(
             &id,
-            &spool.to_string_lossy(),
             bytes as i64,
             summary.claims as i64,
+            &json!(intake.rejected),
             &actor.caller.client_id,
         )
         .await?;
-    state.batches.push(Job {
-        id: id.clone(),
-        state: state.clone(),
-    });
+    drop(scratch);
+    state.batches.wake();
     tracing::info!(batch = %id, bytes, claims = summary.claims, "batch received");
     Ok((id, bytes, summary.claims as u64))
+}
+
+/// Stores the spooled upload: its claims in chunks (cut on a blocking
+/// thread while this stores the ones before), then the file in pieces.
+async fn store_upload(
+    state: &web::Data<AppState>,
+    actor: &Actor,
+    id: &str,
+    spool: &std::path::Path,
+) -> ApiResult<crate::x12::Intake> {
+    let (tx, mut rx) = mpsc::channel::<Cut>(2);
+    let (path, who, size) = (spool.to_path_buf(), actor.clone(), state.config.batch_chunk);
+    let cutting = web::block(move || cut_chunks(path, who, size, tx));
+    let storing = async {
+        while let Some(cut) = rx.recv().await {
+            state
+                .store
+                .add_batch_chunk(id, cut.seq, cut.first_claim, &cut.claims)
+                .await?;
+        }
+        Ok::<_, ApiError>(())
+    };
+    let (cut, stored) = futures_util::future::join(cutting, storing).await;
+    let intake = cut.map_err(|e| ApiError::Internal(e.to_string()))??;
+    stored?;
+    let mut f = std::fs::File::open(spool)
+        .map_err(|e| ApiError::Internal(format!("cannot read spooled batch: {e}")))?;
+    let mut buf = vec![0u8; PIECE];
+    let mut piece = 0i64;
+    loop {
+        let mut n = 0;
+        while n < PIECE {
+            let got = f
+                .read(buf.get_mut(n..).unwrap_or_default())
+                .map_err(|e| ApiError::Internal(format!("cannot read spooled batch: {e}")))?;
+            if got == 0 {
+                break;
+            }
+            n += got;
+        }
+        if n == 0 {
+            break;
+        }
+        state
+            .store
+            .add_batch_piece(id, piece, buf.get(..n).unwrap_or_default())
+            .await?;
+        piece += 1;
+    }
+    Ok(intake)
+}
+
+/// The scratch file of an upload, removed however the request ends.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// The 835 of a finished batch (SPEC §4): its claims denied in full,
@@ -313,7 +328,11 @@ async fn remit(state: &web::Data<AppState>, batch: &crate::store::Batch) -> ApiR
         return Ok(HttpResponse::NoContent().finish());
     }
     let control_number = state.store.next_control_number("835").await?;
-    let test = spooled_as_test(&batch.spool);
+    let test = if batch.spool.is_empty() {
+        sent_as_test(&state.store.batch_file_head(&batch.id, 106).await?)
+    } else {
+        spooled_as_test(&batch.spool)
+    };
     let cfg = state
         .config
         .payer
@@ -362,13 +381,16 @@ async fn remit(state: &web::Data<AppState>, batch: &crate::store::Batch) -> ApiR
 /// True when the batch's file was sent as test data (ISA15 `T`): its 835
 /// is marked test too. Reads the 106-byte ISA only.
 fn spooled_as_test(spool: &str) -> bool {
-    use std::io::Read as _;
     let mut isa = [0u8; 106];
     let Ok(mut f) = std::fs::File::open(spool) else {
         return false;
     };
     let n = f.read(&mut isa).unwrap_or(0);
-    let head = isa.get(..n).unwrap_or_default();
+    sent_as_test(isa.get(..n).unwrap_or_default())
+}
+
+/// True when an ISA says test data (ISA15 `T`).
+fn sent_as_test(head: &[u8]) -> bool {
     let Some(&sep) = head.get(3) else {
         return false;
     };

@@ -42,7 +42,7 @@ impl AppState {
             store,
             rules: RwLock::new((rules_id, Arc::new(index))),
             metrics: Metrics::default(),
-            batches: batches::Queue::start(),
+            batches: batches::Queue::new(),
             keys: Keys::new(&access.issuer, &access.audience),
             pinned_key,
             external: access
@@ -121,13 +121,21 @@ impl AppState {
         }
     }
 
-    /// Lets the batch worker finish its current batch and end.
+    /// Lets the batch worker finish its current chunk and end.
     pub fn stop_batches(&self) {
         self.batches.stop();
     }
+
+    /// Tells the batch worker there may be a chunk to work (another
+    /// instance queued a batch or committed a chunk).
+    pub fn wake_batches(&self) {
+        self.batches.wake();
+    }
 }
 
-/// Queues every batch a previous run left unfinished.
+/// Starts the batch worker: it works the chunks of every unfinished batch,
+/// this instance's or another's, a previous run's included.
 pub async fn resume_batches(state: &web::Data<AppState>) -> Result<(), crate::store::StoreError> {
-    batches::resume(state).await
+    batches::start_worker(state);
+    Ok(())
 }

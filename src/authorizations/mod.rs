@@ -379,11 +379,11 @@ pub type CsvColumns = HashMap<&'static str, usize>;
 /// directory): a reader past the header, and where each column is. Every
 /// problem with the header (line 1) is named: a required column missing,
 /// a column repeated or unknown. A byte-order mark is ignored.
-pub fn open_csv<'d>(
-    data: &'d [u8],
+pub fn open_csv<R: std::io::Read>(
+    data: R,
     required: &[&'static str],
     optional: &[&'static str],
-) -> Result<(csv::Reader<&'d [u8]>, CsvColumns), Vec<CsvProblem>> {
+) -> Result<(csv::Reader<R>, CsvColumns), Vec<CsvProblem>> {
     let problem = |field: Option<&str>, message: String| CsvProblem {
         line: 1,
         field: field.map(str::to_string),
@@ -439,25 +439,88 @@ pub fn open_csv<'d>(
 /// Parses the authorization CSV of SPEC §2.3. All or nothing: any bad row
 /// fails the whole import, with every bad row reported by line number.
 pub fn import_csv(data: &[u8]) -> Result<Vec<Authorization>, CsvImportError> {
-    let (mut rdr, col) = open_csv(data, &COLUMNS, &OPTIONAL_COLUMNS)
-        .map_err(|problems| CsvImportError { problems })?;
-    let mut problems = Vec::new();
+    let mut rows = AuthCsv::open(data)?;
     let mut out = Vec::new();
-    let mut seen: HashMap<String, u64> = HashMap::default();
-    for rec in rdr.records() {
-        let rec = match rec {
-            Ok(r) => r,
-            Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
-                problems.push(CsvProblem {
-                    line,
-                    field: None,
-                    message: format!("row cannot be read: {e}"),
-                });
-                continue;
+    loop {
+        let batch = rows.next_batch(10_000);
+        if batch.is_empty() {
+            break;
+        }
+        out.extend(batch);
+    }
+    rows.finish()?;
+    Ok(out)
+}
+
+/// The authorization CSV of SPEC §2.3 read a batch of rows at a time, so
+/// that a file of millions of rows is imported in bounded memory. Bad rows
+/// are collected as they come (`finish` reports them all); once one is
+/// found, the batches that follow still come so the whole file is
+/// checked, and the caller must not keep what it imported (all or
+/// nothing: `finish` says whether it may).
+pub struct AuthCsv<R: std::io::Read> {
+    rdr: csv::Reader<R>,
+    col: CsvColumns,
+    record: csv::StringRecord,
+    /// Numbers seen, with their line (a number twice is a bad row).
+    seen: HashMap<String, u64>,
+    problems: Vec<CsvProblem>,
+}
+
+impl<R: std::io::Read> AuthCsv<R> {
+    /// Reads the header; its problems fail the import at once.
+    pub fn open(data: R) -> Result<AuthCsv<R>, CsvImportError> {
+        let (rdr, col) = open_csv(data, &COLUMNS, &OPTIONAL_COLUMNS)
+            .map_err(|problems| CsvImportError { problems })?;
+        Ok(AuthCsv {
+            rdr,
+            col,
+            record: csv::StringRecord::new(),
+            seen: HashMap::default(),
+            problems: Vec::new(),
+        })
+    }
+
+    /// True while no bad row was found.
+    pub fn clean(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    /// The next valid rows, at most `n`; empty at the end of the file.
+    pub fn next_batch(&mut self, n: usize) -> Vec<Authorization> {
+        let mut out = Vec::with_capacity(n.min(16_384));
+        while out.len() < n {
+            match self.rdr.read_record(&mut self.record) {
+                Ok(false) => break,
+                Ok(true) => {
+                    if let Some(a) = self.row() {
+                        out.push(a);
+                    }
+                }
+                Err(e) => {
+                    let line = e.position().map_or(0, |p| p.line());
+                    self.problems.push(CsvProblem {
+                        line,
+                        field: None,
+                        message: format!("row cannot be read: {e}"),
+                    });
+                    // An I/O error does not move the reader on.
+                    if !matches!(
+                        e.kind(),
+                        csv::ErrorKind::Utf8 { .. } | csv::ErrorKind::UnequalLengths { .. }
+                    ) {
+                        break;
+                    }
+                }
             }
-        };
+        }
+        out
+    }
+
+    fn row(&mut self) -> Option<Authorization> {
+        let rec = &self.record;
         let line = rec.position().map_or(0, |p| p.line());
+        let col = &self.col;
         let get = |name: &str| {
             col.get(name)
                 .and_then(|&i| rec.get(i))
@@ -478,8 +541,8 @@ pub fn import_csv(data: &[u8]) -> Result<Vec<Authorization>, CsvImportError> {
             unit_type: Some(get("unit_type")).filter(|t| !t.is_empty()),
         };
         if !record.number.is_empty() {
-            if let Some(first) = seen.insert(record.number.clone(), line) {
-                problems.push(CsvProblem {
+            if let Some(first) = self.seen.insert(record.number.clone(), line) {
+                self.problems.push(CsvProblem {
                     line,
                     field: Some("number".into()),
                     message: format!("{} is already on line {first}", record.number),
@@ -487,24 +550,31 @@ pub fn import_csv(data: &[u8]) -> Result<Vec<Authorization>, CsvImportError> {
             }
         }
         match record.validate() {
-            Ok(a) => out.push(a),
+            Ok(a) => Some(a),
             Err(bad) => {
                 for p in bad {
-                    if problems.len() < 1000 {
-                        problems.push(CsvProblem {
+                    if self.problems.len() < 1000 {
+                        self.problems.push(CsvProblem {
                             line,
                             field: Some(p.field.to_string()),
                             message: p.message,
                         });
                     }
                 }
+                None
             }
         }
     }
-    if problems.is_empty() {
-        Ok(out)
-    } else {
-        Err(CsvImportError { problems })
+
+    /// Every problem found, or Ok when the whole file was good.
+    pub fn finish(self) -> Result<(), CsvImportError> {
+        if self.problems.is_empty() {
+            Ok(())
+        } else {
+            Err(CsvImportError {
+                problems: self.problems,
+            })
+        }
     }
 }
 

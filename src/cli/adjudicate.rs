@@ -2,6 +2,7 @@
 
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use uuid::Uuid;
@@ -141,11 +142,16 @@ enum Engine<'r> {
     },
     Store {
         rt: tokio::runtime::Runtime,
-        store: Store,
-        rules: &'r RulesIndex,
+        store: Arc<Store>,
+        rules: Arc<RulesIndex>,
         commit: bool,
+        /// The set being committed on the runtime's worker while the next
+        /// one is parsed (`--commit`): its claims and its decisions.
+        pending: Option<Pending>,
     },
 }
+
+type Pending = tokio::task::JoinHandle<Result<(Vec<crate::model::Claim>, Vec<ClaimDecision>)>>;
 
 impl Engine<'_> {
     /// Decisions for the claims of one accepted set, in order.
@@ -174,31 +180,64 @@ impl Engine<'_> {
                 })
                 .collect()),
             Engine::Store {
-                rt,
-                store,
-                rules,
-                commit,
-            } => rt.block_on(async {
-                if *commit {
-                    let who = super::store_commands::cli_audit("claims.submit", "claim", "");
-                    let opts = SubmitOptions {
-                        audit: Some(&who),
-                        ..SubmitOptions::default()
-                    };
-                    match store
-                        .submit(rules, &set.claims, opts, &|_| String::new())
-                        .await?
-                    {
-                        Submitted::Fresh(d, _) => {
-                            store.checkpoint().await?;
-                            Ok(d)
-                        }
-                        Submitted::Replay(_) => Ok(Vec::new()),
+                rt, store, rules, ..
+            } => Ok(rt.block_on(store.check(rules, &set.claims))?),
+        }
+    }
+
+    /// True when sets are committed behind the parser (`--db … --commit`).
+    fn pipelined(&self) -> bool {
+        matches!(self, Engine::Store { commit: true, .. })
+    }
+
+    /// Commits `claims` (one set) on the runtime's worker after the set
+    /// before it, and returns that set's claims and decisions once it is
+    /// committed: the next set is parsed while this one is stored (the
+    /// two cores), and sets still commit one after the other, in order.
+    fn commit_behind(
+        &mut self,
+        claims: Vec<crate::model::Claim>,
+    ) -> Result<Option<(Vec<crate::model::Claim>, Vec<ClaimDecision>)>> {
+        let done = self.finish()?;
+        if let Engine::Store {
+            rt,
+            store,
+            rules,
+            pending,
+            ..
+        } = self
+        {
+            let (store, rules) = (store.clone(), rules.clone());
+            *pending = Some(rt.spawn(async move {
+                let who = super::store_commands::cli_audit("claims.submit", "claim", "");
+                let opts = SubmitOptions {
+                    audit: Some(&who),
+                    ..SubmitOptions::default()
+                };
+                let decisions = match store
+                    .submit(&rules, &claims, opts, &|_| String::new())
+                    .await?
+                {
+                    Submitted::Fresh(d, _) => {
+                        store.checkpoint().await?;
+                        d
                     }
-                } else {
-                    Ok(store.check(rules, &set.claims).await?)
-                }
-            }),
+                    Submitted::Replay(_) => Vec::new(),
+                };
+                Ok((claims, decisions))
+            }));
+        }
+        Ok(done)
+    }
+
+    /// Waits for the set being committed, if any: its claims and decisions.
+    fn finish(&mut self) -> Result<Option<(Vec<crate::model::Claim>, Vec<ClaimDecision>)>> {
+        match self {
+            Engine::Store { rt, pending, .. } => match pending.take() {
+                Some(task) => Ok(Some(rt.block_on(task)??)),
+                None => Ok(None),
+            },
+            Engine::Offline { .. } => Ok(None),
         }
     }
 }
@@ -233,7 +272,10 @@ pub fn run(
     let opened = match src.db {
         None => None,
         Some(url) => {
-            let rt = tokio::runtime::Builder::new_current_thread()
+            // One worker: with --commit a set is stored there while the
+            // main thread parses the next.
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
                 .enable_all()
                 .build()?;
             let store = rt.block_on(Store::open(url, 4))?;
@@ -251,7 +293,7 @@ pub fn run(
     // store's directory, which then applies.
     let network_rows = load_network(src.network)?;
     let network = crate::network::directory(&network_rows);
-    let index = RulesIndex::new(set);
+    let index = Arc::new(RulesIndex::new(set));
     let mut engine = match opened {
         None => Engine::Offline {
             adjudicator: Adjudicator::new(&index)
@@ -285,9 +327,10 @@ pub fn run(
             }
             Engine::Store {
                 rt,
-                store,
-                rules: &index,
+                store: Arc::new(store),
+                rules: index.clone(),
                 commit: src.commit,
+                pending: None,
             }
         }
     };
@@ -330,9 +373,8 @@ pub fn run(
     let mut first = true;
     // The 835 groups claims by payee, so it needs them before writing.
     let mut remit: Vec<(crate::model::Claim, ClaimDecision)> = Vec::new();
-    let intake = read_files(inputs, progress.as_ref(), |set| {
-        let decisions = engine.decide(set)?;
-        for (claim, decision) in set.claims.iter().zip(decisions) {
+    let mut emit = |claims: &[crate::model::Claim], decisions: Vec<ClaimDecision>| -> Result<()> {
+        for (claim, decision) in claims.iter().zip(decisions) {
             match format {
                 AdjudicateFormat::Json => {
                     if !first {
@@ -355,7 +397,23 @@ pub fn run(
             first = false;
         }
         Ok(())
+    };
+    let intake = read_files(inputs, progress.as_ref(), |set| {
+        if engine.pipelined() {
+            if let Some((claims, decisions)) =
+                engine.commit_behind(std::mem::take(&mut set.claims))?
+            {
+                emit(&claims, decisions)?;
+            }
+        } else {
+            let decisions = engine.decide(set)?;
+            emit(&set.claims, decisions)?;
+        }
+        Ok(())
     })?;
+    if let Some((claims, decisions)) = engine.finish()? {
+        emit(&claims, decisions)?;
+    }
     if let Some(p) = &progress {
         p.finish_and_clear();
     }

@@ -319,6 +319,7 @@ impl Store {
         .bind(stamp())
         .execute(&mut *w.tx)
         .await?;
+        super::notify::notify(&mut w.tx, self.backend, super::Change::Keys).await?;
         w.tx.commit().await?;
         Ok(())
     }
@@ -332,6 +333,7 @@ impl Store {
             .execute(&mut *w.tx)
             .await?
             .rows_affected();
+        super::notify::notify(&mut w.tx, self.backend, super::Change::Keys).await?;
         w.tx.commit().await?;
         Ok(n)
     }

@@ -58,7 +58,7 @@ impl Store {
         if exists.is_some() {
             return Err(StoreError::Exists(format!("authorization {}", a.number)));
         }
-        insert_authorizations(&mut w.tx, self.backend, std::slice::from_ref(a)).await?;
+        insert_authorizations(&mut w.tx, self.backend, &[a], &stamp()).await?;
         w.tx.commit().await?;
         Ok(())
     }
@@ -66,48 +66,26 @@ impl Store {
     /// Imports authorizations all or nothing: new numbers are added, known
     /// ones are replaced, except that their units used never go down.
     pub async fn import_authorizations(&self, auths: &[Authorization]) -> Result<(u64, u64)> {
-        let mut w = self.write().await?;
-        // Units used on file: an import never lowers them (the store is the
-        // truth of what claims consumed; a file exported earlier would
-        // otherwise hand consumed units out again).
-        let mut known: HashMap<String, rust_decimal::Decimal> = HashMap::new();
-        let numbers: Vec<&str> = auths.iter().map(|a| a.number.as_str()).collect();
-        let head = format!("SELECT {AUTH_COLUMNS} FROM authorizations WHERE number");
-        for row in self
-            .fetch_in(&mut w.tx, &head, &[], &numbers, self.for_update())
-            .await?
-        {
-            let a = auth_from_row(&row)?;
-            known.insert(a.number, a.units_used);
+        let mut import = self.begin_auth_import().await?;
+        for chunk in auths.chunks(IMPORT_BATCH) {
+            import.add(chunk).await?;
         }
-        let auths: Vec<Authorization> = auths
-            .iter()
-            .map(|a| {
-                let mut a = a.clone();
-                if let Some(&used) = known.get(&a.number) {
-                    a.units_used = a.units_used.max(used);
-                }
-                a
-            })
-            .collect();
-        let auths = auths.as_slice();
-        for chunk in auths.chunks(500) {
-            let sql = format!(
-                "DELETE FROM authorizations WHERE number IN ({})",
-                self.backend.placeholders(1, chunk.len())
-            );
-            let mut q = sqlx::query(&sql);
-            for a in chunk {
-                q = q.bind(&a.number);
-            }
-            q.execute(&mut *w.tx).await?;
-        }
-        insert_authorizations(&mut w.tx, self.backend, auths).await?;
-        w.tx.commit().await?;
-        let replaced = known.len() as u64;
-        Ok((auths.len() as u64 - replaced, replaced))
+        import.commit().await
     }
 
+    /// Starts an import that takes its rows a batch at a time (a file of
+    /// millions of rows in bounded memory), in one transaction: nothing of
+    /// it is seen before [`AuthImport::commit`], and all of it is undone
+    /// when the import is dropped uncommitted.
+    pub async fn begin_auth_import(&self) -> Result<AuthImport<'_>> {
+        Ok(AuthImport {
+            w: self.write().await?,
+            store: self,
+            at: stamp(),
+            added: 0,
+            replaced: 0,
+        })
+    }
     /// Changes an authorization under the row lock: `change` gets the
     /// stored record and returns the new one (validated here).
     pub async fn update_authorization(
@@ -188,6 +166,88 @@ impl Store {
     // ---- claims ----
 }
 
+/// Rows an import writes per step (what a caller should hand to
+/// [`AuthImport::add`] at a time).
+pub const IMPORT_BATCH: usize = 10_000;
+
+/// An authorization import under way (see [`Store::begin_auth_import`]).
+pub struct AuthImport<'s> {
+    w: super::Write<'s>,
+    store: &'s Store,
+    at: String,
+    added: u64,
+    replaced: u64,
+}
+
+impl AuthImport<'_> {
+    /// Adds (or replaces) these authorizations. Units used on file are
+    /// kept when higher: the store is the truth of what claims consumed,
+    /// and a file exported earlier would otherwise hand them out again.
+    pub async fn add(&mut self, auths: &[Authorization]) -> Result<()> {
+        let store = self.store;
+        let mut known: HashMap<String, rust_decimal::Decimal> = HashMap::new();
+        let numbers: Vec<&str> = auths.iter().map(|a| a.number.as_str()).collect();
+        let head = "SELECT number, units_used FROM authorizations WHERE number";
+        for row in store
+            .fetch_in(&mut self.w.tx, head, &[], &numbers, store.for_update())
+            .await?
+        {
+            let number: String = row.try_get("number")?;
+            let used: String = row.try_get("units_used")?;
+            let used = used.parse().map_err(|e| {
+                StoreError::Corrupt(format!("authorization {number} units used: {e}"))
+            })?;
+            known.insert(number, used);
+        }
+        let mut raised: Vec<Authorization> = Vec::new();
+        for a in auths {
+            if let Some(&used) = known.get(&a.number) {
+                if used > a.units_used {
+                    let mut a = a.clone();
+                    a.units_used = used;
+                    raised.push(a);
+                }
+            }
+        }
+        let known_numbers: Vec<&str> = known.keys().map(String::as_str).collect();
+        {
+            for chunk in known_numbers.chunks(500) {
+                let sql = format!(
+                    "DELETE FROM authorizations WHERE number IN ({})",
+                    store.backend.placeholders(1, chunk.len())
+                );
+                let mut q = sqlx::query(&sql);
+                for n in chunk {
+                    q = q.bind(*n);
+                }
+                q.execute(&mut *self.w.tx).await?;
+            }
+        }
+        let raised_numbers: std::collections::HashSet<&str> =
+            raised.iter().map(|a| a.number.as_str()).collect();
+        let kept: Vec<&Authorization> = auths
+            .iter()
+            .filter(|a| !raised_numbers.contains(a.number.as_str()))
+            .chain(raised.iter())
+            .collect();
+        insert_authorizations(&mut self.w.tx, store.backend, &kept, &self.at).await?;
+        self.replaced += known.len() as u64;
+        self.added += (auths.len() - known.len()) as u64;
+        Ok(())
+    }
+
+    /// Records an audit entry in the import's transaction (undone with it).
+    pub async fn audit(&mut self, e: &super::AuditEntry) -> Result<()> {
+        super::access::insert_audit(&mut self.w.tx, e, &e.object_id).await
+    }
+
+    /// Commits the import: (added, replaced).
+    pub async fn commit(self) -> Result<(u64, u64)> {
+        self.w.tx.commit().await?;
+        Ok((self.added, self.replaced))
+    }
+}
+
 /// Filters of [`Store::list_authorizations`]; `None`: any.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuthFilter {
@@ -204,9 +264,9 @@ pub struct AuthFilter {
 async fn insert_authorizations(
     tx: &mut AnyConnection,
     backend: Backend,
-    auths: &[Authorization],
+    auths: &[&Authorization],
+    at: &str,
 ) -> Result<()> {
-    let at = stamp();
     insert_rows(
         tx,
         backend,
@@ -225,7 +285,7 @@ async fn insert_authorizations(
                 .bind(a.status.as_str())
                 .bind(a.patient_birth_date.map(|d| d.to_string()))
                 .bind(a.unit_type.as_str())
-                .bind(at.clone())
+                .bind(at.to_string())
         },
     )
     .await

@@ -195,7 +195,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<(i64, String, Option<String>)>> {
         let rows = sqlx::query(
-            "SELECT batch_seq, decision, replaces FROM claims WHERE batch_id = $1 AND batch_seq > $2 ORDER BY batch_seq LIMIT $3",
+            "SELECT batch_seq, decision, body, replaces FROM claims WHERE batch_id = $1 AND batch_seq > $2 ORDER BY batch_seq LIMIT $3",
         )
         .bind(id)
         .bind(after)
@@ -206,7 +206,7 @@ impl Store {
             .map(|r| {
                 Ok((
                     r.try_get("batch_seq")?,
-                    r.try_get("decision")?,
+                    super::decision_of(r)?,
                     r.try_get("replaces")?,
                 ))
             })

@@ -30,7 +30,7 @@ impl Store {
     ) -> Result<Vec<Denial>> {
         let (npi, seq) = after.unwrap_or(("", -1));
         let rows = sqlx::query(
-            "SELECT batch_seq, billing_npi, frequency, decision FROM claims \
+            "SELECT batch_seq, billing_npi, frequency, decision, body FROM claims \
              WHERE batch_id = $1 AND status = 'denied' \
              AND (billing_npi > $2 OR (billing_npi = $2 AND batch_seq > $3)) \
              ORDER BY billing_npi, batch_seq LIMIT $4",
@@ -47,7 +47,7 @@ impl Store {
                     batch_seq: r.try_get("batch_seq")?,
                     billing_npi: r.try_get("billing_npi")?,
                     frequency: r.try_get("frequency")?,
-                    decision: r.try_get("decision")?,
+                    decision: super::decision_of(r)?,
                 })
             })
             .collect()

@@ -21,12 +21,15 @@
 
 mod access;
 mod authorizations;
+mod batch_work;
 mod batches;
 mod console;
 mod denials;
 mod exemptions;
 mod network;
 mod search;
+mod notify;
+mod record;
 mod submit;
 
 use std::fmt::Write as _;
@@ -41,7 +44,8 @@ use tokio::sync::{Mutex, MutexGuard};
 use crate::authorizations::FieldProblem;
 
 pub use access::{AuditEntry, ClientRecord, CodeRecord, SigningKeyRecord, UserRecord};
-pub use authorizations::AuthFilter;
+pub use authorizations::{AuthFilter, AuthImport, IMPORT_BATCH};
+pub use batch_work::ChunkDone;
 pub use batches::{Batch, BatchState};
 pub use console::ConsoleSession;
 pub use denials::Denial;
@@ -51,6 +55,7 @@ pub use search::{
     decode_cursor, BadCursor, ClaimPage, ClaimSearch, LedgerEntry, SearchError, SearchParams,
     STATUSES,
 };
+pub use notify::{Change, Listener};
 pub use submit::{SubmitOptions, Submitted};
 
 static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -224,8 +229,17 @@ impl Backend {
     }
 }
 
+/// The decision JSON of a claims row: from its record (`body`), or the
+/// `decision` text of a row stored before records.
+fn decision_of(row: &AnyRow) -> Result<String> {
+    match row.try_get::<Option<Vec<u8>>, _>("body")? {
+        Some(record) => record::decision(&record),
+        None => Ok(row.try_get("decision")?),
+    }
+}
+
 fn claim_from_row(row: &AnyRow) -> Result<StoredClaim> {
-    let decision: String = row.try_get("decision")?;
+    let decision = decision_of(row)?;
     Ok(StoredClaim {
         payer_claim_id: row.try_get("payer_claim_id")?,
         claim_id: row.try_get("claim_id")?,
@@ -385,6 +399,16 @@ impl Store {
         tail: &str,
     ) -> Result<Vec<AnyRow>> {
         let mut rows = Vec::new();
+        if self.backend == Backend::Postgres && !values.is_empty() {
+            // One statement and one parameter, however many values: round
+            // trips, not rows, were what PostgreSQL batches waited on.
+            let sql = format!("{head} = ANY(${}::text[]){tail}", fixed.len() + 1);
+            let mut q = sqlx::query(&sql);
+            for v in fixed {
+                q = q.bind(*v);
+            }
+            return Ok(q.bind(pg_array(values)).fetch_all(&mut *conn).await?);
+        }
         for chunk in values.chunks(500) {
             let sql = format!(
                 "{head} IN ({}){tail}",
@@ -450,6 +474,7 @@ impl Store {
         .bind(stamp())
         .fetch_one(&mut *w.tx)
         .await?;
+        notify::notify(&mut w.tx, self.backend, Change::Rules).await?;
         w.tx.commit().await?;
         Ok(id)
     }
@@ -492,12 +517,26 @@ impl Store {
 
     /// The stored decision JSON of one claim.
     pub async fn decision(&self, payer_claim_id: &str) -> Result<Option<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT decision FROM claims WHERE payer_claim_id = $1")
+        let row = sqlx::query("SELECT decision, body FROM claims WHERE payer_claim_id = $1")
+            .bind(payer_claim_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(decision_of).transpose()
+    }
+
+    /// The facts of a stored claim: the claim model as it was adjudicated,
+    /// so that it can be decided again without its X12. `None` when no
+    /// such claim is stored, or it was stored before records kept facts.
+    pub async fn claim_facts(&self, payer_claim_id: &str) -> Result<Option<crate::model::Claim>> {
+        let body: Option<Option<Vec<u8>>> =
+            sqlx::query_scalar("SELECT body FROM claims WHERE payer_claim_id = $1")
                 .bind(payer_claim_id)
                 .fetch_optional(&self.pool)
-                .await?,
-        )
+                .await?;
+        match body.flatten() {
+            Some(record) => record::facts(&record),
+            None => Ok(None),
+        }
     }
 
     // ---- control numbers ----
@@ -515,6 +554,52 @@ impl Store {
         w.tx.commit().await?;
         Ok(u32::try_from(last).unwrap_or(1))
     }
+}
+
+/// A PostgreSQL array literal of `values` (`{"a","b"}`), to bind as one
+/// text parameter cast to `text[]` (sqlx's `Any` driver binds no arrays).
+fn pg_array<S: AsRef<str>>(values: &[S]) -> String {
+    let mut s =
+        String::with_capacity(values.iter().map(|v| v.as_ref().len() + 3).sum::<usize>() + 2);
+    s.push('{');
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push('"');
+        for ch in v.as_ref().chars() {
+            if ch == '"' || ch == '\\' {
+                s.push('\\');
+            }
+            s.push(ch);
+        }
+        s.push('"');
+    }
+    s.push('}');
+    s
+}
+
+/// Inserts `rows` on PostgreSQL in one statement: the rows as one JSON
+/// parameter, unpacked by `json_to_recordset`. `target` is `table
+/// (columns)`, `select` what is inserted from the record `r` whose
+/// columns and types `record` declares.
+async fn insert_json<T: Serialize>(
+    conn: &mut AnyConnection,
+    target: &str,
+    select: &str,
+    record: &str,
+    rows: &[T],
+) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let json = serde_json::to_string(rows)
+        .map_err(|e| StoreError::Corrupt(format!("rows of {target}: {e}")))?;
+    let sql = format!(
+        "INSERT INTO {target} SELECT {select} FROM json_to_recordset($1::json) AS r({record})"
+    );
+    sqlx::query(&sql).bind(json).execute(&mut *conn).await?;
+    Ok(())
 }
 
 type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;

@@ -4,14 +4,15 @@
 use std::collections::{HashMap, HashSet};
 
 use rust_decimal::Decimal;
+use serde::Serialize;
 use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
 
 use super::authorizations::{auth_from_row, AUTH_COLUMNS};
-use super::{insert_rows, stamp, Backend, Result, Store, StoreError};
+use super::{insert_json, insert_rows, stamp, Backend, Result, Store, StoreError};
 use crate::adjudication::{
     content_key, content_key_text, decide_submission, Adjudicator, ClaimHistory, MemoryHistory,
-    PriorClaim, Submission, SubmittedClaim,
+    PriorClaim, Submission,
 };
 use crate::authorizations::AuthBook;
 use crate::model::{Claim, ClaimDecision, Consumption, Frequency, LineDecision};
@@ -127,6 +128,39 @@ impl Store {
                 return Ok(Submitted::Replay(row.try_get("response")?));
             }
         }
+        let decisions = self.decide_and_write(&mut w, rules, claims, opts).await?;
+        let t3 = std::time::Instant::now();
+        let response = respond(&decisions);
+        if let Some((key, hash)) = opts.idempotency {
+            sqlx::query(
+                "INSERT INTO idempotency_keys (key, request_hash, response, created_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(key)
+            .bind(hash)
+            .bind(&response)
+            .bind(stamp())
+            .execute(&mut *w.tx)
+            .await?;
+        }
+        w.tx.commit().await?;
+        tracing::debug!(
+            claims = claims.len(),
+            commit_us = t3.elapsed().as_micros() as u64,
+            "submission committed"
+        );
+        Ok(Submitted::Fresh(decisions, response))
+    }
+
+    /// The body of a submission inside the caller's write transaction:
+    /// load what the claims need, decide them, write what was decided (and
+    /// the batch step). The caller commits.
+    pub(super) async fn decide_and_write(
+        &self,
+        w: &mut super::Write<'_>,
+        rules: &RulesIndex,
+        claims: &[Claim],
+        opts: SubmitOptions<'_>,
+    ) -> Result<Vec<ClaimDecision>> {
         if self.backend == Backend::Postgres {
             lock_claim_keys(&mut w.tx, claims).await?;
         }
@@ -166,29 +200,14 @@ impl Store {
         .await?;
         let decisions: Vec<ClaimDecision> =
             submission.claims.into_iter().map(|p| p.decision).collect();
-        let t3 = std::time::Instant::now();
-        let response = respond(&decisions);
-        if let Some((key, hash)) = opts.idempotency {
-            sqlx::query(
-                "INSERT INTO idempotency_keys (key, request_hash, response, created_at) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(key)
-            .bind(hash)
-            .bind(&response)
-            .bind(stamp())
-            .execute(&mut *w.tx)
-            .await?;
-        }
-        w.tx.commit().await?;
         tracing::debug!(
             claims = claims.len(),
             load_us = (t1 - t0).as_micros() as u64,
             adjudicate_us = (t2 - t1).as_micros() as u64,
-            write_us = (t3 - t2).as_micros() as u64,
-            commit_us = t3.elapsed().as_micros() as u64,
-            "submission committed"
+            write_us = t2.elapsed().as_micros() as u64,
+            "submission written"
         );
-        Ok(Submitted::Fresh(decisions, response))
+        Ok(decisions)
     }
 
     /// Reads the authorizations and earlier claims the submission needs.
@@ -232,28 +251,50 @@ impl Store {
         let corrections = claims
             .iter()
             .any(|c| matches!(c.frequency, Frequency::Replacement | Frequency::Void));
-        let head = format!(
-            "SELECT payer_claim_id, claim_id, content_key, {} FROM claims WHERE live = 1 AND billing_npi = {} AND claim_id",
-            if corrections { "decision" } else { "NULL AS decision" },
-            self.backend.placeholders(1, 1)
+        let columns = format!(
+            "payer_claim_id, billing_npi, claim_id, content_key, {}",
+            if corrections {
+                "decision, body"
+            } else {
+                "NULL AS decision"
+            },
         );
-        for (npi, ids) in by_npi {
-            for row in self.fetch_in(conn, &head, &[npi], &ids, "").await? {
+        let mut found = Vec::new();
+        match self.backend {
+            // PostgreSQL joins the keys against the key index: one
+            // statement instead of one per billing NPI.
+            Backend::Postgres if !keys.is_empty() => {
+                let (npis, ids): (Vec<&str>, Vec<&str>) =
+                    keys.iter().map(|(n, c)| (n.as_str(), c.as_str())).unzip();
+                found = sqlx::query(&format!(
+                    "SELECT {columns} FROM claims WHERE live = 1 AND (billing_npi, claim_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
+                ))
+                .bind(super::pg_array(&npis))
+                .bind(super::pg_array(&ids))
+                .fetch_all(&mut *conn)
+                .await?;
+            }
+            Backend::Postgres => {}
+            Backend::Sqlite => {
+                let head = format!(
+                    "SELECT {columns} FROM claims WHERE live = 1 AND billing_npi = ? AND claim_id"
+                );
+                for (npi, ids) in by_npi {
+                    found.extend(self.fetch_in(conn, &head, &[npi], &ids, "").await?);
+                }
+            }
+        }
+        {
+            for row in found {
                 let id: String = row.try_get("payer_claim_id")?;
-                if let Some(json) = row.try_get::<Option<String>, _>("decision")? {
-                    prior_decisions.insert(id.clone(), json);
+                let npi: String = row.try_get("billing_npi")?;
+                if corrections {
+                    prior_decisions.insert(id.clone(), super::decision_of(&row)?);
                 }
                 let content = row
                     .try_get::<Option<String>, _>("content_key")?
                     .and_then(|k| u64::from_str_radix(&k, 16).ok());
-                priors.insert(
-                    id,
-                    (
-                        (npi.to_string(), row.try_get("claim_id")?),
-                        Vec::new(),
-                        content,
-                    ),
-                );
+                priors.insert(id, ((npi, row.try_get("claim_id")?), Vec::new(), content));
             }
         }
         let prior_ids: Vec<String> = priors.keys().cloned().collect();
@@ -382,17 +423,13 @@ async fn lock_claim_keys(conn: &mut AnyConnection, claims: &[Claim]) -> Result<(
         .collect();
     keys.sort();
     keys.dedup();
-    for chunk in keys.chunks(1000) {
-        let sql = format!(
-            "SELECT COUNT(pg_advisory_xact_lock(hashtext(k))) FROM (SELECT k FROM (VALUES {}) AS v(k) ORDER BY k) AS s",
-            Backend::Postgres.value_rows(chunk.len(), 1)
-        );
-        let mut q = sqlx::query(&sql);
-        for k in chunk {
-            q = q.bind(k.as_str());
-        }
-        q.execute(&mut *conn).await?;
-    }
+    // One statement, the keys as one array parameter, locked in order.
+    sqlx::query(
+        "SELECT COUNT(pg_advisory_xact_lock(hashtext(k))) FROM (SELECT k FROM unnest($1::text[]) AS v(k) ORDER BY k) AS s",
+    )
+    .bind(super::pg_array(&keys))
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -463,107 +500,194 @@ async fn write_effects(
     let who = opts.audit;
     let batch_id = opts.batch.map(|(id, _)| id);
     let first_seq = opts.batch.map_or(0, |(_, done)| done);
-    let jsons = pending
+    let rule_set = rules.version();
+    // Each claim's record: its decision JSON and its facts, compressed
+    // (record.rs); `decision` stays '' on these rows.
+    let rows = pending
         .iter()
-        .map(|p| serde_json::to_string(&p.decision))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| StoreError::Corrupt(format!("decision JSON: {e}")))?;
-    let rows: Vec<(&SubmittedClaim, String)> = pending.iter().zip(jsons).collect();
-    insert_rows(
-        conn,
-        backend,
-        "INSERT INTO claims (payer_claim_id, billing_npi, claim_id, frequency, status, live, rule_set, batch_id, batch_seq, received_at, decision, replaces, submitted_by, submitted_from, content_key, service_from, service_to)",
-        17,
-        &rows,
-        |q, (p, json)| {
+        .map(|p| {
             let claim = claims.get(p.seq);
-            q.bind(p.payer_claim_id.clone())
-                .bind(claim.map(|c| c.billing_npi.clone()).unwrap_or_default())
-                .bind(p.decision.claim_id.clone())
-                .bind(claim.map(|c| c.frequency_code.clone()).unwrap_or_default())
-                .bind(p.decision.status.as_str())
-                .bind(i64::from(p.live))
-                .bind(rules.version().to_string())
-                .bind(batch_id.map(str::to_string))
-                .bind(batch_id.map(|_| first_seq + p.seq as i64 + 1))
-                .bind(received.clone())
-                .bind(json.clone())
-                .bind(
-                    p.decision
-                        .takes_back
-                        .as_ref()
-                        .map(|d| d.payer_claim_id.clone()),
-                )
-                .bind(who.map(|a| a.actor.clone()))
-                .bind(who.map(|a| a.remote_addr.clone()))
-                .bind(p.content_key.map(content_key_text))
-                .bind(claim.and_then(|c| service_span(c).map(|s| s.0.to_string())))
-                .bind(claim.and_then(|c| service_span(c).map(|s| s.1.to_string())))
-        },
-    )
-    .await?;
+            let json = serde_json::to_string(&p.decision)
+                .map_err(|e| StoreError::Corrupt(format!("decision JSON: {e}")))?;
+            Ok(ClaimRow {
+                payer_claim_id: &p.payer_claim_id,
+                billing_npi: claim.map_or("", |c| c.billing_npi.as_str()),
+                claim_id: &p.decision.claim_id,
+                frequency: claim.map_or("", |c| c.frequency_code.as_str()),
+                status: p.decision.status.as_str(),
+                live: i64::from(p.live),
+                rule_set,
+                batch_id,
+                batch_seq: batch_id.map(|_| first_seq + p.seq as i64 + 1),
+                received_at: &received,
+                replaces: p
+                    .decision
+                    .takes_back
+                    .as_ref()
+                    .map(|d| d.payer_claim_id.as_str()),
+                submitted_by: who.map(|a| a.actor.as_str()),
+                submitted_from: who.map(|a| a.remote_addr.as_str()),
+                content_key: p.content_key.map(content_key_text),
+                service_from: claim.and_then(|c| service_span(c).map(|s| s.0.to_string())),
+                service_to: claim.and_then(|c| service_span(c).map(|s| s.1.to_string())),
+                body: Body(super::record::encode(&json, claim)?),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    const CLAIM_COLUMNS: &str = "payer_claim_id, billing_npi, claim_id, frequency, status, live, rule_set, batch_id, batch_seq, received_at, decision, replaces, submitted_by, submitted_from, content_key, service_from, service_to, body";
+    match backend {
+        Backend::Postgres => {
+            insert_json(
+                conn,
+                &format!("claims ({CLAIM_COLUMNS})"),
+                "payer_claim_id, billing_npi, claim_id, frequency, status, live, rule_set, batch_id, batch_seq, received_at, '', replaces, submitted_by, submitted_from, content_key, service_from, service_to, decode(body, 'base64')",
+                "payer_claim_id text, billing_npi text, claim_id text, frequency text, status text, live bigint, rule_set text, batch_id text, batch_seq bigint, received_at text, replaces text, submitted_by text, submitted_from text, content_key text, service_from text, service_to text, body text",
+                &rows,
+            )
+            .await?
+        }
+        Backend::Sqlite => {
+            insert_rows(
+                conn,
+                backend,
+                &format!("INSERT INTO claims ({CLAIM_COLUMNS})"),
+                18,
+                &rows,
+                |q, r| {
+                    q.bind(r.payer_claim_id.to_string())
+                        .bind(r.billing_npi.to_string())
+                        .bind(r.claim_id.to_string())
+                        .bind(r.frequency.to_string())
+                        .bind(r.status)
+                        .bind(r.live)
+                        .bind(r.rule_set.to_string())
+                        .bind(r.batch_id.map(str::to_string))
+                        .bind(r.batch_seq)
+                        .bind(r.received_at.to_string())
+                        .bind("")
+                        .bind(r.replaces.map(str::to_string))
+                        .bind(r.submitted_by.map(str::to_string))
+                        .bind(r.submitted_from.map(str::to_string))
+                        .bind(r.content_key.clone())
+                        .bind(r.service_from.clone())
+                        .bind(r.service_to.clone())
+                        .bind(r.body.0.clone())
+                },
+            )
+            .await?
+        }
+    }
 
-    let lines: Vec<(&SubmittedClaim, usize, &LineDecision)> = pending
+    let lines: Vec<LineRow> = pending
         .iter()
         .flat_map(|p| {
             p.decision
                 .lines
                 .iter()
                 .enumerate()
-                .map(move |(i, l)| (p, i, l))
+                .filter(|(_, l)| searchable(l))
+                .map(move |(i, l)| LineRow {
+                    payer_claim_id: &p.payer_claim_id,
+                    seq: i as i64,
+                    line: i64::from(l.line),
+                    decision: l.decision.as_str(),
+                    rule_id: l.rule.as_deref(),
+                    authorization_number: l.authorization.as_deref(),
+                    adjustments: l
+                        .adjustments
+                        .iter()
+                        .map(|a| format!("{}-{}", a.group.as_str(), a.carc.as_str()))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    remarks: l
+                        .remarks
+                        .iter()
+                        .map(|r| r.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    amount_denied: crate::model::money(l.adjusted()).to_string(),
+                })
         })
         .collect();
-    insert_rows(
-        conn,
-        backend,
-        "INSERT INTO line_decisions (payer_claim_id, seq, line, decision, rule_id, authorization_number, adjustments, remarks, amount_denied)",
-        9,
-        &lines,
-        |q, (p, i, l)| {
-            let adjustments = l
-                .adjustments
-                .iter()
-                .map(|a| format!("{}-{}", a.group.as_str(), a.carc.as_str()))
-                .collect::<Vec<_>>()
-                .join(" ");
-            let remarks = l
-                .remarks
-                .iter()
-                .map(|r| r.as_str())
-                .collect::<Vec<_>>()
-                .join(" ");
-            q.bind(p.payer_claim_id.clone())
-                .bind(*i as i64)
-                .bind(i64::from(l.line))
-                .bind(l.decision.as_str())
-                .bind(l.rule.clone())
-                .bind(l.authorization.clone())
-                .bind(adjustments)
-                .bind(remarks)
-                .bind(crate::model::money(l.adjusted()).to_string())
-        },
-    )
-    .await?;
+    const LINE_COLUMNS: &str = "payer_claim_id, seq, line, decision, rule_id, authorization_number, adjustments, remarks, amount_denied";
+    match backend {
+        Backend::Postgres => {
+            insert_json(
+                conn,
+                &format!("line_decisions ({LINE_COLUMNS})"),
+                LINE_COLUMNS,
+                "payer_claim_id text, seq bigint, line bigint, decision text, rule_id text, authorization_number text, adjustments text, remarks text, amount_denied text",
+                &lines,
+            )
+            .await?
+        }
+        Backend::Sqlite => {
+            insert_rows(
+                conn,
+                backend,
+                &format!("INSERT INTO line_decisions ({LINE_COLUMNS})"),
+                9,
+                &lines,
+                |q, l| {
+                    q.bind(l.payer_claim_id.to_string())
+                        .bind(l.seq)
+                        .bind(l.line)
+                        .bind(l.decision)
+                        .bind(l.rule_id.map(str::to_string))
+                        .bind(l.authorization_number.map(str::to_string))
+                        .bind(l.adjustments.clone())
+                        .bind(l.remarks.clone())
+                        .bind(l.amount_denied.clone())
+                },
+            )
+            .await?
+        }
+    }
 
-    let ledger: Vec<(&SubmittedClaim, &Consumption)> = pending
+    let ledger: Vec<LedgerRow> = pending
         .iter()
-        .flat_map(|p| p.decision.consumption.iter().map(move |c| (p, c)))
+        .flat_map(|p| {
+            p.decision.consumption.iter().map(move |c| LedgerRow {
+                payer_claim_id: &p.payer_claim_id,
+                line: i64::from(c.line),
+                authorization_number: &c.authorization,
+                units: c.units.to_string(),
+                reversed_by: p.reversed_by.as_deref(),
+            })
+        })
         .collect();
-    insert_rows(
-        conn,
-        backend,
-        "INSERT INTO consumption_ledger (payer_claim_id, line, authorization_number, units, reversed_by)",
-        5,
-        &ledger,
-        |q, (p, c)| {
-            q.bind(p.payer_claim_id.clone())
-                .bind(i64::from(c.line))
-                .bind(c.authorization.clone())
-                .bind(c.units.to_string())
-                .bind(p.reversed_by.clone())
-        },
-    )
-    .await?;
+    const LEDGER_COLUMNS: &str = "payer_claim_id, line, authorization_number, units, reversed_by";
+    match backend {
+        Backend::Postgres => {
+            // Ledger ids follow file order: a function scan hands the
+            // records on in array order.
+            insert_json(
+                conn,
+                &format!("consumption_ledger ({LEDGER_COLUMNS})"),
+                LEDGER_COLUMNS,
+                "payer_claim_id text, line bigint, authorization_number text, units text, reversed_by text",
+                &ledger,
+            )
+            .await?
+        }
+        Backend::Sqlite => {
+            insert_rows(
+                conn,
+                backend,
+                &format!("INSERT INTO consumption_ledger ({LEDGER_COLUMNS})"),
+                5,
+                &ledger,
+                |q, l| {
+                    q.bind(l.payer_claim_id.to_string())
+                        .bind(l.line)
+                        .bind(l.authorization_number.to_string())
+                        .bind(l.units.clone())
+                        .bind(l.reversed_by.map(str::to_string))
+                },
+            )
+            .await?
+        }
+    }
 
     if let Some((id, done)) = opts.batch {
         let moved = sqlx::query(
@@ -588,4 +712,72 @@ fn service_span(c: &Claim) -> Option<(chrono::NaiveDate, chrono::NaiveDate)> {
     Some(days.fold((first.start, first.end), |(a, b), d| {
         (a.min(d.start), b.max(d.end))
     }))
+}
+
+/// True for a line that a rule, an adjustment, a remark, an authorization
+/// number or an exemption touched: the lines `line_decisions` keeps (what
+/// searches by CARC, rule and authorization find; migration 0022). The
+/// others, most lines of most claims, are in the claim's record only.
+fn searchable(l: &LineDecision) -> bool {
+    l.rule.is_some()
+        || l.authorization.is_some()
+        || l.exemption.is_some()
+        || !l.adjustments.is_empty()
+        || !l.remarks.is_empty()
+}
+
+/// A claims row as written (PostgreSQL gets the rows as JSON).
+#[derive(Serialize)]
+struct ClaimRow<'a> {
+    payer_claim_id: &'a str,
+    billing_npi: &'a str,
+    claim_id: &'a str,
+    frequency: &'a str,
+    status: &'static str,
+    live: i64,
+    rule_set: &'a str,
+    batch_id: Option<&'a str>,
+    batch_seq: Option<i64>,
+    received_at: &'a str,
+    replaces: Option<&'a str>,
+    submitted_by: Option<&'a str>,
+    submitted_from: Option<&'a str>,
+    content_key: Option<String>,
+    service_from: Option<String>,
+    service_to: Option<String>,
+    body: Body,
+}
+
+/// A claim record: bytes bound as a BLOB, base64 in JSON.
+struct Body(Vec<u8>);
+
+impl Serialize for Body {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use base64::Engine as _;
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(&self.0))
+    }
+}
+
+/// A line_decisions row as written.
+#[derive(Serialize)]
+struct LineRow<'a> {
+    payer_claim_id: &'a str,
+    seq: i64,
+    line: i64,
+    decision: &'static str,
+    rule_id: Option<&'a str>,
+    authorization_number: Option<&'a str>,
+    adjustments: String,
+    remarks: String,
+    amount_denied: String,
+}
+
+/// A consumption_ledger row as written.
+#[derive(Serialize)]
+struct LedgerRow<'a> {
+    payer_claim_id: &'a str,
+    line: i64,
+    authorization_number: &'a str,
+    units: String,
+    reversed_by: Option<&'a str>,
 }

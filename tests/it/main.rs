@@ -42,5 +42,6 @@ mod remit;
 mod render;
 mod roundtrip;
 mod search;
+mod scaling;
 mod service;
 mod x278;
