@@ -38,6 +38,7 @@ mod intake;
 mod network;
 mod openapi;
 mod payer;
+mod readjudicate;
 mod remit;
 mod render;
 mod roundtrip;
