@@ -6,8 +6,8 @@ use sqlx::{AnyConnection, Row};
 
 use std::collections::HashMap;
 
-use super::{insert_rows, stamp, Backend, Result, Store, StoreError};
 use super::readjudicate::Released;
+use super::{insert_rows, stamp, Backend, Result, Store, StoreError};
 use crate::authorizations::{AuthStatus, Authorization, AuthorizationRecord};
 
 pub(super) const AUTH_COLUMNS: &str =
@@ -283,7 +283,10 @@ impl AuthImport<'_> {
             }
         }
         for a in auths {
-            if let Some(r) = was_pending.get(&a.number).and_then(|o| released(o, a, "import")) {
+            if let Some(r) = was_pending
+                .get(&a.number)
+                .and_then(|o| released(o, a, "import"))
+            {
                 self.released.push(r);
             }
         }
@@ -344,7 +347,10 @@ impl AuthImport<'_> {
         released.reverse();
         released.retain(|r| seen.insert(r.number.clone()));
         released.reverse();
-        let readjudicated = self.store.readjudicate_pended(&mut self.w, &released).await?;
+        let readjudicated = self
+            .store
+            .readjudicate_pended(&mut self.w, &released)
+            .await?;
         self.w.tx.commit().await?;
         Ok(AuthImported {
             added: self.added,

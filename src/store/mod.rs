@@ -27,10 +27,10 @@ mod console;
 mod denials;
 mod exemptions;
 mod network;
-mod search;
 mod notify;
 mod readjudicate;
 mod record;
+mod search;
 mod submit;
 
 use std::fmt::Write as _;
@@ -52,12 +52,12 @@ pub use console::ConsoleSession;
 pub use denials::Denial;
 pub use exemptions::{ExemptionsAdded, StoredExemption, SOURCE_GOLDCARD, SOURCE_IMPORT};
 pub use network::NetworkImported;
+pub use notify::{Change, Listener};
+pub use readjudicate::HistoryEntry;
 pub use search::{
     decode_cursor, BadCursor, ClaimPage, ClaimSearch, LedgerEntry, SearchError, SearchParams,
     STATUSES,
 };
-pub use notify::{Change, Listener};
-pub use readjudicate::HistoryEntry;
 pub use submit::{SubmitOptions, Submitted};
 
 static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -519,7 +519,10 @@ impl Store {
         .bind(claim_id)
         .fetch_all(&self.pool)
         .await?;
-        let mut claims = rows.iter().map(claim_from_row).collect::<Result<Vec<_>>>()?;
+        let mut claims = rows
+            .iter()
+            .map(claim_from_row)
+            .collect::<Result<Vec<_>>>()?;
         for c in &mut claims {
             c.history = self.claim_history(&c.payer_claim_id).await?;
         }

@@ -152,7 +152,16 @@ impl Store {
                 continue; // decided the same: nothing changed
             }
             let because = because(earlier, released);
-            write_change(&mut w.tx, p, new, &new_json, &because, rules.version(), &now).await?;
+            write_change(
+                &mut w.tx,
+                p,
+                new,
+                &new_json,
+                &because,
+                rules.version(),
+                &now,
+            )
+            .await?;
         }
         tracing::info!(
             claims = pended.len(),

@@ -42,7 +42,7 @@ mod readjudicate;
 mod remit;
 mod render;
 mod roundtrip;
-mod search;
 mod scaling;
+mod search;
 mod service;
 mod x278;

@@ -82,7 +82,10 @@ fn assert_decided_again(s: &Server, id: &str, number: &str) -> Value {
     assert_eq!(h[0]["decided_at"], c["received_at"]);
     assert_eq!(h[0]["replaced_at"], c["changed_at"]);
     let why = h[0]["replaced_because"].as_str().unwrap();
-    assert!(why.contains(number) && why.contains("pending → approved"), "{why}");
+    assert!(
+        why.contains(number) && why.contains("pending → approved"),
+        "{why}"
+    );
     assert_eq!(c["changed_because"], h[0]["replaced_because"]);
     assert!(!why.contains("M1"), "no member id in a reason: {why}");
     c
@@ -224,9 +227,12 @@ fn changed_since_lists_the_claims_decided_again_own_only(b: Backend) {
     assert!(list(&format!("changed_since={before}")).is_empty());
     let csv = format!("{CSV_HEAD}PEND-S,M1,{BILLING},70551,10,0,2026-01-01,2026-12-31,approved\n");
     assert_eq!(import_csv(&s, &csv)["readjudicated"], 1);
-    assert_eq!(list(&format!("changed_since={before}")), [id.clone()]);
+    assert_eq!(list(&format!("changed_since={before}")), [id.as_str()]);
     // An offset is an instant: the same moment an hour east.
-    assert_eq!(list("changed_since=2000-01-01T01:00:00%2B01:00"), [id.clone()]);
+    assert_eq!(
+        list("changed_since=2000-01-01T01:00:00%2B01:00"),
+        [id.as_str()]
+    );
     assert!(list("changed_since=2999-01-01T00:00:00Z").is_empty());
     let r = get(&s, "/v1/claims?changed_since=yesterday");
     assert_eq!(r.status, 400, "{}", r.body);
@@ -244,5 +250,9 @@ fn changed_since_lists_the_claims_decided_again_own_only(b: Backend) {
         None,
     );
     assert_eq!(r.status, 200, "{}", r.body);
-    assert!(r.json()["claims"].as_array().unwrap().is_empty(), "{}", r.body);
+    assert!(
+        r.json()["claims"].as_array().unwrap().is_empty(),
+        "{}",
+        r.body
+    );
 }
