@@ -256,3 +256,51 @@ fn changed_since_lists_the_claims_decided_again_own_only(b: Backend) {
         r.body
     );
 }
+
+/// Re-adjudication speed: N (default 10,000) claims pended on one
+/// authorization, released by one import. Run with
+/// `cargo test --release --test it readjudication_speed -- --ignored --nocapture`
+/// (`PRIORAUTH_READJ_N` for another N).
+#[test]
+#[ignore]
+fn readjudication_speed() {
+    use crate::service::block_on;
+    use priorauth::authorizations::import_csv;
+    use priorauth::rules::{RuleSet, RulesIndex, BUNDLED};
+    use priorauth::store::{Store, SubmitOptions};
+    let n: usize = std::env::var("PRIORAUTH_READJ_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    for b in [Backend::Sqlite, Backend::Postgres] {
+        let db = Db::fresh(b, "readj-speed");
+        let store = block_on(Store::open(&db.url, 4)).unwrap();
+        let set = RuleSet::bundled().unwrap();
+        block_on(store.activate_rules(&set.version, BUNDLED)).unwrap();
+        let rules = RulesIndex::new(set);
+        let row = |status: &str| {
+            format!("{CSV_HEAD}SPD,M1,{BILLING},70551,{n},0,2026-01-01,2026-12-31,{status}\n")
+        };
+        block_on(store.import_authorizations(&import_csv(row("pending").as_bytes()).unwrap()))
+            .unwrap();
+        let claims: Vec<_> = (0..n)
+            .map(|i| distinct(mri_claim(&format!("SPD-{i}"), "SPD", "1"), i))
+            .collect();
+        for chunk in claims.chunks(1000) {
+            block_on(store.submit(&rules, chunk, SubmitOptions::default(), &|_| String::new()))
+                .unwrap();
+        }
+        let approved = import_csv(row("approved").as_bytes()).unwrap();
+        let t = std::time::Instant::now();
+        let done = block_on(store.import_authorizations_counted(&approved)).unwrap();
+        let took = t.elapsed();
+        assert_eq!(done.readjudicated, n as u64);
+        let a = block_on(store.authorization("SPD")).unwrap().unwrap();
+        assert_eq!(a.units_used, rust_decimal::Decimal::from(n as u64));
+        println!(
+            "{b:?}: {n} pended claims decided again by one import in {:.2} s ({:.0} claims/s)",
+            took.as_secs_f64(),
+            n as f64 / took.as_secs_f64()
+        );
+    }
+}
