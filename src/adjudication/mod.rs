@@ -13,6 +13,7 @@ mod content;
 mod exempt;
 mod history;
 mod line;
+mod readjudicate;
 mod submission;
 mod units;
 

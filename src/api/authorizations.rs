@@ -191,9 +191,9 @@ pub(super) async fn patch_authorization(
     actor
         .audit(&state, "authorization.update", "authorization", &number)
         .await?;
-    let a = state
+    let (a, readjudicated) = state
         .store
-        .update_authorization(&number, |r| {
+        .update_authorization_counted(&number, |r| {
             if let Some(v) = p.member_id {
                 r.member_id = v;
             }
@@ -226,7 +226,12 @@ pub(super) async fn patch_authorization(
             }
         })
         .await?;
-    Ok(HttpResponse::Ok().json(authorization_json(&a)))
+    let mut answer = authorization_json(&a);
+    if let Some(m) = answer.as_object_mut() {
+        // Pended claims it released, decided again (issue 18).
+        m.insert("readjudicated".into(), json!(readjudicated));
+    }
+    Ok(HttpResponse::Ok().json(answer))
 }
 
 /// `POST /v1/authorizations/import`: a CSV (SPEC §2.3), all or nothing.
@@ -293,12 +298,17 @@ pub(super) async fn import_authorizations(
             &numbers.join(" "),
         )
         .await?;
-    let (added, replaced) = state.store.import_authorizations(&auths).await?;
+    let done = state.store.import_authorizations_counted(&auths).await?;
     if let Some(out) = &x278 {
-        return Ok(HttpResponse::Ok().json(x278_answer(out, added, replaced)));
+        let mut answer = x278_answer(out, done.added, done.replaced);
+        if let Some(m) = answer.as_object_mut() {
+            m.insert("readjudicated".into(), json!(done.readjudicated));
+        }
+        return Ok(HttpResponse::Ok().json(answer));
     }
     Ok(HttpResponse::Ok().json(json!({
-        "imported": auths.len(), "added": added, "replaced": replaced
+        "imported": auths.len(), "added": done.added, "replaced": done.replaced,
+        "readjudicated": done.readjudicated,
     })))
 }
 

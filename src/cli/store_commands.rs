@@ -140,10 +140,10 @@ fn import_csv_streamed(file: &std::path::Path, db: DatabaseArgs) -> Result<i32> 
         imported += batch.len() as u64;
     }
     rows.finish().with_context(what)?;
-    let (added, replaced) = s.run(import.commit())?;
+    let done = s.run(import.commit_counted())?;
     println!(
         "{}",
-        serde_json::json!({"imported": imported, "added": added, "replaced": replaced})
+        serde_json::json!({"imported": imported, "added": done.added, "replaced": done.replaced, "readjudicated": done.readjudicated})
     );
     Ok(EXIT_OK)
 }
@@ -158,8 +158,12 @@ fn import_x278(file: &std::path::Path, data: &[u8], db: DatabaseArgs) -> Result<
     }
     let s = StoreSession::open(&url(db)?)?;
     s.audit_import(&out.authorizations)?;
-    let (added, replaced) = s.run(s.store.import_authorizations(&out.authorizations))?;
-    println!("{}", x278_answer(&out, added, replaced));
+    let done = s.run(s.store.import_authorizations_counted(&out.authorizations))?;
+    let mut answer = x278_answer(&out, done.added, done.replaced);
+    if let Some(m) = answer.as_object_mut() {
+        m.insert("readjudicated".into(), done.readjudicated.into());
+    }
+    println!("{answer}");
     Ok(if out.rejected.is_empty() {
         EXIT_OK
     } else {
@@ -242,6 +246,17 @@ pub(super) fn explain(which: Which, format: super::ExplainFormat, db: DatabaseAr
             } else {
                 codes.join(", ")
             }
+        );
+    }
+    // Decided again when an authorization was (issue 18): when and why,
+    // and each earlier decision, oldest first.
+    if let (Some(at), Some(why)) = (&c.changed_at, &c.changed_because) {
+        println!("  {why} ({at})");
+    }
+    for h in &c.history {
+        println!(
+            "  earlier: {} under rule set {}, decided {}, replaced {}: {}",
+            h.status, h.rule_set, h.decided_at, h.replaced_at, h.replaced_because
         );
     }
     Ok(EXIT_OK)

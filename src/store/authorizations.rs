@@ -6,8 +6,9 @@ use sqlx::{AnyConnection, Row};
 
 use std::collections::HashMap;
 
+use super::readjudicate::Released;
 use super::{insert_rows, stamp, Backend, Result, Store, StoreError};
-use crate::authorizations::{Authorization, AuthorizationRecord};
+use crate::authorizations::{AuthStatus, Authorization, AuthorizationRecord};
 
 pub(super) const AUTH_COLUMNS: &str =
     "number, member_id, provider_npi, codes, units, units_used, start_date, end_date, status, patient_birth_date, unit_type";
@@ -66,11 +67,21 @@ impl Store {
     /// Imports authorizations all or nothing: new numbers are added, known
     /// ones are replaced, except that their units used never go down.
     pub async fn import_authorizations(&self, auths: &[Authorization]) -> Result<(u64, u64)> {
+        let done = self.import_authorizations_counted(auths).await?;
+        Ok((done.added, done.replaced))
+    }
+
+    /// [`Store::import_authorizations`], also counting the pended claims
+    /// decided again (issue 18).
+    pub async fn import_authorizations_counted(
+        &self,
+        auths: &[Authorization],
+    ) -> Result<AuthImported> {
         let mut import = self.begin_auth_import().await?;
         for chunk in auths.chunks(IMPORT_BATCH) {
             import.add(chunk).await?;
         }
-        import.commit().await
+        import.commit_counted().await
     }
 
     /// Starts an import that takes its rows a batch at a time (a file of
@@ -84,6 +95,7 @@ impl Store {
             at: stamp(),
             added: 0,
             replaced: 0,
+            released: Vec::new(),
         })
     }
     /// Changes an authorization under the row lock: `change` gets the
@@ -93,6 +105,16 @@ impl Store {
         number: &str,
         change: impl FnOnce(&mut AuthorizationRecord),
     ) -> Result<Authorization> {
+        Ok(self.update_authorization_counted(number, change).await?.0)
+    }
+
+    /// [`Store::update_authorization`], also deciding again the pended
+    /// claims it releases (issue 18): the new record and their number.
+    pub async fn update_authorization_counted(
+        &self,
+        number: &str,
+        change: impl FnOnce(&mut AuthorizationRecord),
+    ) -> Result<(Authorization, u64)> {
         let mut w = self.write().await?;
         let row = sqlx::query(&format!(
             "SELECT {AUTH_COLUMNS} FROM authorizations WHERE number = $1{}",
@@ -126,8 +148,22 @@ impl Store {
         .bind(new.unit_type.as_str())
         .execute(&mut *w.tx)
         .await?;
+        let released: Vec<Released> = released(&old, &new, "PATCH").into_iter().collect();
+        let readjudicated = self.readjudicate_pended(&mut w, &released).await?;
+        // The claims decided again may have consumed from it.
+        let new = if readjudicated > 0 {
+            let row = sqlx::query(&format!(
+                "SELECT {AUTH_COLUMNS} FROM authorizations WHERE number = $1"
+            ))
+            .bind(number)
+            .fetch_one(&mut *w.tx)
+            .await?;
+            auth_from_row(&row)?
+        } else {
+            new
+        };
         w.tx.commit().await?;
-        Ok(new)
+        Ok((new, readjudicated))
     }
 
     /// Authorizations matching every filter given, by number (`auths
@@ -177,6 +213,53 @@ pub struct AuthImport<'s> {
     at: String,
     added: u64,
     replaced: u64,
+    /// Pending authorizations the import changed (issue 18).
+    released: Vec<super::readjudicate::Released>,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AuthImported {
+    /// New numbers.
+    pub added: u64,
+    /// Numbers on file replaced.
+    pub replaced: u64,
+    /// Live claims pended on a changed pending authorization, decided
+    /// again.
+    pub readjudicated: u64,
+}
+
+/// The change of a pending authorization that decides its pended claims
+/// again: its status, or its terms while pending; in words.
+fn released(old: &Authorization, new: &Authorization, by: &str) -> Option<Released> {
+    if old.status != AuthStatus::Pending {
+        return None;
+    }
+    let mut what = Vec::new();
+    if new.status != old.status {
+        what.push(format!("status pending → {}", new.status.as_str()));
+    }
+    if (new.start_date, new.end_date) != (old.start_date, old.end_date) {
+        what.push(format!(
+            "dates {}..{} → {}..{}",
+            old.start_date, old.end_date, new.start_date, new.end_date
+        ));
+    }
+    if new.units != old.units {
+        let u = |x: Option<rust_decimal::Decimal>| x.map_or("unlimited".into(), |d| d.to_string());
+        what.push(format!("units {} → {}", u(old.units), u(new.units)));
+    }
+    if new.codes_text() != old.codes_text() {
+        what.push("codes changed".into());
+    }
+    // Member and provider ids are not named: a member id is PHI.
+    if new.member_id != old.member_id || new.provider_npi != old.provider_npi {
+        what.push("member or provider changed".into());
+    }
+    (!what.is_empty()).then(|| Released {
+        number: new.number.clone(),
+        what: format!("authorization {} ({by}): {}", new.number, what.join(", ")),
+    })
 }
 
 impl AuthImport<'_> {
@@ -186,18 +269,26 @@ impl AuthImport<'_> {
     pub async fn add(&mut self, auths: &[Authorization]) -> Result<()> {
         let store = self.store;
         let mut known: HashMap<String, rust_decimal::Decimal> = HashMap::new();
+        let mut was_pending: HashMap<String, Authorization> = HashMap::new();
         let numbers: Vec<&str> = auths.iter().map(|a| a.number.as_str()).collect();
-        let head = "SELECT number, units_used FROM authorizations WHERE number";
+        let head = format!("SELECT {AUTH_COLUMNS} FROM authorizations WHERE number");
         for row in store
-            .fetch_in(&mut self.w.tx, head, &[], &numbers, store.for_update())
+            .fetch_in(&mut self.w.tx, &head, &[], &numbers, store.for_update())
             .await?
         {
-            let number: String = row.try_get("number")?;
-            let used: String = row.try_get("units_used")?;
-            let used = used.parse().map_err(|e| {
-                StoreError::Corrupt(format!("authorization {number} units used: {e}"))
-            })?;
-            known.insert(number, used);
+            let old = auth_from_row(&row)?;
+            known.insert(old.number.clone(), old.units_used);
+            if old.status == AuthStatus::Pending {
+                was_pending.insert(old.number.clone(), old);
+            }
+        }
+        for a in auths {
+            if let Some(r) = was_pending
+                .get(&a.number)
+                .and_then(|o| released(o, a, "import"))
+            {
+                self.released.push(r);
+            }
         }
         let mut raised: Vec<Authorization> = Vec::new();
         for a in auths {
@@ -243,8 +334,29 @@ impl AuthImport<'_> {
 
     /// Commits the import: (added, replaced).
     pub async fn commit(self) -> Result<(u64, u64)> {
+        let done = self.commit_counted().await?;
+        Ok((done.added, done.replaced))
+    }
+
+    /// Commits the import, having decided again the pended claims of the
+    /// pending authorizations it changed, in the same transaction.
+    pub async fn commit_counted(mut self) -> Result<AuthImported> {
+        // A number given twice in one file: the last row is in force.
+        let mut seen = std::collections::HashSet::new();
+        let mut released = std::mem::take(&mut self.released);
+        released.reverse();
+        released.retain(|r| seen.insert(r.number.clone()));
+        released.reverse();
+        let readjudicated = self
+            .store
+            .readjudicate_pended(&mut self.w, &released)
+            .await?;
         self.w.tx.commit().await?;
-        Ok((self.added, self.replaced))
+        Ok(AuthImported {
+            added: self.added,
+            replaced: self.replaced,
+            readjudicated,
+        })
     }
 }
 

@@ -29,6 +29,7 @@ mod exemptions;
 mod lean;
 mod network;
 mod notify;
+mod readjudicate;
 mod record;
 mod search;
 mod submit;
@@ -45,7 +46,7 @@ use tokio::sync::{Mutex, MutexGuard};
 use crate::authorizations::FieldProblem;
 
 pub use access::{AuditEntry, ClientRecord, CodeRecord, SigningKeyRecord, UserRecord};
-pub use authorizations::{AuthFilter, AuthImport, IMPORT_BATCH};
+pub use authorizations::{AuthFilter, AuthImport, AuthImported, IMPORT_BATCH};
 pub use batch_work::ChunkDone;
 pub use batches::{Batch, BatchState};
 pub use console::ConsoleSession;
@@ -53,6 +54,7 @@ pub use denials::Denial;
 pub use exemptions::{ExemptionsAdded, StoredExemption, SOURCE_GOLDCARD, SOURCE_IMPORT};
 pub use network::NetworkImported;
 pub use notify::{Change, Listener};
+pub use readjudicate::HistoryEntry;
 pub use search::{
     decode_cursor, BadCursor, ClaimPage, ClaimSearch, LedgerEntry, SearchError, SearchParams,
     STATUSES,
@@ -190,6 +192,14 @@ pub struct StoredClaim {
     /// The decision, as SPEC §4 shows a claim (stored JSON, fields in
     /// the order the core writes them).
     pub decision: Box<serde_json::value::RawValue>,
+    /// When the decision in force replaced an earlier one (issue 18:
+    /// decided again when an authorization was), if it did.
+    pub changed_at: Option<String>,
+    /// Why it was decided again.
+    pub changed_because: Option<String>,
+    /// The decisions it had before, oldest first (read with one claim,
+    /// empty in search pages).
+    pub history: Vec<HistoryEntry>,
 }
 
 /// A database URL fit for a message: any password replaced by `***`.
@@ -280,6 +290,9 @@ fn claim_from_row(row: &AnyRow) -> Result<StoredClaim> {
         received_at: row.try_get("received_at")?,
         decision: serde_json::value::RawValue::from_string(decision)
             .map_err(|e| StoreError::Corrupt(format!("claim decision: {e}")))?,
+        changed_at: row.try_get("changed_at")?,
+        changed_because: row.try_get("changed_because")?,
+        history: Vec::new(),
     })
 }
 
@@ -520,7 +533,11 @@ impl Store {
             .bind(payer_claim_id)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(claim_from_row).transpose()
+        let Some(mut c) = row.as_ref().map(claim_from_row).transpose()? else {
+            return Ok(None);
+        };
+        c.history = self.claim_history(&c.payer_claim_id).await?;
+        Ok(Some(c))
     }
 
     /// Every stored claim with this billing NPI and CLM01, oldest first.
@@ -536,7 +553,14 @@ impl Store {
         .bind(claim_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(claim_from_row).collect()
+        let mut claims = rows
+            .iter()
+            .map(claim_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        for c in &mut claims {
+            c.history = self.claim_history(&c.payer_claim_id).await?;
+        }
+        Ok(claims)
     }
 
     /// The answer stored under an idempotency key: (request hash, response).

@@ -136,6 +136,16 @@ pub(super) fn facts(record: &[u8]) -> Result<Option<Claim>> {
     }
 }
 
+/// The decision JSON and the facts of a record, decompressed once.
+pub(super) fn decision_and_facts(record: &[u8]) -> Result<(String, Option<Claim>)> {
+    let plain = plain(record)?;
+    let (json, facts) = split(&plain);
+    let facts = facts
+        .map(|f| serde_json::from_slice(f).map_err(corrupt))
+        .transpose()?;
+    Ok((String::from_utf8(json.to_vec()).map_err(corrupt)?, facts))
+}
+
 /// A batch chunk's claims (`batch_chunks.data`): their JSON, one a line,
 /// compressed the same way (the facts part of the dictionary fits them).
 pub(super) fn encode_claims(claims: &[Claim]) -> Result<Vec<u8>> {

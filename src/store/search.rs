@@ -37,6 +37,9 @@ pub struct ClaimSearch {
     pub received_to: Option<NaiveDate>,
     /// Only claims billed under these NPIs (a billing system's own).
     pub npis: Option<Vec<String>>,
+    /// Only claims whose decision changed at or after this instant (UTC;
+    /// decided again when an authorization was, issue 18).
+    pub changed_since: Option<chrono::NaiveDateTime>,
 }
 
 /// A page of claims and the cursor of the next one.
@@ -125,6 +128,9 @@ pub struct SearchParams {
     /// YYYY-MM-DD.
     #[serde(default)]
     pub received_to: Option<String>,
+    /// RFC 3339 instant: claims whose decision changed since.
+    #[serde(default)]
+    pub changed_since: Option<String>,
     /// Page size (1 to 500, default 50).
     #[serde(default)]
     pub limit: Option<String>,
@@ -216,6 +222,17 @@ impl SearchParams {
             received_from: date("received_from", g(&self.received_from))?,
             received_to: date("received_to", g(&self.received_to))?,
             npis: None,
+            changed_since: g(&self.changed_since)
+                .map(|t| {
+                    chrono::DateTime::parse_from_rfc3339(t)
+                        .map(|d| d.naive_utc())
+                        .map_err(|_| {
+                            SearchError(format!(
+                                "changed_since={t}: give an RFC 3339 instant (2026-01-31T12:00:00Z)"
+                            ))
+                        })
+                })
+                .transpose()?,
         };
         Ok((filter, limit, after))
     }
@@ -273,6 +290,15 @@ impl ClaimSearch {
             // received_at is `YYYY-MM-DDTHH:…Z`: before the next day.
             let next = d.succ_opt().unwrap_or(d);
             push(&mut conds, "c.received_at < #", next.to_string());
+        }
+        if let Some(t) = self.changed_since {
+            // changed_at is stamped `YYYY-MM-DDTHH:MM:SS.mmmZ`: text order
+            // is time order.
+            push(
+                &mut conds,
+                "c.changed_at >= #",
+                t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+            );
         }
         if let Some(npis) = &self.npis {
             if npis.is_empty() {

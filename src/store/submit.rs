@@ -40,11 +40,11 @@ pub enum Submitted {
 }
 
 /// Everything a submission reads before adjudicating.
-struct Loaded {
-    book: AuthBook,
+pub(super) struct Loaded {
+    pub(super) book: AuthBook,
     /// Units used as read, per authorization number: the compare-and-set
     /// base of the write.
-    units_used: HashMap<String, Decimal>,
+    pub(super) units_used: HashMap<String, Decimal>,
     history: MemoryHistory,
     /// Decisions of the stored claims that answer for the keys, as JSON:
     /// what a replacement or void takes back (for the 835's reversal).
@@ -214,7 +214,12 @@ impl Store {
     /// With `lock`, the authorizations that may be consumed are locked
     /// (PostgreSQL: `FOR UPDATE`, in number order, so two submissions
     /// lock in the same order and cannot deadlock on them).
-    async fn load(&self, conn: &mut AnyConnection, claims: &[Claim], lock: bool) -> Result<Loaded> {
+    pub(super) async fn load(
+        &self,
+        conn: &mut AnyConnection,
+        claims: &[Claim],
+        lock: bool,
+    ) -> Result<Loaded> {
         let mut history = MemoryHistory::default();
 
         // REF*F8 payer claim ids of replacements and voids → their keys.
@@ -409,7 +414,7 @@ impl Store {
 
 /// PostgreSQL: one transaction at a time per claim key (billing NPI +
 /// CLM01), so two instances cannot both take the same original as new.
-async fn lock_claim_keys(conn: &mut AnyConnection, claims: &[Claim]) -> Result<()> {
+pub(super) async fn lock_claim_keys(conn: &mut AnyConnection, claims: &[Claim]) -> Result<()> {
     // And per content (SPEC §3.3), so two instances cannot both take the
     // same services under different CLM01s as new.
     let mut keys: Vec<String> = claims
@@ -718,7 +723,7 @@ fn service_span(c: &Claim) -> Option<(chrono::NaiveDate, chrono::NaiveDate)> {
 /// number or an exemption touched: the lines `line_decisions` keeps (what
 /// searches by CARC, rule and authorization find; migration 0022). The
 /// others, most lines of most claims, are in the claim's record only.
-fn searchable(l: &LineDecision) -> bool {
+pub(super) fn searchable(l: &LineDecision) -> bool {
     l.rule.is_some()
         || l.authorization.is_some()
         || l.exemption.is_some()

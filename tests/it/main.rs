@@ -40,6 +40,7 @@ mod network;
 mod openapi;
 mod payer;
 mod pgcluster;
+mod readjudicate;
 mod remit;
 mod render;
 mod roundtrip;

@@ -941,7 +941,10 @@ fn authorizations_api(b: Backend) {
         &[("Content-Type", "text/csv")],
         Some(ok.as_bytes()),
     );
-    assert_eq!(r.json(), json!({"imported": 2, "added": 2, "replaced": 0}));
+    assert_eq!(
+        r.json(),
+        json!({"imported": 2, "added": 2, "replaced": 0, "readjudicated": 0})
+    );
     // Consume a unit of C1, then import the same file again: units used
     // never go down by an import (the file says 0).
     let r = post_837(
@@ -957,7 +960,10 @@ fn authorizations_api(b: Backend) {
         &[("Content-Type", "text/csv")],
         Some(ok.as_bytes()),
     );
-    assert_eq!(r.json(), json!({"imported": 2, "added": 0, "replaced": 2}));
+    assert_eq!(
+        r.json(),
+        json!({"imported": 2, "added": 0, "replaced": 2, "readjudicated": 0})
+    );
     assert_eq!(units_used(&s, "C1"), "1");
 }
 

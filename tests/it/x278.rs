@@ -319,7 +319,7 @@ fn auths_list_filters_and_its_csv_reimports(b: Backend) {
     let out = priorauth(&["import", "auths", c.to_str().unwrap(), "--database", &other]);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        r#"{"added":5,"imported":5,"replaced":0}"#
+        r#"{"added":5,"imported":5,"readjudicated":0,"replaced":0}"#
     );
     let again = priorauth(&["auths", "list", "--format", "csv", "--database", &other]);
     assert_eq!(String::from_utf8(again.stdout).unwrap(), csv);
