@@ -27,7 +27,10 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 
-pub use admin::disable_user_now;
+pub use admin::{
+    add_client_now, add_user_now, audit_time, disable_client_now, disable_user_now,
+    reset_password_now, rotate_key_now,
+};
 pub use batches::{accept as accept_batch, results_for as batch_results};
 pub use error::{ApiError, ApiResult};
 pub use guard::{verify_token, Access, Actor};

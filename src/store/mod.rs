@@ -40,7 +40,7 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use crate::authorizations::FieldProblem;
 
-pub use access::{AuditEntry, ClientRecord, CodeRecord, SigningKeyRecord, UserRecord};
+pub use access::{AuditEntry, AuditFilter, ClientRecord, CodeRecord, SigningKeyRecord, UserRecord};
 pub use authorizations::AuthFilter;
 pub use batches::{Batch, BatchState};
 pub use console::ConsoleSession;
