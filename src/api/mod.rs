@@ -11,6 +11,7 @@ mod admin;
 mod authorizations;
 mod batches;
 mod body;
+mod claim_answers;
 mod claims;
 mod error;
 mod exemptions;
@@ -32,6 +33,7 @@ pub use admin::{
     reset_password_now, rotate_key_now,
 };
 pub use batches::{accept as accept_batch, results_for as batch_results};
+pub use claim_answers::{claim_x12, has_277ca, has_835, readable_claim, stored_decision};
 pub use error::{ApiError, ApiResult};
 pub use guard::{verify_token, Access, Actor};
 pub use oauth::redeem_in_process;

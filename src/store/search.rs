@@ -335,6 +335,19 @@ impl Store {
         Ok(ClaimPage { claims, next })
     }
 
+    /// The batch a claim came in and its place there (1 = the batch's
+    /// first claim of an accepted set); `None` for a claim sent alone.
+    pub async fn claim_place(&self, payer_claim_id: &str) -> Result<Option<(String, i64)>> {
+        let row = sqlx::query(
+            "SELECT batch_id, batch_seq FROM claims WHERE payer_claim_id = $1 AND batch_id IS NOT NULL AND batch_seq IS NOT NULL",
+        )
+        .bind(payer_claim_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((r.try_get("batch_id")?, r.try_get("batch_seq")?)))
+            .transpose()
+    }
+
     /// What claims took from an authorization, in the order they took it.
     pub async fn ledger(&self, authorization_number: &str) -> Result<Vec<LedgerEntry>> {
         let rows = sqlx::query(

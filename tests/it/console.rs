@@ -194,6 +194,21 @@ impl Browser<'_> {
             .unwrap()
     }
 
+    /// Fetches the link `css` points at with the page's session:
+    /// "STATUS DISPOSITION BODY".
+    async fn fetch(&self, css: &str) -> String {
+        let css = serde_json::to_string(css).unwrap();
+        let script = format!(
+            "var a = document.querySelector({css}); if (!a) return 'no link ' + {css}; \
+             return fetch(a.href).then(r => r.text().then(t => r.status + ' ' + r.headers.get('content-disposition') + ' ' + t));"
+        );
+        self.js(&script)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
     async fn js(&self, script: &str) -> Value {
         self.c.execute(script, vec![]).await.unwrap()
     }
@@ -372,6 +387,16 @@ fn staff_do_their_jobs_in_the_browser(b: Backend) {
         );
         assert!(t.contains("5.1.2-MRI"), "{t}");
         assert!(t.contains("NOPE"), "the reason names the number sent: {t}");
+        // A number not on file is shown, not linked.
+        assert!(t.contains("NOPE (not on file)"), "{t}");
+        assert!(w.c.find(Locator::LinkText("NOPE")).await.is_err());
+        // Downloads: the 835 of a claim denied in full, as the API
+        // writes it (fetched with the page's session); sent alone, the
+        // claim has no 277CA to download.
+        let x835 = w.fetch("#downloads a[href$='/835.x12']").await;
+        assert!(x835.starts_with("200 attachment"), "{x835}");
+        assert!(x835.contains("CLP*CON-DENIED*4*"), "{x835}");
+        assert!(t.contains("No 277CA to download"), "{t}");
         w.shot("03-claim").await;
         w.tab_reaches_every_control().await;
 
@@ -493,6 +518,12 @@ fn staff_do_their_jobs_in_the_browser(b: Backend) {
             "{t}"
         );
         w.shot("11-batch-done").await;
+        // A claim of the batch: its 277CA, from the batch's file.
+        w.go("/console/claims?claim_id=PCN-0001").await;
+        w.click("table a[href^='/console/claims/']").await;
+        let x277 = w.fetch("#downloads a[href$='/277ca.x12']").await;
+        assert!(x277.starts_with("200 attachment"), "{x277}");
+        assert!(x277.contains("TRN*2*PCN-0001~"), "{x277}");
 
         // The codes page, looked at and saved.
         w.go("/console/codes").await;

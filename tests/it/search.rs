@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use crate::adjudication::{claim, line, BILLING};
+use crate::helpers::pyx12_errors;
 use crate::render::render;
 use crate::service::{
     add_auth, add_client, client_token, distinct, get, mri_claim, post_837, send, Backend, Db,
@@ -12,7 +13,8 @@ use crate::service::{
 
 both!(
     claims_search_filters_and_pages,
-    ledger_names_the_claims_that_consumed
+    ledger_names_the_claims_that_consumed,
+    a_stored_claim_answers_its_277ca_and_835
 );
 
 fn ids(r: &Value) -> Vec<String> {
@@ -186,4 +188,88 @@ fn ledger_names_the_claims_that_consumed(b: Backend) {
     assert_eq!(e["units"], "2");
     assert!(e["reversed_by"].is_null());
     assert_eq!(get(&s, "/v1/authorizations/NOPE/ledger").status, 404);
+}
+
+/// `GET /v1/claims/{id}?format=277ca|835`: a stored claim's answers
+/// written again, valid X12 (pyx12); an 835 only for a claim denied in
+/// full; a 277CA only where the claim's 837 is at hand (a batch's file).
+fn a_stored_claim_answers_its_277ca_and_835(b: Backend) {
+    let db = Db::fresh(b, "claimx12");
+    let s = Server::start(&db, &[]);
+    add_auth(&s, "AUTH-OK", "70551", Some("1"));
+    // Sent alone: a denied and an approved claim.
+    let mut alone = Vec::new();
+    for c in [
+        mri_claim("X12-DENIED", "NOPE", "1"),
+        distinct(mri_claim("X12-OK", "AUTH-OK", "1"), 1),
+    ] {
+        let r = post_837(&s, "/v1/claims", &render(&[c]), &[]);
+        assert_eq!(r.status, 200, "{}", r.body);
+        alone.push(
+            r.json()["claims"][0]["payer_claim_id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let (denied, approved) = (&alone[0], &alone[1]);
+    let r = get(&s, &format!("/v1/claims/{denied}?format=835"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("content-type"), Some("application/edi-x12"));
+    assert!(r.body.contains("CLP*X12-DENIED*4*"), "{}", r.body);
+    assert!(r.body.contains("CAS*CO*197*"), "{}", r.body);
+    if let Some(errors) = pyx12_errors(&r.body, "stored-835") {
+        panic!("pyx12 finds the 835 invalid: {errors}\n{}", r.body);
+    }
+    let r = get(&s, &format!("/v1/claims/{approved}?format=835"));
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert!(r.body.contains("not denied in full"), "{}", r.body);
+    let r = get(&s, &format!("/v1/claims/{denied}?format=277ca"));
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert!(r.body.contains("not sent in a batch"), "{}", r.body);
+    assert_eq!(
+        get(&s, &format!("/v1/claims/{denied}?format=999")).status,
+        400
+    );
+    assert_eq!(get(&s, "/v1/claims/nope?format=277ca").status, 404);
+    assert_eq!(
+        get(&s, &format!("/v1/claims/{denied}")).json()["claim_id"],
+        "X12-DENIED"
+    );
+
+    // In a batch: the second claim of the file, its 277CA from the file.
+    let r = post_837(
+        &s,
+        "/v1/batches",
+        &crate::service::batch_file("BX", 3, "NOPE"),
+        &[],
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let batch = r.json()["id"].as_str().unwrap().to_string();
+    crate::service::wait_for("the batch", std::time::Duration::from_secs(120), || {
+        get(&s, &format!("/v1/batches/{batch}")).json()["state"] == "done"
+    });
+    let found = search(&s, "claim_id=BX-000001");
+    let id = found["claims"][0]["payer_claim_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = get(&s, &format!("/v1/claims/{id}?format=277ca"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body.contains("TRN*2*BX-000001~\nSTC*A2:20*"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains(&format!("REF*1K*{id}~")), "{}", r.body);
+    assert!(r.body.contains("QTY*90*1~"), "one claim: {}", r.body);
+    if let Some(errors) = pyx12_errors(&r.body, "stored-277ca") {
+        panic!("pyx12 finds the 277CA invalid: {errors}\n{}", r.body);
+    }
+    let r = get(&s, &format!("/v1/claims/{id}?format=835"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("CLP*BX-000001*4*"), "{}", r.body);
+    if let Some(errors) = pyx12_errors(&r.body, "stored-835-batch") {
+        panic!("pyx12 finds the 835 invalid: {errors}\n{}", r.body);
+    }
 }
