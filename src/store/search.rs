@@ -240,18 +240,11 @@ impl ClaimSearch {
                 push(&mut conds, &format!("c.{column} = #"), v.clone());
             }
         }
+        // By CARC the claims are read from line_carcs (migration 0026),
+        // newest first: its key orders them, `k` its alias.
+        let t = if self.carc.is_some() { "k" } else { "c" };
         if let Some(carc) = &self.carc {
-            // adjustments is "CO-197 OA-18": match a whole group-code pair.
-            let pattern = if carc.contains('-') {
-                format!("% {carc} %")
-            } else {
-                format!("%-{carc} %")
-            };
-            push(
-                &mut conds,
-                "EXISTS (SELECT 1 FROM line_decisions l WHERE l.payer_claim_id = c.payer_claim_id AND (' ' || l.adjustments || ' ') LIKE #)",
-                pattern,
-            );
+            push(&mut conds, "k.carc = #", carc.clone());
         }
         if let Some(rule) = &self.rule {
             push(
@@ -267,12 +260,16 @@ impl ClaimSearch {
             push(&mut conds, "c.service_from <= #", d.to_string());
         }
         if let Some(d) = self.received_from {
-            push(&mut conds, "c.received_at >= #", d.to_string());
+            push(&mut conds, &format!("{t}.received_at >= #"), d.to_string());
         }
         if let Some(d) = self.received_to {
             // received_at is `YYYY-MM-DDTHH:…Z`: before the next day.
             let next = d.succ_opt().unwrap_or(d);
-            push(&mut conds, "c.received_at < #", next.to_string());
+            push(
+                &mut conds,
+                &format!("{t}.received_at < #"),
+                next.to_string(),
+            );
         }
         if let Some(npis) = &self.npis {
             if npis.is_empty() {
@@ -292,7 +289,7 @@ impl ClaimSearch {
             binds.push(id.clone());
             let b = binds.len();
             conds.push(format!(
-                "(c.received_at < ${a} OR (c.received_at = ${a} AND c.payer_claim_id < ${b}))"
+                "({t}.received_at < ${a} OR ({t}.received_at = ${a} AND {t}.payer_claim_id < ${b}))"
             ));
         }
         (conds, binds)
@@ -309,8 +306,16 @@ impl Store {
         limit: u32,
     ) -> Result<ClaimPage> {
         let (conds, binds) = filter.conditions(after);
+        let (from, t) = if filter.carc.is_some() {
+            (
+                "line_carcs k JOIN claims c ON c.payer_claim_id = k.payer_claim_id",
+                "k",
+            )
+        } else {
+            ("claims c", "c")
+        };
         let sql = format!(
-            "SELECT c.* FROM claims c{}{} ORDER BY c.received_at DESC, c.payer_claim_id DESC LIMIT {}",
+            "SELECT c.* FROM {from}{}{} ORDER BY {t}.received_at DESC, {t}.payer_claim_id DESC LIMIT {}",
             if conds.is_empty() { "" } else { " WHERE " },
             conds.join(" AND "),
             u64::from(limit) + 1

@@ -14,7 +14,8 @@ use crate::service::{
 both!(
     claims_search_filters_and_pages,
     ledger_names_the_claims_that_consumed,
-    a_stored_claim_answers_its_277ca_and_835
+    a_stored_claim_answers_its_277ca_and_835,
+    carc_search_finds_each_claim_once_newest_first
 );
 
 fn ids(r: &Value) -> Vec<String> {
@@ -272,4 +273,72 @@ fn a_stored_claim_answers_its_277ca_and_835(b: Backend) {
     if let Some(errors) = pyx12_errors(&r.body, "stored-835-batch") {
         panic!("pyx12 finds the 835 invalid: {errors}\n{}", r.body);
     }
+}
+
+/// The CARC filter reads line_carcs (migration 0026, filled by a trigger
+/// on line_decisions): a claim with two lines adjusted alike is found
+/// once, a line with two codes under either, by code alone or with its
+/// group, newest first, a page at a time.
+fn carc_search_finds_each_claim_once_newest_first(b: Backend) {
+    let db = Db::fresh(b, "carcidx");
+    let s = Server::start(&db, &[]);
+    add_auth(&s, "ONE-UNIT", "70551", Some("1"));
+    let two_denied = claim(
+        "CARC-TWO-LINES",
+        &[],
+        vec![
+            line(1, "70551", "1", "900.00", "2026-03-04"),
+            line(2, "70552", "1", "950.00", "2026-03-04"),
+        ],
+    );
+    let sent = [
+        mri_claim("CARC-197-A", "NOPE", "1"),
+        two_denied,
+        // Two units on an authorization with one left: CO-198.
+        distinct(mri_claim("CARC-198", "ONE-UNIT", "2"), 3),
+        distinct(mri_claim("CARC-197-B", "NOPE", "1"), 4),
+        claim(
+            "CARC-NONE",
+            &[],
+            vec![line(1, "99213", "1", "80.00", "2026-03-04")],
+        ),
+    ];
+    for c in sent {
+        let r = post_837(&s, "/v1/claims", &render(&[c]), &[]);
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let newest_first = ["CARC-197-B", "CARC-TWO-LINES", "CARC-197-A"];
+    for q in ["carc=197", "carc=CO-197", "carc=co-197&limit=500"] {
+        assert_eq!(ids(&search(&s, q)), newest_first, "{q}");
+    }
+    assert_eq!(ids(&search(&s, "carc=198")), ["CARC-198"]);
+    assert_eq!(ids(&search(&s, "carc=CO-198&status=partial")), ["CARC-198"]);
+    assert!(ids(&search(&s, "carc=OA-197")).is_empty());
+    assert!(ids(&search(&s, "carc=18")).is_empty());
+    // Other filters still apply, on the claim.
+    assert_eq!(
+        ids(&search(&s, "carc=197&claim_id=CARC-TWO-LINES")),
+        ["CARC-TWO-LINES"]
+    );
+    assert_eq!(
+        ids(&search(
+            &s,
+            &format!("carc=197&billing_npi={BILLING}&received_from=2000-01-01")
+        )),
+        newest_first
+    );
+    assert!(ids(&search(&s, "carc=197&received_to=2000-01-01")).is_empty());
+    // One claim a page: each once, in order.
+    let mut seen = Vec::new();
+    let mut q = "carc=197&limit=1".to_string();
+    loop {
+        let page = search(&s, &q);
+        seen.extend(ids(&page));
+        match page["next"].as_str() {
+            Some(next) => q = format!("carc=197&limit=1&after={next}"),
+            None => break,
+        }
+        assert!(seen.len() <= 3, "{seen:?}");
+    }
+    assert_eq!(seen, newest_first);
 }
