@@ -41,3 +41,7 @@ CROSS JOIN LATERAL unnest(string_to_array(n.adjustments, ' ')) AS a(adj)
 CROSS JOIN LATERAL (VALUES (a.adj), (split_part(a.adj, '-', 2))) AS x(code)
 WHERE n.adjustments <> '' AND x.code <> ''
 ON CONFLICT DO NOTHING;
+
+-- Claims by service dates: the range's lower side (service_to >= day)
+-- has an index of its own (claims_service serves service_from <= day).
+CREATE INDEX claims_service_to ON claims (service_to);

@@ -40,3 +40,7 @@ FROM line_decisions l
 JOIN claims c ON c.payer_claim_id = l.payer_claim_id,
 json_each('["' || replace(l.adjustments, ' ', '","') || '"]') j
 WHERE l.adjustments <> '';
+
+-- Claims by service dates: the range's lower side (service_to >= day)
+-- has an index of its own (claims_service serves service_from <= day).
+CREATE INDEX claims_service_to ON claims (service_to);

@@ -351,10 +351,13 @@ pub(super) async fn search(
         .await?;
     // The patient control number stays out of the record; the payer
     // claim ids found say what was read.
-    for c in &page.claims {
-        actor
-            .audit(&state, "claim.read", "claim", &c.payer_claim_id)
-            .await?;
-    }
+    let ids: Vec<&str> = page
+        .claims
+        .iter()
+        .map(|c| c.payer_claim_id.as_str())
+        .collect();
+    actor
+        .audit_each(&state, "claim.read", "claim", &ids)
+        .await?;
     Ok(HttpResponse::Ok().json(page))
 }

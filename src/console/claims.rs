@@ -87,11 +87,14 @@ async fn search(req: HttpRequest, state: web::Data<AppState>, q: web::Query<Sear
         .store()
         .search_claims(&filter, after.as_ref(), limit)
         .await?;
-    for c in &found.claims {
-        s.actor
-            .audit(&state, "claim.read", "claim", &c.payer_claim_id)
-            .await?;
-    }
+    let ids: Vec<&str> = found
+        .claims
+        .iter()
+        .map(|c| c.payer_claim_id.as_str())
+        .collect();
+    s.actor
+        .audit_each(&state, "claim.read", "claim", &ids)
+        .await?;
     let mut same = p.clone();
     same.after = None;
     let query = serde_urlencoded::to_string(&same).unwrap_or_default();
@@ -170,10 +173,15 @@ async fn export(req: HttpRequest, state: web::Data<AppState>, q: web::Query<Sear
             .store()
             .search_claims(&filter, after.as_ref(), 500)
             .await?;
+        let ids: Vec<&str> = found
+            .claims
+            .iter()
+            .map(|c| c.payer_claim_id.as_str())
+            .collect();
+        s.actor
+            .audit_each(&state, "claim.read", "claim", &ids)
+            .await?;
         for c in &found.claims {
-            s.actor
-                .audit(&state, "claim.read", "claim", &c.payer_claim_id)
-                .await?;
             let d = decision(c);
             for l in items(&d, "lines") {
                 let t = |k: &str| l[k].as_str().unwrap_or("").to_string();

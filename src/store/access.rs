@@ -539,6 +539,35 @@ impl Store {
         Ok(())
     }
 
+    /// Appends audit records in one transaction (a search that read many
+    /// claims), all stamped now, in order.
+    pub async fn audit_many(&self, entries: &[AuditEntry]) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let at = stamp();
+        let mut w = self.write().await?;
+        super::insert_rows(
+            &mut w.tx,
+            self.backend,
+            "INSERT INTO audit_log (at, actor, client_id, action, object_type, object_id, remote_addr)",
+            7,
+            entries,
+            |q, e| {
+                q.bind(at.clone())
+                    .bind(e.actor.clone())
+                    .bind(e.client_id.clone())
+                    .bind(e.action.clone())
+                    .bind(e.object_type.clone())
+                    .bind(e.object_id.clone())
+                    .bind(e.remote_addr.clone())
+            },
+        )
+        .await?;
+        w.tx.commit().await?;
+        Ok(())
+    }
+
     /// Audit records, newest first: at most `limit`, those the filter
     /// lets through.
     pub async fn audit_log(&self, limit: i64, f: &AuditFilter<'_>) -> Result<Vec<AuditEntry>> {

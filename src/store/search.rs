@@ -138,6 +138,10 @@ pub struct SearchParams {
 #[error("{0}")]
 pub struct SearchError(pub String);
 
+/// Claims a service-date index range may hold before a search reads it
+/// newest first instead (`Store::service_index`).
+const SERVICE_PROBE: i64 = 5000;
+
 /// Claim statuses a search takes.
 pub const STATUSES: &[&str] = &["approved", "denied", "partial", "pended", "voided"];
 
@@ -222,6 +226,15 @@ impl SearchParams {
 }
 
 impl ClaimSearch {
+    /// Whether the claims are best read through line_carcs: a CARC and
+    /// no claim id, payer claim id or NPI (whose indexes find fewer).
+    fn by_carc(&self) -> bool {
+        self.carc.is_some()
+            && self.claim_id.is_none()
+            && self.payer_claim_id.is_none()
+            && self.billing_npi.is_none()
+    }
+
     /// The WHERE conditions and their values, in `$N` order.
     fn conditions(&self, after: Option<&(String, String)>) -> (Vec<String>, Vec<String>) {
         let mut conds: Vec<String> = Vec::new();
@@ -240,11 +253,20 @@ impl ClaimSearch {
                 push(&mut conds, &format!("c.{column} = #"), v.clone());
             }
         }
-        // By CARC the claims are read from line_carcs (migration 0026),
-        // newest first: its key orders them, `k` its alias.
-        let t = if self.carc.is_some() { "k" } else { "c" };
+        // By CARC alone (no claim id or NPI to start from) the claims are
+        // read from line_carcs (migration 0026) newest first, its key
+        // ordering them (`k`); else the claim's own key finds its row.
+        let t = if self.by_carc() { "k" } else { "c" };
         if let Some(carc) = &self.carc {
-            push(&mut conds, "k.carc = #", carc.clone());
+            if self.by_carc() {
+                push(&mut conds, "k.carc = #", carc.clone());
+            } else {
+                push(
+                    &mut conds,
+                    "EXISTS (SELECT 1 FROM line_carcs k WHERE k.carc = # AND k.received_at = c.received_at AND k.payer_claim_id = c.payer_claim_id)",
+                    carc.clone(),
+                );
+            }
         }
         if let Some(rule) = &self.rule {
             push(
@@ -288,11 +310,49 @@ impl ClaimSearch {
             let a = binds.len();
             binds.push(id.clone());
             let b = binds.len();
+            // A row value: both stores read it as one index range.
             conds.push(format!(
-                "({t}.received_at < ${a} OR ({t}.received_at = ${a} AND {t}.payer_claim_id < ${b}))"
+                "({t}.received_at, {t}.payer_claim_id) < (${a}, ${b})"
             ));
         }
         (conds, binds)
+    }
+}
+
+impl Store {
+    /// SQLite, by service dates and nothing more selective: the index to
+    /// read when one side of the date range holds few claims. Newest
+    /// first by received_at finds a page at once when many claims match,
+    /// but walks every claim when few do (SQLite keeps no histograms to
+    /// tell); so each side is counted up to [`SERVICE_PROBE`] through its
+    /// index, and a side under it is read and sorted instead.
+    /// PostgreSQL's planner judges this from its statistics.
+    async fn service_index(&self, f: &ClaimSearch) -> Result<Option<&'static str>> {
+        if self.backend() != super::Backend::Sqlite
+            || f.claim_id.is_some()
+            || f.payer_claim_id.is_some()
+            || f.billing_npi.is_some()
+            || f.carc.is_some()
+        {
+            return Ok(None);
+        }
+        let mut best: Option<(i64, &'static str)> = None;
+        for (day, index, cond) in [
+            (f.service_from, "claims_service_to", "service_to >= $1"),
+            (f.service_to, "claims_service", "service_from <= $1"),
+        ] {
+            let Some(day) = day else { continue };
+            let n: i64 = sqlx::query_scalar(&format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM claims INDEXED BY {index} WHERE {cond} LIMIT {SERVICE_PROBE})"
+            ))
+            .bind(day.to_string())
+            .fetch_one(&self.pool)
+            .await?;
+            if n < SERVICE_PROBE && best.is_none_or(|(m, _)| n < m) {
+                best = Some((n, index));
+            }
+        }
+        Ok(best.map(|(_, index)| index))
     }
 }
 
@@ -306,13 +366,16 @@ impl Store {
         limit: u32,
     ) -> Result<ClaimPage> {
         let (conds, binds) = filter.conditions(after);
-        let (from, t) = if filter.carc.is_some() {
+        let service_index = self.service_index(filter).await?;
+        let (from, t) = if filter.by_carc() {
             (
-                "line_carcs k JOIN claims c ON c.payer_claim_id = k.payer_claim_id",
+                "line_carcs k JOIN claims c ON c.payer_claim_id = k.payer_claim_id".to_string(),
                 "k",
             )
+        } else if let Some(index) = service_index {
+            (format!("claims c INDEXED BY {index}"), "c")
         } else {
-            ("claims c", "c")
+            ("claims c".to_string(), "c")
         };
         let sql = format!(
             "SELECT c.* FROM {from}{}{} ORDER BY {t}.received_at DESC, {t}.payer_claim_id DESC LIMIT {}",
