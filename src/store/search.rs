@@ -348,7 +348,7 @@ impl Store {
             .bind(day.to_string())
             .fetch_one(&self.pool)
             .await?;
-            if n < SERVICE_PROBE && best.is_none_or(|(m, _)| n < m) {
+            if n < SERVICE_PROBE && best.map_or(true, |(m, _)| n < m) {
                 best = Some((n, index));
             }
         }
