@@ -238,6 +238,21 @@ impl ClientSpec {
     }
 }
 
+/// A staff password's hash: of `given` (at least 12 characters), or of
+/// a generated one, returned to be shown once. Adding a user and an
+/// admin's password reset both take it.
+pub fn new_password(given: Option<&str>) -> Result<(String, Option<String>), String> {
+    if given.is_some_and(|p| p.chars().count() < 12) {
+        return Err("password: at least 12 characters".into());
+    }
+    let generated = match given {
+        Some(_) => None,
+        None => Some(random_token(18)?),
+    };
+    let password = given.or(generated.as_deref()).unwrap_or_default();
+    Ok((hash_secret(password)?, generated))
+}
+
 /// What adding a staff user takes.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -265,26 +280,11 @@ impl UserSpec {
         if roles.is_empty() {
             return Err("role: give at least one role (a scope the user may be given)".into());
         }
-        if self
-            .password
-            .as_ref()
-            .is_some_and(|p| p.chars().count() < 12)
-        {
-            return Err("password: at least 12 characters".into());
-        }
-        let generated = match &self.password {
-            Some(_) => None,
-            None => Some(random_token(18)?),
-        };
-        let password = self
-            .password
-            .as_deref()
-            .or(generated.as_deref())
-            .unwrap_or_default();
+        let (password_hash, generated) = new_password(self.password.as_deref())?;
         let record = UserRecord {
             id: uuid::Uuid::now_v7().to_string(),
             username: username.to_string(),
-            password_hash: hash_secret(password)?,
+            password_hash,
             roles: roles.iter().map(|s| s.as_str().to_string()).collect(),
             disabled: false,
             created_at: String::new(),

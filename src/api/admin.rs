@@ -8,6 +8,7 @@ use serde_json::json;
 use super::guard::Actor;
 use super::{ApiError, ApiResult, AppState};
 use crate::access::{ClientSpec, Keys, UserSpec};
+use crate::store::{AuditFilter, ClientRecord, UserRecord};
 
 /// Runs a registration off the async threads (argon2 takes tens of
 /// milliseconds); a refusal (`field: what is wrong`) is a 422 with the
@@ -37,13 +38,7 @@ pub(super) async fn add_client(
     actor: Actor,
     body: web::Json<ClientSpec>,
 ) -> ApiResult {
-    let spec = body.into_inner();
-    let (record, secret) = register("client not registered", move || spec.register()).await?;
-    // Changes are recorded before they are made: none goes unrecorded.
-    actor
-        .audit(&state, "client.create", "client", &record.id)
-        .await?;
-    state.store.add_client(&record).await?;
+    let (record, secret) = add_client_now(&state, &actor, body.into_inner()).await?;
     Ok(HttpResponse::Created().json(json!({
         "client_id": record.id,
         "client_secret": secret,
@@ -52,6 +47,22 @@ pub(super) async fn add_client(
         "npis": record.npis,
         "redirect_uris": record.redirect_uris,
     })))
+}
+
+/// Registers a client, audited (the admin API and the console): the
+/// record and its secret, to be shown once (none for a public client).
+pub async fn add_client_now(
+    state: &AppState,
+    actor: &Actor,
+    spec: ClientSpec,
+) -> ApiResult<(ClientRecord, Option<String>)> {
+    let (record, secret) = register("client not registered", move || spec.register()).await?;
+    // Changes are recorded before they are made: none goes unrecorded.
+    actor
+        .audit(state, "client.create", "client", &record.id)
+        .await?;
+    state.store.add_client(&record).await?;
+    Ok((record, secret))
 }
 
 /// `DELETE /v1/admin/clients/{client_id}`: no more tokens for it, and the
@@ -63,18 +74,25 @@ pub(super) async fn disable_client(
     actor: Actor,
     path: web::Path<String>,
 ) -> ApiResult {
-    let id = path.into_inner();
+    disable_client_now(&state, &actor, &path.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Disables a client, audited, at once on this instance (the API's
+/// `DELETE /v1/admin/clients/{id}` and the console's Admin page); never
+/// the client the actor's own token came from.
+pub async fn disable_client_now(state: &AppState, actor: &Actor, id: &str) -> ApiResult<()> {
     if id == actor.caller.client_id {
         return Err(ApiError::Conflict(
             "this is the client your own token came from; disable it with a token of another client"
                 .into(),
         ));
     }
-    actor.audit(&state, "client.disable", "client", &id).await?;
-    state.store.disable_client(&id).await?;
-    state.revoked.disable_client(&id, std::time::Instant::now());
-    state.keys.forget(Some(&id), None);
-    Ok(HttpResponse::NoContent().finish())
+    actor.audit(state, "client.disable", "client", id).await?;
+    state.store.disable_client(id).await?;
+    state.revoked.disable_client(id, std::time::Instant::now());
+    state.keys.forget(Some(id), None);
+    Ok(())
 }
 
 /// `DELETE /v1/admin/users/{user_id}`: the user can no longer sign in, and
@@ -110,18 +128,75 @@ pub(super) async fn add_user(
     actor: Actor,
     body: web::Json<UserSpec>,
 ) -> ApiResult {
-    let spec = body.into_inner();
-    let (record, password) = register("user not added", move || spec.register()).await?;
-    actor
-        .audit(&state, "user.create", "user", &record.id)
-        .await?;
-    state.store.add_user(&record).await?;
+    let (record, password) = add_user_now(&state, &actor, body.into_inner()).await?;
     Ok(HttpResponse::Created().json(json!({
         "user_id": record.id,
         "username": record.username,
         "roles": record.roles,
         "password": password,
     })))
+}
+
+/// Adds a staff user, audited (the admin API and the console): the
+/// record and the generated password to show once.
+pub async fn add_user_now(
+    state: &AppState,
+    actor: &Actor,
+    spec: UserSpec,
+) -> ApiResult<(UserRecord, Option<String>)> {
+    let (record, password) = register("user not added", move || spec.register()).await?;
+    actor
+        .audit(state, "user.create", "user", &record.id)
+        .await?;
+    state.store.add_user(&record).await?;
+    Ok((record, password))
+}
+
+/// `POST /v1/admin/users/{user_id}/password`: a new password, given
+/// (`{"password": …}`) or generated and shown in this answer only.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PasswordBody {
+    password: Option<String>,
+}
+
+pub(super) async fn reset_password(
+    state: web::Data<AppState>,
+    actor: Actor,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> ApiResult {
+    // No body (or `{}`): generate one.
+    let given: PasswordBody = if body.iter().all(u8::is_ascii_whitespace) {
+        PasswordBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("the body: {e}")))?
+    };
+    let id = path.into_inner();
+    let password = reset_password_now(&state, &actor, &id, given.password).await?;
+    Ok(HttpResponse::Ok().json(json!({"user_id": id, "password": password})))
+}
+
+/// Sets a staff user's password, audited (the admin API and the
+/// console): the given one, or a generated one returned to show once.
+/// Tokens already issued live out their time (at most 15 minutes);
+/// disable the user to end them at once.
+pub async fn reset_password_now(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+    given: Option<String>,
+) -> ApiResult<Option<String>> {
+    if state.store.user(id).await?.is_none() {
+        return Err(ApiError::NotFound(format!("no user {id}")));
+    }
+    let (hash, generated) = register("password not reset", move || {
+        crate::access::new_password(given.as_deref())
+    })
+    .await?;
+    actor.audit(state, "user.password", "user", id).await?;
+    state.store.set_user_password(id, &hash).await?;
+    Ok(generated)
 }
 
 /// `POST /v1/admin/keys/rotate`: a new signing key signs from now on;
@@ -146,6 +221,18 @@ pub(super) async fn rotate_key(
             )))
         }
     };
+    let (kid, retired) = rotate_key_now(&state, &actor, retire_old).await?;
+    Ok(HttpResponse::Created().json(json!({"kid": kid, "retired": retired})))
+}
+
+/// Makes a new signing key the one that signs, audited (the admin API
+/// and the console); with `retire_old` the others stop verifying at once.
+/// Answers the new key's id and how many were retired.
+pub async fn rotate_key_now(
+    state: &AppState,
+    actor: &Actor,
+    retire_old: bool,
+) -> ApiResult<(String, u64)> {
     if state.pinned_key.is_some() {
         return Err(ApiError::Conflict(
             "the signing key is set by PRIORAUTH_SIGNING_KEY_FILE; rotate it there".into(),
@@ -153,7 +240,7 @@ pub(super) async fn rotate_key(
     }
     let key = Keys::generate().map_err(|e| ApiError::Internal(e.to_string()))?;
     actor
-        .audit(&state, "key.rotate", "signing_key", &key.kid)
+        .audit(state, "key.rotate", "signing_key", &key.kid)
         .await?;
     state.store.add_signing_key(&key).await?;
     let retired = if retire_old {
@@ -162,7 +249,7 @@ pub(super) async fn rotate_key(
         0
     };
     state.reload_keys().await;
-    Ok(HttpResponse::Created().json(json!({"kid": key.kid, "retired": retired})))
+    Ok((key.kid, retired))
 }
 
 #[derive(Debug, Deserialize)]
@@ -173,6 +260,46 @@ pub(super) struct AuditQuery {
     before: Option<i64>,
     /// Only this action (`claim.read`, …).
     action: Option<String>,
+    /// Only this actor (a client id, `user:ID`, `cli`).
+    actor: Option<String>,
+    /// Only entries at or after this time (UTC).
+    since: Option<String>,
+    /// Only entries before this time (UTC).
+    until: Option<String>,
+}
+
+/// An audit-log time bound as a query gives it (UTC): `2026-03-04`,
+/// `2026-03-04T10:30`, `2026-03-04T10:30:00` or with seconds' fractions,
+/// `Z` allowed. A date alone is its midnight for `since`, the next
+/// midnight for `until` (so `until=2026-03-04` takes in that day).
+pub fn audit_time(
+    field: &str,
+    value: &str,
+    until: bool,
+) -> Result<Option<chrono::NaiveDateTime>, ApiError> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    let v = v.strip_suffix('Z').unwrap_or(v);
+    let bad = || {
+        ApiError::BadRequest(format!(
+            "{field}: {value:?} is not a UTC time (2026-03-04, 2026-03-04T10:30 or 2026-03-04T10:30:00Z)"
+        ))
+    };
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d") {
+        let day = if until {
+            d.succ_opt().ok_or_else(bad)?
+        } else {
+            d
+        };
+        return Ok(Some(day.and_time(chrono::NaiveTime::MIN)));
+    }
+    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"]
+        .iter()
+        .find_map(|f| chrono::NaiveDateTime::parse_from_str(v, f).ok())
+        .map(Some)
+        .ok_or_else(bad)
 }
 
 /// `GET /v1/admin/audit`: newest first.
@@ -181,9 +308,13 @@ pub(super) async fn audit(state: web::Data<AppState>, q: web::Query<AuditQuery>)
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::BadRequest("limit: 1 to 1000".into()));
     }
-    let entries = state
-        .store
-        .audit_log(limit, q.before, q.action.as_deref())
-        .await?;
+    let filter = AuditFilter {
+        before: q.before,
+        action: q.action.as_deref().filter(|a| !a.is_empty()),
+        actor: q.actor.as_deref().filter(|a| !a.is_empty()),
+        since: audit_time("since", q.since.as_deref().unwrap_or(""), false)?,
+        until: audit_time("until", q.until.as_deref().unwrap_or(""), true)?,
+    };
+    let entries = state.store.audit_log(limit, &filter).await?;
     Ok(HttpResponse::Ok().json(json!({ "entries": entries })))
 }

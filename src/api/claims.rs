@@ -302,23 +302,35 @@ pub(super) fn foreign_npis<'a>(
     )))
 }
 
-/// `GET /v1/claims/{payer_claim_id}`.
+/// `GET /v1/claims/{payer_claim_id}`: the stored claim and decision as
+/// JSON, or (`format=277ca`, `format=835`) its X12 answers written again.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct GetQuery {
+    format: Option<String>,
+}
+
 pub(super) async fn get(
     state: web::Data<AppState>,
     actor: Actor,
     path: web::Path<String>,
+    q: web::Query<GetQuery>,
 ) -> ApiResult {
-    let id = path.into_inner();
-    let what = format!("claim {id}");
-    let c = state
-        .store
-        .claim(&id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("{what} not found")))?;
-    actor.may_see_npi(&c.billing_npi, &what)?;
-    // Every read of a claim and its decision is audited (ids only, no PHI).
-    actor.audit(&state, "claim.read", "claim", &id).await?;
-    Ok(HttpResponse::Ok().json(c))
+    let kind = match q.format.as_deref() {
+        None | Some("json") => None,
+        Some("277ca") => Some(X12Answer::Ack277ca),
+        Some("835") => Some(X12Answer::Remit835),
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "format={other}: use json, 277ca or 835"
+            )))
+        }
+    };
+    let c = super::claim_answers::readable_claim(&state, &actor, &path.into_inner()).await?;
+    match kind {
+        None => Ok(HttpResponse::Ok().json(c)),
+        Some(kind) => super::claim_answers::claim_x12(&state, &c, kind).await,
+    }
 }
 
 /// `GET /v1/claims`: stored claims by CLM01, billing NPI, payer claim id,
@@ -339,10 +351,13 @@ pub(super) async fn search(
         .await?;
     // The patient control number stays out of the record; the payer
     // claim ids found say what was read.
-    for c in &page.claims {
-        actor
-            .audit(&state, "claim.read", "claim", &c.payer_claim_id)
-            .await?;
-    }
+    let ids: Vec<&str> = page
+        .claims
+        .iter()
+        .map(|c| c.payer_claim_id.as_str())
+        .collect();
+    actor
+        .audit_each(&state, "claim.read", "claim", &ids)
+        .await?;
     Ok(HttpResponse::Ok().json(page))
 }

@@ -11,6 +11,7 @@ mod admin;
 mod authorizations;
 mod batches;
 mod body;
+mod claim_answers;
 mod claims;
 mod error;
 mod exemptions;
@@ -29,8 +30,12 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 
-pub use admin::disable_user_now;
+pub use admin::{
+    add_client_now, add_user_now, audit_time, disable_client_now, disable_user_now,
+    reset_password_now, rotate_key_now,
+};
 pub use batches::{accept as accept_batch, results_for as batch_results};
+pub use claim_answers::{claim_x12, has_277ca, has_835, readable_claim, stored_decision};
 pub use error::{ApiError, ApiResult};
 pub use guard::{verify_token, Access, Actor};
 pub use oauth::redeem_in_process;

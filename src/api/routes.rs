@@ -287,6 +287,12 @@ pub(super) fn register(cfg: &mut web::ServiceConfig) -> Vec<Route> {
         )
         .add(
             Method::POST,
+            "/v1/admin/users/{user_id}/password",
+            ADMIN,
+            web::route().to(admin::reset_password),
+        )
+        .add(
+            Method::POST,
             "/v1/admin/keys/rotate",
             ADMIN,
             web::route().to(admin::rotate_key),

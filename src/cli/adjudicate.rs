@@ -13,7 +13,7 @@ use crate::authorizations::{import_csv, AuthBook};
 use crate::exemptions::ExemptionBook;
 use crate::rules::{RuleSet, RulesIndex};
 use crate::store::{Store, SubmitOptions, Submitted};
-use crate::x12::{self, Rejected, X12Answer};
+use crate::x12::{self, X12Answer};
 
 /// Namespace of the offline payer claim ids (UUID v5): the same file gives
 /// the same ids on every run, so outputs can be compared.
@@ -98,38 +98,6 @@ pub fn load_network(path: Option<&Path>) -> Result<Vec<crate::network::NetworkRo
                 .with_context(|| format!("network directory {}", p.display()))
         }
     }
-}
-
-fn table_row(out: &mut impl Write, c: &ClaimDecision) -> io::Result<()> {
-    for l in &c.lines {
-        let adj = l
-            .adjustments
-            .iter()
-            .map(|a| a.to_string())
-            .chain(l.remarks.iter().map(|r| format!("RARC {}", r.as_str())))
-            .collect::<Vec<_>>()
-            .join(" ");
-        let code = l
-            .procedure
-            .clone()
-            .or_else(|| l.revenue_code.clone())
-            .unwrap_or_default();
-        writeln!(
-            out,
-            "{:<14} {:<8} {:>3} {:<7} {:<10} {:<12} {:<24} {:<10} {:<22} {}",
-            c.claim_id,
-            c.status.as_str(),
-            l.line,
-            code,
-            l.service_date.map(|d| d.to_string()).unwrap_or_default(),
-            l.decision.as_str(),
-            l.rule.as_deref().unwrap_or("-"),
-            l.authorization.as_deref().unwrap_or("-"),
-            if adj.is_empty() { "-".to_string() } else { adj },
-            l.reason
-        )?;
-    }
-    Ok(())
 }
 
 /// Where decisions come from: the in-memory book and history of this run,
@@ -353,23 +321,14 @@ pub fn run(
 
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(256 * 1024, stdout.lock());
-    match format {
-        AdjudicateFormat::Json => {
-            write!(
-                out,
-                "{{\"rule_set\":{},\"claims\":[",
-                serde_json::to_string(index.version())?
-            )?;
-        }
-        AdjudicateFormat::Table => {
-            writeln!(
-                out,
-                "{:<14} {:<8} {:>3} {:<7} {:<10} {:<12} {:<24} {:<10} {:<22} REASON",
-                "CLAIM", "STATUS", "LN", "CODE", "DATE", "DECISION", "RULE", "AUTH", "ADJUSTMENTS"
-            )?;
-        }
-        _ => {}
+    if format == AdjudicateFormat::Json {
+        write!(
+            out,
+            "{{\"rule_set\":{},\"claims\":[",
+            serde_json::to_string(index.version())?
+        )?;
     }
+    let mut table = super::table::ClaimTable::new(super::table::output_width());
     let mut first = true;
     // The 835 groups claims by payee, so it needs them before writing.
     let mut remit: Vec<(crate::model::Claim, ClaimDecision)> = Vec::new();
@@ -386,7 +345,7 @@ pub fn run(
                     serde_json::to_writer(&mut out, &decision)?;
                     out.write_all(b"\n")?;
                 }
-                AdjudicateFormat::Table => table_row(&mut out, &decision)?,
+                AdjudicateFormat::Table => table.claim(&mut out, &decision)?,
                 // Only claims denied in full have a place in the 835.
                 AdjudicateFormat::Remit835 if x12::remittable(&decision) => {
                     remit.push((claim.clone(), decision))
@@ -447,24 +406,8 @@ pub fn run(
             }
         }
         AdjudicateFormat::Table => {
-            for Rejected {
-                control_number,
-                file,
-                errors,
-            } in &intake.rejected
-            {
-                for e in errors {
-                    writeln!(
-                        out,
-                        "REJECTED set {} in {}: segment {} ({}): {}",
-                        control_number.as_deref().unwrap_or("-"),
-                        file.as_deref().unwrap_or("-"),
-                        e.segment,
-                        e.id,
-                        e.message
-                    )?;
-                }
-            }
+            table.rejected(&mut out, &intake.rejected)?;
+            table.totals(&mut out)?;
         }
         AdjudicateFormat::Ack999
         | AdjudicateFormat::Remit835

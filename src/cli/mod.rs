@@ -22,6 +22,7 @@ mod auths;
 mod goldcard;
 mod lookup;
 mod store_commands;
+mod table;
 
 /// Payer-side prior-authorization validation of X12 837 claims.
 #[derive(Debug, ClapParser)]

@@ -87,11 +87,14 @@ async fn search(req: HttpRequest, state: web::Data<AppState>, q: web::Query<Sear
         .store()
         .search_claims(&filter, after.as_ref(), limit)
         .await?;
-    for c in &found.claims {
-        s.actor
-            .audit(&state, "claim.read", "claim", &c.payer_claim_id)
-            .await?;
-    }
+    let ids: Vec<&str> = found
+        .claims
+        .iter()
+        .map(|c| c.payer_claim_id.as_str())
+        .collect();
+    s.actor
+        .audit_each(&state, "claim.read", "claim", &ids)
+        .await?;
     let mut same = p.clone();
     same.after = None;
     let query = serde_urlencoded::to_string(&same).unwrap_or_default();
@@ -170,10 +173,15 @@ async fn export(req: HttpRequest, state: web::Data<AppState>, q: web::Query<Sear
             .store()
             .search_claims(&filter, after.as_ref(), 500)
             .await?;
+        let ids: Vec<&str> = found
+            .claims
+            .iter()
+            .map(|c| c.payer_claim_id.as_str())
+            .collect();
+        s.actor
+            .audit_each(&state, "claim.read", "claim", &ids)
+            .await?;
         for c in &found.claims {
-            s.actor
-                .audit(&state, "claim.read", "claim", &c.payer_claim_id)
-                .await?;
             let d = decision(c);
             for l in items(&d, "lines") {
                 let t = |k: &str| l[k].as_str().unwrap_or("").to_string();
@@ -230,6 +238,22 @@ async fn claim(req: HttpRequest, state: web::Data<AppState>, path: web::Path<Str
         .claims_by_key(&c.billing_npi, &c.claim_id)
         .await?;
     let d = decision(&c);
+    // Authorization numbers a line names that are on file (a number sent
+    // but not on file gets no link: there is no page to open).
+    let mut on_file = std::collections::HashSet::new();
+    for l in items(&d, "lines") {
+        for k in ["authorization", "suggestion"] {
+            if let Some(n) = l.get(k).and_then(Value::as_str) {
+                if !on_file.contains(n) && state.store().authorization(n).await?.is_some() {
+                    on_file.insert(n.to_string());
+                }
+            }
+        }
+    }
+    let has_277ca = crate::api::has_277ca(&state, &c).await?;
+    let has_835 = crate::api::stored_decision(&c)
+        .map(|d| crate::api::has_835(&d))
+        .unwrap_or(false);
     let rules = state.rules();
     let rule = |rid: &str| {
         rules
@@ -273,10 +297,16 @@ async fn claim(req: HttpRequest, state: web::Data<AppState>, path: web::Path<Str
                         dt { "RARC " (code) } dd { (meaning("rarc", code)) }
                     }
                     @if let Some(a) = l.get("authorization").and_then(Value::as_str) {
-                        dt { "Authorization" } dd { a href={ "/console/auths/" (a) } { (a) } }
+                        dt { "Authorization" }
+                        dd {
+                            @if on_file.contains(a) { a href={ "/console/auths/" (a) } { (a) } }
+                            @else { (a) " (not on file)" }
+                        }
                     }
                     @if let Some(a) = l.get("suggestion").and_then(Value::as_str) {
-                        dt { "Suggestion" } dd { "Authorization " a href={ "/console/auths/" (a) } { (a) } " on file would have passed" }
+                        @if on_file.contains(a) {
+                            dt { "Suggestion" } dd { "Authorization " a href={ "/console/auths/" (a) } { (a) } " on file would have passed" }
+                        }
                     }
                     dt { "Reason" } dd.reason { (t("reason")) }
                 }
@@ -296,7 +326,19 @@ async fn claim(req: HttpRequest, state: web::Data<AppState>, path: web::Path<Str
             }
         }
         h2 { "Downloads" }
-        ul { li { a href={ "/console/claims/" (c.payer_claim_id) "/decision.json" } download { "Decision (JSON)" } } }
+        ul #downloads {
+            li { a href={ "/console/claims/" (c.payer_claim_id) "/decision.json" } download { "Decision (JSON)" } }
+            @if has_277ca {
+                li { a href={ "/console/claims/" (c.payer_claim_id) "/277ca.x12" } download { "277CA acknowledgment (X12)" } }
+            } @else {
+                li { "No 277CA to download: it was the answer to the claim's submission (the store keeps the decision, not the 837 it names the patient from)." }
+            }
+            @if has_835 {
+                li { a href={ "/console/claims/" (c.payer_claim_id) "/835.x12" } download { "835 remittance (X12)" } }
+            } @else {
+                li { "No 835: only a claim denied in full has one." }
+            }
+        }
     };
     Ok(html_ok(page(
         Some(&s),
@@ -325,9 +367,36 @@ async fn claim_json(req: HttpRequest, state: web::Data<AppState>, path: web::Pat
         .json(c))
 }
 
+/// `GET /console/claims/{id}/277ca.x12` and `…/835.x12`: as
+/// `GET /v1/claims/{id}?format=277ca|835` answers them.
+async fn claim_x12(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Page {
+    let s = staff(&req, &state).await?;
+    need_read(&s)?;
+    let (id, file) = path.into_inner();
+    let kind = match file.as_str() {
+        "277ca.x12" => crate::x12::X12Answer::Ack277ca,
+        "835.x12" => crate::x12::X12Answer::Remit835,
+        _ => return Err(ConsoleError::NotFound(format!("no download {file}"))),
+    };
+    let c = crate::api::readable_claim(&state, &s.actor, &id).await?;
+    let mut r = crate::api::claim_x12(&state, &c, kind).await?;
+    let name = format!("claim-{id}-{file}");
+    r.headers_mut().insert(
+        actix_web::http::header::CONTENT_DISPOSITION,
+        actix_web::http::header::HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
+            .map_err(|e| ConsoleError::BadRequest(e.to_string()))?,
+    );
+    Ok(r)
+}
+
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/claims", web::get().to(search))
         .route("/claims.csv", web::get().to(export))
         .route("/claims/{id}", web::get().to(claim))
-        .route("/claims/{id}/decision.json", web::get().to(claim_json));
+        .route("/claims/{id}/decision.json", web::get().to(claim_json))
+        .route("/claims/{id}/{file}", web::get().to(claim_x12));
 }

@@ -11,6 +11,7 @@
 //! every form carries the session's CSRF token. See docs/CONSOLE.md.
 
 mod admin;
+mod audit;
 mod auths;
 mod batches;
 mod claims;
@@ -220,7 +221,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(auths::routes)
             .configure(rules::routes)
             .configure(batches::routes)
-            .configure(admin::routes),
+            .configure(admin::routes)
+            .configure(audit::routes),
     );
 }
 

@@ -2,6 +2,7 @@
 //! authorization codes, revoked grants, failed sign-ins with lockouts, and
 //! the audit log. Kept in the store so several instances agree on them.
 
+use chrono::NaiveDateTime;
 use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -81,6 +82,21 @@ pub struct CodeRecord {
     pub challenge: String,
     /// Expiry, Unix milliseconds.
     pub expires_ms: i64,
+}
+
+/// Which audit records to list (every field optional: all of them).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AuditFilter<'a> {
+    /// Records with an id below this (paging).
+    pub before: Option<i64>,
+    /// Only this action (`claim.read`, …).
+    pub action: Option<&'a str>,
+    /// Only this actor (a client id, `user:ID`, `cli`).
+    pub actor: Option<&'a str>,
+    /// Only records at or after this time (UTC).
+    pub since: Option<NaiveDateTime>,
+    /// Only records before this time (UTC).
+    pub until: Option<NaiveDateTime>,
 }
 
 /// One audit record: who, when, what, from where. Ids only.
@@ -238,6 +254,22 @@ impl Store {
     pub async fn disable_user(&self, id: &str) -> Result<()> {
         self.disable("UPDATE users SET disabled = 1 WHERE id = $1", "user", id)
             .await
+    }
+
+    /// Replaces a staff user's password hash (an admin's reset); an
+    /// unknown id is [`StoreError::NotFound`].
+    pub async fn set_user_password(&self, id: &str, password_hash: &str) -> Result<()> {
+        let mut w = self.write().await?;
+        let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(password_hash)
+            .bind(id)
+            .execute(&mut *w.tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("user {id}")));
+        }
+        w.tx.commit().await?;
+        Ok(())
     }
 
     /// Adds a staff user; a taken username is [`StoreError::Exists`].
@@ -509,19 +541,54 @@ impl Store {
         Ok(())
     }
 
-    /// Audit records, newest first: at most `limit`, older than `before`
-    /// (an id) when given, of one action when given.
-    pub async fn audit_log(
-        &self,
-        limit: i64,
-        before: Option<i64>,
-        action: Option<&str>,
-    ) -> Result<Vec<AuditEntry>> {
-        let rows = sqlx::query(
-            "SELECT * FROM audit_log WHERE id < $1 AND ($2 = '' OR action = $2) ORDER BY id DESC LIMIT $3",
+    /// Appends audit records in one transaction (a search that read many
+    /// claims), all stamped now, in order.
+    pub async fn audit_many(&self, entries: &[AuditEntry]) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let at = stamp();
+        let mut w = self.write().await?;
+        super::insert_rows(
+            &mut w.tx,
+            self.backend,
+            "INSERT INTO audit_log (at, actor, client_id, action, object_type, object_id, remote_addr)",
+            7,
+            entries,
+            |q, e| {
+                q.bind(at.clone())
+                    .bind(e.actor.clone())
+                    .bind(e.client_id.clone())
+                    .bind(e.action.clone())
+                    .bind(e.object_type.clone())
+                    .bind(e.object_id.clone())
+                    .bind(e.remote_addr.clone())
+            },
         )
-        .bind(before.unwrap_or(i64::MAX))
-        .bind(action.unwrap_or(""))
+        .await?;
+        w.tx.commit().await?;
+        Ok(())
+    }
+
+    /// Audit records, newest first: at most `limit`, those the filter
+    /// lets through.
+    pub async fn audit_log(&self, limit: i64, f: &AuditFilter<'_>) -> Result<Vec<AuditEntry>> {
+        let time = |t: Option<NaiveDateTime>| {
+            t.map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+                .unwrap_or_default()
+        };
+        // `at` is written as UTC text of one fixed shape (`stamp`), so text
+        // order is time order.
+        let rows = sqlx::query(
+            "SELECT * FROM audit_log WHERE id < $1 AND ($2 = '' OR action = $2) \
+             AND ($3 = '' OR actor = $3) AND ($4 = '' OR at >= $4) AND ($5 = '' OR at < $5) \
+             ORDER BY id DESC LIMIT $6",
+        )
+        .bind(f.before.unwrap_or(i64::MAX))
+        .bind(f.action.unwrap_or(""))
+        .bind(f.actor.unwrap_or(""))
+        .bind(time(f.since))
+        .bind(time(f.until))
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;

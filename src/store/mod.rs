@@ -45,7 +45,7 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use crate::authorizations::FieldProblem;
 
-pub use access::{AuditEntry, ClientRecord, CodeRecord, SigningKeyRecord, UserRecord};
+pub use access::{AuditEntry, AuditFilter, ClientRecord, CodeRecord, SigningKeyRecord, UserRecord};
 pub use authorizations::{AuthFilter, AuthImport, AuthImported, IMPORT_BATCH};
 pub use batch_work::ChunkDone;
 pub use batches::{Batch, BatchState};

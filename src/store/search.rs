@@ -144,6 +144,10 @@ pub struct SearchParams {
 #[error("{0}")]
 pub struct SearchError(pub String);
 
+/// Claims a service-date index range may hold before a search reads it
+/// newest first instead (`Store::service_index`).
+const SERVICE_PROBE: i64 = 5000;
+
 /// Claim statuses a search takes.
 pub const STATUSES: &[&str] = &["approved", "denied", "partial", "pended", "voided"];
 
@@ -239,6 +243,15 @@ impl SearchParams {
 }
 
 impl ClaimSearch {
+    /// Whether the claims are best read through line_carcs: a CARC and
+    /// no claim id, payer claim id or NPI (whose indexes find fewer).
+    fn by_carc(&self) -> bool {
+        self.carc.is_some()
+            && self.claim_id.is_none()
+            && self.payer_claim_id.is_none()
+            && self.billing_npi.is_none()
+    }
+
     /// The WHERE conditions and their values, in `$N` order.
     fn conditions(&self, after: Option<&(String, String)>) -> (Vec<String>, Vec<String>) {
         let mut conds: Vec<String> = Vec::new();
@@ -257,18 +270,20 @@ impl ClaimSearch {
                 push(&mut conds, &format!("c.{column} = #"), v.clone());
             }
         }
+        // By CARC alone (no claim id or NPI to start from) the claims are
+        // read from line_carcs (migration 0026) newest first, its key
+        // ordering them (`k`); else the claim's own key finds its row.
+        let t = if self.by_carc() { "k" } else { "c" };
         if let Some(carc) = &self.carc {
-            // adjustments is "CO-197 OA-18": match a whole group-code pair.
-            let pattern = if carc.contains('-') {
-                format!("% {carc} %")
+            if self.by_carc() {
+                push(&mut conds, "k.carc = #", carc.clone());
             } else {
-                format!("%-{carc} %")
-            };
-            push(
-                &mut conds,
-                "EXISTS (SELECT 1 FROM line_decisions l WHERE l.payer_claim_id = c.payer_claim_id AND (' ' || l.adjustments || ' ') LIKE #)",
-                pattern,
-            );
+                push(
+                    &mut conds,
+                    "EXISTS (SELECT 1 FROM line_carcs k WHERE k.carc = # AND k.received_at = c.received_at AND k.payer_claim_id = c.payer_claim_id)",
+                    carc.clone(),
+                );
+            }
         }
         if let Some(rule) = &self.rule {
             push(
@@ -284,12 +299,16 @@ impl ClaimSearch {
             push(&mut conds, "c.service_from <= #", d.to_string());
         }
         if let Some(d) = self.received_from {
-            push(&mut conds, "c.received_at >= #", d.to_string());
+            push(&mut conds, &format!("{t}.received_at >= #"), d.to_string());
         }
         if let Some(d) = self.received_to {
             // received_at is `YYYY-MM-DDTHH:…Z`: before the next day.
             let next = d.succ_opt().unwrap_or(d);
-            push(&mut conds, "c.received_at < #", next.to_string());
+            push(
+                &mut conds,
+                &format!("{t}.received_at < #"),
+                next.to_string(),
+            );
         }
         if let Some(t) = self.changed_since {
             // changed_at is stamped `YYYY-MM-DDTHH:MM:SS.mmmZ`: text order
@@ -317,11 +336,49 @@ impl ClaimSearch {
             let a = binds.len();
             binds.push(id.clone());
             let b = binds.len();
+            // A row value: both stores read it as one index range.
             conds.push(format!(
-                "(c.received_at < ${a} OR (c.received_at = ${a} AND c.payer_claim_id < ${b}))"
+                "({t}.received_at, {t}.payer_claim_id) < (${a}, ${b})"
             ));
         }
         (conds, binds)
+    }
+}
+
+impl Store {
+    /// SQLite, by service dates and nothing more selective: the index to
+    /// read when one side of the date range holds few claims. Newest
+    /// first by received_at finds a page at once when many claims match,
+    /// but walks every claim when few do (SQLite keeps no histograms to
+    /// tell); so each side is counted up to [`SERVICE_PROBE`] through its
+    /// index, and a side under it is read and sorted instead.
+    /// PostgreSQL's planner judges this from its statistics.
+    async fn service_index(&self, f: &ClaimSearch) -> Result<Option<&'static str>> {
+        if self.backend() != super::Backend::Sqlite
+            || f.claim_id.is_some()
+            || f.payer_claim_id.is_some()
+            || f.billing_npi.is_some()
+            || f.carc.is_some()
+        {
+            return Ok(None);
+        }
+        let mut best: Option<(i64, &'static str)> = None;
+        for (day, index, cond) in [
+            (f.service_from, "claims_service_to", "service_to >= $1"),
+            (f.service_to, "claims_service", "service_from <= $1"),
+        ] {
+            let Some(day) = day else { continue };
+            let n: i64 = sqlx::query_scalar(&format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM claims INDEXED BY {index} WHERE {cond} LIMIT {SERVICE_PROBE})"
+            ))
+            .bind(day.to_string())
+            .fetch_one(&self.pool)
+            .await?;
+            if n < SERVICE_PROBE && best.map_or(true, |(m, _)| n < m) {
+                best = Some((n, index));
+            }
+        }
+        Ok(best.map(|(_, index)| index))
     }
 }
 
@@ -335,8 +392,19 @@ impl Store {
         limit: u32,
     ) -> Result<ClaimPage> {
         let (conds, binds) = filter.conditions(after);
+        let service_index = self.service_index(filter).await?;
+        let (from, t) = if filter.by_carc() {
+            (
+                "line_carcs k JOIN claims c ON c.payer_claim_id = k.payer_claim_id".to_string(),
+                "k",
+            )
+        } else if let Some(index) = service_index {
+            (format!("claims c INDEXED BY {index}"), "c")
+        } else {
+            ("claims c".to_string(), "c")
+        };
         let sql = format!(
-            "SELECT c.* FROM claims c{}{} ORDER BY c.received_at DESC, c.payer_claim_id DESC LIMIT {}",
+            "SELECT c.* FROM {from}{}{} ORDER BY {t}.received_at DESC, {t}.payer_claim_id DESC LIMIT {}",
             if conds.is_empty() { "" } else { " WHERE " },
             conds.join(" AND "),
             u64::from(limit) + 1
@@ -359,6 +427,19 @@ impl Store {
             None
         };
         Ok(ClaimPage { claims, next })
+    }
+
+    /// The batch a claim came in and its place there (1 = the batch's
+    /// first claim of an accepted set); `None` for a claim sent alone.
+    pub async fn claim_place(&self, payer_claim_id: &str) -> Result<Option<(String, i64)>> {
+        let row = sqlx::query(
+            "SELECT batch_id, batch_seq FROM claims WHERE payer_claim_id = $1 AND batch_id IS NOT NULL AND batch_seq IS NOT NULL",
+        )
+        .bind(payer_claim_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((r.try_get("batch_id")?, r.try_get("batch_seq")?)))
+            .transpose()
     }
 
     /// What claims took from an authorization, in the order they took it.

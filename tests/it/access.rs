@@ -47,6 +47,7 @@ both!(
     full_flow_logs_carry_no_phi,
     disabled_clients_and_users_lose_access_at_once,
     public_clients_and_unknown_ids_are_never_locked,
+    admins_reset_passwords_and_filter_the_audit_log,
 );
 
 mod http_conformance {
@@ -2066,4 +2067,84 @@ fn slow_bodies_get_408() {
         &[],
     );
     assert_eq!(r.status, 200, "{}", r.body);
+}
+
+/// `POST /v1/admin/users/{id}/password`: the old password stops signing
+/// in, the new one (given or generated) does; the reset is audited, and
+/// the audit log filters by actor, action and time range.
+fn admins_reset_passwords_and_filter_the_audit_log(b: Backend) {
+    let db = Db::fresh(b, "reset");
+    let s = Server::start(&db, &[]);
+    let (console, user, password) = console_and_staff(&db, &["claims:read", "admin"]);
+    let client = oauth_client(&s, &console, None);
+    let id = id_named(&s, "users", "username", &user);
+    let path = format!("/v1/admin/users/{id}/password");
+    fn json(body: &str) -> Option<(&'static str, &[u8])> {
+        Some(("application/json", body.as_bytes()))
+    }
+
+    let r = call(&s, "POST", &path, &s.token, json(r#"{"password":"short"}"#));
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.contains("at least 12 characters"), "{}", r.body);
+    let r = call(&s, "POST", &path, &s.token, json(r#"{"pasword":"x"}"#));
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = call(
+        &s,
+        "POST",
+        "/v1/admin/users/nobody/password",
+        &s.token,
+        None,
+    );
+    assert_eq!(r.status, 404, "{}", r.body);
+
+    // Generated: shown in the answer; the old password no longer works.
+    let r = call(&s, "POST", &path, &s.token, None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let generated = r.json()["password"].as_str().unwrap().to_string();
+    assert!(generated.len() >= 20, "{generated}");
+    assert_eq!(sign_in(&s, &client, &user, &password).status, 401);
+    let (code, verifier) = code_for(&s, &client, &user, &generated);
+    let staff = exchange(&client, &code, Some(verifier)).unwrap();
+    // Given: that one works, and the answer has no password.
+    let chosen = "correct horse battery staple";
+    let r = call(
+        &s,
+        "POST",
+        &path,
+        &staff,
+        json(&format!(r#"{{"password":"{chosen}"}}"#)),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["password"], Value::Null);
+    assert_eq!(sign_in(&s, &client, &user, &generated).status, 401);
+    assert_eq!(sign_in(&s, &client, &user, chosen).status, 303);
+
+    // The audit log: the two resets, by whom; filters narrow it.
+    let audit = |q: &str| -> Vec<Value> {
+        let r = call(&s, "GET", &format!("/v1/admin/audit?{q}"), &s.token, None);
+        assert_eq!(r.status, 200, "{q}: {}", r.body);
+        r.json()["entries"].as_array().unwrap().clone()
+    };
+    let resets = audit("action=user.password");
+    assert_eq!(resets.len(), 2, "{resets:?}");
+    assert!(resets.iter().all(|e| e["object_id"] == id.as_str()));
+    let by_staff = audit(&format!("action=user.password&actor=user:{id}"));
+    assert_eq!(by_staff.len(), 1, "{by_staff:?}");
+    let at = by_staff[0]["at"].as_str().unwrap().to_string();
+    assert_eq!(audit(&format!("actor=user:{id}&since={at}")).len(), 1);
+    assert!(audit(&format!("actor=user:{id}&until={at}")).is_empty());
+    let day = &at[..10];
+    assert_eq!(
+        audit(&format!("action=user.password&since={day}&until={day}")).len(),
+        2
+    );
+    assert!(audit("since=2999-01-01").is_empty());
+    for bad in [
+        "since=yesterday",
+        "until=2026-02-30",
+        "since=2026-03-04T25:00",
+    ] {
+        let r = call(&s, "GET", &format!("/v1/admin/audit?{bad}"), &s.token, None);
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+    }
 }

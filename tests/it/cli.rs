@@ -150,10 +150,6 @@ fn adjudicate_formats_and_exit_codes() {
         .collect();
     assert_eq!(lines.len(), 3);
     assert_eq!(lines[2]["claim_id"], "PCN-0003");
-    let table = priorauth(&["adjudicate", "--format", "table", files[0]]);
-    let text = String::from_utf8_lossy(&table.stdout);
-    assert!(text.starts_with("CLAIM"), "{text}");
-    assert!(text.contains("CO-197 2400.00 RARC M62"), "{text}");
     let ack = priorauth(&["adjudicate", "--format", "999", files[0]]);
     assert!(String::from_utf8_lossy(&ack.stdout).contains("IK5*A"));
     // Configuration errors are exit 2 with the file and the problem named.
@@ -172,6 +168,83 @@ fn adjudicate_formats_and_exit_codes() {
     let out = priorauth(&["adjudicate", "--auths", csv.to_str().unwrap(), files[0]]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 2 (provider_npi)"));
+}
+
+/// `--format table`: one block per claim (status and payer claim id once),
+/// wrapped to the width (`COLUMNS` when stdout is not a terminal, 100
+/// without it), then totals. The golden file is the quick start's answer.
+#[test]
+fn adjudicate_table_is_grouped_by_claim_with_totals() {
+    let args = [
+        "adjudicate",
+        "--auths",
+        "fixtures/auths/sample.csv",
+        "--format",
+        "table",
+        "fixtures/x12/837p-sample.x12",
+        "fixtures/x12/837i-sample.x12",
+    ];
+    let run = |columns: Option<&str>| -> String {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_priorauth"));
+        cmd.args(args).current_dir(root()).env_remove("COLUMNS");
+        if let Some(c) = columns {
+            cmd.env("COLUMNS", c);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let text = run(None);
+    golden("samples.adjudicate.table.txt", &text);
+    // Status once per claim, with the payer claim id `explain` takes.
+    assert_eq!(text.matches("CLAIM PCN-0001  status partial").count(), 1);
+    let json = priorauth(&[
+        "adjudicate",
+        "--auths",
+        "fixtures/auths/sample.csv",
+        "fixtures/x12/837p-sample.x12",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let pcid = v["claims"][0]["payer_claim_id"].as_str().unwrap();
+    assert!(text.contains(&format!("payer claim id {pcid}")), "{text}");
+    assert!(text.contains("CO-197 600.00 RARC M62"), "{text}");
+    assert!(
+        text.ends_with(
+            "TOTALS\n  claims 5: approved 3, partial 2\n  lines 9: approved 3, denied 1, \
+             not_required 4, partial 1\n  denied amount 1800.00\n"
+        ),
+        "{text}"
+    );
+    for (columns, width) in [(None, 100), (Some("60"), 60)] {
+        let text = run(columns);
+        for row in text.lines() {
+            // Only a single word longer than the width (none here) may pass it.
+            assert!(row.chars().count() <= width, "{width}: {row:?}");
+        }
+    }
+    assert!(run(Some("60")).lines().count() > text.lines().count());
+}
+
+/// On a terminal the table takes the terminal's width (a pseudo-terminal
+/// of 64 columns made by util-linux `script`), whatever `COLUMNS` says.
+#[test]
+fn adjudicate_table_wraps_to_the_terminal() {
+    let bin = env!("CARGO_BIN_EXE_priorauth");
+    let cmd = format!(
+        "stty rows 24 cols 64 && exec {bin} adjudicate --format table fixtures/x12/837p-sample.x12"
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(root())
+        .env("COLUMNS", "200")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap().replace("\r\n", "\n");
+    assert!(text.contains("TOTALS"), "{text}");
+    let widest = text.lines().map(|r| r.chars().count()).max().unwrap();
+    assert!((50..=64).contains(&widest), "widest row {widest}:\n{text}");
 }
 
 #[test]

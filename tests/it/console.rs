@@ -171,6 +171,44 @@ impl Browser<'_> {
         panic!("the page after a form post never loaded");
     }
 
+    /// Clicks a submit button and waits for the page it leads to.
+    async fn click(&self, css: &str) {
+        self.js("window.__before = true; return null;").await;
+        self.c
+            .find(Locator::Css(css))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        self.loaded().await;
+    }
+
+    async fn text_of(&self, css: &str) -> String {
+        self.c
+            .find(Locator::Css(css))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// Fetches the link `css` points at with the page's session:
+    /// "STATUS DISPOSITION BODY".
+    async fn fetch(&self, css: &str) -> String {
+        let css = serde_json::to_string(css).unwrap();
+        let script = format!(
+            "var a = document.querySelector({css}); if (!a) return 'no link ' + {css}; \
+             return fetch(a.href).then(r => r.text().then(t => r.status + ' ' + r.headers.get('content-disposition') + ' ' + t));"
+        );
+        self.js(&script)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
     async fn js(&self, script: &str) -> Value {
         self.c.execute(script, vec![]).await.unwrap()
     }
@@ -349,6 +387,16 @@ fn staff_do_their_jobs_in_the_browser(b: Backend) {
         );
         assert!(t.contains("5.1.2-MRI"), "{t}");
         assert!(t.contains("NOPE"), "the reason names the number sent: {t}");
+        // A number not on file is shown, not linked.
+        assert!(t.contains("NOPE (not on file)"), "{t}");
+        assert!(w.c.find(Locator::LinkText("NOPE")).await.is_err());
+        // Downloads: the 835 of a claim denied in full, as the API
+        // writes it (fetched with the page's session); sent alone, the
+        // claim has no 277CA to download.
+        let x835 = w.fetch("#downloads a[href$='/835.x12']").await;
+        assert!(x835.starts_with("200 attachment"), "{x835}");
+        assert!(x835.contains("CLP*CON-DENIED*4*"), "{x835}");
+        assert!(t.contains("No 277CA to download"), "{t}");
         w.shot("03-claim").await;
         w.tab_reaches_every_control().await;
 
@@ -470,19 +518,19 @@ fn staff_do_their_jobs_in_the_browser(b: Backend) {
             "{t}"
         );
         w.shot("11-batch-done").await;
+        // A claim of the batch: its 277CA, from the batch's file.
+        w.go("/console/claims?claim_id=PCN-0001").await;
+        w.click("table a[href^='/console/claims/']").await;
+        let x277 = w.fetch("#downloads a[href$='/277ca.x12']").await;
+        assert!(x277.starts_with("200 attachment"), "{x277}");
+        assert!(x277.contains("TRN*2*PCN-0001~"), "{x277}");
 
-        // The other pages, looked at and saved.
-        for (path, name) in [
-            ("/console/codes", "12-codes"),
-            ("/console/admin", "13-admin"),
-        ] {
-            w.go(path).await;
-            assert_eq!(w.path().await, path);
-            w.every_input_labelled().await;
-            w.shot(name).await;
-        }
-        let t = w.text().await;
-        assert!(t.contains("claim.read") && t.contains("avery"), "{t}");
+        // The codes page, looked at and saved.
+        w.go("/console/codes").await;
+        w.every_input_labelled().await;
+        w.shot("12-codes").await;
+
+        admin_jobs(&w).await;
 
         // Signing out ends the session: the next page asks to sign in.
         w.go("/console/claims").await;
@@ -491,4 +539,106 @@ fn staff_do_their_jobs_in_the_browser(b: Backend) {
         assert_eq!(w.path().await, "/oauth/authorize");
         w.c.close().await.unwrap();
     });
+}
+
+/// Admin: add a user, reset their password, disable them; register a
+/// client (its secret gets a token), disable it (it no longer does);
+/// rotate the signing key (the session goes on); the audit log filtered.
+async fn admin_jobs(w: &Browser<'_>) {
+    w.go("/console/admin").await;
+    assert_eq!(w.path().await, "/console/admin");
+    w.every_input_labelled().await;
+    w.tab_reaches_every_control().await;
+
+    w.fill("#f-username", "blake").await;
+    w.c.find(Locator::Id("role-claims-read"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    w.submit("#add-user").await;
+    let t = w.text().await;
+    assert!(t.contains("User blake added"), "{t}");
+    let first = w.text_of("#new-password").await;
+    assert!(first.len() >= 20, "{first}");
+    w.shot("13-admin-user-added").await;
+    w.click("button[aria-label='Reset the password of blake']")
+        .await;
+    let t = w.text().await;
+    assert!(t.contains("The password of blake was reset"), "{t}");
+    let second = w.text_of("#new-password").await;
+    assert!(second.len() >= 20 && second != first, "{first} {second}");
+    w.click("button[aria-label='Disable blake']").await;
+    assert_eq!(w.path().await, "/console/admin");
+    let row = w
+        .js("return Array.from(document.querySelectorAll('tr')).find(r => r.cells[0] && r.cells[0].textContent === 'blake').textContent;")
+        .await;
+    assert!(row.as_str().unwrap().contains("disabled"), "{row}");
+    assert!(w
+        .c
+        .find(Locator::Css(
+            "button[aria-label='Reset the password of blake']"
+        ))
+        .await
+        .is_err());
+
+    // A billing system registered here gets tokens, until disabled.
+    w.fill("#f-name", "Riverside billing").await;
+    w.fill("#f-npis", "1234567893").await;
+    w.c.find(Locator::Id("scope-claims-read"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    w.submit("#add-client").await;
+    let t = w.text().await;
+    assert!(t.contains("Client Riverside billing registered"), "{t}");
+    let id = w.text_of("#new-client").await;
+    let secret = w.text_of("#new-secret").await;
+    assert_eq!(client_token(w.base, &id, &secret, None).status, 200);
+    w.shot("14-admin-client-added").await;
+    w.click("button[aria-label='Disable client Riverside billing']")
+        .await;
+    assert_ne!(client_token(w.base, &id, &secret, None).status, 200);
+    // The console's own client has no Disable button.
+    let t = w.text().await;
+    assert!(t.contains("priorauth-console"), "{t}");
+
+    // Key rotation: the new key is published, the session goes on.
+    w.submit("#rotate").await;
+    let kid = w.text_of("#new-kid").await;
+    let jwks = send(
+        "GET",
+        &format!("{}/.well-known/jwks.json", w.base),
+        &[],
+        None,
+    );
+    assert!(jwks.body.contains(&kid), "{kid}: {}", jwks.body);
+    w.shot("15-admin-key-rotated").await;
+    w.go("/console/admin").await;
+    assert_eq!(w.path().await, "/console/admin");
+
+    // The audit log, filtered by action and who.
+    w.go("/console/admin/audit").await;
+    w.every_input_labelled().await;
+    w.fill("#f-action", "user.password").await;
+    w.fill("#f-actor", "avery").await;
+    w.submit("form.search").await;
+    let rows = w
+        .js("return Array.from(document.querySelectorAll('#audit tbody tr')).map(r => r.textContent);")
+        .await;
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(rows[0].as_str().unwrap().contains("avery"), "{rows:?}");
+    w.shot("16-audit").await;
+    w.tab_reaches_every_control().await;
+    w.go("/console/admin/audit?actor=avery&action=key.rotate")
+        .await;
+    assert!(w.text().await.contains("signing_key"));
+    w.go("/console/admin/audit?since=2999-01-01T00:00").await;
+    assert!(w.text().await.contains("No audit record matches"));
+    w.go("/console/admin/audit?since=tomorrow").await;
+    assert!(w.text().await.contains("not a UTC time"));
 }

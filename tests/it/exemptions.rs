@@ -607,7 +607,9 @@ fn goldcard_commands_on_the_store(b: Backend) {
         .build()
         .unwrap();
     let store = rt.block_on(priorauth::store::Store::open(url, 1)).unwrap();
-    let log = rt.block_on(store.audit_log(100, None, None)).unwrap();
+    let log = rt
+        .block_on(store.audit_log(100, &Default::default()))
+        .unwrap();
     rt.block_on(store.close());
     let find = |action: &str| {
         log.iter()

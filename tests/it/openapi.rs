@@ -1645,6 +1645,16 @@ fn access(api: &Api, claim: &str) {
         .find(|u| u["username"] == "auditor")
         .map(|u| u["id"].as_str().unwrap().to_string())
         .unwrap();
+    // A password reset: generated (no body), then one given.
+    let reset = format!("/v1/admin/users/{auditor}/password");
+    let r = api.call("POST", &reset, &[], None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.json()["password"].is_string(), "a generated password");
+    let r = api.json("POST", &reset, &json!({"password": password}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["password"], Value::Null);
+    let r = api.json("POST", &reset, &json!({"password": "short"}));
+    assert_eq!(r.status, 422, "{}", r.body);
     let r = api.call("DELETE", &format!("/v1/admin/users/{auditor}"), &[], None);
     assert_eq!(r.status, 204, "{}", r.body);
     assert_eq!(

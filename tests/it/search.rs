@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use crate::adjudication::{claim, line, BILLING};
+use crate::helpers::pyx12_errors;
 use crate::render::render;
 use crate::service::{
     add_auth, add_client, client_token, distinct, get, mri_claim, post_837, send, Backend, Db,
@@ -12,7 +13,9 @@ use crate::service::{
 
 both!(
     claims_search_filters_and_pages,
-    ledger_names_the_claims_that_consumed
+    ledger_names_the_claims_that_consumed,
+    a_stored_claim_answers_its_277ca_and_835,
+    carc_search_finds_each_claim_once_newest_first
 );
 
 fn ids(r: &Value) -> Vec<String> {
@@ -186,4 +189,156 @@ fn ledger_names_the_claims_that_consumed(b: Backend) {
     assert_eq!(e["units"], "2");
     assert!(e["reversed_by"].is_null());
     assert_eq!(get(&s, "/v1/authorizations/NOPE/ledger").status, 404);
+}
+
+/// `GET /v1/claims/{id}?format=277ca|835`: a stored claim's answers
+/// written again, valid X12 (pyx12); an 835 only for a claim denied in
+/// full; a 277CA only where the claim's 837 is at hand (a batch's file).
+fn a_stored_claim_answers_its_277ca_and_835(b: Backend) {
+    let db = Db::fresh(b, "claimx12");
+    let s = Server::start(&db, &[]);
+    add_auth(&s, "AUTH-OK", "70551", Some("1"));
+    // Sent alone: a denied and an approved claim.
+    let mut alone = Vec::new();
+    for c in [
+        mri_claim("X12-DENIED", "NOPE", "1"),
+        distinct(mri_claim("X12-OK", "AUTH-OK", "1"), 1),
+    ] {
+        let r = post_837(&s, "/v1/claims", &render(&[c]), &[]);
+        assert_eq!(r.status, 200, "{}", r.body);
+        alone.push(
+            r.json()["claims"][0]["payer_claim_id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let (denied, approved) = (&alone[0], &alone[1]);
+    let r = get(&s, &format!("/v1/claims/{denied}?format=835"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("content-type"), Some("application/edi-x12"));
+    assert!(r.body.contains("CLP*X12-DENIED*4*"), "{}", r.body);
+    assert!(r.body.contains("CAS*CO*197*"), "{}", r.body);
+    if let Some(errors) = pyx12_errors(&r.body, "stored-835") {
+        panic!("pyx12 finds the 835 invalid: {errors}\n{}", r.body);
+    }
+    let r = get(&s, &format!("/v1/claims/{approved}?format=835"));
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert!(r.body.contains("not denied in full"), "{}", r.body);
+    let r = get(&s, &format!("/v1/claims/{denied}?format=277ca"));
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert!(r.body.contains("not sent in a batch"), "{}", r.body);
+    assert_eq!(
+        get(&s, &format!("/v1/claims/{denied}?format=999")).status,
+        400
+    );
+    assert_eq!(get(&s, "/v1/claims/nope?format=277ca").status, 404);
+    assert_eq!(
+        get(&s, &format!("/v1/claims/{denied}")).json()["claim_id"],
+        "X12-DENIED"
+    );
+
+    // In a batch: the second claim of the file, its 277CA from the file.
+    let r = post_837(
+        &s,
+        "/v1/batches",
+        &crate::service::batch_file("BX", 3, "NOPE"),
+        &[],
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let batch = r.json()["id"].as_str().unwrap().to_string();
+    crate::service::wait_for("the batch", std::time::Duration::from_secs(120), || {
+        get(&s, &format!("/v1/batches/{batch}")).json()["state"] == "done"
+    });
+    let found = search(&s, "claim_id=BX-000001");
+    let id = found["claims"][0]["payer_claim_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = get(&s, &format!("/v1/claims/{id}?format=277ca"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body.contains("TRN*2*BX-000001~\nSTC*A2:20*"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains(&format!("REF*1K*{id}~")), "{}", r.body);
+    assert!(r.body.contains("QTY*90*1~"), "one claim: {}", r.body);
+    if let Some(errors) = pyx12_errors(&r.body, "stored-277ca") {
+        panic!("pyx12 finds the 277CA invalid: {errors}\n{}", r.body);
+    }
+    let r = get(&s, &format!("/v1/claims/{id}?format=835"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("CLP*BX-000001*4*"), "{}", r.body);
+    if let Some(errors) = pyx12_errors(&r.body, "stored-835-batch") {
+        panic!("pyx12 finds the 835 invalid: {errors}\n{}", r.body);
+    }
+}
+
+/// The CARC filter reads line_carcs (migration 0026, filled by a trigger
+/// on line_decisions): a claim with two lines adjusted alike is found
+/// once, a line with two codes under either, by code alone or with its
+/// group, newest first, a page at a time.
+fn carc_search_finds_each_claim_once_newest_first(b: Backend) {
+    let db = Db::fresh(b, "carcidx");
+    let s = Server::start(&db, &[]);
+    add_auth(&s, "ONE-UNIT", "70551", Some("1"));
+    let two_denied = claim(
+        "CARC-TWO-LINES",
+        &[],
+        vec![
+            line(1, "70551", "1", "900.00", "2026-03-04"),
+            line(2, "70552", "1", "950.00", "2026-03-04"),
+        ],
+    );
+    let sent = [
+        mri_claim("CARC-197-A", "NOPE", "1"),
+        two_denied,
+        // Two units on an authorization with one left: CO-198.
+        distinct(mri_claim("CARC-198", "ONE-UNIT", "2"), 3),
+        distinct(mri_claim("CARC-197-B", "NOPE", "1"), 4),
+        claim(
+            "CARC-NONE",
+            &[],
+            vec![line(1, "99213", "1", "80.00", "2026-03-04")],
+        ),
+    ];
+    for c in sent {
+        let r = post_837(&s, "/v1/claims", &render(&[c]), &[]);
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let newest_first = ["CARC-197-B", "CARC-TWO-LINES", "CARC-197-A"];
+    for q in ["carc=197", "carc=CO-197", "carc=co-197&limit=500"] {
+        assert_eq!(ids(&search(&s, q)), newest_first, "{q}");
+    }
+    assert_eq!(ids(&search(&s, "carc=198")), ["CARC-198"]);
+    assert_eq!(ids(&search(&s, "carc=CO-198&status=partial")), ["CARC-198"]);
+    assert!(ids(&search(&s, "carc=OA-197")).is_empty());
+    assert!(ids(&search(&s, "carc=18")).is_empty());
+    // Other filters still apply, on the claim.
+    assert_eq!(
+        ids(&search(&s, "carc=197&claim_id=CARC-TWO-LINES")),
+        ["CARC-TWO-LINES"]
+    );
+    assert_eq!(
+        ids(&search(
+            &s,
+            &format!("carc=197&billing_npi={BILLING}&received_from=2000-01-01")
+        )),
+        newest_first
+    );
+    assert!(ids(&search(&s, "carc=197&received_to=2000-01-01")).is_empty());
+    // One claim a page: each once, in order.
+    let mut seen = Vec::new();
+    let mut q = "carc=197&limit=1".to_string();
+    loop {
+        let page = search(&s, &q);
+        seen.extend(ids(&page));
+        match page["next"].as_str() {
+            Some(next) => q = format!("carc=197&limit=1&after={next}"),
+            None => break,
+        }
+        assert!(seen.len() <= 3, "{seen:?}");
+    }
+    assert_eq!(seen, newest_first);
 }
