@@ -740,7 +740,9 @@ fn billing_systems_stay_in_their_lane(b: Backend) {
 /// Missing, malformed, expired, wrongly signed and under-scoped tokens.
 fn bad_tokens_get_401_and_under_scoped_get_403(b: Backend) {
     let db = Db::fresh(b, "badtok");
-    let s = Server::start(&db, &[("PRIORAUTH_TOKEN_TTL", "1")]);
+    // Tokens live 3 s here (the expiry below); on a loaded machine a
+    // shorter life ran out before the scope checks.
+    let s = Server::start(&db, &[("PRIORAUTH_TOKEN_TTL", "3")]);
     let (id, secret) = add_client(&db, "reader", &[], &["claims:read"]);
     let token = billing_token(&s, &id, &secret);
     let get_with = |auth: &str| {
@@ -784,7 +786,9 @@ fn bad_tokens_get_401_and_under_scoped_get_403(b: Backend) {
     assert_eq!(r.status, 401);
     assert!(r.json()["message"].as_str().unwrap().contains("signature"));
 
-    // Under-scoped: a reader may not replace rules or submit claims.
+    // Under-scoped: a reader may not replace rules or submit claims (a
+    // fresh token, so that its life covers these calls).
+    let token = billing_token(&s, &id, &secret);
     let r = call(
         &s,
         "PUT",
@@ -809,8 +813,8 @@ fn bad_tokens_get_401_and_under_scoped_get_403(b: Backend) {
         );
     }
 
-    // Expired: the token lives one second here.
-    wait_for("the token to expire", Duration::from_secs(5), || {
+    // Expired: the token lives three seconds here.
+    wait_for("the token to expire", Duration::from_secs(15), || {
         get_with(&bearer(&token)).status == 401
     });
     let r = get_with(&bearer(&token));
