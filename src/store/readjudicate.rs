@@ -122,28 +122,7 @@ impl Store {
         }
 
         // Units used: compare-and-set on what was read, as a submission.
-        let mut changed: Vec<(&str, rust_decimal::Decimal, rust_decimal::Decimal)> = loaded
-            .book
-            .iter()
-            .filter_map(|a| {
-                let before = loaded.units_used.get(&a.number).copied()?;
-                (before != a.units_used).then_some((a.number.as_str(), before, a.units_used))
-            })
-            .collect();
-        changed.sort_by(|a, b| a.0.cmp(b.0));
-        for (number, before, after) in changed {
-            let done = sqlx::query(
-                "UPDATE authorizations SET units_used = $1 WHERE number = $2 AND units_used = $3",
-            )
-            .bind(after.to_string())
-            .bind(number)
-            .bind(before.to_string())
-            .execute(&mut *w.tx)
-            .await?;
-            if done.rows_affected() != 1 {
-                return Err(StoreError::Conflict);
-            }
-        }
+        loaded.write_units_used(&mut w.tx).await?;
 
         for (p, (earlier, new)) in pended.iter().zip(&decided) {
             let new_json = serde_json::to_string(new)

@@ -51,6 +51,39 @@ pub(super) struct Loaded {
     prior_decisions: HashMap<String, String>,
 }
 
+impl Loaded {
+    /// Writes the units used that adjudicating changed, as a
+    /// compare-and-set against what was read: on PostgreSQL the rows are
+    /// locked, so this cannot miss; it is the guard that makes
+    /// over-consumption impossible whatever the isolation. A submission
+    /// and a re-adjudication write through it alike.
+    pub(super) async fn write_units_used(&self, conn: &mut AnyConnection) -> Result<()> {
+        let mut changed: Vec<(&str, Decimal, Decimal)> = self
+            .book
+            .iter()
+            .filter_map(|a| {
+                let before = self.units_used.get(&a.number).copied()?;
+                (before != a.units_used).then_some((a.number.as_str(), before, a.units_used))
+            })
+            .collect();
+        changed.sort_by(|a, b| a.0.cmp(b.0));
+        for (number, before, after) in changed {
+            let done = sqlx::query(
+                "UPDATE authorizations SET units_used = $1 WHERE number = $2 AND units_used = $3",
+            )
+            .bind(after.to_string())
+            .bind(number)
+            .bind(before.to_string())
+            .execute(&mut *conn)
+            .await?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::Conflict);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A stored claim that answers for a key: the key, what it consumed (not
 /// yet reversed) and its content key.
 type Prior = ((String, String), Vec<Consumption>, Option<u64>);
@@ -475,31 +508,7 @@ async fn write_effects(
         }
     }
 
-    // Units used: compare-and-set against what was read. On PostgreSQL the
-    // rows are locked, so this cannot miss; it is the guard that makes
-    // over-consumption impossible whatever the isolation.
-    let mut changed: Vec<(&str, Decimal, Decimal)> = loaded
-        .book
-        .iter()
-        .filter_map(|a| {
-            let before = loaded.units_used.get(&a.number).copied()?;
-            (before != a.units_used).then_some((a.number.as_str(), before, a.units_used))
-        })
-        .collect();
-    changed.sort_by(|a, b| a.0.cmp(b.0));
-    for (number, before, after) in changed {
-        let done = sqlx::query(
-            "UPDATE authorizations SET units_used = $1 WHERE number = $2 AND units_used = $3",
-        )
-        .bind(after.to_string())
-        .bind(number)
-        .bind(before.to_string())
-        .execute(&mut *conn)
-        .await?;
-        if done.rows_affected() != 1 {
-            return Err(StoreError::Conflict);
-        }
-    }
+    loaded.write_units_used(&mut *conn).await?;
 
     let received = stamp();
     let who = opts.audit;
