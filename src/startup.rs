@@ -186,7 +186,9 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
             (None, None) => "http://127.0.0.1".into(),
         };
         let (redirect_uri, secure) = crate::console::register_client(&store, &public).await?;
-        console.set(redirect_uri, secure);
+        // Cookies are Secure whenever the instance is reached over https
+        // (its own TLS, or a TLS proxy), not only when the public URL says so.
+        console.set(redirect_uri, secure || state.https());
         for addr in addrs {
             println!("listening on {scheme}://{addr}");
         }
