@@ -3,12 +3,11 @@
 //! its 835 when it was denied in full (SPEC §4: only such claims have a
 //! place in an 835), and its 277CA when its 837 is at hand.
 //!
-//! The store keeps a claim's decision, not its 837. The 835 is written
-//! from the decision as a batch's is (without the 837, NM1*QC is bare);
-//! the 277CA must name the patient and member id (2100D NM1*QC), so it
-//! is written only for a claim whose batch file is kept, from the claim
-//! as that file sent it. Control numbers are the store's, as for every
-//! answer.
+//! The store keeps a claim's decision and its facts (the claim as its
+//! 837 sent it), not the 837 text. Both answers are written from them;
+//! the 277CA names the patient and member id (2100D NM1*QC) from the
+//! facts, so a claim stored before facts were kept has none. Control
+//! numbers are the store's, as for every answer.
 
 use actix_web::HttpResponse;
 
@@ -44,56 +43,16 @@ pub fn has_835(d: &ClaimDecision) -> bool {
     x12::remittable(d)
 }
 
-/// The claim as its 837 sent it, when that is at hand: a claim that came
-/// in a batch whose file is kept (the `batch_seq`-th claim of the file's
-/// accepted sets). A claim sent alone keeps only its decision.
+/// The claim as its 837 sent it: the facts the store keeps with its
+/// decision (issue 17's claim records). A claim stored before records
+/// were kept has none.
 pub async fn claim_837(state: &AppState, c: &StoredClaim) -> ApiResult<Option<Claim>> {
-    let Some((batch_id, seq)) = state.store.claim_place(&c.payer_claim_id).await? else {
-        return Ok(None);
-    };
-    let Some(batch) = state.store.batch(&batch_id).await? else {
-        return Ok(None);
-    };
-    if batch.spool.is_empty() {
-        return Ok(None);
-    }
-    let (npi, clm01) = (c.billing_npi.clone(), c.claim_id.clone());
-    actix_web::web::block(move || {
-        let Ok(file) = std::fs::File::open(&batch.spool) else {
-            return None;
-        };
-        let mut reader = x12::SetReader::new(std::io::BufReader::new(file), None);
-        let mut seen = 0i64;
-        while let Some(set) = reader.next_accepted() {
-            let n = set.claims.len() as i64;
-            if seen + n >= seq {
-                let i = usize::try_from(seq - seen - 1).ok()?;
-                return set
-                    .claims
-                    .into_iter()
-                    .nth(i)
-                    // The file must still say what the store says.
-                    .filter(|claim| claim.billing_npi == npi && claim.claim_id == clm01);
-            }
-            seen += n;
-        }
-        None
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))
+    Ok(state.store.claim_facts(&c.payer_claim_id).await?)
 }
 
-/// Whether a claim's 277CA can be written (its batch file is kept),
-/// cheaply: the file is not read.
+/// Whether a claim's 277CA can be written (its facts are kept).
 pub async fn has_277ca(state: &AppState, c: &StoredClaim) -> ApiResult<bool> {
-    let Some((batch_id, _)) = state.store.claim_place(&c.payer_claim_id).await? else {
-        return Ok(false);
-    };
-    Ok(state
-        .store
-        .batch(&batch_id)
-        .await?
-        .is_some_and(|b| !b.spool.is_empty() && std::path::Path::new(&b.spool).is_file()))
+    Ok(claim_837(state, c).await?.is_some())
 }
 
 /// A stored claim's 277CA or 835 as an `application/edi-x12` answer; a
@@ -127,7 +86,7 @@ pub async fn claim_x12(state: &AppState, c: &StoredClaim, kind: X12Answer) -> Ap
         X12Answer::Ack277ca => {
             let Some(claim) = claim_837(state, c).await? else {
                 return Err(ApiError::NotFound(format!(
-                    "claim {} was not sent in a batch whose file is kept: its 277CA was the answer to its submission, and the store keeps its decision, not the 837 a 277CA names the patient from",
+                    "claim {} was stored without its facts (before they were kept): its 277CA cannot name the patient",
                     c.payer_claim_id
                 )));
             };

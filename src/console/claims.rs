@@ -331,7 +331,7 @@ async fn claim(req: HttpRequest, state: web::Data<AppState>, path: web::Path<Str
             @if has_277ca {
                 li { a href={ "/console/claims/" (c.payer_claim_id) "/277ca.x12" } download { "277CA acknowledgment (X12)" } }
             } @else {
-                li { "No 277CA to download: it was the answer to the claim's submission (the store keeps the decision, not the 837 it names the patient from)." }
+                li { "No 277CA to download: the claim was stored before its facts were kept." }
             }
             @if has_835 {
                 li { a href={ "/console/claims/" (c.payer_claim_id) "/835.x12" } download { "835 remittance (X12)" } }

@@ -391,12 +391,14 @@ fn staff_do_their_jobs_in_the_browser(b: Backend) {
         assert!(t.contains("NOPE (not on file)"), "{t}");
         assert!(w.c.find(Locator::LinkText("NOPE")).await.is_err());
         // Downloads: the 835 of a claim denied in full, as the API
-        // writes it (fetched with the page's session); sent alone, the
-        // claim has no 277CA to download.
+        // writes it (fetched with the page's session), and its 277CA,
+        // written from the claim's stored facts.
         let x835 = w.fetch("#downloads a[href$='/835.x12']").await;
         assert!(x835.starts_with("200 attachment"), "{x835}");
         assert!(x835.contains("CLP*CON-DENIED*4*"), "{x835}");
-        assert!(t.contains("No 277CA to download"), "{t}");
+        let x277 = w.fetch("#downloads a[href$='/277ca.x12']").await;
+        assert!(x277.starts_with("200 attachment"), "{x277}");
+        assert!(x277.contains("TRN*2*CON-DENIED~"), "{x277}");
         w.shot("03-claim").await;
         w.tab_reaches_every_control().await;
 
