@@ -54,18 +54,24 @@ fn sample_auths() -> Vec<priorauth::authorizations::Authorization> {
 }
 
 fn stored_facts_decide_again_as_they_were_decided(b: Backend) {
+    // One runtime for the whole test: the pool's connections live in it.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let db = Db::fresh(b, "facts");
-    let store = block_on(Store::open(&db.url, 2)).unwrap();
+    let store = rt.block_on(Store::open(&db.url, 2)).unwrap();
     let auths = sample_auths();
-    block_on(store.import_authorizations(&auths)).unwrap();
+    rt.block_on(store.import_authorizations(&auths)).unwrap();
     let rules = RulesIndex::new(RuleSet::bundled().unwrap());
     let claims = sample_claims();
-    let decided = match block_on(
-        store.submit(&rules, &claims, SubmitOptions::default(), &|_| {
-            String::new()
-        }),
-    )
-    .unwrap()
+    let decided = match rt
+        .block_on(
+            store.submit(&rules, &claims, SubmitOptions::default(), &|_| {
+                String::new()
+            }),
+        )
+        .unwrap()
     {
         Submitted::Fresh(d, _) => d,
         Submitted::Replay(_) => panic!("no idempotency key was given"),
@@ -81,40 +87,53 @@ fn stored_facts_decide_again_as_they_were_decided(b: Backend) {
     let mut history = MemoryHistory::default();
     let adjudicator = Adjudicator::new(&rules);
     for (claim, d) in claims.iter().zip(&decided) {
-        let facts = block_on(store.claim_facts(&d.payer_claim_id))
+        let facts = rt
+            .block_on(store.claim_facts(&d.payer_claim_id))
             .unwrap()
             .expect("stored with its facts");
         assert_eq!(&facts, claim, "{}", claim.claim_id);
         let again = adjudicator.adjudicate(&facts, &d.payer_claim_id, &mut book, &mut history);
-        let stored = block_on(store.decision(&d.payer_claim_id))
+        let stored = rt
+            .block_on(store.decision(&d.payer_claim_id))
             .unwrap()
             .unwrap();
         assert_eq!(serde_json::to_string(&again).unwrap(), stored);
-        let shown = block_on(store.claim(&d.payer_claim_id)).unwrap().unwrap();
+        let shown = rt
+            .block_on(store.claim(&d.payer_claim_id))
+            .unwrap()
+            .unwrap();
         assert_eq!(shown.decision.get(), stored);
     }
-    assert!(block_on(store.claim_facts("no-such-claim"))
+    assert!(rt
+        .block_on(store.claim_facts("no-such-claim"))
         .unwrap()
         .is_none());
-    block_on(store.close());
+    rt.block_on(store.close());
 }
 
 fn line_decisions_keep_the_lines_searches_find(b: Backend) {
+    // One runtime for the whole test: the pool's connections live in it.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let db = Db::fresh(b, "lines");
-    let store = block_on(Store::open(&db.url, 2)).unwrap();
-    block_on(store.import_authorizations(&sample_auths())).unwrap();
+    let store = rt.block_on(Store::open(&db.url, 2)).unwrap();
+    rt.block_on(store.import_authorizations(&sample_auths()))
+        .unwrap();
     let rules = RulesIndex::new(RuleSet::bundled().unwrap());
     let claims = sample_claims();
-    let Submitted::Fresh(decided, _) = block_on(store.submit(
-        &rules,
-        &claims,
-        SubmitOptions::default(),
-        &|_| String::new(),
-    ))
-    .unwrap() else {
+    let Submitted::Fresh(decided, _) = rt
+        .block_on(
+            store.submit(&rules, &claims, SubmitOptions::default(), &|_| {
+                String::new()
+            }),
+        )
+        .unwrap()
+    else {
         panic!("fresh")
     };
-    block_on(store.close());
+    rt.block_on(store.close());
     let mut want: Vec<(String, i64, Option<String>, String)> = Vec::new();
     let mut plain = 0;
     for d in &decided {
