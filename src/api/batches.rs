@@ -104,6 +104,10 @@ async fn work(state: web::Data<AppState>, worker: String) {
             Ok(None) => {
                 let _ = tokio::time::timeout(IDLE_POLL, wake.notified()).await;
             }
+            Err(e) if e.unavailable() => {
+                tracing::warn!(error = %e, "database unavailable; batch waits for it");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "batch chunk not worked; trying again");
                 tokio::time::sleep(Duration::from_secs(1)).await;

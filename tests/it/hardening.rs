@@ -607,11 +607,13 @@ fn postgres_restart_loses_nothing() {
     let s = Server::start(&db, &[("PRIORAUTH_BATCH_CHUNK", "100")]);
     add_auth(&s, "CB1", "70551", Some("1000000"));
     add_auth(&s, "CS1", "70551", Some("1000000"));
-    // PRIORAUTH_CHAOS_CLAIMS=100000 makes it the 100k-claim run.
+    // PRIORAUTH_CHAOS_CLAIMS=100000 makes it the 100k-claim run; the
+    // default is big enough that a quiet machine is still working it at
+    // the restart (4,000 was not).
     let total: usize = std::env::var("PRIORAUTH_CHAOS_CLAIMS")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(4000);
+        .unwrap_or(12_000);
     let r = post_837(&s, "/v1/batches", &batch_file("CB", total, "CB1"), &[]);
     assert_eq!(r.status, 202, "{}", r.body);
     let id = r.json()["id"].as_str().unwrap().to_string();
