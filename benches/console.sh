@@ -10,6 +10,9 @@
 #   BENCH_DIR=/tmp/priorauth-console-bench  files, databases, logs
 #   SHARED=../shared       where peers/gen837.py is
 #   PRIORAUTH=path         a built binary (default: cargo build --release)
+#   NO_AUTHS=1             store without authorizations (every PA line
+#                          denied): mkauths.py reads the whole file's JSON,
+#                          too much memory at 1M claims
 #
 # For each store: a fresh database; the file's authorizations (mkauths.py:
 # 3 of 4 cited numbers on file) and claims stored with `priorauth
@@ -45,7 +48,10 @@ if [ ! -s "$FILE" ]; then
   python3 "$SHARED/peers/gen837.py" "$CLAIMS" "$FILE.tmp" --seed 1
   mv "$FILE.tmp" "$FILE"
 fi
-if [ ! -s "$AUTHS" ]; then
+if [ "${NO_AUTHS:-0}" = 1 ]; then
+  AUTHS=$BENCH_DIR/no-auths.csv
+  echo "number,member_id,provider_npi,codes,units,units_used,start_date,end_date,status" >"$AUTHS"
+elif [ ! -s "$AUTHS" ]; then
   "$PRIORAUTH" parse "$FILE" | python3 benches/mkauths.py >"$AUTHS.tmp"
   mv "$AUTHS.tmp" "$AUTHS"
 fi
