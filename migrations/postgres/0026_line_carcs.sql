@@ -45,3 +45,14 @@ ON CONFLICT DO NOTHING;
 -- Claims by service dates: the range's lower side (service_to >= day)
 -- has an index of its own (claims_service serves service_from <= day).
 CREATE INDEX claims_service_to ON claims (service_to);
+
+-- Searches by status, NPI or CLM01 read newest first by (received_at,
+-- payer_claim_id): with payer_claim_id in the index too, it gives that
+-- order whole, so a status no claim has (a prepared statement's generic
+-- plan does not know the value) is not found by walking every claim.
+DROP INDEX claims_status_received;
+DROP INDEX claims_npi_received;
+DROP INDEX claims_clm01;
+CREATE INDEX claims_status_received ON claims (status, received_at, payer_claim_id);
+CREATE INDEX claims_npi_received ON claims (billing_npi, received_at, payer_claim_id);
+CREATE INDEX claims_clm01 ON claims (claim_id, received_at, payer_claim_id);

@@ -409,7 +409,11 @@ impl Store {
             conds.join(" AND "),
             u64::from(limit) + 1
         );
-        let mut q = sqlx::query(&sql);
+        // Not a cached statement: PostgreSQL then plans with the values.
+        // A cached one goes to a generic plan after five runs, which
+        // walks every claim newest first for a status or NPI no claim
+        // has (0.9 s at 1M claims) instead of reading its index.
+        let mut q = sqlx::query(&sql).persistent(false);
         for b in &binds {
             q = q.bind(b.as_str());
         }
