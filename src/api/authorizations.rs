@@ -70,20 +70,29 @@ pub(super) async fn get_authorization(
     actor: Actor,
     path: web::Path<String>,
 ) -> ApiResult {
-    let number = path.into_inner();
+    let a = readable_authorization(&state, &actor, &path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(authorization_json(&a)))
+}
+
+/// The authorization a caller may read, its read audited: a billing
+/// system sees only authorizations for its own NPIs, and a read names a
+/// member, so it is audit-logged like claim reads (ids only).
+async fn readable_authorization(
+    state: &AppState,
+    actor: &Actor,
+    number: &str,
+) -> ApiResult<crate::authorizations::Authorization> {
     let what = format!("authorization {number}");
     let a = state
         .store
-        .authorization(&number)
+        .authorization(number)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("{what} not found")))?;
-    // A billing system sees only authorizations for its own NPIs.
     actor.may_see_npi(&a.provider_npi, &what)?;
-    // It names a member: audit-logged like claim reads (ids only).
     actor
-        .audit(&state, "authorization.read", "authorization", &number)
+        .audit(state, "authorization.read", "authorization", number)
         .await?;
-    Ok(HttpResponse::Ok().json(authorization_json(&a)))
+    Ok(a)
 }
 
 /// Filters of `GET /v1/authorizations` (each given must match).
@@ -320,16 +329,7 @@ pub(super) async fn ledger(
     path: web::Path<String>,
 ) -> ApiResult {
     let number = path.into_inner();
-    let what = format!("authorization {number}");
-    let a = state
-        .store
-        .authorization(&number)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("{what} not found")))?;
-    actor.may_see_npi(&a.provider_npi, &what)?;
-    actor
-        .audit(&state, "authorization.read", "authorization", &number)
-        .await?;
+    let a = readable_authorization(&state, &actor, &number).await?;
     let entries = state.store.ledger(&number).await?;
     Ok(HttpResponse::Ok().json(json!({
         "number": number,
