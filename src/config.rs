@@ -290,6 +290,57 @@ pub struct AccessArgs {
     /// Where its keys are (https, or http on this machine).
     #[arg(long, env = "PRIORAUTH_OIDC_JWKS_URL")]
     pub oidc_jwks_url: Option<String>,
+    /// Staff sign in to the console at the issuer too: its authorization
+    /// endpoint (https, or http on this machine).
+    #[arg(long, env = "PRIORAUTH_OIDC_AUTHORIZE_URL")]
+    pub oidc_authorize_url: Option<String>,
+    /// Its token endpoint (https, or http on this machine).
+    #[arg(long, env = "PRIORAUTH_OIDC_TOKEN_URL")]
+    pub oidc_token_url: Option<String>,
+    /// The console's client id at the issuer.
+    #[arg(long, env = "PRIORAUTH_OIDC_CLIENT_ID")]
+    pub oidc_client_id: Option<String>,
+    /// The console's client secret at the issuer (none: a public client,
+    /// PKCE alone).
+    #[arg(long, env = "PRIORAUTH_OIDC_CLIENT_SECRET", hide_env_values = true)]
+    pub oidc_client_secret: Option<String>,
+}
+
+/// The console's sign-in at the external issuer (authorization code with
+/// PKCE, the console as that issuer's client).
+#[derive(Clone)]
+pub struct ConsoleAtIssuer {
+    /// The issuer's authorization endpoint.
+    pub authorize_url: String,
+    /// Its token endpoint.
+    pub token_url: String,
+    /// The console's client id there.
+    pub client_id: String,
+    /// The console's secret there, if it is a confidential client.
+    pub client_secret: Option<String>,
+}
+
+impl std::fmt::Debug for ConsoleAtIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsoleAtIssuer")
+            .field("authorize_url", &self.authorize_url)
+            .field("token_url", &self.token_url)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+/// An issuer's endpoint must be https; plain http only on this machine
+/// (tests, a provider beside the server).
+fn https_or_loopback(name: &str, url: &str) -> anyhow::Result<()> {
+    let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+        .iter()
+        .any(|h| url.starts_with(h));
+    if !url.starts_with("https://") && !loopback {
+        anyhow::bail!("{name}={url:?}: the provider must be reached over https (plain http only on this machine)");
+    }
+    Ok(())
 }
 
 /// How tokens are issued and checked, checked.
@@ -309,6 +360,8 @@ pub struct AccessConfig {
     pub signing_key_file: Option<PathBuf>,
     /// An external OIDC issuer: (issuer, audience, JWKS URL).
     pub oidc: Option<(String, String, String)>,
+    /// Console sign-in at that issuer, when configured.
+    pub console_at_issuer: Option<ConsoleAtIssuer>,
 }
 
 impl AccessArgs {
@@ -321,18 +374,36 @@ impl AccessArgs {
         ) {
             (None, None, None) => None,
             (Some(i), Some(a), Some(j)) => {
-                let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-                    .iter()
-                    .any(|h| j.starts_with(h));
-                if !j.starts_with("https://") && !loopback {
-                    anyhow::bail!(
-                        "PRIORAUTH_OIDC_JWKS_URL={j:?}: the provider's keys must come over https (plain http only from this machine)"
-                    );
-                }
+                https_or_loopback("PRIORAUTH_OIDC_JWKS_URL", &j)?;
                 Some((i, a, j))
             }
             _ => anyhow::bail!(
                 "an external OIDC issuer needs all of PRIORAUTH_OIDC_ISSUER, PRIORAUTH_OIDC_AUDIENCE and PRIORAUTH_OIDC_JWKS_URL"
+            ),
+        };
+        let console_at_issuer = match (
+            some(&self.oidc_authorize_url),
+            some(&self.oidc_token_url),
+            some(&self.oidc_client_id),
+        ) {
+            (None, None, None) => None,
+            (Some(authorize_url), Some(token_url), Some(client_id)) => {
+                if oidc.is_none() {
+                    anyhow::bail!(
+                        "console sign-in at an external issuer (PRIORAUTH_OIDC_AUTHORIZE_URL) needs the issuer itself: PRIORAUTH_OIDC_ISSUER, PRIORAUTH_OIDC_AUDIENCE and PRIORAUTH_OIDC_JWKS_URL"
+                    );
+                }
+                https_or_loopback("PRIORAUTH_OIDC_AUTHORIZE_URL", &authorize_url)?;
+                https_or_loopback("PRIORAUTH_OIDC_TOKEN_URL", &token_url)?;
+                Some(ConsoleAtIssuer {
+                    authorize_url,
+                    token_url,
+                    client_id,
+                    client_secret: some(&self.oidc_client_secret),
+                })
+            }
+            _ => anyhow::bail!(
+                "console sign-in at an external issuer needs all of PRIORAUTH_OIDC_AUTHORIZE_URL, PRIORAUTH_OIDC_TOKEN_URL and PRIORAUTH_OIDC_CLIENT_ID"
             ),
         };
         Ok(AccessConfig {
@@ -343,6 +414,7 @@ impl AccessArgs {
             lockout_seconds: self.lockout_seconds,
             signing_key_file: self.signing_key_file.clone(),
             oidc,
+            console_at_issuer,
         })
     }
 }

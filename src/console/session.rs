@@ -3,9 +3,14 @@
 //! Sign-in is the authorization-code grant with PKCE against priorauth's
 //! own authorization endpoint, the console being a confidential client
 //! registered on first start (its secret is made and thrown away: only
-//! this server, in process, can redeem its codes). The session row holds
-//! the access token and ends when the token does; the next page then
-//! sends the browser to sign in again and back to where it was.
+//! this server, in process, can redeem its codes). When an external OIDC
+//! issuer is configured with the console as its client
+//! (`PRIORAUTH_OIDC_AUTHORIZE_URL`, …), staff may sign in there instead:
+//! the same flow against the issuer, the code redeemed at its token
+//! endpoint, and its access token checked as the API checks it. The
+//! session row holds the access token and ends when the token does; the
+//! next page then sends the browser to sign in again and back to where it
+//! was.
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -15,8 +20,9 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::{ConsoleError, Page};
-use crate::access::{hash_secret, random_token, sha256_hex};
+use crate::access::{hash_secret, random_token, sha256_hex, Caller};
 use crate::api::{Actor, AppState};
+use crate::config::ConsoleAtIssuer;
 use crate::store::{ClientRecord, ConsoleSession, Store};
 
 /// The console's client id.
@@ -33,6 +39,10 @@ const SESSION_COOKIE: &str = "pa_console";
 const LOGIN_COOKIE: &str = "pa_login";
 /// How long a sign-in may take, from the console to the callback.
 const LOGIN_MS: i64 = 10 * 60 * 1000;
+/// The `state` of a sign-in at the external issuer starts with this (a
+/// character random tokens never hold), so the callback knows where to
+/// redeem the code.
+const AT_ISSUER: &str = "issuer.";
 
 /// What the console knows of itself, set once the server's address is
 /// known (before anyone is told it).
@@ -166,7 +176,7 @@ pub async fn staff(req: &HttpRequest, state: &web::Data<AppState>) -> Result<Sta
         return Err(back());
     };
     // Only staff through this console: never a billing system's token.
-    if caller.client_id != CONSOLE_CLIENT_ID || caller.npis.is_some() {
+    if !through_the_console(state, &caller) {
         state.store().end_console_session(&id_hash).await?;
         return Err(ConsoleError::Forbidden(
             "the console is for payer staff signed in through it".into(),
@@ -178,7 +188,11 @@ pub async fn staff(req: &HttpRequest, state: &web::Data<AppState>) -> Result<Sta
             .user(id)
             .await?
             .map_or_else(|| id.to_string(), |u| u.username),
-        None => caller.subject.clone(),
+        // The external issuer's subjects are `<issuer>|<sub>`.
+        None => caller
+            .subject
+            .split_once('|')
+            .map_or_else(|| caller.subject.clone(), |(_, sub)| sub.to_string()),
     };
     let remote = req
         .peer_addr()
@@ -189,6 +203,23 @@ pub async fn staff(req: &HttpRequest, state: &web::Data<AppState>) -> Result<Sta
         username,
         id_hash,
     })
+}
+
+/// A token issued to the console, here or at the external issuer, for a
+/// person: never a billing system's (those carry NPIs).
+fn through_the_console(state: &AppState, caller: &Caller) -> bool {
+    if caller.npis.is_some() {
+        return false;
+    }
+    let access = &state.config().access;
+    caller.client_id == CONSOLE_CLIENT_ID
+        || access
+            .console_at_issuer
+            .as_ref()
+            .zip(access.oidc.as_ref())
+            .is_some_and(|(c, (issuer, _, _))| {
+                caller.client_id == format!("{issuer}|{}", c.client_id)
+            })
 }
 
 /// Equal in constant time (CSRF tokens).
@@ -216,39 +247,171 @@ fn cookie<'c>(console: &Console, name: &'c str, value: String) -> Cookie<'c> {
 #[derive(Debug, Deserialize)]
 struct SignInQuery {
     next: Option<String>,
+    /// `issuer`: at the external issuer; `here`: with a priorauth
+    /// password. Unset: asked when an issuer is configured.
+    via: Option<String>,
 }
 
-/// `GET /console/signin`: off to the authorization endpoint with a fresh
-/// state and PKCE challenge.
+/// `GET /console/signin`: off to the authorization endpoint (ours, or the
+/// external issuer's) with a fresh state and PKCE challenge. With an
+/// issuer configured and no `via`, a page asks which.
 async fn sign_in(
     state: web::Data<AppState>,
     console: web::Data<Console>,
     q: web::Query<SignInQuery>,
 ) -> Page {
+    let next = safe_next(q.next.as_deref());
+    let at_issuer = state.config().access.console_at_issuer.as_ref();
+    let issuer = match (q.via.as_deref(), at_issuer) {
+        (None, Some(_)) => return Ok(sign_in_choice(&state, &next)),
+        (Some("issuer"), Some(c)) => Some(c),
+        (Some("issuer"), None) => {
+            return Err(ConsoleError::BadRequest(
+                "no external identity provider is configured here; sign in with your priorauth password".into(),
+            ))
+        }
+        (None | Some("here"), _) => None,
+        (Some(_), _) => {
+            return Err(ConsoleError::BadRequest(
+                "via is `here` (a priorauth password) or `issuer` (the identity provider)".into(),
+            ))
+        }
+    };
     let fail = |e: String| ConsoleError::Api(crate::api::ApiError::Internal(e));
-    let st = random_token(32).map_err(fail)?;
+    let mut st = random_token(32).map_err(fail)?;
+    if issuer.is_some() {
+        st.insert_str(0, AT_ISSUER);
+    }
     let verifier = random_token(32).map_err(fail)?;
     let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(Sha256::digest(verifier.as_bytes()));
-    let next = safe_next(q.next.as_deref());
     state
         .store()
         .add_console_login(&sha256_hex(&st), &verifier, &next, now_ms() + LOGIN_MS)
         .await?;
+    let scope = match issuer {
+        Some(_) => format!("openid {}", SCOPES.join(" ")),
+        None => SCOPES.join(" "),
+    };
     let query = serde_urlencoded::to_string([
         ("response_type", "code"),
-        ("client_id", CONSOLE_CLIENT_ID),
+        (
+            "client_id",
+            issuer.map_or(CONSOLE_CLIENT_ID, |c| &c.client_id),
+        ),
         ("redirect_uri", console.redirect_uri()),
-        ("scope", &SCOPES.join(" ")),
+        ("scope", &scope),
         ("state", st.as_str()),
         ("code_challenge", challenge.as_str()),
         ("code_challenge_method", "S256"),
     ])
     .unwrap_or_default();
+    let location = match issuer {
+        Some(c) if c.authorize_url.contains('?') => format!("{}&{query}", c.authorize_url),
+        Some(c) => format!("{}?{query}", c.authorize_url),
+        None => format!("/oauth/authorize?{query}"),
+    };
     Ok(HttpResponse::SeeOther()
         .cookie(cookie(&console, LOGIN_COOKIE, st))
-        .insert_header(("Location", format!("/oauth/authorize?{query}")))
+        .insert_header(("Location", location))
         .finish())
+}
+
+/// The page that asks where to sign in, both links coming back to `next`.
+fn sign_in_choice(state: &AppState, next: &str) -> HttpResponse {
+    let issuer = state
+        .config()
+        .access
+        .oidc
+        .as_ref()
+        .map_or("", |o| o.0.as_str());
+    let link = |via: &str| {
+        format!(
+            "/console/signin?{}",
+            serde_urlencoded::to_string([("via", via), ("next", next)]).unwrap_or_default()
+        )
+    };
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .body(
+            super::page(
+                None,
+                "Sign in",
+                html! {
+                    p { "Sign in to the priorauth console:" }
+                    ul {
+                        li { a href=(link("issuer")) { "With your organization's identity provider" } " (" (issuer) ")" }
+                        li { a href=(link("here")) { "With a priorauth user name and password" } }
+                    }
+                },
+            )
+            .into_string(),
+        )
+}
+
+/// Redeems a code at the external issuer's token endpoint (RFC 6749
+/// §4.1.3 with the PKCE verifier, the secret in HTTP Basic when the
+/// console has one there): the access token and, when the issuer says,
+/// its lifetime in seconds. Blocking (ureq): run it off the event loop.
+fn redeem_at_issuer(
+    c: &ConsoleAtIssuer,
+    code: &str,
+    redirect_uri: &str,
+    verifier: &str,
+) -> Result<(String, Option<i64>), String> {
+    let agent = ureq::AgentBuilder::new()
+        .timeout(std::time::Duration::from_secs(10))
+        .redirects(0)
+        .build();
+    let mut req = agent.post(&c.token_url).set("Accept", "application/json");
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", redirect_uri),
+        ("code_verifier", verifier),
+    ];
+    match &c.client_secret {
+        Some(secret) => {
+            // RFC 6749 §2.3.1: id and secret form-encoded, then Basic.
+            let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+                "{}:{}",
+                enc(&c.client_id),
+                enc(secret)
+            ));
+            req = req.set("Authorization", &format!("Basic {basic}"));
+        }
+        None => form.push(("client_id", &c.client_id)),
+    }
+    let answer: serde_json::Value = match req.send_form(&form) {
+        Ok(r) => r
+            .into_json()
+            .map_err(|_| "the identity provider's token answer is not JSON".to_string())?,
+        Err(ureq::Error::Status(status, r)) => {
+            // Only an RFC 6749 error code is repeated, never free text.
+            let code = r
+                .into_json::<serde_json::Value>()
+                .ok()
+                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+                .filter(|e| {
+                    !e.is_empty()
+                        && e.len() <= 64
+                        && e.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                });
+            return Err(match code {
+                Some(e) => format!("the identity provider refused the code ({e})"),
+                None => format!("the identity provider's token endpoint answered {status}"),
+            });
+        }
+        Err(_) => return Err("the identity provider's token endpoint could not be reached".into()),
+    };
+    let token = answer
+        .get("access_token")
+        .and_then(|v| v.as_str())
+        .ok_or("the identity provider's answer has no access_token")?;
+    let lifetime = answer.get("expires_in").and_then(|v| v.as_i64());
+    Ok((token.to_string(), lifetime))
 }
 
 #[derive(Debug, Deserialize)]
@@ -290,21 +453,46 @@ async fn callback(
         ));
     };
     let _ = expires_ms;
-    let token = crate::api::redeem_in_process(
-        &state,
-        CONSOLE_CLIENT_ID,
-        code,
-        console.redirect_uri(),
-        &verifier,
-    )
-    .await
-    .map_err(|e| ConsoleError::Forbidden(format!("sign-in failed: {e}")))?;
-    let caller = crate::api::verify_token(&state, &token).await?;
+    let ttl_s = state.config().access.token_seconds;
+    let (token, lifetime_s) = if st.starts_with(AT_ISSUER) {
+        let Some(c) = state.config().access.console_at_issuer.clone() else {
+            return Err(ConsoleError::BadRequest(
+                "this sign-in began at an identity provider that is no longer configured; sign in again".into(),
+            ));
+        };
+        let (code, redirect_uri) = (code.clone(), console.redirect_uri().to_string());
+        web::block(move || redeem_at_issuer(&c, &code, &redirect_uri, &verifier))
+            .await
+            .map_err(|e| ConsoleError::Api(crate::api::ApiError::Internal(e.to_string())))?
+            .map_err(|e| ConsoleError::Forbidden(format!("sign-in failed: {e}")))?
+    } else {
+        let token = crate::api::redeem_in_process(
+            &state,
+            CONSOLE_CLIENT_ID,
+            code,
+            console.redirect_uri(),
+            &verifier,
+        )
+        .await
+        .map_err(|e| ConsoleError::Forbidden(format!("sign-in failed: {e}")))?;
+        (token, None)
+    };
+    let caller = crate::api::verify_token(&state, &token)
+        .await
+        .map_err(|e| ConsoleError::Forbidden(format!("sign-in failed: {e}")))?;
+    if !through_the_console(&state, &caller) {
+        return Err(ConsoleError::Forbidden(
+            "sign-in failed: that token was not issued to this console for a staff member".into(),
+        ));
+    }
     let fail = |e: String| ConsoleError::Api(crate::api::ApiError::Internal(e));
     let id = random_token(32).map_err(fail)?;
     let csrf = random_token(32).map_err(fail)?;
-    // The token was minted just now: it ends a TTL from here.
-    let expires_ms = now_ms() + state.config().access.token_seconds * 1000;
+    // The token was minted just now: it ends its lifetime from here (the
+    // issuer's word for its own tokens, within 1 s to 12 h; every page
+    // checks the token again anyway).
+    let lifetime_s = lifetime_s.map_or(ttl_s, |l| l.clamp(1, 12 * 3600));
+    let expires_ms = now_ms() + lifetime_s * 1000;
     state
         .store()
         .add_console_session(

@@ -43,6 +43,7 @@ both!(
     brute_force_locks_the_user_out,
     replayed_submission_consumes_once,
     external_oidc_tokens_are_accepted,
+    staff_sign_in_to_the_console_at_the_external_issuer,
     keys_rotate_without_breaking_tokens,
     full_flow_logs_carry_no_phi,
     disabled_clients_and_users_lose_access_at_once,
@@ -1397,6 +1398,290 @@ fn external_oidc_tokens_are_accepted(b: Backend) {
     assert_eq!(call(&s, "GET", "/v1/rules", &hs, None).status, 401);
     // Our own tokens still work beside the provider's.
     assert_eq!(call(&s, "GET", "/v1/rules", &s.token, None).status, 200);
+}
+
+/// What the test's identity provider knows of a code it issued: the
+/// PKCE challenge it was asked with, and the token's `azp`, `scope` and
+/// optional `npi`.
+type IssuedCodes = std::sync::Arc<std::sync::Mutex<Vec<(String, String, Value)>>>;
+
+/// A tiny OIDC provider on loopback: `/jwks` with its Ed25519 key, and
+/// `/token`, which redeems the codes in `codes` (once each) for the
+/// console client `console-at-idp` with secret `s3cret` (HTTP Basic),
+/// checking the PKCE verifier, and answers `invalid_grant` otherwise.
+fn identity_provider(codes: IssuedCodes) -> (String, Vec<u8>) {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    use ring::signature::{Ed25519KeyPair, KeyPair};
+    use sha2::{Digest, Sha256};
+
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
+        .unwrap()
+        .as_ref()
+        .to_vec();
+    let pair = Ed25519KeyPair::from_pkcs8(&pkcs8).unwrap();
+    let jwks = json!({"keys": [{
+        "kty": "OKP", "crv": "Ed25519", "kid": "idp-1", "alg": "EdDSA", "use": "sig",
+        "x": URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()),
+    }]})
+    .to_string();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let key = pkcs8.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut req = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Headers, then as much body as Content-Length says.
+            let (head, body) = loop {
+                let n = stream.read(&mut buf).unwrap_or(0);
+                if n == 0 {
+                    break (String::new(), String::new());
+                }
+                req.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&req).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let len = head
+                        .lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case("content-length")
+                                .then(|| v.trim().parse::<usize>().ok())?
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= len {
+                        break (head.to_string(), body.to_string());
+                    }
+                }
+            };
+            let answer = |status: &str, body: &str| {
+                format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            };
+            let reply = if head.starts_with("GET /jwks") {
+                answer("200 OK", &jwks)
+            } else if head.starts_with("POST /token") {
+                let form = query(&format!("?{body}"));
+                let field = |k: &str| form.iter().find(|p| p.0 == k).map(|p| p.1.clone());
+                let basic = format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode("console-at-idp:s3cret")
+                );
+                let authenticated = head.lines().any(|l| {
+                    l.split_once(':').is_some_and(|(k, v)| {
+                        k.eq_ignore_ascii_case("authorization") && v.trim() == basic
+                    })
+                });
+                let verifier = field("code_verifier").unwrap_or_default();
+                let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+                let code = field("code").unwrap_or_default();
+                let issued = {
+                    let mut codes = codes.lock().unwrap();
+                    let at = codes.iter().position(|c| c.0 == code);
+                    at.map(|i| codes.remove(i))
+                };
+                match issued {
+                    Some((_, want, claims))
+                        if authenticated
+                            && want == challenge
+                            && field("grant_type").as_deref() == Some("authorization_code") =>
+                    {
+                        let now = unix_now();
+                        let mut c = json!({"iss": "https://idp.example.org", "aud": "priorauth-api",
+                            "sub": "staff-7", "iat": now, "exp": now + 300});
+                        for (k, v) in claims.as_object().unwrap() {
+                            c[k] = v.clone();
+                        }
+                        let mut h = Header::new(Algorithm::EdDSA);
+                        h.kid = Some("idp-1".into());
+                        let token =
+                            jsonwebtoken::encode(&h, &c, &EncodingKey::from_ed_der(&key)).unwrap();
+                        answer(
+                            "200 OK",
+                            &json!({"access_token": token, "token_type": "Bearer", "expires_in": 300})
+                                .to_string(),
+                        )
+                    }
+                    _ => answer("400 Bad Request", r#"{"error":"invalid_grant"}"#),
+                }
+            } else {
+                answer("404 Not Found", "{}")
+            };
+            let _ = stream.write_all(reply.as_bytes());
+        }
+    });
+    (base, pkcs8)
+}
+
+/// A browser's request without redirects: (status, Location, cookies
+/// set as `name=value`, body).
+fn browse(url: &str, cookie: Option<&str>) -> (u16, String, Vec<String>, String) {
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    let mut req = agent.get(url);
+    if let Some(c) = cookie {
+        req = req.set("Cookie", c);
+    }
+    let res = match req.call() {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("GET {url}: {e}"),
+    };
+    let status = res.status();
+    let location = res.header("location").unwrap_or_default().to_string();
+    let cookies = res
+        .all("set-cookie")
+        .iter()
+        .filter_map(|c| c.split(';').next().map(str::to_string))
+        .collect();
+    let mut body = String::new();
+    res.into_reader().read_to_string(&mut body).unwrap();
+    (status, location, cookies, body)
+}
+
+/// Staff sign in to the console at the external OIDC issuer (issue 16):
+/// the console is that issuer's confidential client, PKCE S256, the code
+/// redeemed at its token endpoint, its token checked as the API checks
+/// it; a refused code, a token issued to another client and a billing
+/// system's token give no session.
+fn staff_sign_in_to_the_console_at_the_external_issuer(b: Backend) {
+    let codes: IssuedCodes = Default::default();
+    let (idp, _) = identity_provider(codes.clone());
+    let db = Db::fresh(b, "console-oidc");
+    let s = Server::start(
+        &db,
+        &[
+            ("PRIORAUTH_OIDC_ISSUER", "https://idp.example.org"),
+            ("PRIORAUTH_OIDC_AUDIENCE", "priorauth-api"),
+            ("PRIORAUTH_OIDC_JWKS_URL", &format!("{idp}/jwks")),
+            ("PRIORAUTH_OIDC_AUTHORIZE_URL", &format!("{idp}/authorize")),
+            ("PRIORAUTH_OIDC_TOKEN_URL", &format!("{idp}/token")),
+            ("PRIORAUTH_OIDC_CLIENT_ID", "console-at-idp"),
+            ("PRIORAUTH_OIDC_CLIENT_SECRET", "s3cret"),
+        ],
+    );
+
+    // Signed out, a page sends the browser to sign in and offers both ways.
+    let (status, location, _, _) = browse(&s.url("/console/codes"), None);
+    assert_eq!(status, 303);
+    assert!(location.starts_with("/console/signin"), "{location}");
+    let (status, _, _, page) = browse(&s.url(&location), None);
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("via=issuer"), "{page}");
+    assert!(page.contains("via=here"), "{page}");
+    let (status, _, _, page) = browse(&s.url("/console/signin?via=elsewhere"), None);
+    assert_eq!(status, 400, "{page}");
+
+    // One sign-in at the issuer: its authorization request, then the
+    // issuer's code back at the callback. Returns the callback's answer.
+    let sign_in = |token_claims: Value| {
+        let (status, location, cookies, _) = browse(
+            &s.url("/console/signin?via=issuer&next=%2Fconsole%2Fcodes"),
+            None,
+        );
+        assert_eq!(status, 303);
+        assert!(
+            location.starts_with(&format!("{idp}/authorize?")),
+            "{location}"
+        );
+        assert_eq!(
+            param(&location, "client_id").as_deref(),
+            Some("console-at-idp")
+        );
+        assert_eq!(param(&location, "response_type").as_deref(), Some("code"));
+        assert_eq!(
+            param(&location, "redirect_uri"),
+            Some(s.url("/console/callback"))
+        );
+        assert_eq!(
+            param(&location, "code_challenge_method").as_deref(),
+            Some("S256")
+        );
+        let scope = param(&location, "scope").unwrap();
+        assert!(scope.split(' ').any(|w| w == "openid"), "{scope}");
+        let state = param(&location, "state").unwrap();
+        let login = cookies
+            .iter()
+            .find(|c| c.starts_with("pa_login="))
+            .expect("the sign-in sets its login cookie")
+            .clone();
+        let code = format!("code-{}", &state[state.len() - 12..]);
+        codes.lock().unwrap().push((
+            code.clone(),
+            param(&location, "code_challenge").unwrap(),
+            token_claims,
+        ));
+        let callback = format!(
+            "/console/callback?{}",
+            form(&[("code", &code), ("state", &state)])
+        );
+        (browse(&s.url(&callback), Some(&login)), code, login, state)
+    };
+
+    let ((status, location, cookies, body), _, _, _) =
+        sign_in(json!({"azp": "console-at-idp", "scope": "openid claims:read"}));
+    assert_eq!(status, 303, "{body}");
+    assert_eq!(location, "/console/codes", "back to the page asked for");
+    let session = cookies
+        .iter()
+        .find(|c| c.starts_with("pa_console=") && c.len() > "pa_console=".len())
+        .expect("a session begins")
+        .clone();
+    let (status, _, _, page) = browse(&s.url("/console/codes"), Some(&session));
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("staff-7"),
+        "the issuer's subject is shown: {page}"
+    );
+
+    // The code is single-use at the issuer: the same callback again is
+    // refused (the login was used up too).
+    let ((status, _, cookies, body), code, login, state) =
+        sign_in(json!({"azp": "console-at-idp", "scope": "claims:read"}));
+    assert_eq!(status, 303, "{body}");
+    assert!(cookies.iter().any(|c| c.starts_with("pa_console=")));
+    let again = format!(
+        "/console/callback?{}",
+        form(&[("code", &code), ("state", &state)])
+    );
+    let (status, _, cookies, _) = browse(&s.url(&again), Some(&login));
+    assert_eq!(status, 400);
+    assert!(!cookies
+        .iter()
+        .any(|c| c.starts_with("pa_console=") && c.len() > 11));
+
+    // A code the issuer refuses.
+    let (status, location, cookies, _) = browse(&s.url("/console/signin?via=issuer"), None);
+    assert_eq!(status, 303);
+    let state = param(&location, "state").unwrap();
+    let callback = format!(
+        "/console/callback?{}",
+        form(&[("code", "forged"), ("state", &state)])
+    );
+    let (status, _, set, body) = browse(&s.url(&callback), Some(&cookies[0]));
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("invalid_grant"), "{body}");
+    assert!(!set
+        .iter()
+        .any(|c| c.starts_with("pa_console=") && c.len() > 11));
+
+    // A token the issuer made for another of its clients, and a billing
+    // system's token: no session.
+    for claims in [
+        json!({"azp": "another-app", "scope": "claims:read"}),
+        json!({"azp": "console-at-idp", "scope": "claims:read", "npi": [BILLING]}),
+    ] {
+        let ((status, _, cookies, body), _, _, _) = sign_in(claims.clone());
+        assert_eq!(status, 403, "{claims}: {body}");
+        assert!(body.contains("not issued to this console"), "{body}");
+        assert!(!cookies
+            .iter()
+            .any(|c| c.starts_with("pa_console=") && c.len() > 11));
+    }
+    // Every code the test issued was redeemed.
+    assert!(codes.lock().unwrap().is_empty());
 }
 
 /// A key rotation: new tokens use the new key, old tokens still verify,
