@@ -476,6 +476,44 @@ fn staff_do_their_jobs_in_the_browser(b: Backend) {
         assert!(t.contains("was not put in force"), "{t}");
         assert!(t.contains("effective"), "{t}");
         w.shot("08-rules-refused").await;
+        // A candidate without the MRI rule: before anything is put in
+        // force, the impact page shows the denied MRI claim would no
+        // longer need PA; cancelled, the set in force stays.
+        let office = dir.join("office.toml");
+        std::fs::write(
+            &office,
+            "version = \"office-only\"\n[[rule]]\nid = \"X-OFFICE\"\nsection = \"9.1\"\ntitle = \"Office visits\"\ncodes = [\"99213\"]\neffective = \"2026-01-01\"\n",
+        )
+        .unwrap();
+        w.c.find(Locator::Id("f-rules"))
+            .await
+            .unwrap()
+            .send_keys(office.to_str().unwrap())
+            .await
+            .unwrap();
+        w.submit("form[action='/console/rules']").await;
+        let t = w.text().await;
+        assert!(t.contains("What rule set office-only would change"), "{t}");
+        assert!(t.contains("not in force yet"), "{t}");
+        assert!(t.contains("1 on 1 claims"), "{t}");
+        let row = w.text_of("table:nth-of-type(1) tbody tr:first-child").await;
+        assert_eq!(
+            row.split_whitespace().collect::<Vec<_>>(),
+            ["denied", "not_required", "1"],
+            "{t}"
+        );
+        let row = w.text_of("table:nth-of-type(2) tbody tr:first-child").await;
+        assert_eq!(
+            row.split_whitespace().collect::<Vec<_>>(),
+            ["5.1.2-MRI", "1", "1", "-1000.00"],
+            "{t}"
+        );
+        assert!(t.contains("1234567893"), "{t}");
+        w.every_input_labelled().await;
+        w.shot("08b-rules-impact").await;
+        w.click("#cancel").await;
+        let t = w.text().await;
+        assert!(t.contains("In force: version 2026.11"), "{t}");
         let good = dir.join("good.toml");
         let bundled = std::fs::read_to_string(root().join("fixtures/rules/hap-5.1.toml")).unwrap();
         std::fs::write(
@@ -490,6 +528,9 @@ fn staff_do_their_jobs_in_the_browser(b: Backend) {
             .await
             .unwrap();
         w.submit("form[action='/console/rules']").await;
+        let t = w.text().await;
+        assert!(t.contains("No line's decision would change"), "{t}");
+        w.submit("form[action='/console/rules/activate']").await;
         let t = w.text().await;
         assert!(t.contains("Rule set 2026.12 is in force"), "{t}");
         w.shot("09-rules").await;
