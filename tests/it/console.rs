@@ -294,6 +294,41 @@ fn staff_do_their_jobs_in_the_browser(b: Backend) {
     assert_eq!(r.status, 200, "{}", r.body);
     add_auth(&s, "AUTH-CON", "70551", Some("4"));
     let (user, password) = add_staff(&db);
+    // A gold card: five approved MRI authorizations of another provider,
+    // computed and stored with their evidence.
+    let mut csv = String::from(
+        "number,member_id,provider_npi,codes,units,units_used,start_date,end_date,status\n",
+    );
+    for i in 1..=5 {
+        csv.push_str(&format!(
+            "GC-{i},M9,1245319599,70551,1,0,2026-0{i}-01,2026-12-31,approved\n"
+        ));
+    }
+    let r = send(
+        "POST",
+        &s.url("/v1/authorizations/import"),
+        &[("Content-Type", "text/csv")],
+        Some(csv.as_bytes()),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let out = Command::new(env!("CARGO_BIN_EXE_priorauth"))
+        .args([
+            "goldcard",
+            "compute",
+            "--as-of",
+            "2026-06-30",
+            "--apply",
+            "--database",
+            &db.url,
+        ])
+        .current_dir(&db.dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // The console's answers carry the headers it promises, and a
     // signed-out visitor (or a billing system's bearer token) is sent to
@@ -534,6 +569,27 @@ fn staff_do_their_jobs_in_the_browser(b: Backend) {
         let t = w.text().await;
         assert!(t.contains("Rule set 2026.12 is in force"), "{t}");
         w.shot("09-rules").await;
+
+        // A provider's exemptions and the evidence behind them; an
+        // authorization counted leads to its page.
+        w.go("/console/exemptions?provider=1245319599").await;
+        w.every_input_labelled().await;
+        let t = w.text().await;
+        assert!(t.contains("Exemptions of provider 1245319599"), "{t}");
+        assert!(t.contains("1 exemption(s)"), "{t}");
+        assert!(t.contains("5.1.2-MRI") && t.contains("in force"), "{t}");
+        assert!(
+            t.contains("the gold-card computation as of 2026-06-30"),
+            "{t}"
+        );
+        assert!(t.contains("5 (at least 5 needed)"), "{t}");
+        assert!(t.contains("at least 0.90 needed"), "{t}");
+        assert!(t.contains("GC-1, GC-2, GC-3, GC-4, GC-5"), "{t}");
+        w.shot("09b-exemptions").await;
+        w.click("a[href='/console/auths/GC-3']").await;
+        assert_eq!(w.path().await, "/console/auths/GC-3");
+        w.go("/console/exemptions?provider=1000000004").await;
+        assert!(w.text().await.contains("No exemption matches."));
 
         // A batch: upload, the bar reaches done, counts and downloads.
         w.go("/console/batches").await;
