@@ -20,7 +20,38 @@ use crate::model::{Claim, Consumption};
 use crate::rules::RulesIndex;
 
 /// Claims read and decided per page: bounded memory whatever the window.
-const PAGE: i64 = 2000;
+const PAGE: u32 = 2000;
+
+/// The facts of a page's records (None: a record without them),
+/// decompressed and parsed on as many threads as the machine has (at
+/// most 4): reading records is most of a replay's time, and each record
+/// reads alone; deciding stays in order on the caller's thread.
+fn decode(read: &[(String, Option<Vec<u8>>)]) -> Result<Vec<Option<Claim>>> {
+    let one = |part: &[(String, Option<Vec<u8>>)]| -> Result<Vec<Option<Claim>>> {
+        part.iter()
+            .map(|(_, body)| Ok(body.as_deref().map(record::facts).transpose()?.flatten()))
+            .collect()
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    if threads < 2 || read.len() < 64 {
+        return one(read);
+    }
+    let size = read.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = read
+            .chunks(size)
+            .map(|part| scope.spawn(move || one(part)))
+            .collect();
+        let mut out = Vec::with_capacity(read.len());
+        for p in parts {
+            let decoded = p
+                .join()
+                .map_err(|_| StoreError::Corrupt("a claim record reader panicked".into()))??;
+            out.extend(decoded);
+        }
+        Ok(out)
+    })
+}
 
 /// A page of stored claims with facts: payer claim ids and claims.
 #[derive(Clone, Copy)]
@@ -49,6 +80,19 @@ impl Store {
         candidate: &RulesIndex,
         window: ReplayWindow,
     ) -> Result<ImpactReport> {
+        self.replay_paged(in_force, candidate, window, PAGE).await
+    }
+
+    /// [`Store::replay`], reading `page` claims at a time (the same
+    /// report whatever the page).
+    pub async fn replay_paged(
+        &self,
+        in_force: &RulesIndex,
+        candidate: &RulesIndex,
+        window: ReplayWindow,
+        page: u32,
+    ) -> Result<ImpactReport> {
+        let per_page = i64::from(page.max(1));
         let mut tx = match self.backend {
             Backend::Postgres => {
                 self.pool
@@ -76,7 +120,7 @@ impl Store {
             .bind(to.as_str())
             .bind(after.0.as_str())
             .bind(after.1.as_str())
-            .bind(PAGE)
+            .bind(per_page)
             .fetch_all(&mut *conn)
             .await?;
             let Some(last) = rows.last() else { break };
@@ -84,20 +128,23 @@ impl Store {
                 last.try_get("received_at")?,
                 last.try_get("payer_claim_id")?,
             );
-            let full = rows.len() as i64 == PAGE;
-            let mut ids: Vec<String> = Vec::with_capacity(rows.len());
-            let mut claims: Vec<Claim> = Vec::with_capacity(rows.len());
+            let full = rows.len() as i64 == per_page;
+            let mut read: Vec<(String, Option<Vec<u8>>)> = Vec::with_capacity(rows.len());
             for row in &rows {
-                let body: Option<Vec<u8>> = row.try_get("body")?;
-                match body.as_deref().map(record::facts).transpose()?.flatten() {
+                read.push((row.try_get("payer_claim_id")?, row.try_get("body")?));
+            }
+            drop(rows);
+            let mut ids: Vec<String> = Vec::with_capacity(read.len());
+            let mut claims: Vec<Claim> = Vec::with_capacity(read.len());
+            for ((id, _), facts) in read.iter().zip(decode(&read)?) {
+                match facts {
                     Some(facts) => {
-                        ids.push(row.try_get("payer_claim_id")?);
+                        ids.push(id.clone());
                         claims.push(facts);
                     }
                     None => replay.without_facts(),
                 }
             }
-            drop(rows);
             let page = Page {
                 ids: &ids,
                 claims: &claims,

@@ -10,13 +10,14 @@ use crate::adjudication::{claim, line, BILLING, RENDERING};
 use crate::helpers::priorauth;
 use crate::render::render;
 use crate::service::{
-    add_auth, add_client, client_token, get, mri_claim, post_837, send, units_used, Backend, Db,
-    Reply, Server,
+    add_auth, add_client, client_token, distinct, get, mri_claim, post_837, send, units_used,
+    Backend, Db, Reply, Server,
 };
 
 both!(
     a_candidate_rule_is_counted_line_by_line_and_nothing_is_stored,
     the_cli_replays_as_json_and_as_a_table,
+    any_page_size_gives_the_same_report_and_the_set_in_force_decides_as_stored,
 );
 
 /// The bundled set with one rule more: office visits (99213) need PA.
@@ -294,5 +295,108 @@ fn the_cli_replays_as_json_and_as_a_table(b: Backend) {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.toml"), "{err}");
     assert!(out.stdout.is_empty());
+    assert_eq!(state(&db), before, "nothing stored or consumed");
+}
+
+/// 150 claims on five authorizations of 5 units (so later claims find
+/// them used up: partial and denied lines), one in four with an office
+/// visit, stored in one submission; replayed through the store.
+fn any_page_size_gives_the_same_report_and_the_set_in_force_decides_as_stored(b: Backend) {
+    use priorauth::rules::{RuleSet, RulesIndex};
+    use priorauth::store::{ReplayWindow, Store, SubmitOptions};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let db = Db::fresh(b, "replay-pages");
+    let store = rt.block_on(Store::open(&db.url, 2)).unwrap();
+    let mut csv = String::from(
+        "number,member_id,provider_npi,codes,units,units_used,start_date,end_date,status\n",
+    );
+    for n in 1..=5 {
+        csv.push_str(&format!(
+            "PG-{n},M1,{BILLING},70551,5,0,2026-01-01,2026-12-31,approved\n"
+        ));
+    }
+    let auths = priorauth::authorizations::import_csv(csv.as_bytes()).unwrap();
+    rt.block_on(store.import_authorizations(&auths)).unwrap();
+    let claims: Vec<_> = (0..150usize)
+        .map(|i| {
+            let mut c = distinct(
+                mri_claim(
+                    &format!("PG-C{i}"),
+                    &format!("PG-{}", i % 5 + 1),
+                    &(i % 3 + 1).to_string(),
+                ),
+                i,
+            );
+            if i % 4 == 0 {
+                c.lines.push(line(2, "99213", "1", "100.00", "2026-03-04"));
+            }
+            c
+        })
+        .collect();
+    let in_force = RulesIndex::new(RuleSet::bundled().unwrap());
+    rt.block_on(
+        store.submit(&in_force, &claims, SubmitOptions::default(), &|_| {
+            String::new()
+        }),
+    )
+    .unwrap();
+    let candidate = RulesIndex::new(RuleSet::from_toml(&candidate()).unwrap());
+    let all = ReplayWindow::default();
+    let before = state(&db);
+
+    let whole = rt
+        .block_on(store.replay(&in_force, &candidate, all))
+        .unwrap();
+    for page in [1, 7, 149, 150, 151] {
+        let paged = rt
+            .block_on(store.replay_paged(&in_force, &candidate, all, page))
+            .unwrap();
+        assert_eq!(paged, whole, "page of {page}");
+    }
+    assert_eq!(whole.claims, 150);
+    assert_eq!(whole.lines, 150 + 38);
+    // The office visits, and only they, change: 38 claims, 100.00 each.
+    assert_eq!(whole.lines_changed, 38);
+    assert_eq!(whole.claims_changed, 38);
+    assert_eq!(whole.transitions.len(), 1);
+    assert_eq!(whole.transitions[0].transition, "not_required→denied");
+    assert_eq!(
+        whole.denied_amount.change,
+        "3800.00".parse::<rust_decimal::Decimal>().unwrap()
+    );
+
+    // The set in force decides the stored claims as they were decided:
+    // the same denied amount as the stored line rows, though every
+    // authorization is used up now (each claim's units given back first).
+    let same = rt
+        .block_on(store.replay_paged(&in_force, &in_force, all, 7))
+        .unwrap();
+    assert_eq!(same.lines_changed, 0);
+    let stored: rust_decimal::Decimal = {
+        use sqlx::{Connection, Row};
+        rt.block_on(async {
+            let mut c = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+            sqlx::query("SELECT amount_denied FROM line_decisions")
+                .fetch_all(&mut c)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    r.get::<String, _>(0)
+                        .parse::<rust_decimal::Decimal>()
+                        .unwrap()
+                })
+                .sum()
+        })
+    };
+    assert!(
+        stored > rust_decimal::Decimal::ZERO,
+        "some lines were denied"
+    );
+    assert_eq!(same.denied_amount.in_force, stored);
+    assert_eq!(whole.denied_amount.in_force, stored);
     assert_eq!(state(&db), before, "nothing stored or consumed");
 }
