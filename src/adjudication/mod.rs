@@ -12,6 +12,7 @@ mod checks;
 mod content;
 mod exempt;
 mod history;
+pub mod impact;
 mod line;
 mod readjudicate;
 mod submission;

@@ -1,11 +1,12 @@
 //! A stored claim decided again (issue 18): when an authorization one of
 //! its lines was pended on is decided, the claim is adjudicated afresh
 //! from its facts, as if it arrived now, with what it consumed before
-//! given back first, so that its units are consumed once.
+//! given back first, so that its units are consumed once. A rule-change
+//! replay (`impact.rs`) decides stored claims again the same way.
 
 use super::Adjudicator;
 use crate::authorizations::AuthBook;
-use crate::model::{Claim, ClaimDecision};
+use crate::model::{Claim, ClaimDecision, Consumption};
 
 impl Adjudicator<'_> {
     /// The claim's new decision: the units of `earlier` are returned to
@@ -18,12 +19,26 @@ impl Adjudicator<'_> {
         earlier: &ClaimDecision,
         book: &mut AuthBook,
     ) -> ClaimDecision {
-        for c in &earlier.consumption {
-            book.consume(&c.authorization, -c.units);
-        }
-        let mut d = self.adjudicate_lines(claim, &earlier.payer_claim_id, book);
+        let mut d = self.redecide(claim, &earlier.payer_claim_id, &earlier.consumption, book);
         d.reversed.clone_from(&earlier.reversed);
         d.takes_back.clone_from(&earlier.takes_back);
         d
+    }
+
+    /// A stored claim's lines decided again: the units it `consumed` are
+    /// returned to the book first, then its lines are decided, consuming
+    /// from the book. Its arrival (duplicates, what a replacement took
+    /// back) is not decided again.
+    pub fn redecide(
+        &self,
+        claim: &Claim,
+        payer_claim_id: &str,
+        consumed: &[Consumption],
+        book: &mut AuthBook,
+    ) -> ClaimDecision {
+        for c in consumed {
+            book.consume(&c.authorization, -c.units);
+        }
+        self.adjudicate_lines(claim, payer_claim_id, book)
     }
 }

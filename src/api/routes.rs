@@ -153,6 +153,12 @@ pub(super) fn register(cfg: &mut web::ServiceConfig) -> Vec<Route> {
             web::route().to(rules::put_rules),
         )
         .add(
+            Method::POST,
+            "/v1/rules/impact",
+            AnyOf(&[Scope::RulesWrite]),
+            web::route().to(rules::impact),
+        )
+        .add(
             Method::GET,
             "/v1/rules/check",
             Token,

@@ -10,6 +10,7 @@ use super::{ApiError, ApiResult, AppState};
 use crate::model::carc as codes;
 use crate::rules::query::{check_answer, rule_json, CheckQuery};
 use crate::rules::{RuleSet, RulesIndex};
+use crate::store::ReplayWindow;
 
 /// `GET /v1/codes/{list}/{code}`.
 pub(super) async fn code(path: web::Path<(String, String)>) -> ApiResult {
@@ -40,6 +41,53 @@ pub(super) async fn check(state: web::Data<AppState>, q: web::Query<CheckQuery>)
     check_answer(&state.rules(), &q)
         .map(|a| HttpResponse::Ok().json(a))
         .map_err(ApiError::BadRequest)
+}
+
+/// The window of `POST /v1/rules/impact`: receipt dates, both included.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ImpactQuery {
+    since: Option<chrono::NaiveDate>,
+    until: Option<chrono::NaiveDate>,
+}
+
+/// `POST /v1/rules/impact?since=&until=`: a candidate TOML rule set, and
+/// what it would decide on the stored claims received in the window
+/// against the set in force (issue 19). Nothing is consumed or stored; a
+/// bad set is refused with every load problem.
+pub(super) async fn impact(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> ApiResult {
+    let q = web::Query::<ImpactQuery>::from_query(req.query_string())
+        .map_err(|e| ApiError::BadRequest(format!("bad query: {e}")))?
+        .into_inner();
+    if let (Some(s), Some(u)) = (q.since, q.until) {
+        if s > u {
+            return Err(ApiError::BadRequest(format!(
+                "since {s} is after until {u}"
+            )));
+        }
+    }
+    expect_media(
+        req.headers(),
+        &["application/toml", "text/plain", "application/octet-stream"],
+    )?;
+    let body = read_body(req.headers(), payload, ADMIN_BODY_LIMIT).await?;
+    let text = String::from_utf8(body)
+        .map_err(|_| ApiError::BadRequest("the rule set is not UTF-8 text".into()))?;
+    let set = RuleSet::from_toml(&text).map_err(|e| {
+        ApiError::Unprocessable("candidate rule set not loaded".into(), json!(e.problems))
+    })?;
+    let candidate = RulesIndex::new(set);
+    let in_force = state.rules();
+    let window = ReplayWindow {
+        since: q.since,
+        until: q.until,
+    };
+    let report = state.store.replay(&in_force, &candidate, window).await?;
+    Ok(HttpResponse::Ok().json(report))
 }
 
 /// `PUT /v1/rules`: a TOML rule set, validated, stored and swapped in (the

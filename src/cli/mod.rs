@@ -1,5 +1,5 @@
 //! The command line: `parse`, `adjudicate`, `rules`, `codes`, `serve`,
-//! `import`, `goldcard`, `explain`, `clients`, `users` and `keys`. The only room that
+//! `import`, `goldcard`, `replay`, `explain`, `clients`, `users` and `keys`. The only room that
 //! opens files by path and reads the clock for offline answers; nothing
 //! imports it.
 //!
@@ -21,6 +21,7 @@ mod adjudicate;
 mod auths;
 mod goldcard;
 mod lookup;
+mod replay;
 mod store_commands;
 mod table;
 
@@ -139,6 +140,12 @@ enum Command {
         #[command(subcommand)]
         action: goldcard::GoldcardAction,
     },
+    /// What a candidate rule set would decide on the stored claims: each
+    /// live claim received in the window decided again under it and under
+    /// the set in force, in the order received, with the authorizations as
+    /// they are now; the lines whose decision changes, per transition, rule
+    /// and provider. Nothing is consumed or stored.
+    Replay(replay::ReplayArgs),
     /// Show one stored claim: its decisions and the reason for each line.
     Explain {
         /// The payer claim id the submission answered with.
@@ -391,6 +398,7 @@ fn run(cli: Cli) -> Result<i32> {
             action: AuthsAction::List(args),
         } => auths::list(args),
         Command::Goldcard { action } => goldcard::run(action),
+        Command::Replay(args) => replay::run(args),
         Command::Clients { action } => store_commands::clients(action),
         Command::Users { action } => store_commands::users(action),
         Command::Keys { action } => store_commands::keys(action),

@@ -15,6 +15,7 @@ mod audit;
 mod auths;
 mod batches;
 mod claims;
+mod exemptions;
 mod rules;
 mod session;
 
@@ -124,6 +125,7 @@ fn nav(staff: &session::Staff) -> Markup {
                 li { a href="/console/check" { "Does it need PA?" } }
                 @if read || has(Scope::AuthsWrite) { li { a href="/console/auths" { "Authorizations" } } }
                 li { a href="/console/rules" { "Rules" } }
+                @if read || has(Scope::RulesWrite) { li { a href="/console/exemptions" { "Exemptions" } } }
                 @if read { li { a href="/console/batches" { "Batches" } } }
                 li { a href="/console/codes" { "Codes" } }
                 @if has(Scope::Admin) { li { a href="/console/admin" { "Admin" } } }
@@ -220,6 +222,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(claims::routes)
             .configure(auths::routes)
             .configure(rules::routes)
+            .configure(exemptions::routes)
             .configure(batches::routes)
             .configure(admin::routes)
             .configure(audit::routes),

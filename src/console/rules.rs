@@ -1,8 +1,11 @@
 //! Rules (the set in force, earlier versions, a new set uploaded with its
-//! problems by rule and field), "Does it need PA?" and the CARC/RARC
+//! problems by rule and field, or with what it would change on the stored
+//! claims before it is put in force), "Does it need PA?" and the CARC/RARC
 //! catalogue.
 
 use actix_web::{web, HttpRequest};
+use base64::Engine as _;
+use chrono::NaiveDate;
 use maud::html;
 use serde::Deserialize;
 use serde_json::Value;
@@ -10,10 +13,12 @@ use serde_json::Value;
 use super::session::staff;
 use super::{csrf_field, field, html_ok, page, small_form, ConsoleError, Page};
 use crate::access::Scope;
+use crate::adjudication::impact::ImpactReport;
 use crate::api::AppState;
 use crate::model::carc::CATALOGUE;
 use crate::rules::query::{check_answer, CheckQuery};
 use crate::rules::{RuleProblem, RuleSet, RulesIndex};
+use crate::store::ReplayWindow;
 
 /// The largest rule file the console takes (as `PUT /v1/rules`).
 const RULES_LIMIT: usize = 4 << 20;
@@ -59,13 +64,20 @@ async fn rules_page(
         }
         @if s.actor.caller.has(Scope::RulesWrite) {
             h2 { "Upload a new rule set" }
+            p {
+                "The set is checked, then decided on the stored claims received in the dates given "
+                "(all of them when none are) beside the set in force: you see what it would change "
+                "before you put it in force."
+            }
             form method="post" action="/console/rules" enctype="multipart/form-data" {
                 (csrf_field(&s))
                 div.field {
                     label for="f-rules" { "Rule set (TOML)" }
                     input id="f-rules" name="rules" type="file" accept=".toml,text/plain" required;
                 }
-                div.actions { button type="submit" { "Check and put in force" } }
+                (field("since", "Claims received from", None, "date"))
+                (field("until", "Claims received until", None, "date"))
+                div.actions { button type="submit" { "Check and show its impact" } }
             }
         }
     };
@@ -93,8 +105,37 @@ fn problems_table(problems: &[RuleProblem]) -> maud::Markup {
     }
 }
 
-/// `POST /console/rules`: the upload, refused with every problem, or put
-/// in force as `PUT /v1/rules` does.
+/// A date field of a form: blank is none.
+fn date_field(
+    fields: &std::collections::HashMap<String, Vec<u8>>,
+    name: &str,
+    label: &str,
+) -> Result<Option<NaiveDate>, ConsoleError> {
+    let v = fields
+        .get(name)
+        .map(|b| String::from_utf8_lossy(b).trim().to_string())
+        .unwrap_or_default();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    v.parse()
+        .map(Some)
+        .map_err(|_| ConsoleError::BadRequest(format!("{label} {v}: not a date (YYYY-MM-DD)")))
+}
+
+fn need_rules_write(s: &super::session::Staff) -> Result<(), ConsoleError> {
+    if s.actor.caller.has(Scope::RulesWrite) {
+        Ok(())
+    } else {
+        Err(ConsoleError::Forbidden(
+            "putting a rule set in force needs the rules:write role".into(),
+        ))
+    }
+}
+
+/// `POST /console/rules`: the upload, refused with every problem, or
+/// decided on the stored claims beside the set in force and shown with
+/// a form that puts it in force.
 async fn upload(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -102,15 +143,126 @@ async fn upload(
 ) -> Page {
     let s = staff(&req, &state).await?;
     let fields = small_form(&s, form, RULES_LIMIT).await?;
-    if !s.actor.caller.has(Scope::RulesWrite) {
-        return Err(ConsoleError::Forbidden(
-            "putting a rule set in force needs the rules:write role".into(),
-        ));
-    }
+    need_rules_write(&s)?;
     let text = fields
         .get("rules")
         .and_then(|b| String::from_utf8(b.clone()).ok())
         .ok_or_else(|| ConsoleError::BadRequest("choose a UTF-8 TOML rule file".into()))?;
+    let window = ReplayWindow {
+        since: date_field(&fields, "since", "Claims received from")?,
+        until: date_field(&fields, "until", "Claims received until")?,
+    };
+    if let (Some(a), Some(b)) = (window.since, window.until) {
+        if a > b {
+            return Err(ConsoleError::BadRequest(format!(
+                "claims received from {a} until {b}: the first date is after the last"
+            )));
+        }
+    }
+    let set = match RuleSet::from_toml(&text) {
+        Err(e) => return rules_page(&req, &state, Some(problems_table(&e.problems))).await,
+        Ok(set) => set,
+    };
+    let version = set.version.clone();
+    let n = set.rules.len();
+    let candidate = RulesIndex::new(set);
+    let in_force = state.rules();
+    let report = state.store().replay(&in_force, &candidate, window).await?;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
+    let body = html! {
+        p role="status" {
+            "Rule set " strong { (version) } " (" (n) " rules) loads. It is " strong { "not in force yet" } "."
+        }
+        (impact_report(&report, window))
+        form method="post" action="/console/rules/activate" enctype="multipart/form-data" {
+            (csrf_field(&s))
+            input type="hidden" name="rules" value=(encoded);
+            div.actions {
+                button type="submit" { "Put " (version) " in force" }
+                " "
+                a id="cancel" href="/console/rules" { "Cancel" }
+            }
+        }
+    };
+    Ok(html_ok(page(
+        Some(&s),
+        &format!("What rule set {version} would change"),
+        body,
+    )))
+}
+
+/// The impact report: counts, then transitions, rules and providers.
+fn impact_report(r: &ImpactReport, w: ReplayWindow) -> maud::Markup {
+    let window = match (w.since, w.until) {
+        (None, None) => "at any time".to_string(),
+        (Some(a), None) => format!("from {a}"),
+        (None, Some(b)) => format!("until {b}"),
+        (Some(a), Some(b)) => format!("from {a} to {b}"),
+    };
+    html! {
+        section.impact aria-labelledby="impact-h" {
+            h2 id="impact-h" { "Impact on the stored claims" }
+            dl.facts {
+                dt { "Compared with" } dd { "rule set " (r.rule_set_in_force) ", in force" }
+                dt { "Claims compared" } dd { (r.claims) " live claims received " (window) }
+                @if r.claims_without_facts > 0 {
+                    dt { "Not compared" } dd { (r.claims_without_facts) " claims stored without their facts" }
+                }
+                dt { "Lines compared" } dd { (r.lines) }
+                dt { "Lines that change" } dd { (r.lines_changed) " on " (r.claims_changed) " claims" }
+                dt { "Denied amount" } dd { (r.denied_amount.in_force) " now, " (r.denied_amount.candidate) " under the candidate (change " (r.denied_amount.change) ")" }
+            }
+            @if r.lines_changed == 0 {
+                p { "No line's decision would change." }
+            } @else {
+                table {
+                    caption { "Lines per change of decision" }
+                    thead { tr { th scope="col" { "Now" } th scope="col" { "Under the candidate" } th scope="col" { "Lines" } } }
+                    tbody {
+                        @for t in &r.transitions {
+                            tr { td { (t.from.as_str()) } td { (t.to.as_str()) } td.num { (t.lines) } }
+                        }
+                    }
+                }
+                table {
+                    caption { "Changed lines per rule" }
+                    thead { tr { th scope="col" { "Rule" } th scope="col" { "Claims" } th scope="col" { "Lines" } th scope="col" { "Denied amount change" } } }
+                    tbody {
+                        @for x in &r.rules {
+                            tr { td.mono { (x.rule_id.as_deref().unwrap_or("(no rule)")) } td.num { (x.claims_changed) } td.num { (x.lines_changed) } td.num { (x.denied_amount_change) } }
+                        }
+                    }
+                }
+                table {
+                    caption { "Billing providers most affected" }
+                    thead { tr { th scope="col" { "Billing NPI" } th scope="col" { "Claims" } th scope="col" { "Lines" } th scope="col" { "Denied amount change" } } }
+                    tbody {
+                        @for p in &r.providers {
+                            tr { td.mono { (p.billing_npi) } td.num { (p.claims_changed) } td.num { (p.lines_changed) } td.num { (p.denied_amount_change) } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `POST /console/rules/activate`: the set previewed, checked again and
+/// put in force as `PUT /v1/rules` does.
+async fn activate(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: actix_multipart::Multipart,
+) -> Page {
+    let s = staff(&req, &state).await?;
+    // Base64 makes the text a third longer.
+    let fields = small_form(&s, form, RULES_LIMIT * 2).await?;
+    need_rules_write(&s)?;
+    let text = fields
+        .get("rules")
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| ConsoleError::BadRequest("the form carries no rule set".into()))?;
     let outcome = match RuleSet::from_toml(&text) {
         Err(e) => problems_table(&e.problems),
         Ok(set) => {
@@ -239,6 +391,7 @@ async fn codes(req: HttpRequest, state: web::Data<AppState>, q: web::Query<Codes
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/rules", web::get().to(rules))
         .route("/rules", web::post().to(upload))
+        .route("/rules/activate", web::post().to(activate))
         .route("/check", web::get().to(check))
         .route("/codes", web::get().to(codes));
 }

@@ -31,6 +31,7 @@ mod network;
 mod notify;
 mod readjudicate;
 mod record;
+mod replay;
 mod search;
 mod submit;
 
@@ -55,6 +56,7 @@ pub use exemptions::{ExemptionsAdded, StoredExemption, SOURCE_GOLDCARD, SOURCE_I
 pub use network::NetworkImported;
 pub use notify::{Change, Listener};
 pub use readjudicate::HistoryEntry;
+pub use replay::ReplayWindow;
 pub use search::{
     decode_cursor, BadCursor, ClaimPage, ClaimSearch, LedgerEntry, SearchError, SearchParams,
     STATUSES,

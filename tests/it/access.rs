@@ -1141,7 +1141,7 @@ fn brute_force_locks_the_client_out(b: Backend) {
 }
 
 /// The number of rows a query counts, read from the database.
-fn count(db: &Db, sql: &str) -> i64 {
+pub(crate) fn count(db: &Db, sql: &str) -> i64 {
     use sqlx::{Connection, Row};
     sqlx::any::install_default_drivers();
     tokio::runtime::Builder::new_current_thread()

@@ -294,6 +294,41 @@ fn staff_do_their_jobs_in_the_browser(b: Backend) {
     assert_eq!(r.status, 200, "{}", r.body);
     add_auth(&s, "AUTH-CON", "70551", Some("4"));
     let (user, password) = add_staff(&db);
+    // A gold card: five approved MRI authorizations of another provider,
+    // computed and stored with their evidence.
+    let mut csv = String::from(
+        "number,member_id,provider_npi,codes,units,units_used,start_date,end_date,status\n",
+    );
+    for i in 1..=5 {
+        csv.push_str(&format!(
+            "GC-{i},M9,1245319599,70551,1,0,2026-0{i}-01,2026-12-31,approved\n"
+        ));
+    }
+    let r = send(
+        "POST",
+        &s.url("/v1/authorizations/import"),
+        &[("Content-Type", "text/csv")],
+        Some(csv.as_bytes()),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let out = Command::new(env!("CARGO_BIN_EXE_priorauth"))
+        .args([
+            "goldcard",
+            "compute",
+            "--as-of",
+            "2026-06-30",
+            "--apply",
+            "--database",
+            &db.url,
+        ])
+        .current_dir(&db.dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // The console's answers carry the headers it promises, and a
     // signed-out visitor (or a billing system's bearer token) is sent to
@@ -476,6 +511,44 @@ fn staff_do_their_jobs_in_the_browser(b: Backend) {
         assert!(t.contains("was not put in force"), "{t}");
         assert!(t.contains("effective"), "{t}");
         w.shot("08-rules-refused").await;
+        // A candidate without the MRI rule: before anything is put in
+        // force, the impact page shows the denied MRI claim would no
+        // longer need PA; cancelled, the set in force stays.
+        let office = dir.join("office.toml");
+        std::fs::write(
+            &office,
+            "version = \"office-only\"\n[[rule]]\nid = \"X-OFFICE\"\nsection = \"9.1\"\ntitle = \"Office visits\"\ncodes = [\"99213\"]\neffective = \"2026-01-01\"\n",
+        )
+        .unwrap();
+        w.c.find(Locator::Id("f-rules"))
+            .await
+            .unwrap()
+            .send_keys(office.to_str().unwrap())
+            .await
+            .unwrap();
+        w.submit("form[action='/console/rules']").await;
+        let t = w.text().await;
+        assert!(t.contains("What rule set office-only would change"), "{t}");
+        assert!(t.contains("not in force yet"), "{t}");
+        assert!(t.contains("1 on 1 claims"), "{t}");
+        let row = w.text_of("table:nth-of-type(1) tbody tr:first-child").await;
+        assert_eq!(
+            row.split_whitespace().collect::<Vec<_>>(),
+            ["denied", "not_required", "1"],
+            "{t}"
+        );
+        let row = w.text_of("table:nth-of-type(2) tbody tr:first-child").await;
+        assert_eq!(
+            row.split_whitespace().collect::<Vec<_>>(),
+            ["5.1.2-MRI", "1", "1", "-1000.00"],
+            "{t}"
+        );
+        assert!(t.contains("1234567893"), "{t}");
+        w.every_input_labelled().await;
+        w.shot("08b-rules-impact").await;
+        w.click("#cancel").await;
+        let t = w.text().await;
+        assert!(t.contains("In force: version 2026.11"), "{t}");
         let good = dir.join("good.toml");
         let bundled = std::fs::read_to_string(root().join("fixtures/rules/hap-5.1.toml")).unwrap();
         std::fs::write(
@@ -491,8 +564,32 @@ fn staff_do_their_jobs_in_the_browser(b: Backend) {
             .unwrap();
         w.submit("form[action='/console/rules']").await;
         let t = w.text().await;
+        assert!(t.contains("No line's decision would change"), "{t}");
+        w.submit("form[action='/console/rules/activate']").await;
+        let t = w.text().await;
         assert!(t.contains("Rule set 2026.12 is in force"), "{t}");
         w.shot("09-rules").await;
+
+        // A provider's exemptions and the evidence behind them; an
+        // authorization counted leads to its page.
+        w.go("/console/exemptions?provider=1245319599").await;
+        w.every_input_labelled().await;
+        let t = w.text().await;
+        assert!(t.contains("Exemptions of provider 1245319599"), "{t}");
+        assert!(t.contains("1 exemption(s)"), "{t}");
+        assert!(t.contains("5.1.2-MRI") && t.contains("in force"), "{t}");
+        assert!(
+            t.contains("the gold-card computation as of 2026-06-30"),
+            "{t}"
+        );
+        assert!(t.contains("5 (at least 5 needed)"), "{t}");
+        assert!(t.contains("at least 0.90 needed"), "{t}");
+        assert!(t.contains("GC-1, GC-2, GC-3, GC-4, GC-5"), "{t}");
+        w.shot("09b-exemptions").await;
+        w.click("a[href='/console/auths/GC-3']").await;
+        assert_eq!(w.path().await, "/console/auths/GC-3");
+        w.go("/console/exemptions?provider=1000000004").await;
+        assert!(w.text().await.contains("No exemption matches."));
 
         // A batch: upload, the bar reaches done, counts and downloads.
         w.go("/console/batches").await;

@@ -43,6 +43,7 @@ mod pgcluster;
 mod readjudicate;
 mod remit;
 mod render;
+mod replay;
 mod roundtrip;
 mod scaling;
 mod search;

@@ -1265,6 +1265,45 @@ fn responses_match_their_schemas(b: Backend) {
         put("application/toml", priorauth::rules::BUNDLED.as_bytes()).status,
         200
     );
+    // What a candidate would change (issue 19): one MRI rule only, so
+    // the claims stored so far change and every list has members.
+    let impact = |q: &str, ct: &str, body: &[u8]| {
+        api.call(
+            "POST",
+            &format!("/v1/rules/impact{q}"),
+            &[("Content-Type", ct)],
+            Some(body),
+        )
+    };
+    let candidate = b"version = \"impact-1\"\n[[rule]]\nid = \"EX-MRI\"\nsection = \"5.1.3\"\ntitle = \"MRI\"\ncodes = [\"70551\"]\neffective = \"2020-01-01\"\n";
+    let r = impact("", "application/toml", candidate);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    assert!(v["lines_changed"].as_u64().unwrap() > 0, "{v}");
+    assert!(!v["providers"].as_array().unwrap().is_empty(), "{v}");
+    assert_eq!(
+        impact(
+            "?since=2000-01-01&until=2000-01-31",
+            "text/plain",
+            candidate
+        )
+        .json()["claims"],
+        0
+    );
+    assert_eq!(
+        impact(
+            "",
+            "application/toml",
+            b"version = \"x\"\n[[rule]]\nid = \"A\"\n"
+        )
+        .status,
+        422
+    );
+    assert_eq!(
+        impact("?until=never", "application/toml", candidate).status,
+        400
+    );
+    assert_eq!(impact("", "application/json", b"{}").status, 415);
 
     // Batches: a good set, a bad one and trailing data that is not an
     // interchange, followed to the end.

@@ -1,0 +1,243 @@
+//! A rule-change replay (issue 19): the live stored claims received in a
+//! window, read a page at a time in the order they were received, with
+//! the units each holds (the ledger), the authorizations, exemptions and
+//! network rows they need as they are now, and handed to the core's
+//! [`Replay`]. One read-only transaction (a snapshot on PostgreSQL),
+//! rolled back: nothing is consumed or stored.
+
+use std::collections::HashSet;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use rustc_hash::FxHashMap;
+use sqlx::{AnyConnection, Row};
+
+use super::authorizations::{auth_from_row, AUTH_COLUMNS};
+use super::{record, Backend, Result, Store, StoreError};
+use crate::adjudication::impact::{ImpactReport, Replay};
+use crate::adjudication::Adjudicator;
+use crate::model::{Claim, Consumption};
+use crate::rules::RulesIndex;
+
+/// Claims read and decided per page: bounded memory whatever the window.
+const PAGE: u32 = 2000;
+
+/// The facts of a page's records (None: a record without them),
+/// decompressed and parsed on as many threads as the machine has (at
+/// most 4): reading records is most of a replay's time, and each record
+/// reads alone; deciding stays in order on the caller's thread.
+fn decode(read: &[(String, Option<Vec<u8>>)]) -> Result<Vec<Option<Claim>>> {
+    let one = |part: &[(String, Option<Vec<u8>>)]| -> Result<Vec<Option<Claim>>> {
+        part.iter()
+            .map(|(_, body)| Ok(body.as_deref().map(record::facts).transpose()?.flatten()))
+            .collect()
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    if threads < 2 || read.len() < 64 {
+        return one(read);
+    }
+    let size = read.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = read
+            .chunks(size)
+            .map(|part| scope.spawn(move || one(part)))
+            .collect();
+        let mut out = Vec::with_capacity(read.len());
+        for p in parts {
+            let decoded = p
+                .join()
+                .map_err(|_| StoreError::Corrupt("a claim record reader panicked".into()))??;
+            out.extend(decoded);
+        }
+        Ok(out)
+    })
+}
+
+/// A page of stored claims with facts: payer claim ids and claims.
+#[derive(Clone, Copy)]
+struct Page<'a> {
+    ids: &'a [String],
+    claims: &'a [Claim],
+}
+
+/// The claims a replay decides again: those received from `since` to
+/// `until` (UTC dates, both included; None: no bound).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReplayWindow {
+    /// First receipt date.
+    pub since: Option<NaiveDate>,
+    /// Last receipt date.
+    pub until: Option<NaiveDate>,
+}
+
+impl Store {
+    /// Decides the live stored claims of `window` again under `in_force`
+    /// and under `candidate`, in the order they were received, with the
+    /// authorizations as they are now, and reports what changes.
+    pub async fn replay(
+        &self,
+        in_force: &RulesIndex,
+        candidate: &RulesIndex,
+        window: ReplayWindow,
+    ) -> Result<ImpactReport> {
+        self.replay_paged(in_force, candidate, window, PAGE).await
+    }
+
+    /// [`Store::replay`], reading `page` claims at a time (the same
+    /// report whatever the page).
+    pub async fn replay_paged(
+        &self,
+        in_force: &RulesIndex,
+        candidate: &RulesIndex,
+        window: ReplayWindow,
+        page: u32,
+    ) -> Result<ImpactReport> {
+        let per_page = i64::from(page.max(1));
+        let mut tx = match self.backend {
+            Backend::Postgres => {
+                self.pool
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    .await?
+            }
+            Backend::Sqlite => self.pool.begin().await?,
+        };
+        let conn: &mut AnyConnection = &mut tx;
+        // Received at is stored as `YYYY-MM-DDTHH:MM:SS.sssZ`: dates
+        // compare as text.
+        let from = window.since.map(|d| d.to_string()).unwrap_or_default();
+        let to = window
+            .until
+            .and_then(|d| d.succ_opt())
+            .map_or_else(|| "9999".to_string(), |d| d.to_string());
+        let mut after = (String::new(), String::new());
+        let mut replay = Replay::new();
+        let mut members: HashSet<String> = HashSet::new();
+        loop {
+            let rows = sqlx::query(
+                "SELECT payer_claim_id, received_at, body FROM claims WHERE live = 1 AND received_at >= $1 AND received_at < $2 AND (received_at, payer_claim_id) > ($3, $4) ORDER BY received_at, payer_claim_id LIMIT $5",
+            )
+            .bind(from.as_str())
+            .bind(to.as_str())
+            .bind(after.0.as_str())
+            .bind(after.1.as_str())
+            .bind(per_page)
+            .fetch_all(&mut *conn)
+            .await?;
+            let Some(last) = rows.last() else { break };
+            after = (
+                last.try_get("received_at")?,
+                last.try_get("payer_claim_id")?,
+            );
+            let full = rows.len() as i64 == per_page;
+            let mut read: Vec<(String, Option<Vec<u8>>)> = Vec::with_capacity(rows.len());
+            for row in &rows {
+                read.push((row.try_get("payer_claim_id")?, row.try_get("body")?));
+            }
+            drop(rows);
+            let mut ids: Vec<String> = Vec::with_capacity(read.len());
+            let mut claims: Vec<Claim> = Vec::with_capacity(read.len());
+            for ((id, _), facts) in read.iter().zip(decode(&read)?) {
+                match facts {
+                    Some(facts) => {
+                        ids.push(id.clone());
+                        claims.push(facts);
+                    }
+                    None => replay.without_facts(),
+                }
+            }
+            let page = Page {
+                ids: &ids,
+                claims: &claims,
+            };
+            self.replay_page(conn, &mut replay, &mut members, (in_force, candidate), page)
+                .await?;
+            if !full {
+                break;
+            }
+        }
+        tx.rollback().await?;
+        Ok(replay.report(in_force.version(), candidate.version()))
+    }
+
+    /// One page of claims: what they need loaded, then each decided again.
+    async fn replay_page(
+        &self,
+        conn: &mut AnyConnection,
+        replay: &mut Replay,
+        members: &mut HashSet<String>,
+        (in_force, candidate): (&RulesIndex, &RulesIndex),
+        Page { ids, claims }: Page<'_>,
+    ) -> Result<()> {
+        // The units each claim holds now (its ledger rows not reversed).
+        let id_list: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let mut held: FxHashMap<String, Vec<Consumption>> = FxHashMap::default();
+        let head = "SELECT payer_claim_id, line, authorization_number, units FROM consumption_ledger WHERE reversed_by IS NULL AND payer_claim_id";
+        for row in self
+            .fetch_in(conn, head, &[], &id_list, " ORDER BY id")
+            .await?
+        {
+            let units: String = row.try_get("units")?;
+            let units = units
+                .parse::<Decimal>()
+                .map_err(|e| StoreError::Corrupt(format!("ledger units {units:?}: {e}")))?;
+            held.entry(row.try_get("payer_claim_id")?)
+                .or_default()
+                .push(Consumption {
+                    authorization: row.try_get("authorization_number")?,
+                    line: u32::try_from(row.try_get::<i64, _>("line")?).unwrap_or(0),
+                    units,
+                });
+        }
+
+        // Authorizations as they are now, once each: every one of the
+        // members not seen before, and the numbers cited or held that
+        // those missed. One already in the books keeps the replay's use.
+        let new_members: Vec<&str> = {
+            let mut m: Vec<&str> = claims
+                .iter()
+                .map(|c| c.subscriber.member_id.as_str())
+                .filter(|m| !members.contains(*m))
+                .collect();
+            m.sort_unstable();
+            m.dedup();
+            m
+        };
+        let head = format!("SELECT {AUTH_COLUMNS} FROM authorizations WHERE member_id");
+        for row in self.fetch_in(conn, &head, &[], &new_members, "").await? {
+            replay.add_authorization(auth_from_row(&row)?);
+        }
+        members.extend(new_members.iter().map(|m| m.to_string()));
+        let mut numbers: Vec<&str> = claims
+            .iter()
+            .flat_map(|c| {
+                c.prior_auths
+                    .iter()
+                    .chain(c.lines.iter().flat_map(|l| l.prior_auths.iter()))
+            })
+            .chain(held.values().flatten().map(|c| &c.authorization))
+            .map(String::as_str)
+            .filter(|n| !replay.knows(n))
+            .collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        let head = format!("SELECT {AUTH_COLUMNS} FROM authorizations WHERE number");
+        for row in self.fetch_in(conn, &head, &[], &numbers, "").await? {
+            replay.add_authorization(auth_from_row(&row)?);
+        }
+
+        let exemptions = self.exemptions_of(conn, claims).await?;
+        let network_now = self.network_of(conn, in_force, claims).await?;
+        let network_then = self.network_of(conn, candidate, claims).await?;
+        let now = Adjudicator::new(in_force)
+            .with_exemptions(&exemptions)
+            .with_network(&network_now);
+        let then = Adjudicator::new(candidate)
+            .with_exemptions(&exemptions)
+            .with_network(&network_then);
+        for (id, claim) in ids.iter().zip(claims) {
+            let consumed = held.get(id).map(Vec::as_slice).unwrap_or_default();
+            replay.claim(&now, &then, claim, id, consumed);
+        }
+        Ok(())
+    }
+}
