@@ -47,4 +47,5 @@ mod roundtrip;
 mod scaling;
 mod search;
 mod service;
+mod webhook;
 mod x278;
