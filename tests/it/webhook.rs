@@ -426,3 +426,59 @@ fn without_a_webhook_nothing_is_sent_and_the_outbox_is_purged(b: Backend) {
     });
     assert!(s.log().contains("webhook outbox purged"), "{}", s.log());
 }
+
+/// Bad webhook settings stop `serve` with exit 2, naming the variable and
+/// repeating neither the URL nor the secret.
+#[test]
+fn bad_webhook_settings_stop_the_start() {
+    let db = Db::fresh(Backend::Sqlite, "hook-config");
+    let secret = "a-secret-of-enough-length";
+    for (env, says) in [
+        (
+            vec![("PRIORAUTH_WEBHOOK_URL", "https://billing.example.org/hook")],
+            "PRIORAUTH_WEBHOOK_SECRET",
+        ),
+        (
+            vec![("PRIORAUTH_WEBHOOK_SECRET", secret)],
+            "PRIORAUTH_WEBHOOK_URL",
+        ),
+        (
+            vec![
+                ("PRIORAUTH_WEBHOOK_URL", "http://billing.example.org/hook"),
+                ("PRIORAUTH_WEBHOOK_SECRET", secret),
+            ],
+            "must be an https URL",
+        ),
+        (
+            vec![
+                ("PRIORAUTH_WEBHOOK_URL", "http://127.0.0.1.example.org/hook"),
+                ("PRIORAUTH_WEBHOOK_SECRET", secret),
+            ],
+            "must be an https URL",
+        ),
+        (
+            vec![
+                ("PRIORAUTH_WEBHOOK_URL", "https://billing.example.org/hook"),
+                ("PRIORAUTH_WEBHOOK_SECRET", "short"),
+            ],
+            "16 characters",
+        ),
+        (
+            vec![("PRIORAUTH_WEBHOOK_BACKOFF", "0")],
+            "PRIORAUTH_WEBHOOK_BACKOFF",
+        ),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_priorauth"))
+            .args(["serve", "--bind", "127.0.0.1:0", "--database", &db.url])
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{env:?}: {err}");
+        assert!(err.contains(says), "{env:?}: {err}");
+        assert!(
+            !err.contains("billing.example.org") && !err.contains(secret),
+            "{err}"
+        );
+    }
+}
