@@ -162,16 +162,17 @@ async fn round(
             (e, outcome)
         }
     });
+    let mut delivered = Vec::with_capacity(n);
     for (e, outcome) in futures_util::future::join_all(sends).await {
         match outcome {
             Outcome::Accepted => {
-                store.webhook_delivered(e.id).await?;
                 tracing::info!(
                     event_id = %e.event_id,
                     payer_claim_id = %e.payer_claim_id,
                     attempts = e.attempts + 1,
                     "webhook delivered"
                 );
+                delivered.push(e.id);
             }
             Outcome::Failed(why) => {
                 let wait = backoff(cfg.backoff, e.attempts + 1);
@@ -188,6 +189,8 @@ async fn round(
             }
         }
     }
+    // A crash before this line sends them again: at least once.
+    store.webhook_delivered(&delivered).await?;
     Ok(n)
 }
 

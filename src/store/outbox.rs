@@ -147,14 +147,22 @@ impl Store {
         Ok(events)
     }
 
-    /// Marks a row accepted by the receiver.
-    pub async fn webhook_delivered(&self, id: i64) -> Result<()> {
+    /// Marks rows accepted by the receiver (one transaction).
+    pub async fn webhook_delivered(&self, ids: &[i64]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let now = stamp();
         let mut w = self.write().await?;
-        sqlx::query("UPDATE webhook_outbox SET delivered_at = $2, last_error = NULL WHERE id = $1")
+        for id in ids {
+            sqlx::query(
+                "UPDATE webhook_outbox SET delivered_at = $2, last_error = NULL WHERE id = $1",
+            )
             .bind(id)
-            .bind(stamp())
+            .bind(now.as_str())
             .execute(&mut *w.tx)
             .await?;
+        }
         w.tx.commit().await?;
         Ok(())
     }
