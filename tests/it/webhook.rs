@@ -482,3 +482,54 @@ fn bad_webhook_settings_stop_the_start() {
         );
     }
 }
+
+/// Two instances on one PostgreSQL database, both with the webhook: the
+/// events of one import are each sent once (`FOR UPDATE SKIP LOCKED` and
+/// the lease), none twice, none lost.
+#[test]
+fn two_instances_send_each_event_once_on_postgres() {
+    let db = Db::fresh(Backend::Postgres, "hook-two");
+    let rx = Receiver::start(0);
+    let env = webhook_env(&rx, "100");
+    let a = start(&db, &env);
+    let b = start(&db, &env);
+    add_pending(&a, "PEND-2I");
+    let n = 40;
+    let ids: Vec<String> = (0..n)
+        .map(|i| {
+            submit(
+                &a,
+                distinct(mri_claim(&format!("W2-{i}"), "PEND-2I", "1"), i),
+            )
+            .0
+        })
+        .collect();
+    let csv =
+        format!("{CSV_HEAD}PEND-2I,M1,{BILLING},70551,{n},0,2026-01-01,2026-12-31,approved\n");
+    assert_eq!(import_csv(&b, &csv)["readjudicated"], n);
+    let got = rx.wait_accepted(n);
+    wait_for("every row marked", DEADLINE, || {
+        outbox(&db)
+            == OutboxCounts {
+                pending: 0,
+                delivered: n as i64,
+            }
+    });
+    let got_now = rx.got();
+    let mut sent: Vec<String> = got_now
+        .iter()
+        .map(|r| r.json()["payer_claim_id"].as_str().unwrap().to_string())
+        .collect();
+    sent.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(
+        sent,
+        want,
+        "each claim's event once: {} requests",
+        got.len()
+    );
+    for r in &got_now {
+        assert!(r.signature_valid(SECRET));
+    }
+}
