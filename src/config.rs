@@ -257,6 +257,103 @@ pub struct ServeArgs {
     #[allow(missing_docs)]
     #[command(flatten)]
     pub access: AccessArgs,
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub webhook: WebhookArgs,
+}
+
+/// The webhook that tells a billing system about claims decided again
+/// (docs/SERVICE.md "Webhook").
+#[derive(Clone, Args)]
+pub struct WebhookArgs {
+    /// URL a JSON POST per changed claim goes to (https, or http on this
+    /// machine); none: no webhook.
+    #[arg(long, env = "PRIORAUTH_WEBHOOK_URL", hide_env_values = true)]
+    pub webhook_url: Option<String>,
+    /// Secret of the HMAC-SHA256 signature (16 characters or more);
+    /// required with the URL.
+    #[arg(long, env = "PRIORAUTH_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+    /// First retry delay in milliseconds; it doubles with every failure,
+    /// up to an hour.
+    #[arg(long, env = "PRIORAUTH_WEBHOOK_BACKOFF", default_value = "1000", value_parser = within("PRIORAUTH_WEBHOOK_BACKOFF", 1, 3_600_000, "give 1 to 3600000 milliseconds"))]
+    pub webhook_backoff: i64,
+    /// Seconds delivered events are kept (and, with no URL, undelivered
+    /// ones: nobody sends them).
+    #[arg(long, env = "PRIORAUTH_WEBHOOK_RETENTION", default_value = "604800", value_parser = within("PRIORAUTH_WEBHOOK_RETENTION", 0, 31_536_000, "give 0 to 31536000 seconds"))]
+    pub webhook_retention: i64,
+}
+
+impl std::fmt::Debug for WebhookArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookArgs")
+            .field("webhook_url", &self.webhook_url.as_ref().map(|_| "***"))
+            .field(
+                "webhook_secret",
+                &self.webhook_secret.as_ref().map(|_| "***"),
+            )
+            .field("webhook_backoff", &self.webhook_backoff)
+            .field("webhook_retention", &self.webhook_retention)
+            .finish()
+    }
+}
+
+/// Where the webhook goes and how it is signed. Neither is ever printed.
+#[derive(Clone)]
+pub struct WebhookConfig {
+    /// The receiver's URL.
+    pub url: String,
+    /// The signing secret.
+    pub secret: String,
+    /// First retry delay (doubling up to an hour).
+    pub backoff: std::time::Duration,
+}
+
+impl std::fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookConfig")
+            .field("backoff", &self.backoff)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebhookArgs {
+    fn config(&self) -> anyhow::Result<Option<WebhookConfig>> {
+        let some = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
+        let backoff = std::time::Duration::from_millis(self.webhook_backoff.unsigned_abs());
+        match (some(&self.webhook_url), some(&self.webhook_secret)) {
+            (None, None) => Ok(None),
+            (None, Some(_)) => {
+                anyhow::bail!("PRIORAUTH_WEBHOOK_SECRET is set but PRIORAUTH_WEBHOOK_URL is not")
+            }
+            (Some(_), None) => anyhow::bail!(
+                "PRIORAUTH_WEBHOOK_URL needs PRIORAUTH_WEBHOOK_SECRET: the deliveries are signed with it"
+            ),
+            (Some(url), Some(secret)) => {
+                let url = url.trim().to_string();
+                let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+                    .iter()
+                    .any(|h| {
+                        url.strip_prefix(h)
+                            .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
+                    });
+                // The URL may hold credentials: it is never repeated.
+                if !url.starts_with("https://") && !loopback {
+                    anyhow::bail!(
+                        "PRIORAUTH_WEBHOOK_URL must be an https URL (plain http only to this machine)"
+                    );
+                }
+                if secret.chars().count() < 16 {
+                    anyhow::bail!("PRIORAUTH_WEBHOOK_SECRET must be 16 characters or more");
+                }
+                Ok(Some(WebhookConfig {
+                    url,
+                    secret,
+                    backoff,
+                }))
+            }
+        }
+    }
 }
 
 /// How tokens are issued and checked (SPEC §5 "Access").
@@ -460,6 +557,11 @@ pub struct Config {
     pub access: AccessConfig,
     /// The public URL browsers use (`None`: the bound address).
     pub public_url: Option<String>,
+    /// The webhook for claims decided again (`None`: none).
+    pub webhook: Option<WebhookConfig>,
+    /// How long delivered webhook events are kept (and undelivered ones
+    /// when there is no webhook).
+    pub webhook_retention: std::time::Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -484,6 +586,8 @@ impl std::fmt::Debug for Config {
             .field("payer", &self.payer)
             .field("access", &self.access)
             .field("public_url", &self.public_url)
+            .field("webhook", &self.webhook)
+            .field("webhook_retention", &self.webhook_retention)
             .finish()
     }
 }
@@ -544,6 +648,10 @@ impl ServeArgs {
                     "PRIORAUTH_PUBLIC_URL={u:?}: give the URL browsers use, http(s)://host[:port]"
                 ),
             },
+            webhook: self.webhook.config()?,
+            webhook_retention: std::time::Duration::from_secs(
+                self.webhook.webhook_retention.unsigned_abs(),
+            ),
         })
     }
 }

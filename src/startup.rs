@@ -2,7 +2,8 @@
 //! set in force (storing the bundled one on first start), loads the
 //! signing keys, starts the HTTP server and the background loops (rule
 //! and key pick-up from other instances, SQLite checkpoints, unfinished
-//! batches), and closes the store when the server stops.
+//! batches, the webhook outbox), and closes the store when the server
+//! stops.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -189,6 +190,15 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         // Cookies are Secure whenever the instance is reached over https
         // (its own TLS, or a TLS proxy), not only when the public URL says so.
         console.set(redirect_uri, secure || state.https());
+        // Claims decided again, told to the billing system (issue 18).
+        if let Some(hook) = state.config().webhook.clone() {
+            api::webhook::deliver(store.clone(), hook, public.clone());
+        }
+        api::webhook::purge(
+            store.clone(),
+            state.config().webhook_retention,
+            state.config().webhook.is_some(),
+        );
         for addr in addrs {
             println!("listening on {scheme}://{addr}");
         }

@@ -25,6 +25,7 @@ mod routes;
 mod rules;
 mod state;
 mod transfers;
+pub mod webhook;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;

@@ -29,6 +29,7 @@ mod exemptions;
 mod lean;
 mod network;
 mod notify;
+mod outbox;
 mod readjudicate;
 mod record;
 mod replay;
@@ -55,6 +56,7 @@ pub use denials::Denial;
 pub use exemptions::{ExemptionsAdded, StoredExemption, SOURCE_GOLDCARD, SOURCE_IMPORT};
 pub use network::NetworkImported;
 pub use notify::{Change, Listener};
+pub use outbox::{OutboxCounts, WebhookEvent};
 pub use readjudicate::HistoryEntry;
 pub use replay::ReplayWindow;
 pub use search::{

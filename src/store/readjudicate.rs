@@ -3,7 +3,8 @@
 //! claims are read back from their records (their facts, not X12),
 //! decided by the core in submission order with the active rule set,
 //! and their new decisions, units and line rows written with the change,
-//! so a crash leaves either both or neither. Locks are those of a
+//! with a webhook outbox row per claim changed (`outbox.rs`), so a crash
+//! leaves either all or none. Locks are those of a
 //! submission (claim keys, then the authorizations, FOR UPDATE on
 //! PostgreSQL); units used are written compare-and-set as a submission's.
 
@@ -113,6 +114,7 @@ impl Store {
             .with_exemptions(&exemptions)
             .with_network(&network);
         let now = stamp();
+        let due_ms = super::now().and_utc().timestamp_millis();
         let mut decided = Vec::with_capacity(pended.len());
         for p in &pended {
             let earlier: ClaimDecision = serde_json::from_str(&p.earlier_json)
@@ -139,6 +141,20 @@ impl Store {
                 &because,
                 rules.version(),
                 &now,
+            )
+            .await?;
+            super::outbox::enqueue(
+                &mut w.tx,
+                &super::outbox::Change {
+                    payer_claim_id: &p.payer_claim_id,
+                    billing_npi: &p.facts.billing_npi,
+                    claim_id: &p.facts.claim_id,
+                    old_status: &p.status,
+                    new_status: new.status.as_str(),
+                    changed_at: &now,
+                    changed_because: &because,
+                },
+                due_ms,
             )
             .await?;
         }

@@ -445,8 +445,23 @@ impl Store {
     }
 }
 
+/// The advisory lock every claim-key holder takes shared, and a
+/// transaction with more keys than [`MANY_KEYS`] takes alone (outside
+/// `hashtext`'s 32-bit range, so no key lock is the same lock).
+const ALL_CLAIM_KEYS: i64 = 0x7072_696f_7261_7574; // "priorauth"
+
+/// More claim keys than this in one transaction take [`ALL_CLAIM_KEYS`]
+/// exclusively instead of a lock per key: each advisory lock is an entry
+/// in PostgreSQL's shared lock table (`max_locks_per_transaction` × the
+/// connections: 6400 entries by default), and 10,000 pended claims
+/// released by one import (20,000 keys) filled it ("out of shared
+/// memory"). A batch chunk of the default 5000 claims stays under it.
+const MANY_KEYS: usize = 10_000;
+
 /// PostgreSQL: one transaction at a time per claim key (billing NPI +
 /// CLM01), so two instances cannot both take the same original as new.
+/// With more than [`MANY_KEYS`] keys, one transaction at a time among all
+/// that lock claim keys.
 pub(super) async fn lock_claim_keys(conn: &mut AnyConnection, claims: &[Claim]) -> Result<()> {
     // And per content (SPEC §3.3), so two instances cannot both take the
     // same services under different CLM01s as new.
@@ -461,11 +476,20 @@ pub(super) async fn lock_claim_keys(conn: &mut AnyConnection, claims: &[Claim]) 
         .collect();
     keys.sort();
     keys.dedup();
-    // One statement, the keys as one array parameter, locked in order.
+    if keys.len() > MANY_KEYS {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(ALL_CLAIM_KEYS)
+            .execute(&mut *conn)
+            .await?;
+        return Ok(());
+    }
+    // One statement, the keys as one array parameter, locked in order
+    // after the shared lock.
     sqlx::query(
-        "SELECT COUNT(pg_advisory_xact_lock(hashtext(k))) FROM (SELECT k FROM unnest($1::text[]) AS v(k) ORDER BY k) AS s",
+        "SELECT COUNT(pg_advisory_xact_lock(hashtext(k))) FROM (SELECT k FROM unnest($1::text[]) AS v(k) WHERE pg_advisory_xact_lock_shared($2) IS NOT NULL ORDER BY k) AS s",
     )
     .bind(super::pg_array(&keys))
+    .bind(ALL_CLAIM_KEYS)
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -48,4 +48,5 @@ mod roundtrip;
 mod scaling;
 mod search;
 mod service;
+mod webhook;
 mod x278;

@@ -51,7 +51,7 @@ fn spec_text() -> String {
     std::fs::read_to_string(root().join("openapi/openapi.yaml")).unwrap()
 }
 
-fn spec() -> Value {
+pub fn spec() -> Value {
     serde_yaml::from_str(&spec_text())
         .unwrap_or_else(|e| panic!("openapi/openapi.yaml is not valid YAML: {e}"))
 }
