@@ -8,12 +8,14 @@
 //! submission (claim keys, then the authorizations, FOR UPDATE on
 //! PostgreSQL); units used are written compare-and-set as a submission's.
 
+use rust_decimal::Decimal;
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 use sqlx::{AnyConnection, Row};
 
 use super::{record, stamp, Result, Store, StoreError, Write};
 use crate::adjudication::Adjudicator;
-use crate::model::{Claim, ClaimDecision, Decision};
+use crate::model::{Claim, ClaimDecision, Consumption, Decision};
 use crate::rules::{RuleSet, RulesIndex};
 
 /// An authorization that was pending and changed: its number and what
@@ -53,6 +55,36 @@ struct Pended {
 }
 
 impl Store {
+    /// The units each claim holds now: its ledger rows not reversed, in
+    /// the order they were written. A stored decision's JSON does not
+    /// carry its consumption, so deciding a claim again gives back what
+    /// this says it holds.
+    pub(super) async fn held_units(
+        &self,
+        conn: &mut AnyConnection,
+        payer_claim_ids: &[&str],
+    ) -> Result<FxHashMap<String, Vec<Consumption>>> {
+        let mut held: FxHashMap<String, Vec<Consumption>> = FxHashMap::default();
+        let head = "SELECT payer_claim_id, line, authorization_number, units FROM consumption_ledger WHERE reversed_by IS NULL AND payer_claim_id";
+        for row in self
+            .fetch_in(conn, head, &[], payer_claim_ids, " ORDER BY id")
+            .await?
+        {
+            let units: String = row.try_get("units")?;
+            let units = units
+                .parse::<Decimal>()
+                .map_err(|e| StoreError::Corrupt(format!("ledger units {units:?}: {e}")))?;
+            held.entry(row.try_get("payer_claim_id")?)
+                .or_default()
+                .push(Consumption {
+                    authorization: row.try_get("authorization_number")?,
+                    line: u32::try_from(row.try_get::<i64, _>("line")?).unwrap_or(0),
+                    units,
+                });
+        }
+        Ok(held)
+    }
+
     /// Decides again every live claim with a line pended on one of the
     /// `released` authorizations; the number decided again.
     pub(super) async fn readjudicate_pended(
@@ -115,10 +147,15 @@ impl Store {
             .with_network(&network);
         let now = stamp();
         let due_ms = super::now().and_utc().timestamp_millis();
+        // What each claim holds now goes back to the book before it is
+        // decided again (a pended claim's other lines may have consumed).
+        let ids: Vec<&str> = pended.iter().map(|p| p.payer_claim_id.as_str()).collect();
+        let mut held = self.held_units(&mut w.tx, &ids).await?;
         let mut decided = Vec::with_capacity(pended.len());
         for p in &pended {
-            let earlier: ClaimDecision = serde_json::from_str(&p.earlier_json)
+            let mut earlier: ClaimDecision = serde_json::from_str(&p.earlier_json)
                 .map_err(|e| StoreError::Corrupt(format!("claim decision: {e}")))?;
+            earlier.consumption = held.remove(&p.payer_claim_id).unwrap_or_default();
             let new = adjudicator.readjudicate(&p.facts, &earlier, &mut loaded.book);
             decided.push((earlier, new));
         }

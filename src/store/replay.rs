@@ -8,15 +8,13 @@
 use std::collections::HashSet;
 
 use chrono::NaiveDate;
-use rust_decimal::Decimal;
-use rustc_hash::FxHashMap;
 use sqlx::{AnyConnection, Row};
 
 use super::authorizations::{auth_from_row, AUTH_COLUMNS};
 use super::{record, Backend, Result, Store, StoreError};
 use crate::adjudication::impact::{ImpactReport, Replay};
 use crate::adjudication::Adjudicator;
-use crate::model::{Claim, Consumption};
+use crate::model::Claim;
 use crate::rules::RulesIndex;
 
 /// Claims read and decided per page: bounded memory whatever the window.
@@ -170,24 +168,7 @@ impl Store {
     ) -> Result<()> {
         // The units each claim holds now (its ledger rows not reversed).
         let id_list: Vec<&str> = ids.iter().map(String::as_str).collect();
-        let mut held: FxHashMap<String, Vec<Consumption>> = FxHashMap::default();
-        let head = "SELECT payer_claim_id, line, authorization_number, units FROM consumption_ledger WHERE reversed_by IS NULL AND payer_claim_id";
-        for row in self
-            .fetch_in(conn, head, &[], &id_list, " ORDER BY id")
-            .await?
-        {
-            let units: String = row.try_get("units")?;
-            let units = units
-                .parse::<Decimal>()
-                .map_err(|e| StoreError::Corrupt(format!("ledger units {units:?}: {e}")))?;
-            held.entry(row.try_get("payer_claim_id")?)
-                .or_default()
-                .push(Consumption {
-                    authorization: row.try_get("authorization_number")?,
-                    line: u32::try_from(row.try_get::<i64, _>("line")?).unwrap_or(0),
-                    units,
-                });
-        }
+        let held = self.held_units(conn, &id_list).await?;
 
         // Authorizations as they are now, once each: every one of the
         // members not seen before, and the numbers cited or held that

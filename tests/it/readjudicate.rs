@@ -18,6 +18,7 @@ both!(
     a_patch_approving_a_pending_authorization_decides_its_claim,
     a_278_import_approving_a_pending_authorization_decides_its_claim,
     changed_since_lists_the_claims_decided_again_own_only,
+    a_pended_claims_other_lines_keep_what_they_consumed,
 );
 
 const CSV_HEAD: &str =
@@ -255,6 +256,70 @@ fn changed_since_lists_the_claims_decided_again_own_only(b: Backend) {
         "{}",
         r.body
     );
+}
+
+/// A claim whose line 1 was approved on an authorization on file and
+/// whose line 2 was pended on a pending one: when the pending one is
+/// approved, line 1 keeps the units it holds (given back, then taken
+/// again), never taking them twice.
+fn a_pended_claims_other_lines_keep_what_they_consumed(b: Backend) {
+    use crate::adjudication::{claim, line};
+    let db = Db::fresh(b, "readj-mixed");
+    let s = Server::start(&db, &[]);
+    let add = |number: &str, code: &str, status: &str| {
+        let r = post_json(
+            &s,
+            "/v1/authorizations",
+            &json!({
+                "number": number, "member_id": "M1", "provider_npi": BILLING,
+                "codes": code, "units": "1", "start_date": "2026-01-01",
+                "end_date": "2026-12-31", "status": status
+            }),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+    };
+    add("HELD-1", "70551", "approved");
+    add("PEND-2", "70553", "pending");
+    let mut lines = vec![
+        line(1, "70551", "1", "1000.00", "2026-03-04"),
+        line(2, "70553", "1", "1200.00", "2026-03-04"),
+    ];
+    lines[0].prior_auths = vec!["HELD-1".into()];
+    lines[1].prior_auths = vec!["PEND-2".into()];
+    let r = post_837(&s, "/v1/claims", &render(&[claim("RM-1", &[], lines)]), &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let c = &r.json()["claims"][0];
+    let id = c["payer_claim_id"].as_str().unwrap().to_string();
+    assert_eq!(c["status"], "pended", "{c}");
+    assert_eq!(c["lines"][0]["decision"], "approved", "{c}");
+    assert_eq!(c["lines"][1]["decision"], "pended", "{c}");
+    assert_eq!(units_used(&s, "HELD-1"), "1");
+
+    let r = send(
+        "PATCH",
+        &s.url("/v1/authorizations/PEND-2"),
+        &[("Content-Type", "application/json")],
+        Some(br#"{"status": "approved"}"#),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["readjudicated"], 1, "{}", r.body);
+    let c = get(&s, &format!("/v1/claims/{id}")).json();
+    assert_eq!(c["status"], "approved", "{c}");
+    assert_eq!(c["decision"]["lines"][0]["decision"], "approved", "{c}");
+    assert_eq!(c["decision"]["lines"][1]["decision"], "approved", "{c}");
+    assert_eq!(units_used(&s, "HELD-1"), "1", "line 1 holds its unit once");
+    assert_eq!(units_used(&s, "PEND-2"), "1");
+    // HELD-1's ledger: the first entry reversed by the claim decided
+    // again, and one live entry.
+    let l = get(&s, "/v1/authorizations/HELD-1/ledger").json();
+    let live: Vec<&Value> = l["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["reversed_by"].is_null())
+        .collect();
+    assert_eq!(live.len(), 1, "{l}");
+    assert_eq!(l["units_used"], "1", "{l}");
 }
 
 /// Re-adjudication speed: N (default 10,000) claims pended on one
