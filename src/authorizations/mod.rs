@@ -34,6 +34,15 @@ pub enum AuthStatus {
 impl FromStr for AuthStatus {
     type Err = ();
     fn from_str(s: &str) -> Result<Self, ()> {
+        // The words as files write them, without an allocation (a 1M-row
+        // import parses a million of them).
+        match s {
+            "approved" => return Ok(AuthStatus::Approved),
+            "denied" => return Ok(AuthStatus::Denied),
+            "pending" => return Ok(AuthStatus::Pending),
+            "cancelled" => return Ok(AuthStatus::Cancelled),
+            _ => {}
+        }
         match s.trim().to_ascii_lowercase().as_str() {
             "approved" => Ok(AuthStatus::Approved),
             "denied" => Ok(AuthStatus::Denied),
@@ -72,6 +81,12 @@ pub enum UnitType {
 impl FromStr for UnitType {
     type Err = ();
     fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "" | "units" => return Ok(UnitType::Units),
+            "visits" => return Ok(UnitType::Visits),
+            "days" => return Ok(UnitType::Days),
+            _ => {}
+        }
         match s.trim().to_ascii_lowercase().as_str() {
             "" | "units" => Ok(UnitType::Units),
             "visits" => Ok(UnitType::Visits),
@@ -142,11 +157,38 @@ impl Authorization {
 
     /// The codes as written in files (`70551|70553`).
     pub fn codes_text(&self) -> String {
-        self.codes
-            .iter()
-            .map(|c| c.to_string())
-            .collect::<Vec<_>>()
-            .join("|")
+        use std::fmt::Write;
+        let mut s = String::new();
+        for (i, c) in self.codes.iter().enumerate() {
+            if i > 0 {
+                s.push('|');
+            }
+            let _ = write!(s, "{c}");
+        }
+        s
+    }
+}
+
+/// A date as files and the store write it (`YYYY-MM-DD`, what `Display`
+/// writes), without the formatting machinery for years 0 to 9999 (an
+/// import writes two or three a row).
+pub fn date_text(d: NaiveDate) -> String {
+    use chrono::Datelike;
+    match u32::try_from(d.year()) {
+        Ok(y) if y <= 9999 => {
+            let mut s = String::with_capacity(10);
+            for (n, width) in [(y, 4), (d.month(), 2), (d.day(), 2)] {
+                if width == 2 {
+                    s.push('-');
+                }
+                for p in (0..width).rev() {
+                    let digit = (n / 10u32.pow(p)) % 10;
+                    s.push(char::from(b'0' + digit as u8));
+                }
+            }
+            s
+        }
+        _ => d.to_string(),
     }
 }
 
@@ -198,6 +240,62 @@ pub struct FieldProblem {
 impl AuthorizationRecord {
     /// The record as an authorization, or every field that is wrong.
     pub fn validate(&self) -> Result<Authorization, Vec<FieldProblem>> {
+        Fields {
+            number: &self.number,
+            member_id: &self.member_id,
+            provider_npi: &self.provider_npi,
+            codes: &self.codes,
+            units: self.units.as_deref(),
+            units_used: self.units_used.as_deref(),
+            start_date: &self.start_date,
+            end_date: &self.end_date,
+            status: &self.status,
+            patient_birth_date: self.patient_birth_date.as_deref(),
+            unit_type: self.unit_type.as_deref(),
+        }
+        .validate()
+    }
+}
+
+/// An [`AuthorizationRecord`] borrowed: a CSV row is checked from its
+/// cells without copying them first.
+struct Fields<'a> {
+    number: &'a str,
+    member_id: &'a str,
+    provider_npi: &'a str,
+    codes: &'a str,
+    units: Option<&'a str>,
+    units_used: Option<&'a str>,
+    start_date: &'a str,
+    end_date: &'a str,
+    status: &'a str,
+    patient_birth_date: Option<&'a str>,
+    unit_type: Option<&'a str>,
+}
+
+/// A `YYYY-MM-DD` date. Ten digits and dashes are read directly (what
+/// files hold; chrono's format parser costs more than the rest of a CSV
+/// row); anything else is left to chrono.
+fn parse_date(text: &str) -> Option<NaiveDate> {
+    let b = text.as_bytes();
+    let number = |at: std::ops::Range<usize>| -> Option<u32> {
+        b.get(at)?.iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    if b.len() == 10 && b.get(4) == Some(&b'-') && b.get(7) == Some(&b'-') {
+        if let (Some(y), Some(m), Some(d)) = (number(0..4), number(5..7), number(8..10)) {
+            return i32::try_from(y)
+                .ok()
+                .and_then(|y| NaiveDate::from_ymd_opt(y, m, d));
+        }
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
+}
+
+impl Fields<'_> {
+    /// The one place that says what a valid authorization is.
+    fn validate(&self) -> Result<Authorization, Vec<FieldProblem>> {
         let mut problems = Vec::new();
         let mut bad = |field: &'static str, message: String| {
             problems.push(FieldProblem { field, message });
@@ -208,7 +306,7 @@ impl AuthorizationRecord {
         if self.member_id.trim().is_empty() {
             bad("member_id", "is required".into());
         }
-        let npi = &self.provider_npi;
+        let npi = self.provider_npi;
         if npi.len() != 10 || !npi.bytes().all(|b| b.is_ascii_digit()) {
             bad("provider_npi", "must be a 10-digit NPI".into());
         }
@@ -219,7 +317,7 @@ impl AuthorizationRecord {
                 Err(e) => bad("codes", e.to_string()),
             }
         }
-        let units = match self.units.as_deref().map(str::trim) {
+        let units = match self.units.map(str::trim) {
             None | Some("") => None,
             Some(u) => match Decimal::from_str(u) {
                 Ok(d) if d >= Decimal::ZERO => Some(d),
@@ -232,7 +330,7 @@ impl AuthorizationRecord {
                 }
             },
         };
-        let units_used = match self.units_used.as_deref().map(str::trim) {
+        let units_used = match self.units_used.map(str::trim) {
             None | Some("") => Decimal::ZERO,
             Some(u) => match Decimal::from_str(u) {
                 Ok(d) if d >= Decimal::ZERO => d,
@@ -245,24 +343,21 @@ impl AuthorizationRecord {
                 }
             },
         };
-        let mut date = |field: &'static str, text: &str| match NaiveDate::parse_from_str(
-            text.trim(),
-            "%Y-%m-%d",
-        ) {
-            Ok(d) => Some(d),
-            Err(_) => {
+        let mut date = |field: &'static str, text: &str| match parse_date(text.trim()) {
+            Some(d) => Some(d),
+            None => {
                 bad(field, format!("\"{text}\" is not a date (YYYY-MM-DD)"));
                 None
             }
         };
-        let start_date = date("start_date", &self.start_date);
-        let end_date = date("end_date", &self.end_date);
+        let start_date = date("start_date", self.start_date);
+        let end_date = date("end_date", self.end_date);
         // PHI: a bad birth date is not echoed back.
-        let patient_birth_date = match self.patient_birth_date.as_deref().map(str::trim) {
+        let patient_birth_date = match self.patient_birth_date.map(str::trim) {
             None | Some("") => None,
-            Some(b) => match NaiveDate::parse_from_str(b, "%Y-%m-%d") {
-                Ok(d) => Some(d),
-                Err(_) => {
+            Some(b) => match parse_date(b) {
+                Some(d) => Some(d),
+                None => {
                     bad(
                         "patient_birth_date",
                         "is not a date (YYYY-MM-DD)".to_string(),
@@ -271,7 +366,7 @@ impl AuthorizationRecord {
                 }
             },
         };
-        let unit_type = match self.unit_type.as_deref().map(str::trim) {
+        let unit_type = match self.unit_type.map(str::trim) {
             None => UnitType::Units,
             Some(t) => t.parse::<UnitType>().unwrap_or_else(|()| {
                 bad(
@@ -304,7 +399,7 @@ impl AuthorizationRecord {
                 Ok(Authorization {
                     number: self.number.trim().to_string(),
                     member_id: self.member_id.trim().to_string(),
-                    provider_npi: npi.clone(),
+                    provider_npi: npi.to_string(),
                     codes,
                     units,
                     units_used,
@@ -460,11 +555,73 @@ pub fn import_csv(data: &[u8]) -> Result<Vec<Authorization>, CsvImportError> {
 /// nothing: `finish` says whether it may).
 pub struct AuthCsv<R: std::io::Read> {
     rdr: csv::Reader<R>,
-    col: CsvColumns,
+    /// Where each field is: [`FIELDS`] order.
+    at: [Option<usize>; 11],
     record: csv::StringRecord,
     /// Numbers seen, with their line (a number twice is a bad row).
-    seen: HashMap<String, u64>,
+    seen: Seen,
     problems: Vec<CsvProblem>,
+}
+
+/// The columns of an authorization row in [`AuthCsv::at`]'s order.
+const FIELDS: [&str; 11] = [
+    "number",
+    "member_id",
+    "provider_npi",
+    "codes",
+    "units",
+    "units_used",
+    "start_date",
+    "end_date",
+    "status",
+    "patient_birth_date",
+    "unit_type",
+];
+
+/// The numbers of a file and the line of each, compactly: their text one
+/// after another in one string, and a table of their indexes (a map of
+/// a million `String` keys was half an import's memory).
+#[derive(Default)]
+struct Seen {
+    text: String,
+    /// Where each number starts in `text` (it ends where the next does),
+    /// and its line.
+    at: Vec<(usize, u64)>,
+    table: hashbrown::HashTable<u32>,
+    hasher: rustc_hash::FxBuildHasher,
+}
+
+impl Seen {
+    fn number(&self, i: u32) -> &str {
+        let i = i as usize;
+        let start = self.at.get(i).map_or(0, |a| a.0);
+        let end = self.at.get(i + 1).map_or(self.text.len(), |a| a.0);
+        self.text.get(start..end).unwrap_or("")
+    }
+
+    /// Records `number` at `line`; the line it was first on if seen
+    /// before.
+    fn insert(&mut self, number: &str, line: u64) -> Option<u64> {
+        use std::hash::BuildHasher;
+        let hash = self.hasher.hash_one(number);
+        if let Some(&i) = self.table.find(hash, |&i| self.number(i) == number) {
+            return self.at.get(i as usize).map(|a| a.1);
+        }
+        let Ok(i) = u32::try_from(self.at.len()) else {
+            // Four billion numbers: past what a file can hold in memory.
+            return None;
+        };
+        self.at.push((self.text.len(), line));
+        self.text.push_str(number);
+        let (text, at, hasher) = (&self.text, &self.at, &self.hasher);
+        self.table.insert_unique(hash, i, |&j| {
+            let j = j as usize;
+            let start = at.get(j).map_or(0, |a| a.0);
+            let end = at.get(j + 1).map_or(text.len(), |a| a.0);
+            hasher.hash_one(text.get(start..end).unwrap_or(""))
+        });
+        None
+    }
 }
 
 impl<R: std::io::Read> AuthCsv<R> {
@@ -474,9 +631,9 @@ impl<R: std::io::Read> AuthCsv<R> {
             .map_err(|problems| CsvImportError { problems })?;
         Ok(AuthCsv {
             rdr,
-            col,
+            at: FIELDS.map(|f| col.get(f).copied()),
             record: csv::StringRecord::new(),
-            seen: HashMap::default(),
+            seen: Seen::default(),
             problems: Vec::new(),
         })
     }
@@ -520,36 +677,31 @@ impl<R: std::io::Read> AuthCsv<R> {
     fn row(&mut self) -> Option<Authorization> {
         let rec = &self.record;
         let line = rec.position().map_or(0, |p| p.line());
-        let col = &self.col;
-        let get = |name: &str| {
-            col.get(name)
-                .and_then(|&i| rec.get(i))
-                .unwrap_or("")
-                .to_string()
+        let [number, member_id, provider_npi, codes, units, units_used, start_date, end_date, status, patient_birth_date, unit_type] =
+            self.at.map(|i| i.and_then(|i| rec.get(i)).unwrap_or(""));
+        let fields = Fields {
+            number,
+            member_id,
+            provider_npi,
+            codes,
+            units: Some(units).filter(|u| !u.is_empty()),
+            units_used: Some(units_used).filter(|u| !u.is_empty()),
+            start_date,
+            end_date,
+            status,
+            patient_birth_date: Some(patient_birth_date).filter(|b| !b.is_empty()),
+            unit_type: Some(unit_type).filter(|t| !t.is_empty()),
         };
-        let record = AuthorizationRecord {
-            number: get("number"),
-            member_id: get("member_id"),
-            provider_npi: get("provider_npi"),
-            codes: get("codes"),
-            units: Some(get("units")).filter(|u| !u.is_empty()),
-            units_used: Some(get("units_used")).filter(|u| !u.is_empty()),
-            start_date: get("start_date"),
-            end_date: get("end_date"),
-            status: get("status"),
-            patient_birth_date: Some(get("patient_birth_date")).filter(|b| !b.is_empty()),
-            unit_type: Some(get("unit_type")).filter(|t| !t.is_empty()),
-        };
-        if !record.number.is_empty() {
-            if let Some(first) = self.seen.insert(record.number.clone(), line) {
+        if !number.is_empty() {
+            if let Some(first) = self.seen.insert(number, line) {
                 self.problems.push(CsvProblem {
                     line,
                     field: Some("number".into()),
-                    message: format!("{} is already on line {first}", record.number),
+                    message: format!("{number} is already on line {first}"),
                 });
             }
         }
-        match record.validate() {
+        match fields.validate() {
             Ok(a) => Some(a),
             Err(bad) => {
                 for p in bad {
@@ -673,6 +825,49 @@ mod tests {
         );
         // A birth date is PHI: never echoed in the error.
         assert!(!e.to_string().contains("2015-02-31"), "{e}");
+    }
+
+    #[test]
+    fn dates_read_and_write_as_chrono_does() {
+        for text in [
+            "2026-01-10",
+            "0001-12-31",
+            "9999-12-31",
+            "2024-02-29",
+            "2023-02-29",
+            "2026-13-01",
+            "2026-1-5",
+            "+2026-01-10",
+            "2026-01-1x",
+            "20260110",
+            "",
+        ] {
+            let chrono = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok();
+            assert_eq!(parse_date(text), chrono, "{text}");
+            if let Some(d) = chrono {
+                assert_eq!(date_text(d), d.to_string(), "{text}");
+            }
+        }
+        for d in [NaiveDate::MIN, NaiveDate::MAX] {
+            assert_eq!(date_text(d), d.to_string());
+        }
+    }
+
+    #[test]
+    fn a_number_twice_names_its_first_line_among_many() {
+        let mut csv = String::from(
+            "number,member_id,provider_npi,codes,units,units_used,start_date,end_date,status\n",
+        );
+        for i in 0..30_000 {
+            csv.push_str(&format!(
+                "N{i},M{i},1234567893,,1,0,2026-01-10,2026-04-10,approved\n"
+            ));
+        }
+        csv.push_str("N12345,M1,1234567893,,1,0,2026-01-10,2026-04-10,approved\n");
+        let e = import_csv(csv.as_bytes()).unwrap_err();
+        assert_eq!(e.problems.len(), 1, "{e}");
+        assert_eq!(e.problems[0].line, 30_002);
+        assert_eq!(e.problems[0].message, "N12345 is already on line 12347");
     }
 
     #[test]

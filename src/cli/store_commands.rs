@@ -113,8 +113,10 @@ pub(super) fn import(what: ImportWhat) -> Result<i32> {
 /// `import auths FILE.csv`, streamed: read, checked and written a batch
 /// at a time in one transaction, committed only when every row was good
 /// (all or nothing), so a file of millions of rows is imported in bounded
-/// memory. The audit log gets one entry per batch (its numbers), in the
-/// same transaction.
+/// memory. A thread of its own reads and checks the next batch while the
+/// store writes the one before (two batches at most are in memory). The
+/// audit log gets one entry per batch (its numbers), in the same
+/// transaction.
 fn import_csv_streamed(file: &std::path::Path, db: DatabaseArgs) -> Result<i32> {
     let what = || format!("authorization file {}", file.display());
     let f = std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
@@ -123,22 +125,37 @@ fn import_csv_streamed(file: &std::path::Path, db: DatabaseArgs) -> Result<i32> 
             .with_context(what)?;
     let s = StoreSession::open(&url(db)?)?;
     let mut import = s.run(s.store.begin_auth_import())?;
+    let (send, batches) = std::sync::mpsc::sync_channel(1);
+    let reader = std::thread::spawn(move || {
+        loop {
+            let batch = rows.next_batch(crate::store::IMPORT_BATCH);
+            if batch.is_empty() {
+                break;
+            }
+            // Bad rows: keep reading to name them all, hand on nothing more.
+            if rows.clean() && send.send(batch).is_err() {
+                break;
+            }
+        }
+        rows
+    });
     let mut imported = 0u64;
-    loop {
-        let batch = rows.next_batch(crate::store::IMPORT_BATCH);
-        if batch.is_empty() {
-            break;
+    let written = (|| -> Result<()> {
+        for batch in &batches {
+            let numbers: Vec<&str> = batch.iter().map(|a| a.number.as_str()).collect();
+            let entry = cli_audit("authorization.import", "authorization", &numbers.join(" "));
+            s.run(import.audit(&entry))?;
+            s.run(import.add(&batch))?;
+            imported += batch.len() as u64;
         }
-        if !rows.clean() {
-            // Bad rows: keep reading to name them all, write nothing more.
-            continue;
-        }
-        let numbers: Vec<&str> = batch.iter().map(|a| a.number.as_str()).collect();
-        let entry = cli_audit("authorization.import", "authorization", &numbers.join(" "));
-        s.run(import.audit(&entry))?;
-        s.run(import.add(&batch))?;
-        imported += batch.len() as u64;
-    }
+        Ok(())
+    })();
+    // A store error stops the reader at its next batch.
+    drop(batches);
+    let rows = reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("{}: the reader failed", what()))?;
+    written?;
     rows.finish().with_context(what)?;
     let done = s.run(import.commit_counted())?;
     println!(

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use super::readjudicate::Released;
 use super::{insert_rows, stamp, Backend, Result, Store, StoreError};
-use crate::authorizations::{AuthStatus, Authorization, AuthorizationRecord};
+use crate::authorizations::{date_text, AuthStatus, Authorization, AuthorizationRecord};
 
 pub(super) const AUTH_COLUMNS: &str =
     "number, member_id, provider_npi, codes, units, units_used, start_date, end_date, status, patient_birth_date, unit_type";
@@ -266,62 +266,73 @@ impl AuthImport<'_> {
     /// Adds (or replaces) these authorizations. Units used on file are
     /// kept when higher: the store is the truth of what claims consumed,
     /// and a file exported earlier would otherwise hand them out again.
+    ///
+    /// One read of the numbers on file (locked), then one upsert: a
+    /// multi-row `INSERT … ON CONFLICT DO UPDATE` on SQLite, one
+    /// statement over a JSON parameter on PostgreSQL.
     pub async fn add(&mut self, auths: &[Authorization]) -> Result<()> {
         let store = self.store;
-        let mut known: HashMap<String, rust_decimal::Decimal> = HashMap::new();
-        let mut was_pending: HashMap<String, Authorization> = HashMap::new();
         let numbers: Vec<&str> = auths.iter().map(|a| a.number.as_str()).collect();
-        let head = format!("SELECT {AUTH_COLUMNS} FROM authorizations WHERE number");
+        let head = "SELECT number, units_used, status FROM authorizations WHERE number";
+        let mut known: HashMap<String, rust_decimal::Decimal> = HashMap::new();
+        let mut pending: Vec<String> = Vec::new();
         for row in store
-            .fetch_in(&mut self.w.tx, &head, &[], &numbers, store.for_update())
+            .fetch_in(&mut self.w.tx, head, &[], &numbers, store.for_update())
             .await?
         {
-            let old = auth_from_row(&row)?;
-            known.insert(old.number.clone(), old.units_used);
-            if old.status == AuthStatus::Pending {
-                was_pending.insert(old.number.clone(), old);
+            let number: String = row.try_get("number")?;
+            let used: String = row.try_get("units_used")?;
+            let used = used
+                .trim()
+                .parse()
+                .map_err(|_| StoreError::Corrupt(format!("authorization {number}: units_used")))?;
+            let status: String = row.try_get("status")?;
+            if status.parse() == Ok(AuthStatus::Pending) {
+                pending.push(number.clone());
             }
+            known.insert(number, used);
         }
-        for a in auths {
-            if let Some(r) = was_pending
-                .get(&a.number)
-                .and_then(|o| released(o, a, "import"))
+        // Pending ones on file are read whole: a change of theirs decides
+        // their pended claims again (rare: most imports have none).
+        if !pending.is_empty() {
+            let pending: Vec<&str> = pending.iter().map(String::as_str).collect();
+            let head = format!("SELECT {AUTH_COLUMNS} FROM authorizations WHERE number");
+            let mut was: HashMap<String, Authorization> = HashMap::new();
+            for row in store
+                .fetch_in(&mut self.w.tx, &head, &[], &pending, "")
+                .await?
             {
-                self.released.push(r);
+                let old = auth_from_row(&row)?;
+                was.insert(old.number.clone(), old);
             }
-        }
-        let mut raised: Vec<Authorization> = Vec::new();
-        for a in auths {
-            if let Some(&used) = known.get(&a.number) {
-                if used > a.units_used {
-                    let mut a = a.clone();
-                    a.units_used = used;
-                    raised.push(a);
+            for a in auths {
+                if let Some(r) = was.get(&a.number).and_then(|o| released(o, a, "import")) {
+                    self.released.push(r);
                 }
             }
         }
-        let known_numbers: Vec<&str> = known.keys().map(String::as_str).collect();
-        {
-            for chunk in known_numbers.chunks(500) {
-                let sql = format!(
-                    "DELETE FROM authorizations WHERE number IN ({})",
-                    store.backend.placeholders(1, chunk.len())
-                );
-                let mut q = sqlx::query(&sql);
-                for n in chunk {
-                    q = q.bind(*n);
-                }
-                q.execute(&mut *self.w.tx).await?;
-            }
-        }
-        let raised_numbers: std::collections::HashSet<&str> =
-            raised.iter().map(|a| a.number.as_str()).collect();
-        let kept: Vec<&Authorization> = auths
+        let raised: Vec<Authorization> = auths
             .iter()
-            .filter(|a| !raised_numbers.contains(a.number.as_str()))
-            .chain(raised.iter())
+            .filter_map(|a| {
+                let &used = known.get(&a.number)?;
+                (used > a.units_used).then(|| Authorization {
+                    units_used: used,
+                    ..a.clone()
+                })
+            })
             .collect();
-        insert_authorizations(&mut self.w.tx, store.backend, &kept, &self.at).await?;
+        let mut rows: Vec<&Authorization> = Vec::with_capacity(auths.len());
+        let mut raised_at = raised.iter().peekable();
+        for a in auths {
+            match raised_at.peek() {
+                Some(r) if r.number == a.number => {
+                    rows.push(r);
+                    raised_at.next();
+                }
+                _ => rows.push(a),
+            }
+        }
+        upsert_authorizations(&mut self.w.tx, store.backend, &rows, &self.at).await?;
         self.replaced += known.len() as u64;
         self.added += (auths.len() - known.len()) as u64;
         Ok(())
@@ -373,6 +384,98 @@ pub struct AuthFilter {
     pub status: Option<String>,
 }
 
+/// Inserts or replaces `auths` (a number on file takes every column of
+/// the new row). SQLite: multi-row `VALUES` upserts of about 3000
+/// parameters; PostgreSQL: one statement, the rows one JSON parameter.
+async fn upsert_authorizations(
+    tx: &mut AnyConnection,
+    backend: Backend,
+    auths: &[&Authorization],
+    at: &str,
+) -> Result<()> {
+    const SET: &str = " ON CONFLICT (number) DO UPDATE SET member_id = excluded.member_id, provider_npi = excluded.provider_npi, codes = excluded.codes, units = excluded.units, units_used = excluded.units_used, start_date = excluded.start_date, end_date = excluded.end_date, status = excluded.status, patient_birth_date = excluded.patient_birth_date, unit_type = excluded.unit_type, updated_at = excluded.updated_at";
+    if auths.is_empty() {
+        return Ok(());
+    }
+    match backend {
+        Backend::Sqlite => {
+            for chunk in auths.chunks(3000 / 12) {
+                let sql = format!(
+                    "INSERT INTO authorizations ({AUTH_COLUMNS}, updated_at) VALUES {}{SET}",
+                    backend.value_rows(chunk.len(), 12)
+                );
+                let q = chunk
+                    .iter()
+                    .fold(sqlx::query(&sql), |q, &a| bind_authorization(q, a, at));
+                q.execute(&mut *tx).await?;
+            }
+        }
+        Backend::Postgres => {
+            #[derive(serde::Serialize)]
+            struct Row<'a> {
+                number: &'a str,
+                member_id: &'a str,
+                provider_npi: &'a str,
+                codes: String,
+                units: Option<String>,
+                units_used: String,
+                start_date: String,
+                end_date: String,
+                status: &'static str,
+                patient_birth_date: Option<String>,
+                unit_type: &'static str,
+            }
+            let rows: Vec<Row> = auths
+                .iter()
+                .map(|a| Row {
+                    number: &a.number,
+                    member_id: &a.member_id,
+                    provider_npi: &a.provider_npi,
+                    codes: a.codes_text(),
+                    units: a.units.map(|u| u.to_string()),
+                    units_used: a.units_used.to_string(),
+                    start_date: date_text(a.start_date),
+                    end_date: date_text(a.end_date),
+                    status: a.status.as_str(),
+                    patient_birth_date: a.patient_birth_date.map(date_text),
+                    unit_type: a.unit_type.as_str(),
+                })
+                .collect();
+            let json = serde_json::to_string(&rows)
+                .map_err(|e| StoreError::Corrupt(format!("authorization rows: {e}")))?;
+            let sql = format!(
+                "INSERT INTO authorizations ({AUTH_COLUMNS}, updated_at) SELECT {AUTH_COLUMNS}, $2 FROM json_to_recordset($1::json) AS r(number text, member_id text, provider_npi text, codes text, units text, units_used text, start_date text, end_date text, status text, patient_birth_date text, unit_type text){SET}"
+            );
+            sqlx::query(&sql)
+                .bind(json)
+                .bind(at.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Binds one row of [`upsert_authorizations`], borrowing what it can.
+fn bind_authorization<'q>(
+    q: super::AnyQuery<'q>,
+    a: &'q Authorization,
+    at: &'q str,
+) -> super::AnyQuery<'q> {
+    q.bind(a.number.as_str())
+        .bind(a.member_id.as_str())
+        .bind(a.provider_npi.as_str())
+        .bind(a.codes_text())
+        .bind(a.units.map(|u| u.to_string()))
+        .bind(a.units_used.to_string())
+        .bind(date_text(a.start_date))
+        .bind(date_text(a.end_date))
+        .bind(a.status.as_str())
+        .bind(a.patient_birth_date.map(date_text))
+        .bind(a.unit_type.as_str())
+        .bind(at)
+}
+
 async fn insert_authorizations(
     tx: &mut AnyConnection,
     backend: Backend,
@@ -392,10 +495,10 @@ async fn insert_authorizations(
                 .bind(a.codes_text())
                 .bind(a.units.map(|u| u.to_string()))
                 .bind(a.units_used.to_string())
-                .bind(a.start_date.to_string())
-                .bind(a.end_date.to_string())
+                .bind(date_text(a.start_date))
+                .bind(date_text(a.end_date))
                 .bind(a.status.as_str())
-                .bind(a.patient_birth_date.map(|d| d.to_string()))
+                .bind(a.patient_birth_date.map(date_text))
                 .bind(a.unit_type.as_str())
                 .bind(at.to_string())
         },
