@@ -385,8 +385,9 @@ pub struct AuthFilter {
 }
 
 /// Inserts or replaces `auths` (a number on file takes every column of
-/// the new row). SQLite: multi-row `VALUES` upserts of about 3000
-/// parameters; PostgreSQL: one statement, the rows one JSON parameter.
+/// the new row): multi-row `INSERT … ON CONFLICT DO UPDATE` statements of
+/// about 3000 parameters, on both stores. (One statement over a JSON
+/// parameter on PostgreSQL was measured slower: docs/PERFORMANCE.md.)
 async fn upsert_authorizations(
     tx: &mut AnyConnection,
     backend: Backend,
@@ -394,64 +395,15 @@ async fn upsert_authorizations(
     at: &str,
 ) -> Result<()> {
     const SET: &str = " ON CONFLICT (number) DO UPDATE SET member_id = excluded.member_id, provider_npi = excluded.provider_npi, codes = excluded.codes, units = excluded.units, units_used = excluded.units_used, start_date = excluded.start_date, end_date = excluded.end_date, status = excluded.status, patient_birth_date = excluded.patient_birth_date, unit_type = excluded.unit_type, updated_at = excluded.updated_at";
-    if auths.is_empty() {
-        return Ok(());
-    }
-    match backend {
-        Backend::Sqlite => {
-            for chunk in auths.chunks(3000 / 12) {
-                let sql = format!(
-                    "INSERT INTO authorizations ({AUTH_COLUMNS}, updated_at) VALUES {}{SET}",
-                    backend.value_rows(chunk.len(), 12)
-                );
-                let q = chunk
-                    .iter()
-                    .fold(sqlx::query(&sql), |q, &a| bind_authorization(q, a, at));
-                q.execute(&mut *tx).await?;
-            }
-        }
-        Backend::Postgres => {
-            #[derive(serde::Serialize)]
-            struct Row<'a> {
-                number: &'a str,
-                member_id: &'a str,
-                provider_npi: &'a str,
-                codes: String,
-                units: Option<String>,
-                units_used: String,
-                start_date: String,
-                end_date: String,
-                status: &'static str,
-                patient_birth_date: Option<String>,
-                unit_type: &'static str,
-            }
-            let rows: Vec<Row> = auths
-                .iter()
-                .map(|a| Row {
-                    number: &a.number,
-                    member_id: &a.member_id,
-                    provider_npi: &a.provider_npi,
-                    codes: a.codes_text(),
-                    units: a.units.map(|u| u.to_string()),
-                    units_used: a.units_used.to_string(),
-                    start_date: date_text(a.start_date),
-                    end_date: date_text(a.end_date),
-                    status: a.status.as_str(),
-                    patient_birth_date: a.patient_birth_date.map(date_text),
-                    unit_type: a.unit_type.as_str(),
-                })
-                .collect();
-            let json = serde_json::to_string(&rows)
-                .map_err(|e| StoreError::Corrupt(format!("authorization rows: {e}")))?;
-            let sql = format!(
-                "INSERT INTO authorizations ({AUTH_COLUMNS}, updated_at) SELECT {AUTH_COLUMNS}, $2 FROM json_to_recordset($1::json) AS r(number text, member_id text, provider_npi text, codes text, units text, units_used text, start_date text, end_date text, status text, patient_birth_date text, unit_type text){SET}"
-            );
-            sqlx::query(&sql)
-                .bind(json)
-                .bind(at.to_string())
-                .execute(&mut *tx)
-                .await?;
-        }
+    for chunk in auths.chunks(3000 / 12) {
+        let sql = format!(
+            "INSERT INTO authorizations ({AUTH_COLUMNS}, updated_at) VALUES {}{SET}",
+            backend.value_rows(chunk.len(), 12)
+        );
+        let q = chunk
+            .iter()
+            .fold(sqlx::query(&sql), |q, &a| bind_authorization(q, a, at));
+        q.execute(&mut *tx).await?;
     }
     Ok(())
 }
