@@ -5,7 +5,7 @@
 # per parser that issue 15 asks for.
 #
 # usage: fuzz/run-all.sh SECONDS [target...]
-#   default targets: parse_837 lexer auths_csv rules_toml access_tokens
+#   default targets: parse_837 lexer x278 auths_csv rules_toml access_tokens
 # Logs: fuzz/artifacts/<target>/run-<UTC time>.log (gitignored).
 # Exit status 1 when any target found a crash (or the run failed).
 set -uo pipefail
@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 secs=${1:?usage: fuzz/run-all.sh SECONDS [target...]}
 shift
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(parse_837 lexer auths_csv rules_toml access_tokens)
+[ ${#targets[@]} -gt 0 ] || targets=(parse_837 lexer x278 auths_csv rules_toml access_tokens)
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 rows=()
 status=0

@@ -2,7 +2,7 @@
 # Seeds and runs one cargo-fuzz target on the stable toolchain.
 #
 # usage: fuzz/run.sh TARGET [SECONDS] [extra libFuzzer flags...]
-#   TARGET   parse_837 | lexer | rules_toml | auths_csv | access_tokens
+#   TARGET   parse_837 | lexer | x278 | rules_toml | auths_csv | access_tokens
 #   SECONDS  -max_total_time (default 600)
 #
 # Each target gets its own -max_len and dictionary (below); MAX_LEN=N
@@ -27,7 +27,7 @@ target=${1:?usage: fuzz/run.sh TARGET [SECONDS]}
 secs=${2:-600}
 shift $(( $# >= 2 ? 2 : 1 ))
 case $target in
-  parse_837|lexer) len=4096; dict=fuzz/x12.dict ;;
+  parse_837|lexer|x278) len=4096; dict=fuzz/x12.dict ;;
   rules_toml)      len=4096; dict=fuzz/rules.dict ;;
   auths_csv)       len=4096; dict=fuzz/auths.dict ;;
   access_tokens)   len=1024; dict=fuzz/tokens.dict ;;
