@@ -70,13 +70,7 @@ pub(super) async fn impact(
             )));
         }
     }
-    expect_media(
-        req.headers(),
-        &["application/toml", "text/plain", "application/octet-stream"],
-    )?;
-    let body = read_body(req.headers(), payload, ADMIN_BODY_LIMIT).await?;
-    let text = String::from_utf8(body)
-        .map_err(|_| ApiError::BadRequest("the rule set is not UTF-8 text".into()))?;
+    let text = rule_set_text(&req, payload).await?;
     let set = RuleSet::from_toml(&text).map_err(|e| {
         ApiError::Unprocessable("candidate rule set not loaded".into(), json!(e.problems))
     })?;
@@ -90,6 +84,18 @@ pub(super) async fn impact(
     Ok(HttpResponse::Ok().json(report))
 }
 
+/// The TOML body of a rule-set upload (`PUT /v1/rules`, an impact
+/// replay): its media type checked, read within the admin body limit.
+async fn rule_set_text(req: &HttpRequest, payload: web::Payload) -> ApiResult<String> {
+    expect_media(
+        req.headers(),
+        &["application/toml", "text/plain", "application/octet-stream"],
+    )?;
+    let body = read_body(req.headers(), payload, ADMIN_BODY_LIMIT).await?;
+    String::from_utf8(body)
+        .map_err(|_| ApiError::BadRequest("the rule set is not UTF-8 text".into()))
+}
+
 /// `PUT /v1/rules`: a TOML rule set, validated, stored and swapped in (the
 /// answer is the new set, as `GET` lists it); a bad one is refused with
 /// every load problem and the old set stays.
@@ -99,13 +105,7 @@ pub(super) async fn put_rules(
     req: HttpRequest,
     payload: web::Payload,
 ) -> ApiResult {
-    expect_media(
-        req.headers(),
-        &["application/toml", "text/plain", "application/octet-stream"],
-    )?;
-    let body = read_body(req.headers(), payload, ADMIN_BODY_LIMIT).await?;
-    let text = String::from_utf8(body)
-        .map_err(|_| ApiError::BadRequest("the rule set is not UTF-8 text".into()))?;
+    let text = rule_set_text(&req, payload).await?;
     let set = RuleSet::from_toml(&text).map_err(|e| {
         ApiError::Unprocessable(
             format!(

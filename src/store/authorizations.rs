@@ -7,7 +7,7 @@ use sqlx::{AnyConnection, Row};
 use std::collections::HashMap;
 
 use super::readjudicate::Released;
-use super::{insert_rows, stamp, Backend, Result, Store, StoreError};
+use super::{stamp, Backend, Result, Store, StoreError};
 use crate::authorizations::{date_text, AuthStatus, Authorization, AuthorizationRecord};
 
 pub(super) const AUTH_COLUMNS: &str =
@@ -395,9 +395,21 @@ async fn upsert_authorizations(
     at: &str,
 ) -> Result<()> {
     const SET: &str = " ON CONFLICT (number) DO UPDATE SET member_id = excluded.member_id, provider_npi = excluded.provider_npi, codes = excluded.codes, units = excluded.units, units_used = excluded.units_used, start_date = excluded.start_date, end_date = excluded.end_date, status = excluded.status, patient_birth_date = excluded.patient_birth_date, unit_type = excluded.unit_type, updated_at = excluded.updated_at";
+    write_authorizations(tx, backend, auths, at, SET).await
+}
+
+/// Writes `auths` in multi-row `INSERT … VALUES` statements of about
+/// 3000 parameters, each ending with `tail` (a conflict clause, or none).
+async fn write_authorizations(
+    tx: &mut AnyConnection,
+    backend: Backend,
+    auths: &[&Authorization],
+    at: &str,
+    tail: &str,
+) -> Result<()> {
     for chunk in auths.chunks(3000 / 12) {
         let sql = format!(
-            "INSERT INTO authorizations ({AUTH_COLUMNS}, updated_at) VALUES {}{SET}",
+            "INSERT INTO authorizations ({AUTH_COLUMNS}, updated_at) VALUES {}{tail}",
             backend.value_rows(chunk.len(), 12)
         );
         let q = chunk
@@ -408,7 +420,7 @@ async fn upsert_authorizations(
     Ok(())
 }
 
-/// Binds one row of [`upsert_authorizations`], borrowing what it can.
+/// Binds one row of [`write_authorizations`], borrowing what it can.
 fn bind_authorization<'q>(
     q: super::AnyQuery<'q>,
     a: &'q Authorization,
@@ -428,32 +440,12 @@ fn bind_authorization<'q>(
         .bind(at)
 }
 
+/// Inserts `auths` (a number on file is a conflict: an error).
 async fn insert_authorizations(
     tx: &mut AnyConnection,
     backend: Backend,
     auths: &[&Authorization],
     at: &str,
 ) -> Result<()> {
-    insert_rows(
-        tx,
-        backend,
-        &format!("INSERT INTO authorizations ({AUTH_COLUMNS}, updated_at)"),
-        12,
-        auths,
-        |q, a| {
-            q.bind(a.number.clone())
-                .bind(a.member_id.clone())
-                .bind(a.provider_npi.clone())
-                .bind(a.codes_text())
-                .bind(a.units.map(|u| u.to_string()))
-                .bind(a.units_used.to_string())
-                .bind(date_text(a.start_date))
-                .bind(date_text(a.end_date))
-                .bind(a.status.as_str())
-                .bind(a.patient_birth_date.map(date_text))
-                .bind(a.unit_type.as_str())
-                .bind(at.to_string())
-        },
-    )
-    .await
+    write_authorizations(tx, backend, auths, at, "").await
 }
