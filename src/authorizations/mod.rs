@@ -563,8 +563,9 @@ pub struct AuthCsv<R: std::io::Read> {
     problems: Vec<CsvProblem>,
 }
 
-/// The columns of an authorization row in [`AuthCsv::at`]'s order.
-const FIELDS: [&str; 11] = [
+/// The columns of an authorization row in the order the CSV reader keeps: the
+/// header `auths list --format csv` writes, so its file imports again.
+pub const FIELDS: [&str; 11] = [
     "number",
     "member_id",
     "provider_npi",

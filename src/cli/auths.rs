@@ -126,19 +126,7 @@ pub(super) fn write(
         }
         ListFormat::Csv => {
             let mut w = csv::Writer::from_writer(&mut *out);
-            w.write_record([
-                "number",
-                "member_id",
-                "provider_npi",
-                "codes",
-                "units",
-                "units_used",
-                "start_date",
-                "end_date",
-                "status",
-                "patient_birth_date",
-                "unit_type",
-            ])?;
+            w.write_record(crate::authorizations::FIELDS)?;
             for a in auths {
                 let r = AuthorizationRecord::from(a);
                 w.write_record([
