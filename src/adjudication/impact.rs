@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::Adjudicator;
 use crate::authorizations::{AuthBook, Authorization};
-use crate::model::{money, Claim, Consumption, Decision};
+use crate::model::{money, Claim, ClaimDecision, Consumption, Decision};
 
 /// How many providers the report names, most affected first.
 pub const TOP_PROVIDERS: usize = 20;
@@ -41,6 +41,39 @@ struct Tally {
     denied: Decimal,
 }
 
+/// A stored claim to decide again: its payer claim id, its facts and the
+/// units it holds now.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredClaim<'a> {
+    /// The payer's claim id.
+    pub payer_claim_id: &'a str,
+    /// The claim's stored facts.
+    pub claim: &'a Claim,
+    /// The units it holds now (its ledger rows not reversed).
+    pub consumed: &'a [Consumption],
+}
+
+/// One rule set's decisions on a page, in order, against its own book:
+/// None for a claim no rule covers (its held units only given back).
+fn decide_page(
+    adjudicator: &Adjudicator<'_>,
+    page: &[StoredClaim<'_>],
+    covered: &[bool],
+    book: &mut AuthBook,
+) -> Vec<Option<ClaimDecision>> {
+    page.iter()
+        .zip(covered)
+        .map(|(c, &covered)| {
+            if covered {
+                Some(adjudicator.redecide(c.claim, c.payer_claim_id, c.consumed, book))
+            } else {
+                adjudicator.give_back(c.consumed, book);
+                None
+            }
+        })
+        .collect()
+}
+
 impl Replay {
     /// A replay with empty books.
     pub fn new() -> Self {
@@ -68,19 +101,44 @@ impl Replay {
         self.without_facts += 1;
     }
 
-    /// Decides one stored claim again under both rule sets (`consumed`:
-    /// the units it holds now, given back in each book first) and counts
-    /// the lines whose decision differs.
-    pub fn claim(
+    /// Decides a page of stored claims again, in order, under both rule
+    /// sets, and counts the lines whose decision differs. The two sets
+    /// are decided on two threads at once: each has its own book, so
+    /// neither waits for the other. A claim no rule of either set covers
+    /// is not decided at all (every line is `not_required` under both);
+    /// the units it holds are still given back in both books.
+    pub fn claims(
         &mut self,
         current: &Adjudicator<'_>,
         candidate: &Adjudicator<'_>,
-        claim: &Claim,
-        payer_claim_id: &str,
-        consumed: &[Consumption],
+        page: &[StoredClaim<'_>],
     ) {
-        let now = current.redecide(claim, payer_claim_id, consumed, &mut self.current);
-        let then = candidate.redecide(claim, payer_claim_id, consumed, &mut self.candidate);
+        let covered: Vec<bool> = page
+            .iter()
+            .map(|c| current.covers_any_line(c.claim) || candidate.covers_any_line(c.claim))
+            .collect();
+        let (books, covered_ref) = ((&mut self.current, &mut self.candidate), &covered);
+        let (now, then) = std::thread::scope(|scope| {
+            let now = scope.spawn(move || decide_page(current, page, covered_ref, books.0));
+            let then = decide_page(candidate, page, covered_ref, books.1);
+            match now.join() {
+                Ok(now) => (now, then),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        });
+        for ((c, now), then) in page.iter().zip(now).zip(then) {
+            match (now, then) {
+                (Some(now), Some(then)) => self.compare(c.claim, &now, &then),
+                _ => {
+                    self.claims += 1;
+                    self.lines += c.claim.lines.len() as u64;
+                }
+            }
+        }
+    }
+
+    /// Counts what differs between a claim's two decisions.
+    fn compare(&mut self, claim: &Claim, now: &ClaimDecision, then: &ClaimDecision) {
         self.claims += 1;
         let mut changed = 0u64;
         let mut denied_change = Decimal::ZERO;

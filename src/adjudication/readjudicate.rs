@@ -36,9 +36,25 @@ impl Adjudicator<'_> {
         consumed: &[Consumption],
         book: &mut AuthBook,
     ) -> ClaimDecision {
+        self.give_back(consumed, book);
+        self.adjudicate_lines(claim, payer_claim_id, book)
+    }
+
+    /// Returns the units a stored claim `consumed` to the book.
+    pub fn give_back(&self, consumed: &[Consumption], book: &mut AuthBook) {
         for c in consumed {
             book.consume(&c.authorization, -c.units);
         }
-        self.adjudicate_lines(claim, payer_claim_id, book)
+    }
+
+    /// True when a rule of this index covers at least one of the claim's
+    /// lines (with the network directory, for `network = "out"` rules). A
+    /// claim it is false for decides `not_required` on every line and
+    /// consumes nothing, whatever the book holds.
+    pub fn covers_any_line(&self, claim: &Claim) -> bool {
+        claim
+            .lines
+            .iter()
+            .any(|line| self.rules.matched(&self.facts(claim, line)).is_some())
     }
 }

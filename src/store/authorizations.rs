@@ -14,7 +14,12 @@ pub(super) const AUTH_COLUMNS: &str =
     "number, member_id, provider_npi, codes, units, units_used, start_date, end_date, status, patient_birth_date, unit_type";
 
 pub(super) fn auth_from_row(row: &AnyRow) -> Result<Authorization> {
-    let rec = AuthorizationRecord {
+    auth_from_record(record_from_row(row)?)
+}
+
+/// A stored authorization's columns, as text.
+fn record_from_row(row: &AnyRow) -> Result<AuthorizationRecord> {
+    Ok(AuthorizationRecord {
         number: row.try_get("number")?,
         member_id: row.try_get("member_id")?,
         provider_npi: row.try_get("provider_npi")?,
@@ -26,7 +31,11 @@ pub(super) fn auth_from_row(row: &AnyRow) -> Result<Authorization> {
         status: row.try_get("status")?,
         patient_birth_date: row.try_get("patient_birth_date")?,
         unit_type: Some(row.try_get("unit_type")?),
-    };
+    })
+}
+
+/// A stored authorization's record, checked as every authorization is.
+pub(super) fn auth_from_record(rec: AuthorizationRecord) -> Result<Authorization> {
     // No field value in the message: a birth date is PHI.
     rec.validate().map_err(|p| {
         StoreError::Corrupt(format!(
@@ -38,6 +47,25 @@ pub(super) fn auth_from_row(row: &AnyRow) -> Result<Authorization> {
 }
 
 impl Store {
+    /// The authorizations whose `column` (member_id or number) is one of
+    /// `values`: a batch chunk or a replay page reads thousands
+    /// ([`Store::select_in`]).
+    pub(super) async fn authorizations_where_in(
+        &self,
+        conn: &mut AnyConnection,
+        column: &str,
+        values: &[&str],
+    ) -> Result<Vec<Authorization>> {
+        // Each column under its own name, which is the record's field name.
+        let fields: Vec<(&str, &str)> = AUTH_COLUMNS.split(", ").map(|c| (c, c)).collect();
+        let from = format!("FROM authorizations WHERE {column}");
+        self.select_in(conn, &fields, &from, values, "", record_from_row)
+            .await?
+            .into_iter()
+            .map(auth_from_record)
+            .collect()
+    }
+
     /// One authorization.
     pub async fn authorization(&self, number: &str) -> Result<Option<Authorization>> {
         let row = sqlx::query(&format!(

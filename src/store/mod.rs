@@ -26,6 +26,7 @@ mod batches;
 mod console;
 mod denials;
 mod exemptions;
+mod json_rows;
 mod lean;
 mod network;
 mod notify;

@@ -64,21 +64,42 @@ impl Store {
         conn: &mut AnyConnection,
         payer_claim_ids: &[&str],
     ) -> Result<FxHashMap<String, Vec<Consumption>>> {
+        /// A ledger row as the query aggregates it.
+        #[derive(serde::Deserialize)]
+        struct Held {
+            payer_claim_id: String,
+            line: i64,
+            authorization_number: String,
+            units: String,
+        }
+        let fields = [
+            ("payer_claim_id", "payer_claim_id"),
+            ("line", "line"),
+            ("authorization_number", "authorization_number"),
+            ("units", "units"),
+        ];
+        let from = "FROM consumption_ledger WHERE reversed_by IS NULL AND payer_claim_id";
+        let rows = self
+            .select_in(conn, &fields, from, payer_claim_ids, "id", |row| {
+                Ok(Held {
+                    payer_claim_id: row.try_get("payer_claim_id")?,
+                    line: row.try_get("line")?,
+                    authorization_number: row.try_get("authorization_number")?,
+                    units: row.try_get("units")?,
+                })
+            })
+            .await?;
         let mut held: FxHashMap<String, Vec<Consumption>> = FxHashMap::default();
-        let head = "SELECT payer_claim_id, line, authorization_number, units FROM consumption_ledger WHERE reversed_by IS NULL AND payer_claim_id";
-        for row in self
-            .fetch_in(conn, head, &[], payer_claim_ids, " ORDER BY id")
-            .await?
-        {
-            let units: String = row.try_get("units")?;
-            let units = units
+        for row in rows {
+            let units = row
+                .units
                 .parse::<Decimal>()
-                .map_err(|e| StoreError::Corrupt(format!("ledger units {units:?}: {e}")))?;
-            held.entry(row.try_get("payer_claim_id")?)
+                .map_err(|e| StoreError::Corrupt(format!("ledger units {:?}: {e}", row.units)))?;
+            held.entry(row.payer_claim_id)
                 .or_default()
                 .push(Consumption {
-                    authorization: row.try_get("authorization_number")?,
-                    line: u32::try_from(row.try_get::<i64, _>("line")?).unwrap_or(0),
+                    authorization: row.authorization_number,
+                    line: u32::try_from(row.line).unwrap_or(0),
                     units,
                 });
         }

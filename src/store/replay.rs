@@ -10,9 +10,8 @@ use std::collections::HashSet;
 use chrono::NaiveDate;
 use sqlx::{AnyConnection, Row};
 
-use super::authorizations::{auth_from_row, AUTH_COLUMNS};
 use super::{record, Backend, Result, Store, StoreError};
-use crate::adjudication::impact::{ImpactReport, Replay};
+use crate::adjudication::impact::{ImpactReport, Replay, StoredClaim};
 use crate::adjudication::Adjudicator;
 use crate::model::Claim;
 use crate::rules::RulesIndex;
@@ -183,9 +182,11 @@ impl Store {
             m.dedup();
             m
         };
-        let head = format!("SELECT {AUTH_COLUMNS} FROM authorizations WHERE member_id");
-        for row in self.fetch_in(conn, &head, &[], &new_members, "").await? {
-            replay.add_authorization(auth_from_row(&row)?);
+        for a in self
+            .authorizations_where_in(conn, "member_id", &new_members)
+            .await?
+        {
+            replay.add_authorization(a);
         }
         members.extend(new_members.iter().map(|m| m.to_string()));
         let mut numbers: Vec<&str> = claims
@@ -201,9 +202,11 @@ impl Store {
             .collect();
         numbers.sort_unstable();
         numbers.dedup();
-        let head = format!("SELECT {AUTH_COLUMNS} FROM authorizations WHERE number");
-        for row in self.fetch_in(conn, &head, &[], &numbers, "").await? {
-            replay.add_authorization(auth_from_row(&row)?);
+        for a in self
+            .authorizations_where_in(conn, "number", &numbers)
+            .await?
+        {
+            replay.add_authorization(a);
         }
 
         let exemptions = self.exemptions_of(conn, claims).await?;
@@ -215,10 +218,16 @@ impl Store {
         let then = Adjudicator::new(candidate)
             .with_exemptions(&exemptions)
             .with_network(&network_then);
-        for (id, claim) in ids.iter().zip(claims) {
-            let consumed = held.get(id).map(Vec::as_slice).unwrap_or_default();
-            replay.claim(&now, &then, claim, id, consumed);
-        }
+        let stored: Vec<StoredClaim<'_>> = ids
+            .iter()
+            .zip(claims)
+            .map(|(id, claim)| StoredClaim {
+                payer_claim_id: id,
+                claim,
+                consumed: held.get(id).map(Vec::as_slice).unwrap_or_default(),
+            })
+            .collect();
+        replay.claims(&now, &then, &stored);
         Ok(())
     }
 }

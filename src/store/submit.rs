@@ -382,9 +382,11 @@ impl Store {
         members.sort_unstable();
         members.dedup();
         let mut book = AuthBook::default();
-        let head = format!("SELECT {AUTH_COLUMNS} FROM authorizations WHERE member_id");
-        for row in self.fetch_in(conn, &head, &[], &members, "").await? {
-            book.insert(auth_from_row(&row)?);
+        for a in self
+            .authorizations_where_in(conn, "member_id", &members)
+            .await?
+        {
+            book.insert(a);
         }
         let lock_clause = if lock { self.for_update() } else { "" };
         if lock_clause.is_empty() {

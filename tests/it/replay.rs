@@ -18,6 +18,7 @@ both!(
     a_candidate_rule_is_counted_line_by_line_and_nothing_is_stored,
     the_cli_replays_as_json_and_as_a_table,
     any_page_size_gives_the_same_report_and_the_set_in_force_decides_as_stored,
+    a_claim_no_rule_covers_any_more_still_gives_its_units_back,
 );
 
 /// The bundled set with one rule more: office visits (99213) need PA.
@@ -399,4 +400,61 @@ fn any_page_size_gives_the_same_report_and_the_set_in_force_decides_as_stored(b:
     assert_eq!(same.denied_amount.in_force, stored);
     assert_eq!(whole.denied_amount.in_force, stored);
     assert_eq!(state(&db), before, "nothing stored or consumed");
+}
+
+/// A claim that held units when it was stored, that neither set covers
+/// now, is not decided again (every line not required), but its units go
+/// back to the book first: a later claim on the same authorization finds
+/// them. Without the give-back the later claim would be denied.
+fn a_claim_no_rule_covers_any_more_still_gives_its_units_back(b: Backend) {
+    use priorauth::rules::{RuleSet, RulesIndex};
+    use priorauth::store::{ReplayWindow, Store, SubmitOptions};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let db = Db::fresh(b, "replay-give-back");
+    let store = rt.block_on(Store::open(&db.url, 2)).unwrap();
+    // One unit, for the MRI or the office visit.
+    let csv = format!(
+        "number,member_id,provider_npi,codes,units,units_used,start_date,end_date,status\n\
+         GB-1,M1,{BILLING},70551|99213,1,0,2026-01-01,2026-12-31,approved\n"
+    );
+    let auths = priorauth::authorizations::import_csv(csv.as_bytes()).unwrap();
+    rt.block_on(store.import_authorizations(&auths)).unwrap();
+    // Stored under the bundled set: the MRI takes the unit; the office
+    // visit after it needs no authorization there.
+    let bundled = RulesIndex::new(RuleSet::bundled().unwrap());
+    let mri = mri_claim("GB-A", "GB-1", "1");
+    let visit = claim(
+        "GB-B",
+        &["GB-1"],
+        vec![line(1, "99213", "1", "100.00", "2026-03-05")],
+    );
+    for c in [mri, visit] {
+        rt.block_on(store.submit(&bundled, &[c], SubmitOptions::default(), &|_| String::new()))
+            .unwrap();
+    }
+    // Both sets now: no MRI rule, office visits need PA.
+    let no_mri = candidate().replacen("\"70540-70553\",", "", 1).replacen(
+        "version = \"cand-1\"",
+        "version = \"no-mri\"",
+        1,
+    );
+    assert!(
+        !no_mri.contains("70540-70553"),
+        "the brain MRI codes are gone"
+    );
+    let set = RulesIndex::new(RuleSet::from_toml(&no_mri).unwrap());
+    let r = rt
+        .block_on(store.replay(&set, &set, ReplayWindow::default()))
+        .unwrap();
+    assert_eq!((r.claims, r.lines, r.lines_changed), (2, 2, 0));
+    // The visit finds the MRI's unit given back: approved, nothing denied.
+    assert_eq!(
+        r.denied_amount.in_force,
+        rust_decimal::Decimal::ZERO,
+        "{r:?}"
+    );
+    assert_eq!(r.denied_amount.candidate, rust_decimal::Decimal::ZERO);
 }
