@@ -6,19 +6,20 @@
 # -max_len), are kept, so git holds a few dozen files per target.
 #
 # usage: fuzz/minimise.sh [target...]   (default: every target)
-# Needs the fuzz build of fuzz/run.sh (same FUZZ_TARGET_DIR).
+# Needs the fuzz build of fuzz/run.sh (same FUZZ_TARGET_DIR and FUZZ_SANITIZER).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 keep=${KEEP:-40}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(parse_837 lexer auths_csv rules_toml access_tokens)
+[ ${#targets[@]} -gt 0 ] || targets=(parse_837 lexer x278 auths_csv rules_toml access_tokens)
 export RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_DIR=${FUZZ_TARGET_DIR:-$HOME/.cache/priorauth-fuzz-target}
 for t in "${targets[@]}"; do
   case $t in access_tokens) len=1024 ;; *) len=4096 ;; esac
   [ -d "fuzz/corpus/$t" ] || { echo "minimise.sh: no fuzz/corpus/$t" >&2; continue; }
   tmp=$(mktemp -d)
-  cargo fuzz cmin --fuzz-dir fuzz "$t" "fuzz/corpus/$t" -- -max_len="$len" >/dev/null 2>&1 || true
+  cargo fuzz cmin --fuzz-dir fuzz ${FUZZ_SANITIZER:+--sanitizer "$FUZZ_SANITIZER"} \
+    "$t" "fuzz/corpus/$t" -- -max_len="$len" >/dev/null 2>&1 || true
   # cmin merged the corpus in place; take its smallest $keep files
   find "fuzz/corpus/$t" -type f -size -"$((len + 1))"c -printf '%s %p\n' | sort -n >"$tmp.list"
   n=$(wc -l <"$tmp.list"); step=$(( n > keep ? (n + keep - 1) / keep : 1 ))

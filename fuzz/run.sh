@@ -12,7 +12,7 @@
 #
 # FUZZ_SANITIZER=none builds without AddressSanitizer (cargo fuzz
 # --sanitizer none): the targets are safe Rust, ASan finds little there,
-# and it slows every execution (by how much was not measured here); a
+# and it slows every execution (8-20 times here: fuzz/README.md); a
 # separate build.
 #
 # cargo-fuzz passes -Z flags (sanitizer, coverage) that only nightly accepts;
