@@ -19,35 +19,40 @@ use crate::rules::RulesIndex;
 /// Claims read and decided per page: bounded memory whatever the window.
 const PAGE: u32 = 2000;
 
-/// The facts of a page's records (None: a record without them),
-/// decompressed and parsed on as many threads as the machine has (at
-/// most 4): reading records is most of a replay's time, and each record
-/// reads alone; deciding stays in order on the caller's thread.
-fn decode(read: &[(String, Option<Vec<u8>>)]) -> Result<Vec<Option<Claim>>> {
+/// A page of records being decoded: its payer claim ids and facts (None:
+/// a record without them), in order.
+type Decoding = std::thread::JoinHandle<Result<Vec<(String, Option<Claim>)>>>;
+
+/// The facts of a page's records, decompressed and parsed on as many
+/// threads as the machine has (at most 4): each record reads alone.
+fn decode(read: Vec<(String, Option<Vec<u8>>)>) -> Result<Vec<(String, Option<Claim>)>> {
     let one = |part: &[(String, Option<Vec<u8>>)]| -> Result<Vec<Option<Claim>>> {
         part.iter()
             .map(|(_, body)| Ok(body.as_deref().map(record::facts).transpose()?.flatten()))
             .collect()
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    if threads < 2 || read.len() < 64 {
-        return one(read);
-    }
-    let size = read.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let parts: Vec<_> = read
-            .chunks(size)
-            .map(|part| scope.spawn(move || one(part)))
-            .collect();
-        let mut out = Vec::with_capacity(read.len());
-        for p in parts {
-            let decoded = p
-                .join()
-                .map_err(|_| StoreError::Corrupt("a claim record reader panicked".into()))??;
-            out.extend(decoded);
-        }
-        Ok(out)
-    })
+    let facts = if threads < 2 || read.len() < 64 {
+        one(&read)?
+    } else {
+        let size = read.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let parts: Vec<_> = read
+                .chunks(size)
+                .map(|part| scope.spawn(move || one(part)))
+                .collect();
+            let mut out = Vec::with_capacity(read.len());
+            for p in parts {
+                out.extend(p.join().map_err(|_| panicked())??);
+            }
+            Ok::<_, StoreError>(out)
+        })?
+    };
+    Ok(read.into_iter().map(|(id, _)| id).zip(facts).collect())
+}
+
+fn panicked() -> StoreError {
+    StoreError::Corrupt("a claim record reader panicked".into())
 }
 
 /// A page of stored claims with facts: payer claim ids and claims.
@@ -109,6 +114,9 @@ impl Store {
         let mut after = (String::new(), String::new());
         let mut replay = Replay::new();
         let mut members: HashSet<String> = HashSet::new();
+        // A page's records are decompressed and parsed on threads of their
+        // own while the next page is read and this one decided.
+        let mut decoding: Option<Decoding> = None;
         loop {
             let rows = sqlx::query(
                 "SELECT payer_claim_id, received_at, body FROM claims WHERE live = 1 AND received_at >= $1 AND received_at < $2 AND (received_at, payer_claim_id) > ($3, $4) ORDER BY received_at, payer_claim_id LIMIT $5",
@@ -120,40 +128,66 @@ impl Store {
             .bind(per_page)
             .fetch_all(&mut *conn)
             .await?;
-            let Some(last) = rows.last() else { break };
-            after = (
-                last.try_get("received_at")?,
-                last.try_get("payer_claim_id")?,
-            );
             let full = rows.len() as i64 == per_page;
-            let mut read: Vec<(String, Option<Vec<u8>>)> = Vec::with_capacity(rows.len());
-            for row in &rows {
-                read.push((row.try_get("payer_claim_id")?, row.try_get("body")?));
-            }
-            drop(rows);
-            let mut ids: Vec<String> = Vec::with_capacity(read.len());
-            let mut claims: Vec<Claim> = Vec::with_capacity(read.len());
-            for ((id, _), facts) in read.iter().zip(decode(&read)?) {
-                match facts {
-                    Some(facts) => {
-                        ids.push(id.clone());
-                        claims.push(facts);
+            let next = match rows.last() {
+                None => None,
+                Some(last) => {
+                    after = (
+                        last.try_get("received_at")?,
+                        last.try_get("payer_claim_id")?,
+                    );
+                    let mut read: Vec<(String, Option<Vec<u8>>)> = Vec::with_capacity(rows.len());
+                    for row in &rows {
+                        read.push((row.try_get("payer_claim_id")?, row.try_get("body")?));
                     }
-                    None => replay.without_facts(),
+                    Some(std::thread::spawn(move || decode(read)))
                 }
-            }
-            let page = Page {
-                ids: &ids,
-                claims: &claims,
             };
-            self.replay_page(conn, &mut replay, &mut members, (in_force, candidate), page)
-                .await?;
+            drop(rows);
+            if let Some(page) = decoding.take() {
+                self.decoded_page(conn, &mut replay, &mut members, (in_force, candidate), page)
+                    .await?;
+            }
+            decoding = next;
             if !full {
                 break;
             }
         }
+        if let Some(page) = decoding.take() {
+            self.decoded_page(conn, &mut replay, &mut members, (in_force, candidate), page)
+                .await?;
+        }
         tx.rollback().await?;
         Ok(replay.report(in_force.version(), candidate.version()))
+    }
+
+    /// A page whose records were being decoded: those without facts
+    /// counted, the rest decided again.
+    async fn decoded_page(
+        &self,
+        conn: &mut AnyConnection,
+        replay: &mut Replay,
+        members: &mut HashSet<String>,
+        sets: (&RulesIndex, &RulesIndex),
+        decoding: Decoding,
+    ) -> Result<()> {
+        let decoded = decoding.join().map_err(|_| panicked())??;
+        let mut ids: Vec<String> = Vec::with_capacity(decoded.len());
+        let mut claims: Vec<Claim> = Vec::with_capacity(decoded.len());
+        for (id, facts) in decoded {
+            match facts {
+                Some(facts) => {
+                    ids.push(id);
+                    claims.push(facts);
+                }
+                None => replay.without_facts(),
+            }
+        }
+        let page = Page {
+            ids: &ids,
+            claims: &claims,
+        };
+        self.replay_page(conn, replay, members, sets, page).await
     }
 
     /// One page of claims: what they need loaded, then each decided again.
