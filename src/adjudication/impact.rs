@@ -117,10 +117,11 @@ impl Replay {
             .iter()
             .map(|c| current.covers_any_line(c.claim) || candidate.covers_any_line(c.claim))
             .collect();
-        let (books, covered_ref) = ((&mut self.current, &mut self.candidate), &covered);
+        let (current_book, candidate_book) = (&mut self.current, &mut self.candidate);
+        let covered = covered.as_slice();
         let (now, then) = std::thread::scope(|scope| {
-            let now = scope.spawn(move || decide_page(current, page, covered_ref, books.0));
-            let then = decide_page(candidate, page, covered_ref, books.1);
+            let now = scope.spawn(move || decide_page(current, page, covered, current_book));
+            let then = decide_page(candidate, page, covered, candidate_book);
             match now.join() {
                 Ok(now) => (now, then),
                 Err(panic) => std::panic::resume_unwind(panic),

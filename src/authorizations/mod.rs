@@ -452,20 +452,11 @@ pub struct CsvImportError {
     pub problems: Vec<CsvProblem>,
 }
 
-const COLUMNS: [&str; 9] = [
-    "number",
-    "member_id",
-    "provider_npi",
-    "codes",
-    "units",
-    "units_used",
-    "start_date",
-    "end_date",
-    "status",
-];
+/// The nine columns every file has (SPEC §2.3): the first of [`FIELDS`].
+const COLUMNS: &[&str] = FIELDS.split_at(9).0;
 
 /// Columns a file may add after the nine (SPEC §2.3); the header says.
-const OPTIONAL_COLUMNS: [&str; 2] = ["patient_birth_date", "unit_type"];
+const OPTIONAL_COLUMNS: &[&str] = FIELDS.split_at(9).1;
 
 /// Where each column of an import CSV is, by name.
 pub type CsvColumns = HashMap<&'static str, usize>;
@@ -628,7 +619,7 @@ impl Seen {
 impl<R: std::io::Read> AuthCsv<R> {
     /// Reads the header; its problems fail the import at once.
     pub fn open(data: R) -> Result<AuthCsv<R>, CsvImportError> {
-        let (rdr, col) = open_csv(data, &COLUMNS, &OPTIONAL_COLUMNS)
+        let (rdr, col) = open_csv(data, COLUMNS, OPTIONAL_COLUMNS)
             .map_err(|problems| CsvImportError { problems })?;
         Ok(AuthCsv {
             rdr,

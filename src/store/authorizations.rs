@@ -8,8 +8,9 @@ use std::collections::HashMap;
 
 use super::readjudicate::Released;
 use super::{stamp, Backend, Result, Store, StoreError};
-use crate::authorizations::{date_text, AuthStatus, Authorization, AuthorizationRecord};
+use crate::authorizations::{date_text, AuthStatus, Authorization, AuthorizationRecord, FIELDS};
 
+/// [`FIELDS`] as a column list (a unit test keeps them the same).
 pub(super) const AUTH_COLUMNS: &str =
     "number, member_id, provider_npi, codes, units, units_used, start_date, end_date, status, patient_birth_date, unit_type";
 
@@ -57,7 +58,7 @@ impl Store {
         values: &[&str],
     ) -> Result<Vec<Authorization>> {
         // Each column under its own name, which is the record's field name.
-        let fields: Vec<(&str, &str)> = AUTH_COLUMNS.split(", ").map(|c| (c, c)).collect();
+        let fields: Vec<(&str, &str)> = FIELDS.iter().map(|c| (*c, *c)).collect();
         let from = format!("FROM authorizations WHERE {column}");
         self.select_in(conn, &fields, &from, values, "", record_from_row)
             .await?
@@ -476,4 +477,14 @@ async fn insert_authorizations(
     at: &str,
 ) -> Result<()> {
     write_authorizations(tx, backend, auths, at, "").await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stored_columns_are_the_record_fields() {
+        assert_eq!(AUTH_COLUMNS, FIELDS.join(", "));
+    }
 }

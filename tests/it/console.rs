@@ -18,7 +18,8 @@ use serde_json::{json, Value};
 use crate::helpers::root;
 use crate::render::render;
 use crate::service::{
-    add_auth, add_client, client_token, mri_claim, post_837, send, wait_for, Backend, Db, Server,
+    add_auth, add_client, client_token, import_auths, mri_claim, post_837, send, wait_for, Backend,
+    Db, Server,
 };
 
 both!(staff_do_their_jobs_in_the_browser);
@@ -304,13 +305,7 @@ fn staff_do_their_jobs_in_the_browser(b: Backend) {
             "GC-{i},M9,1245319599,70551,1,0,2026-0{i}-01,2026-12-31,approved\n"
         ));
     }
-    let r = send(
-        "POST",
-        &s.url("/v1/authorizations/import"),
-        &[("Content-Type", "text/csv")],
-        Some(csv.as_bytes()),
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
+    import_auths(&s, &csv);
     let out = Command::new(env!("CARGO_BIN_EXE_priorauth"))
         .args([
             "goldcard",

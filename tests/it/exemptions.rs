@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use crate::adjudication::{claim, line, World, BILLING, RENDERING};
 use crate::helpers::{priorauth, priorauth_ok, temp_dir};
 use crate::render::render;
-use crate::service::{get, post_837, post_json, send, Backend, Db, Server};
+use crate::service::{get, import_auths, post_837, post_json, send, Backend, Db, Server};
 use chrono::NaiveDate;
 use priorauth::adjudication::{Adjudicator, ClaimDecision, Decision};
 use priorauth::exemptions::{Exemption, ExemptionBook};
@@ -282,16 +282,6 @@ fn crafted_csv() -> String {
         history("G", GOLD, 9, 1),
         history("S", SILVER, 4, 1)
     )
-}
-
-fn import_auths(s: &Server, csv: &str) {
-    let r = send(
-        "POST",
-        &s.url("/v1/authorizations/import"),
-        &[("Content-Type", "text/csv")],
-        Some(csv.as_bytes()),
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
 }
 
 fn mri_row<'a>(v: &'a Value, npi: &str) -> &'a Value {

@@ -9,8 +9,8 @@ use crate::adjudication::BILLING;
 use crate::helpers::priorauth_ok;
 use crate::render::render;
 use crate::service::{
-    add_client, client_token, distinct, get, mri_claim, post_837, post_json, send, units_used,
-    Backend, Db, Server,
+    add_client, client_token, distinct, get, import_auths, mri_claim, post_837, post_json, send,
+    units_used, Backend, Db, Server,
 };
 
 both!(
@@ -21,11 +21,11 @@ both!(
     a_pended_claims_other_lines_keep_what_they_consumed,
 );
 
-const CSV_HEAD: &str =
+pub(crate) const CSV_HEAD: &str =
     "number,member_id,provider_npi,codes,units,units_used,start_date,end_date,status\n";
 
-/// A pending authorization PEND-1 for member M1, 10 units of 70551.
-fn add_pending(s: &Server, number: &str) {
+/// A pending authorization `number` for member M1, 10 units of 70551.
+pub(crate) fn add_pending(s: &Server, number: &str) {
     let r = post_json(
         s,
         "/v1/authorizations",
@@ -36,6 +36,11 @@ fn add_pending(s: &Server, number: &str) {
         }),
     );
     assert_eq!(r.status, 201, "{}", r.body);
+}
+
+/// The import row that approves `number` as [`add_pending`] made it.
+pub(crate) fn approve_csv(number: &str) -> String {
+    format!("{CSV_HEAD}{number},M1,{BILLING},70551,10,0,2026-01-01,2026-12-31,approved\n")
 }
 
 /// Submits a claim citing `auth` for `units` of 70551: its payer claim id
@@ -53,17 +58,6 @@ fn submit(s: &Server, id: &str, auth: &str, units: &str, i: usize) -> (String, S
         c["payer_claim_id"].as_str().unwrap().to_string(),
         c["status"].as_str().unwrap().to_string(),
     )
-}
-
-fn import_csv(s: &Server, csv: &str) -> Value {
-    let r = send(
-        "POST",
-        &s.url("/v1/authorizations/import"),
-        &[("Content-Type", "text/csv")],
-        Some(csv.as_bytes()),
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.json()
 }
 
 /// The stored claim now: approved, its pended decision in its history
@@ -103,8 +97,8 @@ fn a_csv_import_approving_a_pending_authorization_decides_its_claim(b: Backend) 
     let (other, _) = submit(&s, "RA-2", "PEND-OTHER", "1", 1);
     assert_eq!(units_used(&s, "PEND-1"), "0");
 
-    let csv = format!("{CSV_HEAD}PEND-1,M1,{BILLING},70551,10,0,2026-01-01,2026-12-31,approved\n");
-    let v = import_csv(&s, &csv);
+    let csv = approve_csv("PEND-1");
+    let v = import_auths(&s, &csv);
     assert_eq!(v["readjudicated"], 1, "{v}");
     assert_eq!(v["replaced"], 1);
     assert_decided_again(&s, &id, "PEND-1");
@@ -118,7 +112,7 @@ fn a_csv_import_approving_a_pending_authorization_decides_its_claim(b: Backend) 
 
     // The same file again: the authorization is no longer pending, so
     // nothing is decided again and nothing consumed twice.
-    let v = import_csv(&s, &csv);
+    let v = import_auths(&s, &csv);
     assert_eq!(v["readjudicated"], 0, "{v}");
     assert_eq!(units_used(&s, "PEND-1"), "2");
 
@@ -226,8 +220,8 @@ fn changed_since_lists_the_claims_decided_again_own_only(b: Backend) {
             .collect()
     };
     assert!(list(&format!("changed_since={before}")).is_empty());
-    let csv = format!("{CSV_HEAD}PEND-S,M1,{BILLING},70551,10,0,2026-01-01,2026-12-31,approved\n");
-    assert_eq!(import_csv(&s, &csv)["readjudicated"], 1);
+    let csv = approve_csv("PEND-S");
+    assert_eq!(import_auths(&s, &csv)["readjudicated"], 1);
     assert_eq!(list(&format!("changed_since={before}")), [id.as_str()]);
     // An offset is an instant: the same moment an hour east.
     assert_eq!(

@@ -395,6 +395,18 @@ pub fn get(s: &Server, path: &str) -> Reply {
     send("GET", &s.url(path), &[], None)
 }
 
+/// Imports an authorization CSV through the API; its 200 answer.
+pub fn import_auths(s: &Server, csv: &str) -> serde_json::Value {
+    let r = send(
+        "POST",
+        &s.url("/v1/authorizations/import"),
+        &[("Content-Type", "text/csv")],
+        Some(csv.as_bytes()),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()
+}
+
 pub fn post_837(s: &Server, path: &str, x12: &str, headers: &[(&str, &str)]) -> Reply {
     let mut h = vec![("Content-Type", "application/edi-x12")];
     h.extend_from_slice(headers);
@@ -513,14 +525,7 @@ pub fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
 fn sample_submission_matches_the_cli(b: Backend) {
     let db = Db::fresh(b, "sample");
     let s = Server::start(&db, &[]);
-    let csv = read("fixtures/auths/sample.csv");
-    let r = send(
-        "POST",
-        &s.url("/v1/authorizations/import"),
-        &[("Content-Type", "text/csv")],
-        Some(csv.as_bytes()),
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
+    import_auths(&s, &read("fixtures/auths/sample.csv"));
     let mut claims = Vec::new();
     for f in [
         "fixtures/x12/837p-sample.x12",

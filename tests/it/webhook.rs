@@ -12,13 +12,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::adjudication::{claim, line, BILLING};
 use crate::helpers::priorauth_ok;
+use crate::readjudicate::{add_pending, approve_csv, CSV_HEAD};
 use crate::render::render;
 use crate::service::{
-    block_on, distinct, get, mri_claim, post_837, post_json, send, wait_for, Backend, Db, Server,
+    block_on, distinct, get, import_auths, mri_claim, post_837, wait_for, Backend, Db, Server,
 };
 use priorauth::store::{OutboxCounts, Store};
 
@@ -31,8 +32,6 @@ both!(
 );
 
 const SECRET: &str = "test-webhook-secret-0123456789";
-const CSV_HEAD: &str =
-    "number,member_id,provider_npi,codes,units,units_used,start_date,end_date,status\n";
 const DEADLINE: Duration = Duration::from_secs(60);
 
 /// One request the receiver got, and what it answered.
@@ -177,19 +176,6 @@ fn start(db: &Db, env: &[(&'static str, String)]) -> Server {
     Server::start(db, &env)
 }
 
-fn add_pending(s: &Server, number: &str) {
-    let r = post_json(
-        s,
-        "/v1/authorizations",
-        &json!({
-            "number": number, "member_id": "M1", "provider_npi": BILLING,
-            "codes": "70551", "units": "10", "start_date": "2026-01-01",
-            "end_date": "2026-12-31", "status": "pending"
-        }),
-    );
-    assert_eq!(r.status, 201, "{}", r.body);
-}
-
 fn submit(s: &Server, c: priorauth::model::Claim) -> (String, String) {
     let r = post_837(s, "/v1/claims", &render(&[c]), &[]);
     assert_eq!(r.status, 200, "{}", r.body);
@@ -198,21 +184,6 @@ fn submit(s: &Server, c: priorauth::model::Claim) -> (String, String) {
         c["payer_claim_id"].as_str().unwrap().to_string(),
         c["status"].as_str().unwrap().to_string(),
     )
-}
-
-fn approve_csv(number: &str) -> String {
-    format!("{CSV_HEAD}{number},M1,{BILLING},70551,10,0,2026-01-01,2026-12-31,approved\n")
-}
-
-fn import_csv(s: &Server, csv: &str) -> Value {
-    let r = send(
-        "POST",
-        &s.url("/v1/authorizations/import"),
-        &[("Content-Type", "text/csv")],
-        Some(csv.as_bytes()),
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.json()
 }
 
 fn outbox(db: &Db) -> OutboxCounts {
@@ -266,7 +237,7 @@ fn a_released_claim_is_posted_signed_to_the_webhook(b: Backend) {
     let (id, status) = submit(&s, distinct(mri_claim("WH-1", "PEND-W", "2"), 0));
     assert_eq!(status, "pended");
     assert!(rx.got().is_empty(), "a submission is no change");
-    assert_eq!(import_csv(&s, &approve_csv("PEND-W"))["readjudicated"], 1);
+    assert_eq!(import_auths(&s, &approve_csv("PEND-W"))["readjudicated"], 1);
 
     let got = rx.wait_accepted(1);
     let b = assert_delivery(&got[0], &s, &id, "pended", "approved");
@@ -296,7 +267,7 @@ fn a_receiver_that_fails_twice_gets_the_event_a_third_time(b: Backend) {
     let s = start(&db, &webhook_env(&rx, "300"));
     add_pending(&s, "PEND-R");
     let (id, _) = submit(&s, distinct(mri_claim("WR-1", "PEND-R", "1"), 0));
-    import_csv(&s, &approve_csv("PEND-R"));
+    import_auths(&s, &approve_csv("PEND-R"));
 
     let got = rx.wait_accepted(1);
     assert_eq!(
@@ -339,7 +310,7 @@ fn two_changes_of_one_claim_arrive_in_order(b: Backend) {
     l2.prior_auths = vec!["PEND-B".into()];
     let (id, status) = submit(&s, claim("WO-1", &[], vec![l1, l2]));
     assert_eq!(status, "pended");
-    assert_eq!(import_csv(&s, &approve_csv("PEND-A"))["readjudicated"], 1);
+    assert_eq!(import_auths(&s, &approve_csv("PEND-A"))["readjudicated"], 1);
     // Its first line approved, the second still pended: a change (the
     // claim's status itself stays pended while a line is).
     let c = get(&s, &format!("/v1/claims/{id}")).json();
@@ -347,7 +318,7 @@ fn two_changes_of_one_claim_arrive_in_order(b: Backend) {
     assert_eq!(c["decision"]["lines"][1]["decision"], "pended", "{c}");
     assert_eq!(c["history"].as_array().unwrap().len(), 1, "{c}");
     let middle = c["status"].as_str().unwrap().to_string();
-    assert_eq!(import_csv(&s, &approve_csv("PEND-B"))["readjudicated"], 1);
+    assert_eq!(import_auths(&s, &approve_csv("PEND-B"))["readjudicated"], 1);
     assert_eq!(
         get(&s, &format!("/v1/claims/{id}")).json()["status"],
         "approved"
@@ -410,7 +381,7 @@ fn without_a_webhook_nothing_is_sent_and_the_outbox_is_purged(b: Backend) {
     let s = Server::start(&db, &[]);
     add_pending(&s, "PEND-N");
     submit(&s, distinct(mri_claim("WN-1", "PEND-N", "1"), 0));
-    assert_eq!(import_csv(&s, &approve_csv("PEND-N"))["readjudicated"], 1);
+    assert_eq!(import_auths(&s, &approve_csv("PEND-N"))["readjudicated"], 1);
     // Written (a CLI import cannot know whether a server will send it),
     // kept for the retention (a week by default).
     assert_eq!(outbox(&db).pending, 1);
@@ -506,7 +477,7 @@ fn two_instances_send_each_event_once_on_postgres() {
         .collect();
     let csv =
         format!("{CSV_HEAD}PEND-2I,M1,{BILLING},70551,{n},0,2026-01-01,2026-12-31,approved\n");
-    assert_eq!(import_csv(&b, &csv)["readjudicated"], n);
+    assert_eq!(import_auths(&b, &csv)["readjudicated"], n);
     let got = rx.wait_accepted(n);
     wait_for("every row marked", DEADLINE, || {
         outbox(&db)
