@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::config::WebhookConfig;
-use crate::store::{Store, WebhookEvent};
+use crate::store::{now_ms, Store, WebhookEvent};
 
 /// The event type of a claim whose decision changed.
 pub const CLAIM_DECISION_CHANGED: &str = "claim.decision_changed";
@@ -133,11 +133,6 @@ fn post(agent: &ureq::Agent, cfg: &WebhookConfig, event_id: &str, body: &[u8]) -
         // The transport error's text names the URL: only its kind is kept.
         Err(ureq::Error::Transport(t)) => Outcome::Failed(t.kind().to_string()),
     }
-}
-
-/// Unix milliseconds now.
-fn now_ms() -> i64 {
-    crate::store::now().and_utc().timestamp_millis()
 }
 
 /// One round: leases what is due and sends it; the number leased.

@@ -23,7 +23,7 @@ use super::{ConsoleError, Page};
 use crate::access::{hash_secret, random_token, sha256_hex, Caller};
 use crate::api::{Actor, AppState};
 use crate::config::ConsoleAtIssuer;
-use crate::store::{ClientRecord, ConsoleSession, Store};
+use crate::store::{now_ms, ClientRecord, ConsoleSession, Store};
 
 /// The console's client id.
 pub const CONSOLE_CLIENT_ID: &str = "priorauth-console";
@@ -123,11 +123,6 @@ pub struct Staff {
     /// The sign-in name.
     pub username: String,
     id_hash: String,
-}
-
-#[allow(clippy::disallowed_methods)] // sessions end with their token: the clock
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 /// The page to come back to: a console path, nothing else (no open

@@ -231,6 +231,11 @@ pub fn now() -> NaiveDateTime {
     Utc::now().naive_utc()
 }
 
+/// [`now`] as Unix milliseconds: lockouts, sessions, webhook due times.
+pub fn now_ms() -> i64 {
+    now().and_utc().timestamp_millis()
+}
+
 fn stamp() -> String {
     now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }

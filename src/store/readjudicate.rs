@@ -167,7 +167,7 @@ impl Store {
             .with_exemptions(&exemptions)
             .with_network(&network);
         let now = stamp();
-        let due_ms = super::now().and_utc().timestamp_millis();
+        let due_ms = super::now_ms();
         // What each claim holds now goes back to the book before it is
         // decided again (a pended claim's other lines may have consumed).
         let ids: Vec<&str> = pended.iter().map(|p| p.payer_claim_id.as_str()).collect();

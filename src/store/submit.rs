@@ -457,7 +457,11 @@ const ALL_CLAIM_KEYS: i64 = 0x7072_696f_7261_7574; // "priorauth"
 /// in PostgreSQL's shared lock table (`max_locks_per_transaction` × the
 /// connections: 6400 entries by default), and 10,000 pended claims
 /// released by one import (20,000 keys) filled it ("out of shared
-/// memory"). A batch chunk of the default 5000 claims stays under it.
+/// memory"). A batch chunk of the default 5000 claims (up to 10,000
+/// keys) stays under it alone, but not beside a second one: with the
+/// defaults one transaction took 12,000 advisory locks and not 15,000
+/// (measured 2026-12-07). Open: smaller chunks, a lower limit, or row
+/// locks, each a trade against multi-instance batch speed.
 const MANY_KEYS: usize = 10_000;
 
 /// PostgreSQL: one transaction at a time per claim key (billing NPI +

@@ -28,17 +28,12 @@ use crate::access::{
     decode_basic, pkce_matches, random_token, sha256_hex, valid_verifier, verify_secret, Scope,
     TokenClaims,
 };
-use crate::store::{ClientRecord, CodeRecord};
+use crate::store::{now_ms, ClientRecord, CodeRecord};
 
 /// Failures within this window count towards a lockout …
 const FAILURE_WINDOW_MS: i64 = 10_000;
 /// … and this many lock the client or user out.
 const FAILURES_TO_LOCK: i64 = 3;
-
-#[allow(clippy::disallowed_methods)] // the token server reads the clock at the edge
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
 
 /// An RFC 6749 §5.2 error answer.
 #[derive(Debug)]
