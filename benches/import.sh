@@ -30,14 +30,7 @@ fi
 BIG=$PERF_DIR/auths-$ROWS.csv
 [ -s "$BIG" ] || {
   echo "== writing $BIG" >&2
-  python3 - "$ROWS" >"$BIG" <<'EOF'
-import sys
-n = int(sys.argv[1])
-w = sys.stdout.write
-w("number,member_id,provider_npi,codes,units,units_used,start_date,end_date,status,patient_birth_date\n")
-for i in range(n):
-    w(f"BIG{i:08d},M{i // 2:09d},{1000000000 + i % 5000},{'70551|70553' if i % 3 else ''},{i % 5 + 1},0,2020-01-01,2030-12-31,{'approved' if i % 10 else 'denied'},\n")
-EOF
+  python3 benches/mkbigauths.py "$ROWS" >"$BIG"
 }
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT

@@ -40,14 +40,7 @@ BIG=$PERF_DIR/auths-$AUTHS_BIG.csv
 [ -s "$A" ] || { say "writing $A"; "$NEW" parse "$F" | python3 benches/mkauths.py >"$A"; }
 [ -s "$BIG" ] || {
   say "writing $BIG"
-  python3 - "$AUTHS_BIG" >"$BIG" <<'EOF'
-import sys
-n = int(sys.argv[1])
-w = sys.stdout.write
-w("number,member_id,provider_npi,codes,units,units_used,start_date,end_date,status,patient_birth_date\n")
-for i in range(n):
-    w(f"BIG{i:08d},M{i // 2:09d},{1000000000 + i % 5000},{'70551|70553' if i % 3 else ''},{i % 5 + 1},0,2020-01-01,2030-12-31,{'approved' if i % 10 else 'denied'},\n")
-EOF
+  python3 benches/mkbigauths.py "$AUTHS_BIG" >"$BIG"
 }
 BYTES=$(stat -c %s "$F")
 TMP=$(mktemp -d)
