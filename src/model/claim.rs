@@ -146,11 +146,14 @@ pub struct ServiceLine {
     pub procedure: Option<Procedure>,
     /// SV201 revenue code (837I).
     pub revenue_code: Option<String>,
-    /// Line charge.
+    /// Line charge. Amounts are text in every format, read as text: the
+    /// stored facts' binary form (postcard) cannot read "any" type.
+    #[serde(with = "rust_decimal::serde::str")]
     pub charge: Decimal,
     /// Unit basis (`UN`, `MJ`, `DA`), static for the usual codes.
     pub unit_basis: Option<Cow<'static, str>>,
     /// Units billed (1 when the claim gives none).
+    #[serde(with = "rust_decimal::serde::str")]
     pub units: Decimal,
     /// SV105 place of service, when given on the line.
     pub place_of_service: Option<String>,
@@ -176,6 +179,7 @@ pub struct Claim {
     /// CLM01 patient control number.
     pub claim_id: String,
     /// CLM02 total charge.
+    #[serde(with = "rust_decimal::serde::str")]
     pub total_charge: Decimal,
     /// CLM05-1: place of service (837P) or facility type code (837I).
     pub facility_code: String,
