@@ -101,24 +101,35 @@ impl Replay {
         self.without_facts += 1;
     }
 
+    /// Which claims of a page a rule of either set covers (on some line).
+    /// Only those are decided again, and only their members'
+    /// authorizations need to be in the books; every other line is
+    /// `not_required` under both sets.
+    pub fn covered<'c>(
+        current: &Adjudicator<'_>,
+        candidate: &Adjudicator<'_>,
+        claims: impl IntoIterator<Item = &'c Claim>,
+    ) -> Vec<bool> {
+        claims
+            .into_iter()
+            .map(|c| current.covers_any_line(c) || candidate.covers_any_line(c))
+            .collect()
+    }
+
     /// Decides a page of stored claims again, in order, under both rule
     /// sets, and counts the lines whose decision differs. The two sets
     /// are decided on two threads at once: each has its own book, so
-    /// neither waits for the other. A claim no rule of either set covers
-    /// is not decided at all (every line is `not_required` under both);
-    /// the units it holds are still given back in both books.
+    /// neither waits for the other. A claim that is not `covered`
+    /// ([`Replay::covered`]) is not decided at all; the units it holds
+    /// are still given back in both books.
     pub fn claims(
         &mut self,
         current: &Adjudicator<'_>,
         candidate: &Adjudicator<'_>,
         page: &[StoredClaim<'_>],
+        covered: &[bool],
     ) {
-        let covered: Vec<bool> = page
-            .iter()
-            .map(|c| current.covers_any_line(c.claim) || candidate.covers_any_line(c.claim))
-            .collect();
         let (current_book, candidate_book) = (&mut self.current, &mut self.candidate);
-        let covered = covered.as_slice();
         let (now, then) = std::thread::scope(|scope| {
             let now = scope.spawn(move || decide_page(current, page, covered, current_book));
             let then = decide_page(candidate, page, covered, candidate_book);
