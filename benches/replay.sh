@@ -14,7 +14,9 @@
 #     prior authorization (many lines go not_required -> denied).
 # The report of the last candidate's last run is printed too.
 # Knobs: N (claims, default 100000), PERF_DIR (default /tmp/priorauth-perf),
-# PRIORAUTH_TEST_PG (PostgreSQL server URL), SKIP_PG=1, RUNS.
+# PRIORAUTH_TEST_PG (PostgreSQL server URL), PG_DB (its database, default
+# priorauth_replay_N; one a binary when comparing record layouts),
+# SKIP_PG=1, RUNS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-100000}
@@ -43,13 +45,15 @@ if [ ! -s "$SQLITE" ]; then
 fi
 STORES=("sqlite:sqlite://$SQLITE")
 if [ -z "${SKIP_PG:-}" ]; then
-  name=priorauth_replay_$N
+  name=${PG_DB:-priorauth_replay_$N}
   url=$PG/$name
   if [ "$(psql -qtA "$url" -c 'SELECT COUNT(*) FROM claims' 2>/dev/null || echo 0)" != "$N" ]; then
     say "storing $N claims in $url"
     psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name" >/dev/null
     "$NEW" import auths "$A" --database "$url" >/dev/null
     "$NEW" adjudicate --db "$url" --commit --format ndjson "$F" >/dev/null
+    # Statistics as autovacuum would have gathered them by now.
+    psql -q "$url" -c ANALYZE
   fi
   STORES+=("postgres:$url")
 fi

@@ -118,7 +118,7 @@ impl Replay {
 
     /// Decides a page of stored claims again, in order, under both rule
     /// sets, and counts the lines whose decision differs. The two sets
-    /// are decided on two threads at once: each has its own book, so
+    /// are decided at once on rayon's threads: each has its own book, so
     /// neither waits for the other. A claim that is not `covered`
     /// ([`Replay::covered`]) is not decided at all; the units it holds
     /// are still given back in both books.
@@ -130,14 +130,10 @@ impl Replay {
         covered: &[bool],
     ) {
         let (current_book, candidate_book) = (&mut self.current, &mut self.candidate);
-        let (now, then) = std::thread::scope(|scope| {
-            let now = scope.spawn(move || decide_page(current, page, covered, current_book));
-            let then = decide_page(candidate, page, covered, candidate_book);
-            match now.join() {
-                Ok(now) => (now, then),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        });
+        let (now, then) = rayon::join(
+            || decide_page(current, page, covered, current_book),
+            || decide_page(candidate, page, covered, candidate_book),
+        );
         for ((c, now), then) in page.iter().zip(now).zip(then) {
             match (now, then) {
                 (Some(now), Some(then)) => self.compare(c.claim, &now, &then),
