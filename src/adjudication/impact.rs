@@ -129,6 +129,7 @@ impl Replay {
         page: &[StoredClaim<'_>],
         covered: &[bool],
     ) {
+        debug_assert_eq!(page.len(), covered.len(), "a covered flag a claim");
         let (current_book, candidate_book) = (&mut self.current, &mut self.candidate);
         let (now, then) = rayon::join(
             || decide_page(current, page, covered, current_book),

@@ -252,9 +252,8 @@ impl Store {
     }
 
     /// Every exemption in force, as a book: what a replay decides with
-    /// (one query for the whole replay; a plan's gold-card list is
-    /// thousands of rows at most, where loading each page's providers
-    /// cost a 100k-claim replay 0.3 s).
+    /// (one query for the whole replay rather than one for each page's
+    /// providers; a plan's gold-card list is thousands of rows at most).
     pub(super) async fn exemptions_in_force(
         &self,
         conn: &mut AnyConnection,
