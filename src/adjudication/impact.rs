@@ -102,9 +102,10 @@ impl Replay {
     }
 
     /// Which claims of a page a rule of either set covers (on some line).
-    /// Only those are decided again, and only their members'
-    /// authorizations need to be in the books; every other line is
-    /// `not_required` under both sets.
+    /// Only those are decided again, and only their members' and cited
+    /// authorizations need to be in the books, beside those any claim
+    /// holds units of (given back); every other line is `not_required`
+    /// under both sets.
     pub fn covered<'c>(
         current: &Adjudicator<'_>,
         candidate: &Adjudicator<'_>,

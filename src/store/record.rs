@@ -2,8 +2,8 @@
 //! byte as the core wrote it, and the claim's facts (the claim model,
 //! what re-adjudication needs), compressed with zstd and dictionaries
 //! trained on decisions and claims. A claim costs about 290 bytes
-//! instead of 3.5 KB: the reason sentences and the JSON keys are in the
-//! dictionaries.
+//! instead of 3.5 KB: the decisions' reason sentences and JSON keys, and
+//! the facts' usual codes and qualifiers, are in the dictionaries.
 //!
 //! Layouts, told apart by their first byte; every one stays readable:
 //! - **Version 2** (written now): the length of the facts frame (4 bytes,
@@ -22,10 +22,11 @@
 //!
 //! Every frame is zstd with a dictionary trained on generated claims
 //! (`zstd --train`): `claims-v1.dict` (decisions and JSON facts) for the
-//! version 1 frame and the decision frame, `facts-v2.dict` (binary facts,
-//! `benches/mkdict.sh`) for the facts frame: 135 bytes a claim's facts
-//! instead of 245 with the first. A new dictionary gets a new version
-//! byte.
+//! version 1 frame and the decision frame, `facts-v2.dict` for the facts
+//! frame (trained on the binary facts of the generated 100k-claim file,
+//! decompressed from records made with the first: 135 bytes a claim's
+//! facts instead of 245 with the first). `benches/mkdict.sh` trains its
+//! successor the same way. A new dictionary gets a new version byte.
 
 use std::cell::RefCell;
 use std::sync::OnceLock;
@@ -40,9 +41,9 @@ const V1: u8 = 1;
 const V2: u8 = 2;
 const DICT_V1: &[u8] = include_bytes!("claims-v1.dict");
 const DICT_FACTS_V2: &[u8] = include_bytes!("facts-v2.dict");
-/// zstd level 1: on generated claims 308 bytes a record against 300 at
-/// level 3 and 273 at level 6, for the least time (compression was 9% of
-/// a stored run's time at level 3).
+/// zstd level 1: on generated claims (version 1 records) 308 bytes a
+/// record against 300 at level 3 and 273 at level 6, for the least time
+/// (compression was 9% of a stored run's time at level 3).
 const LEVEL: i32 = 1;
 /// No record decompresses to more (a claim has at most 50 lines of SPEC
 /// §2.1 size); a corrupt frame cannot make the reader allocate more.

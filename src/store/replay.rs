@@ -56,7 +56,8 @@ fn decode(read: Vec<ReadClaim>) -> Result<Vec<Decoded>> {
                         .map_err(|e| StoreError::Corrupt(format!("ledger units {units:?}: {e}")))?;
                     Ok(Consumption {
                         authorization,
-                        line,
+                        // The line plays no part in giving units back.
+                        line: u32::try_from(line).unwrap_or(0),
                         units,
                     })
                 })
@@ -81,7 +82,7 @@ struct ReadClaim {
 }
 
 /// A ledger row as a page reads it: line, authorization number, units.
-type HeldRow = (u32, String, String);
+type HeldRow = (i64, String, String);
 
 /// The live claims received in `[from, to)` after `after` (received at,
 /// payer claim id), in that order, `limit` of them, with their records
@@ -185,8 +186,8 @@ impl Store {
             exemptions: &exemptions,
         };
         let mut members: HashSet<String> = HashSet::new();
-        // A page's records are decompressed and parsed on threads of their
-        // own while the next page is read and this one decided.
+        // A page's records are decompressed and parsed on rayon's pool
+        // while the next page is read and the one before it decided.
         let mut decoding: Option<Decoding> = None;
         loop {
             // The page's lower bound is the last one's receipt time: both
