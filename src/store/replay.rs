@@ -190,10 +190,11 @@ impl Store {
         // while the next page is read and the one before it decided.
         let mut decoding: Option<Decoding> = None;
         loop {
-            // The page's lower bound is the last one's receipt time: both
-            // databases seek the index to the first bound only, and a
-            // bound of the window's start made every page scan the pages
-            // before it again (0.8 s of a 100k-claim replay).
+            // The page's lower bound is the last one's receipt time: SQLite
+            // seeks the index to that bound, not to the row comparison
+            // after it, and a bound of the window's start made every page
+            // scan the pages before it again (0.8 s of a 100k-claim
+            // replay). PostgreSQL seeks on the row comparison itself.
             let lower = from.as_str().max(after.0.as_str());
             let read = self
                 .claims_page(conn, (lower, &to), (&after.0, &after.1), per_page)
