@@ -74,6 +74,15 @@ pub struct ExemptionsAdded {
     pub known: Vec<String>,
 }
 
+/// Exemption rows ([`COLUMNS`]) as a book.
+fn book_of(rows: &[AnyRow]) -> Result<ExemptionBook> {
+    let list = rows
+        .iter()
+        .map(|row| Ok(from_row(row)?.exemption))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(ExemptionBook::new(list))
+}
+
 impl Store {
     /// Stores exemptions all or nothing, each with its evidence (JSON
     /// text). An id on file already is left alone, in force or revoked: a
@@ -244,11 +253,7 @@ impl Store {
         let head =
             format!("SELECT {COLUMNS} FROM exemptions WHERE revoked_at IS NULL AND provider_npi");
         let rows = self.fetch_in(conn, &head, &[], &npis, "").await?;
-        let mut list = Vec::with_capacity(rows.len());
-        for row in &rows {
-            list.push(from_row(row)?.exemption);
-        }
-        Ok(ExemptionBook::new(list))
+        book_of(&rows)
     }
 
     /// Every exemption in force, as a book: what a replay decides with
@@ -263,11 +268,7 @@ impl Store {
         ))
         .fetch_all(&mut *conn)
         .await?;
-        let mut list = Vec::with_capacity(rows.len());
-        for row in &rows {
-            list.push(from_row(row)?.exemption);
-        }
-        Ok(ExemptionBook::new(list))
+        book_of(&rows)
     }
 
     /// The gold-card computation (SPEC §3.5) over the stored

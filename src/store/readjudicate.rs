@@ -54,6 +54,20 @@ struct Pended {
     facts: Claim,
 }
 
+/// A ledger row's line, authorization number and units (stored as text)
+/// as the units a claim holds.
+pub(super) fn consumption(line: i64, authorization: String, units: &str) -> Result<Consumption> {
+    let units = units
+        .parse::<Decimal>()
+        .map_err(|e| StoreError::Corrupt(format!("ledger units {units:?}: {e}")))?;
+    Ok(Consumption {
+        authorization,
+        // The line plays no part in giving units back.
+        line: u32::try_from(line).unwrap_or(0),
+        units,
+    })
+}
+
 impl Store {
     /// The units each claim holds now: its ledger rows not reversed, in
     /// the order they were written. A stored decision's JSON does not
@@ -91,17 +105,8 @@ impl Store {
             .await?;
         let mut held: FxHashMap<String, Vec<Consumption>> = FxHashMap::default();
         for row in rows {
-            let units = row
-                .units
-                .parse::<Decimal>()
-                .map_err(|e| StoreError::Corrupt(format!("ledger units {:?}: {e}", row.units)))?;
-            held.entry(row.payer_claim_id)
-                .or_default()
-                .push(Consumption {
-                    authorization: row.authorization_number,
-                    line: u32::try_from(row.line).unwrap_or(0),
-                    units,
-                });
+            let taken = consumption(row.line, row.authorization_number, &row.units)?;
+            held.entry(row.payer_claim_id).or_default().push(taken);
         }
         Ok(held)
     }

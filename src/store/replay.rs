@@ -10,13 +10,13 @@ use std::collections::HashSet;
 use chrono::NaiveDate;
 use sqlx::{AnyConnection, Row};
 
+use super::readjudicate::consumption;
 use super::{record, Backend, Result, Store, StoreError};
 use crate::adjudication::impact::{ImpactReport, Replay, StoredClaim};
 use crate::adjudication::Adjudicator;
 use crate::exemptions::ExemptionBook;
 use crate::model::{Claim, Consumption};
 use crate::rules::RulesIndex;
-use rust_decimal::Decimal;
 
 /// Claims read and decided per page: bounded memory whatever the window.
 const PAGE: u32 = 2000;
@@ -50,17 +50,7 @@ fn decode(read: Vec<ReadClaim>) -> Result<Vec<Decoded>> {
             let held = c
                 .held
                 .into_iter()
-                .map(|(line, authorization, units)| {
-                    let units = units
-                        .parse::<Decimal>()
-                        .map_err(|e| StoreError::Corrupt(format!("ledger units {units:?}: {e}")))?;
-                    Ok(Consumption {
-                        authorization,
-                        // The line plays no part in giving units back.
-                        line: u32::try_from(line).unwrap_or(0),
-                        units,
-                    })
-                })
+                .map(|(line, authorization, units)| consumption(line, authorization, &units))
                 .collect::<Result<_>>()?;
             Ok(Decoded {
                 payer_claim_id: c.payer_claim_id,
