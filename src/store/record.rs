@@ -248,9 +248,18 @@ pub(super) fn facts(record: &[u8]) -> Result<Option<Claim>> {
     }
 }
 
-/// The decision JSON and the facts of a record.
+/// The decision JSON and the facts of a record, each frame decompressed
+/// once.
 pub(super) fn decision_and_facts(record: &[u8]) -> Result<(String, Option<Claim>)> {
-    Ok((decision(record)?, facts(record)?))
+    let Frames::One(frame) = frames(record)? else {
+        return Ok((decision(record)?, facts(record)?));
+    };
+    let plain = unframe(Dict::Claims, frame, MAX_PLAIN)?;
+    let (json, facts) = split(&plain);
+    let facts = facts
+        .map(|f| serde_json::from_slice(f).map_err(corrupt))
+        .transpose()?;
+    Ok((String::from_utf8(json.to_vec()).map_err(corrupt)?, facts))
 }
 
 /// A batch chunk's claims (`batch_chunks.data`): their JSON, one a line,
@@ -325,7 +334,8 @@ mod tests {
         let rec = compress(&plain)?;
         assert_eq!(rec.first(), Some(&V1));
         assert_eq!(decision(&rec)?, json);
-        assert_eq!(facts(&rec)?, Some(claim));
+        assert_eq!(facts(&rec)?, Some(claim.clone()));
+        assert_eq!(decision_and_facts(&rec)?, (json.to_string(), Some(claim)));
         let without = compress(json.as_bytes())?;
         assert_eq!(decision(&without)?, json);
         assert_eq!(facts(&without)?, None);
