@@ -1,6 +1,8 @@
 //! `/v1/rules` and `/v1/codes`: the rule set in force, what it says of one
 //! service, a new set put in force, and the CARC/RARC catalogue.
 
+use std::sync::Arc;
+
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
@@ -80,7 +82,10 @@ pub(super) async fn impact(
         since: q.since,
         until: q.until,
     };
-    let report = state.store.replay(&in_force, &candidate, window).await?;
+    let report = state
+        .store
+        .replay(in_force, Arc::new(candidate), window)
+        .await?;
     Ok(HttpResponse::Ok().json(report))
 }
 

@@ -4,6 +4,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
@@ -58,7 +59,10 @@ pub(super) fn run(args: ReplayArgs) -> Result<i32> {
         until: args.until,
     };
     let started = Instant::now();
-    let report = s.run(s.store.replay(&in_force, &candidate, window))?;
+    let report = s.run(
+        s.store
+            .replay(Arc::new(in_force), Arc::new(candidate), window),
+    )?;
     let elapsed = started.elapsed().as_secs_f64();
     let mut out = std::io::stdout().lock();
     match args.format {

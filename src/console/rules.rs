@@ -3,6 +3,8 @@
 //! claims before it is put in force), "Does it need PA?" and the CARC/RARC
 //! catalogue.
 
+use std::sync::Arc;
+
 use actix_web::{web, HttpRequest};
 use base64::Engine as _;
 use chrono::NaiveDate;
@@ -167,7 +169,10 @@ async fn upload(
     let n = set.rules.len();
     let candidate = RulesIndex::new(set);
     let in_force = state.rules();
-    let report = state.store().replay(&in_force, &candidate, window).await?;
+    let report = state
+        .store()
+        .replay(in_force, Arc::new(candidate), window)
+        .await?;
     let encoded = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
     let body = html! {
         p role="status" {

@@ -103,7 +103,7 @@ pub struct Subscriber {
     #[serde(default)]
     pub payer_responsibility: String,
     /// Birth date, 2010BA DMG02. PHI: used for matching only, never logged.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::dates::ymd::option")]
     pub birth_date: Option<NaiveDate>,
     /// Last name (NM103). PHI: never logged.
     pub last_name: String,
@@ -117,7 +117,7 @@ pub struct Patient {
     /// Relationship to the subscriber, PAT01.
     pub relationship: String,
     /// Birth date, 2010CA DMG02. PHI: used for matching only, never logged.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::dates::ymd::option")]
     pub birth_date: Option<NaiveDate>,
     /// Last name (NM103). PHI: never logged.
     pub last_name: String,

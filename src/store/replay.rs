@@ -6,16 +6,20 @@
 //! rolled back: nothing is consumed or stored.
 
 use std::collections::HashSet;
+use std::ops::Range;
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use sqlx::{AnyConnection, Row};
+use tokio::sync::mpsc;
 
 use super::readjudicate::consumption;
 use super::{record, Backend, Result, Store, StoreError};
 use crate::adjudication::impact::{ImpactReport, Replay, StoredClaim};
 use crate::adjudication::Adjudicator;
+use crate::authorizations::Authorization;
 use crate::exemptions::ExemptionBook;
-use crate::model::{Claim, Consumption};
+use crate::model::{Claim, Consumption, NetworkDirectory};
 use crate::rules::RulesIndex;
 
 /// Claims read and decided per page: bounded memory whatever the window.
@@ -37,14 +41,27 @@ struct Decoded {
 /// threads (each record reads alone). A pool, not threads of each page's
 /// own: a fresh thread's allocator touches fresh memory, and the page
 /// faults cost a 100k-claim replay 0.3 s.
-fn decode(read: Vec<ReadClaim>) -> Result<Vec<Decoded>> {
+fn decode(page: ReadPage) -> Result<Vec<Decoded>> {
     use rayon::prelude::*;
-    let facts: Vec<Option<Claim>> = read
+    let ReadPage { claims, bodies } = page;
+    let facts: Vec<Option<Claim>> = claims
         .par_iter()
         .with_min_len(64)
-        .map(|c| Ok(c.body.as_deref().map(record::facts).transpose()?.flatten()))
+        .map(|c| {
+            let body = c
+                .body
+                .clone()
+                .map(|r| {
+                    bodies.get(r).ok_or_else(|| {
+                        StoreError::Corrupt("a replay page: records cut short".into())
+                    })
+                })
+                .transpose()?;
+            Ok(body.map(record::facts).transpose()?.flatten())
+        })
         .collect::<Result<_>>()?;
-    read.into_iter()
+    claims
+        .into_iter()
         .zip(facts)
         .map(|(c, facts)| {
             let held = c
@@ -61,12 +78,19 @@ fn decode(read: Vec<ReadClaim>) -> Result<Vec<Decoded>> {
         .collect()
 }
 
+/// A page of stored claims as read: the claims, and their records end to
+/// end in one buffer (one allocation a page, not one a record).
+struct ReadPage {
+    claims: Vec<ReadClaim>,
+    bodies: Vec<u8>,
+}
+
 /// A stored claim as a replay page reads it.
 struct ReadClaim {
     payer_claim_id: String,
     received_at: String,
-    /// Its record (`claims.body`).
-    body: Option<Vec<u8>>,
+    /// Where its record (`claims.body`) is in the page's buffer.
+    body: Option<Range<usize>>,
     /// Its ledger rows not reversed, in the order they were written.
     held: Vec<HeldRow>,
 }
@@ -101,21 +125,88 @@ fn panicked() -> StoreError {
     StoreError::Corrupt("a claim record reader panicked".into())
 }
 
-/// A page of stored claims with facts: payer claim ids, claims and the
-/// units each holds.
-#[derive(Clone, Copy)]
-struct Page<'a> {
-    ids: &'a [String],
-    claims: &'a [Claim],
-    held: &'a [Vec<Consumption>],
+/// The two rule sets a replay decides with, and the exemptions in force:
+/// shared by the task that reads pages and the thread that decides them.
+#[derive(Clone)]
+struct Sets {
+    in_force: Arc<RulesIndex>,
+    candidate: Arc<RulesIndex>,
+    exemptions: Arc<ExemptionBook>,
 }
 
-/// The two rule sets a replay decides with, and the exemptions in force.
-#[derive(Clone, Copy)]
-struct Sets<'a> {
-    in_force: &'a RulesIndex,
-    candidate: &'a RulesIndex,
-    exemptions: &'a ExemptionBook,
+impl Sets {
+    /// The adjudicators of the set in force and of the candidate, each
+    /// with its own network directory.
+    fn adjudicators<'a>(
+        &'a self,
+        network_now: &'a NetworkDirectory,
+        network_then: &'a NetworkDirectory,
+    ) -> (Adjudicator<'a>, Adjudicator<'a>) {
+        let now = Adjudicator::new(&self.in_force)
+            .with_exemptions(&self.exemptions)
+            .with_network(network_now);
+        let then = Adjudicator::new(&self.candidate)
+            .with_exemptions(&self.exemptions)
+            .with_network(network_then);
+        (now, then)
+    }
+}
+
+/// A page ready to decide: its claims with facts, what each holds, which
+/// a rule covers, and what the books need that they lack.
+struct ReadyPage {
+    ids: Vec<String>,
+    claims: Vec<Claim>,
+    held: Vec<Vec<Consumption>>,
+    covered: Vec<bool>,
+    network_now: NetworkDirectory,
+    network_then: NetworkDirectory,
+    /// Authorizations to put in the books before the page is decided.
+    authorizations: Vec<Authorization>,
+    /// Claims of the page whose records keep no facts.
+    without_facts: u64,
+}
+
+/// Pages ready to decide, at most this many waiting: the reader stays a
+/// page or two ahead of the decider, and memory stays bounded.
+const READY_AHEAD: usize = 2;
+
+/// The deciding side of a replay, on a thread of its own: takes each
+/// ready page in order, puts its authorizations in the books and decides
+/// its claims under both sets, until the reader has no more.
+fn decide_pages(sets: Sets, mut pages: mpsc::Receiver<ReadyPage>) -> Replay {
+    let mut replay = Replay::new();
+    while let Some(page) = pages.blocking_recv() {
+        for _ in 0..page.without_facts {
+            replay.without_facts();
+        }
+        for a in page.authorizations {
+            replay.add_authorization(a);
+        }
+        let (now, then) = sets.adjudicators(&page.network_now, &page.network_then);
+        let stored: Vec<StoredClaim<'_>> = page
+            .ids
+            .iter()
+            .zip(&page.claims)
+            .zip(&page.held)
+            .map(|((id, claim), held)| StoredClaim {
+                payer_claim_id: id,
+                claim,
+                consumed: held,
+            })
+            .collect();
+        replay.claims(&now, &then, &stored, &page.covered);
+    }
+    replay
+}
+
+/// What the reader has asked the store for so far: members whose
+/// authorizations and authorization numbers already loaded (or found
+/// missing), so that each is read once a replay.
+#[derive(Default)]
+struct Loaded {
+    members: HashSet<String>,
+    numbers: HashSet<String>,
 }
 
 /// The claims a replay decides again: those received from `since` to
@@ -134,8 +225,8 @@ impl Store {
     /// authorizations as they are now, and reports what changes.
     pub async fn replay(
         &self,
-        in_force: &RulesIndex,
-        candidate: &RulesIndex,
+        in_force: Arc<RulesIndex>,
+        candidate: Arc<RulesIndex>,
         window: ReplayWindow,
     ) -> Result<ImpactReport> {
         self.replay_paged(in_force, candidate, window, PAGE).await
@@ -143,10 +234,16 @@ impl Store {
 
     /// [`Store::replay`], reading `page` claims at a time (the same
     /// report whatever the page).
+    ///
+    /// Two sides work at once: this task reads a page (SQL), has rayon's
+    /// threads decode it, and reads what deciding it needs (network rows,
+    /// authorizations); a thread of its own decides the pages before it,
+    /// in order. Deciding never waits on the database, nor reading on
+    /// deciding, unless one runs more than [`READY_AHEAD`] pages ahead.
     pub async fn replay_paged(
         &self,
-        in_force: &RulesIndex,
-        candidate: &RulesIndex,
+        in_force: Arc<RulesIndex>,
+        candidate: Arc<RulesIndex>,
         window: ReplayWindow,
         page: u32,
     ) -> Result<ImpactReport> {
@@ -160,6 +257,35 @@ impl Store {
             Backend::Sqlite => self.pool.begin().await?,
         };
         let conn: &mut AnyConnection = &mut tx;
+        let sets = Sets {
+            exemptions: Arc::new(self.exemptions_in_force(conn).await?),
+            in_force,
+            candidate,
+        };
+        let (ready, pages) = mpsc::channel(READY_AHEAD);
+        let decider = {
+            let sets = sets.clone();
+            tokio::task::spawn_blocking(move || decide_pages(sets, pages))
+        };
+        let read = self.read_pages(conn, &sets, window, per_page, ready).await;
+        // The reader has dropped its end of the channel, so the decider
+        // ends once it has decided what it was sent.
+        let replay = decider.await.map_err(|_| panicked())?;
+        read?;
+        tx.rollback().await?;
+        Ok(replay.report(sets.in_force.version(), sets.candidate.version()))
+    }
+
+    /// The reading side of a replay: every page of the window, read,
+    /// decoded and made ready, sent in order to `ready`.
+    async fn read_pages(
+        &self,
+        conn: &mut AnyConnection,
+        sets: &Sets,
+        window: ReplayWindow,
+        per_page: i64,
+        ready: mpsc::Sender<ReadyPage>,
+    ) -> Result<()> {
         // Received at is stored as `YYYY-MM-DDTHH:MM:SS.sssZ`: dates
         // compare as text.
         let from = window.since.map(|d| d.to_string()).unwrap_or_default();
@@ -168,16 +294,9 @@ impl Store {
             .and_then(|d| d.succ_opt())
             .map_or_else(|| "9999".to_string(), |d| d.to_string());
         let mut after = (String::new(), String::new());
-        let mut replay = Replay::new();
-        let exemptions = self.exemptions_in_force(conn).await?;
-        let sets = Sets {
-            in_force,
-            candidate,
-            exemptions: &exemptions,
-        };
-        let mut members: HashSet<String> = HashSet::new();
+        let mut loaded = Loaded::default();
         // A page's records are decompressed and parsed on rayon's pool
-        // while the next page is read and the one before it decided.
+        // while the next page is read.
         let mut decoding: Option<Decoding> = None;
         loop {
             // The page's lower bound is the last one's receipt time: SQLite
@@ -189,8 +308,8 @@ impl Store {
             let read = self
                 .claims_page(conn, (lower, &to), (&after.0, &after.1), per_page)
                 .await?;
-            let full = read.len() as i64 == per_page;
-            let next = match read.last() {
+            let full = read.claims.len() as i64 == per_page;
+            let next = match read.claims.last() {
                 None => None,
                 Some(last) => {
                     after = (last.received_at.clone(), last.payer_claim_id.clone());
@@ -198,8 +317,10 @@ impl Store {
                 }
             };
             if let Some(page) = decoding.take() {
-                self.decoded_page(conn, &mut replay, &mut members, sets, page)
-                    .await?;
+                let page = self.ready_page(conn, sets, &mut loaded, page).await?;
+                if ready.send(page).await.is_err() {
+                    return Err(panicked());
+                }
             }
             decoding = next;
             if !full {
@@ -207,11 +328,12 @@ impl Store {
             }
         }
         if let Some(page) = decoding.take() {
-            self.decoded_page(conn, &mut replay, &mut members, sets, page)
-                .await?;
+            let page = self.ready_page(conn, sets, &mut loaded, page).await?;
+            if ready.send(page).await.is_err() {
+                return Err(panicked());
+            }
         }
-        tx.rollback().await?;
-        Ok(replay.report(in_force.version(), candidate.version()))
+        Ok(())
     }
 
     /// A page of claims to replay. On SQLite the page comes back as one
@@ -224,7 +346,7 @@ impl Store {
         (from, to): (&str, &str),
         (after_received, after_id): (&str, &str),
         limit: i64,
-    ) -> Result<Vec<ReadClaim>> {
+    ) -> Result<ReadPage> {
         let page = page_sql(self.backend);
         let sql = match self.backend {
             Backend::Postgres => page,
@@ -240,17 +362,24 @@ impl Store {
             .bind(limit);
         if self.backend == Backend::Postgres {
             let rows = query.fetch_all(&mut *conn).await?;
-            return rows
+            let mut bodies = Vec::new();
+            let claims = rows
                 .iter()
                 .map(|row| {
+                    let body: Option<&[u8]> = row.try_get("body")?;
                     Ok(ReadClaim {
                         payer_claim_id: row.try_get("payer_claim_id")?,
                         received_at: row.try_get("received_at")?,
-                        body: row.try_get("body")?,
+                        body: body.map(|b| {
+                            let at = bodies.len();
+                            bodies.extend_from_slice(b);
+                            at..bodies.len()
+                        }),
                         held: held_rows(row.try_get("held")?)?,
                     })
                 })
-                .collect();
+                .collect::<Result<_>>()?;
+            return Ok(ReadPage { claims, bodies });
         }
         let row = query.fetch_one(&mut *conn).await?;
         let head: Vec<(String, String, Option<usize>, Vec<HeldRow>)> =
@@ -259,52 +388,58 @@ impl Store {
         let bodies: Option<Vec<u8>> = row.try_get("bodies")?;
         let bodies = bodies.unwrap_or_default();
         let mut at = 0usize;
-        let mut page = head
+        let mut claims = head
             .into_iter()
             .map(|(payer_claim_id, received_at, len, held)| {
-                let body = match len {
-                    None => None,
-                    Some(len) => {
-                        let end = at.saturating_add(len);
-                        let body = bodies.get(at..end).ok_or_else(|| {
-                            StoreError::Corrupt("a replay page: records cut short".into())
-                        })?;
-                        at = end;
-                        Some(body.to_vec())
-                    }
-                };
-                Ok(ReadClaim {
+                let body = len.map(|len| {
+                    let range = at..at.saturating_add(len);
+                    at = range.end;
+                    range
+                });
+                ReadClaim {
                     payer_claim_id,
                     received_at,
                     body,
                     held,
-                })
+                }
             })
-            .collect::<Result<Vec<_>>>()?;
+            .collect::<Vec<_>>();
+        if at > bodies.len() {
+            return Err(StoreError::Corrupt(
+                "a replay page: records cut short".into(),
+            ));
+        }
         // Both aggregates take the rows in one pass, so the ids and the
         // records pair up; the pass's order is SQLite's to choose (an
         // aggregate's own ORDER BY costs a sort of the records), so the
         // page is put in receipt order here.
-        page.sort_unstable_by(|a, b| {
+        claims.sort_unstable_by(|a, b| {
             (&a.received_at, &a.payer_claim_id).cmp(&(&b.received_at, &b.payer_claim_id))
         });
-        Ok(page)
+        Ok(ReadPage { claims, bodies })
     }
 
-    /// A page whose records were being decoded: those without facts
-    /// counted, the rest decided again.
-    async fn decoded_page(
+    /// A page whose records were being decoded, made ready to decide:
+    /// which claims a rule of either set covers, the network rows both
+    /// sets ask about, and the authorizations the books lack, as they
+    /// are now: every one of the members of claims to decide, not read
+    /// before, and the numbers those claims cite or any claim holds that
+    /// the members' missed. One already in the books keeps the replay's
+    /// use. A claim that is not decided needs only the authorizations it
+    /// holds units of (to give them back); its member's others wait until
+    /// a claim of that member is decided.
+    async fn ready_page(
         &self,
         conn: &mut AnyConnection,
-        replay: &mut Replay,
-        members: &mut HashSet<String>,
-        sets: Sets<'_>,
+        sets: &Sets,
+        loaded: &mut Loaded,
         decoding: Decoding,
-    ) -> Result<()> {
+    ) -> Result<ReadyPage> {
         let decoded = decoding.await.map_err(|_| panicked())??;
         let mut ids: Vec<String> = Vec::with_capacity(decoded.len());
         let mut claims: Vec<Claim> = Vec::with_capacity(decoded.len());
         let mut held: Vec<Vec<Consumption>> = Vec::with_capacity(decoded.len());
+        let mut without_facts = 0u64;
         for d in decoded {
             match d.facts {
                 Some(facts) => {
@@ -312,47 +447,15 @@ impl Store {
                     claims.push(facts);
                     held.push(d.held);
                 }
-                None => replay.without_facts(),
+                None => without_facts += 1,
             }
         }
-        let page = Page {
-            ids: &ids,
-            claims: &claims,
-            held: &held,
+        let network_now = self.network_of(conn, &sets.in_force, &claims).await?;
+        let network_then = self.network_of(conn, &sets.candidate, &claims).await?;
+        let covered = {
+            let (now, then) = sets.adjudicators(&network_now, &network_then);
+            Replay::covered(&now, &then, &claims)
         };
-        self.replay_page(conn, replay, members, sets, page).await
-    }
-
-    /// One page of claims: what they need loaded, then each decided again.
-    async fn replay_page(
-        &self,
-        conn: &mut AnyConnection,
-        replay: &mut Replay,
-        members: &mut HashSet<String>,
-        Sets {
-            in_force,
-            candidate,
-            exemptions,
-        }: Sets<'_>,
-        Page { ids, claims, held }: Page<'_>,
-    ) -> Result<()> {
-        let network_now = self.network_of(conn, in_force, claims).await?;
-        let network_then = self.network_of(conn, candidate, claims).await?;
-        let now = Adjudicator::new(in_force)
-            .with_exemptions(exemptions)
-            .with_network(&network_now);
-        let then = Adjudicator::new(candidate)
-            .with_exemptions(exemptions)
-            .with_network(&network_then);
-        let covered = Replay::covered(&now, &then, claims);
-
-        // Authorizations as they are now, once each: every one of the
-        // members of claims to decide, not seen before, and the numbers
-        // those claims cite or any claim holds that the members' missed.
-        // One already in the books keeps the replay's use. A claim that
-        // is not decided needs only the authorizations it holds units of
-        // (to give them back); its member's others wait until a claim of
-        // that member is decided.
         let to_decide = || {
             claims
                 .iter()
@@ -363,19 +466,21 @@ impl Store {
         let new_members: Vec<&str> = {
             let mut m: Vec<&str> = to_decide()
                 .map(|c| c.subscriber.member_id.as_str())
-                .filter(|m| !members.contains(*m))
+                .filter(|m| !loaded.members.contains(*m))
                 .collect();
             m.sort_unstable();
             m.dedup();
             m
         };
-        for a in self
+        let mut authorizations = self
             .authorizations_where_in(conn, "member_id", &new_members)
-            .await?
-        {
-            replay.add_authorization(a);
-        }
-        members.extend(new_members.iter().map(|m| m.to_string()));
+            .await?;
+        loaded
+            .members
+            .extend(new_members.iter().map(|m| m.to_string()));
+        loaded
+            .numbers
+            .extend(authorizations.iter().map(|a| a.number.clone()));
         let mut numbers: Vec<&str> = to_decide()
             .flat_map(|c| {
                 c.prior_auths
@@ -384,27 +489,25 @@ impl Store {
             })
             .chain(held.iter().flatten().map(|c| &c.authorization))
             .map(String::as_str)
-            .filter(|n| !replay.knows(n))
+            .filter(|n| !loaded.numbers.contains(*n))
             .collect();
         numbers.sort_unstable();
         numbers.dedup();
-        for a in self
-            .authorizations_where_in(conn, "number", &numbers)
-            .await?
-        {
-            replay.add_authorization(a);
-        }
-        let stored: Vec<StoredClaim<'_>> = ids
-            .iter()
-            .zip(claims)
-            .zip(held)
-            .map(|((id, claim), held)| StoredClaim {
-                payer_claim_id: id,
-                claim,
-                consumed: held,
-            })
-            .collect();
-        replay.claims(&now, &then, &stored, &covered);
-        Ok(())
+        authorizations.extend(
+            self.authorizations_where_in(conn, "number", &numbers)
+                .await?,
+        );
+        // A number not on file is not asked for again either.
+        loaded.numbers.extend(numbers.iter().map(|n| n.to_string()));
+        Ok(ReadyPage {
+            ids,
+            claims,
+            held,
+            covered,
+            network_now,
+            network_then,
+            authorizations,
+            without_facts,
+        })
     }
 }

@@ -305,6 +305,7 @@ fn the_cli_replays_as_json_and_as_a_table(b: Backend) {
 fn any_page_size_gives_the_same_report_and_the_set_in_force_decides_as_stored(b: Backend) {
     use priorauth::rules::{RuleSet, RulesIndex};
     use priorauth::store::{ReplayWindow, Store, SubmitOptions};
+    use std::sync::Arc;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -337,23 +338,23 @@ fn any_page_size_gives_the_same_report_and_the_set_in_force_decides_as_stored(b:
             c
         })
         .collect();
-    let in_force = RulesIndex::new(RuleSet::bundled().unwrap());
+    let in_force = Arc::new(RulesIndex::new(RuleSet::bundled().unwrap()));
     rt.block_on(
         store.submit(&in_force, &claims, SubmitOptions::default(), &|_| {
             String::new()
         }),
     )
     .unwrap();
-    let candidate = RulesIndex::new(RuleSet::from_toml(&candidate()).unwrap());
+    let candidate = Arc::new(RulesIndex::new(RuleSet::from_toml(&candidate()).unwrap()));
     let all = ReplayWindow::default();
     let before = state(&db);
 
     let whole = rt
-        .block_on(store.replay(&in_force, &candidate, all))
+        .block_on(store.replay(in_force.clone(), candidate.clone(), all))
         .unwrap();
     for page in [1, 7, 149, 150, 151] {
         let paged = rt
-            .block_on(store.replay_paged(&in_force, &candidate, all, page))
+            .block_on(store.replay_paged(in_force.clone(), candidate.clone(), all, page))
             .unwrap();
         assert_eq!(paged, whole, "page of {page}");
     }
@@ -373,7 +374,7 @@ fn any_page_size_gives_the_same_report_and_the_set_in_force_decides_as_stored(b:
     // the same denied amount as the stored line rows, though every
     // authorization is used up now (each claim's units given back first).
     let same = rt
-        .block_on(store.replay_paged(&in_force, &in_force, all, 7))
+        .block_on(store.replay_paged(in_force.clone(), in_force.clone(), all, 7))
         .unwrap();
     assert_eq!(same.lines_changed, 0);
     let stored: rust_decimal::Decimal = {
@@ -409,6 +410,7 @@ fn any_page_size_gives_the_same_report_and_the_set_in_force_decides_as_stored(b:
 fn a_claim_no_rule_covers_any_more_still_gives_its_units_back(b: Backend) {
     use priorauth::rules::{RuleSet, RulesIndex};
     use priorauth::store::{ReplayWindow, Store, SubmitOptions};
+    use std::sync::Arc;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -445,9 +447,9 @@ fn a_claim_no_rule_covers_any_more_still_gives_its_units_back(b: Backend) {
         !no_mri.contains("70540-70553"),
         "the brain MRI codes are gone"
     );
-    let set = RulesIndex::new(RuleSet::from_toml(&no_mri).unwrap());
+    let set = Arc::new(RulesIndex::new(RuleSet::from_toml(&no_mri).unwrap()));
     let r = rt
-        .block_on(store.replay(&set, &set, ReplayWindow::default()))
+        .block_on(store.replay(set.clone(), set, ReplayWindow::default()))
         .unwrap();
     assert_eq!((r.claims, r.lines, r.lines_changed), (2, 2, 0));
     // The visit finds the MRI's unit given back: approved, nothing denied.
