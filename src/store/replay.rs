@@ -239,7 +239,7 @@ impl Store {
     /// threads decode it, and reads what deciding it needs (network rows,
     /// authorizations); a thread of its own decides the pages before it,
     /// in order. Deciding never waits on the database, nor reading on
-    /// deciding, unless one runs more than [`READY_AHEAD`] pages ahead.
+    /// deciding, unless one runs more than two pages ahead of the other.
     pub async fn replay_paged(
         &self,
         in_force: Arc<RulesIndex>,
