@@ -125,6 +125,12 @@ fn panicked() -> StoreError {
     StoreError::Corrupt("a claim record reader panicked".into())
 }
 
+/// The deciding thread ended before the reader: it panicked (the core on
+/// some stored claim).
+fn decider_stopped() -> StoreError {
+    StoreError::Corrupt("the replay's deciding thread stopped".into())
+}
+
 /// The two rule sets a replay decides with, and the exemptions in force:
 /// shared by the task that reads pages and the thread that decides them.
 #[derive(Clone)]
@@ -238,8 +244,9 @@ impl Store {
     /// Two sides work at once: this task reads a page (SQL), has rayon's
     /// threads decode it, and reads what deciding it needs (network rows,
     /// authorizations); a thread of its own decides the pages before it,
-    /// in order. Deciding never waits on the database, nor reading on
-    /// deciding, unless one runs more than two pages ahead of the other.
+    /// in order (both rule sets at once, on rayon's threads). Each side
+    /// waits only when it is ahead: the decider when no page is ready,
+    /// the reader when two ready pages wait to be decided.
     pub async fn replay_paged(
         &self,
         in_force: Arc<RulesIndex>,
@@ -269,9 +276,11 @@ impl Store {
         };
         let read = self.read_pages(conn, &sets, window, per_page, ready).await;
         // The reader has dropped its end of the channel, so the decider
-        // ends once it has decided what it was sent.
-        let replay = decider.await.map_err(|_| panicked())?;
+        // ends once it has decided what it was sent. A database error of
+        // the reader is the one reported.
+        let decided = decider.await;
         read?;
+        let replay = decided.map_err(|_| decider_stopped())?;
         tx.rollback().await?;
         Ok(replay.report(sets.in_force.version(), sets.candidate.version()))
     }
@@ -319,7 +328,7 @@ impl Store {
             if let Some(page) = decoding.take() {
                 let page = self.ready_page(conn, sets, &mut loaded, page).await?;
                 if ready.send(page).await.is_err() {
-                    return Err(panicked());
+                    return Err(decider_stopped());
                 }
             }
             decoding = next;
@@ -330,7 +339,7 @@ impl Store {
         if let Some(page) = decoding.take() {
             let page = self.ready_page(conn, sets, &mut loaded, page).await?;
             if ready.send(page).await.is_err() {
-                return Err(panicked());
+                return Err(decider_stopped());
             }
         }
         Ok(())
