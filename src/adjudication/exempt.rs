@@ -35,6 +35,9 @@ impl Adjudicator<'_> {
         d.decision = Decision::NotRequired;
         d.exemption = Some(e.id.clone());
         d.units_approved = line.units;
+        if !self.reasons {
+            return true;
+        }
         d.reason = reason!(
             "{label}: {says}; provider NPI {} is exempt from prior authorization under rule {} by exemption {} ({}); no authorization is needed.",
             e.provider_npi,

@@ -130,7 +130,9 @@ impl Adjudicator<'_> {
         let dates = claim.line_dates(line);
         let label = line_label(line, dates.as_ref());
         let Some(Matched { rule, says }) = rule else {
-            d.reason = self.not_required_reason(claim, line, &label);
+            if self.reasons {
+                d.reason = self.not_required_reason(claim, line, &label);
+            }
             return d;
         };
         d.rule = Some(rule.id.clone());
@@ -145,6 +147,7 @@ impl Adjudicator<'_> {
             use_,
             label: &label,
             says,
+            reasons: self.reasons,
         };
         let chosen = self.choose(&at, resolved, book);
         d.authorization = chosen.number.map(str::to_string);
@@ -174,9 +177,11 @@ impl Adjudicator<'_> {
                     }
                     (Usage::Ancillary(_), _) => {
                         d.decision = Decision::Approved;
-                        d.reason = reason!(
-                            "{label}: {says}; authorization {num} covers it: an ancillary service of the inpatient stay within the authorization's dates; it consumes no days."
-                        );
+                        if self.reasons {
+                            d.reason = reason!(
+                                "{label}: {says}; authorization {num} covers it: an ancillary service of the inpatient stay within the authorization's dates; it consumes no days."
+                            );
+                        }
                     }
                     (Usage::Visits, _) => {
                         approve(&at, &mut d, num, total, remaining, unit_type);
@@ -310,6 +315,8 @@ struct Line<'c, 'm> {
     label: &'m Label<'c>,
     /// The rule's sentence ("MRI requires prior authorization under …").
     says: &'c str,
+    /// Write the line's reason ([`Adjudicator::without_reasons`]).
+    reasons: bool,
 }
 
 /// The chosen authorization's id, approved units and units remaining,
@@ -359,6 +366,9 @@ fn approve(
         _ => line.units,
     };
     let left = |r: Decimal| r - used;
+    if !at.reasons {
+        return;
+    }
     d.reason = match (unit_type, remaining) {
         (UnitType::Visits, Some(r)) => reason!(
             "{label}: {says}; authorization {num} covers it: {} {} approved as one visit; {} of {} visits remain.",
@@ -448,6 +458,9 @@ fn stay_line(
     } else {
         Decision::Partial
     };
+    if !at.reasons {
+        return;
+    }
     let approved = Decimal::from(days.approved);
     let left = match remaining {
         Some(r) => reason!(
@@ -489,6 +502,9 @@ fn pend(at: &Line<'_, '_>, d: &mut LineDecision, num: &str) {
     let Line { label, says, .. } = at;
     d.decision = Decision::Pended;
     d.units_approved = Decimal::ZERO;
+    if !at.reasons {
+        return;
+    }
     d.reason = reason!(
         "{label}: {says}; authorization {num} is still pending review by utilization management, \
          so the line is pended (not final) until it is decided."
@@ -524,6 +540,9 @@ fn partial(
         amount: money(amount),
         units: excess,
     });
+    if !at.reasons {
+        return;
+    }
     let total = total.unwrap_or_default();
     d.reason = reason!(
         "{label}: {says}; authorization {num} had {} of {} {} left: {} approved, {} denied (CO-198, authorization exceeded). \
@@ -553,6 +572,9 @@ fn deny(at: &Line<'_, '_>, d: &mut LineDecision, f: &Failure, why: &Why<'_>) {
         units: line.units,
     });
     d.remarks.extend(rarc);
+    if !at.reasons {
+        return;
+    }
     let (rarc_sep, rarc) = match rarc {
         Some(r) => (", ", r.as_str()),
         None => ("", ""),

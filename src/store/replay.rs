@@ -142,7 +142,8 @@ struct Sets {
 
 impl Sets {
     /// The adjudicators of the set in force and of the candidate, each
-    /// with its own network directory.
+    /// with its own network directory, writing no reasons (a replay
+    /// reports none).
     fn adjudicators<'a>(
         &'a self,
         network_now: &'a NetworkDirectory,
@@ -150,10 +151,12 @@ impl Sets {
     ) -> (Adjudicator<'a>, Adjudicator<'a>) {
         let now = Adjudicator::new(&self.in_force)
             .with_exemptions(&self.exemptions)
-            .with_network(network_now);
+            .with_network(network_now)
+            .without_reasons();
         let then = Adjudicator::new(&self.candidate)
             .with_exemptions(&self.exemptions)
-            .with_network(network_then);
+            .with_network(network_then)
+            .without_reasons();
         (now, then)
     }
 }

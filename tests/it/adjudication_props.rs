@@ -305,3 +305,61 @@ proptest! {
         prop_assert!(dup.consumption.is_empty());
     }
 }
+
+// ---- issue 19: a replay decides without reason sentences ----
+
+/// Blank reasons, so two decisions compare on everything else.
+fn without_reason(
+    mut d: priorauth::adjudication::ClaimDecision,
+) -> priorauth::adjudication::ClaimDecision {
+    for l in &mut d.lines {
+        l.reason.clear();
+    }
+    d
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// `without_reasons` leaves every reason empty and changes nothing
+    /// else: statuses, rules, authorizations, suggestions, codes, amounts,
+    /// units and what is consumed, claim after claim against one book.
+    #[test]
+    fn deciding_without_reasons_changes_only_the_reasons(
+        rows in auth_rows(),
+        cs in claims(),
+        stays in prop::collection::vec(
+            (any::<bool>(), prop::collection::vec((0u8..4, 0u32..6, 1u32..100_000, prop::option::of(0u32..12)), 1..5)),
+            1..4,
+        ),
+        days in 0u32..8,
+    ) {
+        let mut with = World::mri(&rows);
+        let mut without = World::mri(&rows);
+        for c in &cs {
+            let id = format!("PAYER-{}", c.claim_id);
+            let a = priorauth::adjudication::Adjudicator::new(&with.index)
+                .adjudicate(c, &id, &mut with.book, &mut with.history);
+            let b = priorauth::adjudication::Adjudicator::new(&without.index)
+                .without_reasons()
+                .adjudicate(c, &id, &mut without.book, &mut without.history);
+            prop_assert!(a.lines.iter().all(|l| !l.reason.is_empty()));
+            prop_assert!(b.lines.iter().all(|l| l.reason.is_empty()), "{:?}", b);
+            prop_assert_eq!(without_reason(a), without_reason(b));
+        }
+        let rows13 = format!("D1,M1,1234567893,,{days},0,2026-03-02,2026-03-08,approved,,days\n");
+        let (index, mut book_a) = world13(&rows13);
+        let (_, mut book_b) = world13(&rows13);
+        let mut history_a = priorauth::adjudication::MemoryHistory::default();
+        let mut history_b = priorauth::adjudication::MemoryHistory::default();
+        for (k, (inpatient, lines)) in stays.iter().enumerate() {
+            let c = stay_claim(&format!("S{k}"), "D1", *inpatient, lines);
+            let a = priorauth::adjudication::Adjudicator::new(&index)
+                .adjudicate(&c, &format!("P{k}"), &mut book_a, &mut history_a);
+            let b = priorauth::adjudication::Adjudicator::new(&index)
+                .without_reasons()
+                .adjudicate(&c, &format!("P{k}"), &mut book_b, &mut history_b);
+            prop_assert_eq!(without_reason(a), without_reason(b));
+        }
+    }
+}
