@@ -95,10 +95,10 @@ impl Replay {
         self.current.insert(a);
     }
 
-    /// A stored claim that could not be decided again (its record keeps
+    /// Stored claims that could not be decided again (their records keep
     /// no facts): counted, not compared.
-    pub fn without_facts(&mut self) {
-        self.without_facts += 1;
+    pub fn without_facts(&mut self, claims: u64) {
+        self.without_facts += claims;
     }
 
     /// Which claims of a page a rule of either set covers (on some line).

@@ -232,13 +232,16 @@ pub(super) fn decision(record: &[u8]) -> Result<String> {
     String::from_utf8(plain).map_err(corrupt)
 }
 
+/// The facts after a version 1 record's decision line, when it has them.
+fn json_facts(json: Option<&[u8]>) -> Result<Option<Claim>> {
+    json.map(|j| serde_json::from_slice(j).map_err(corrupt))
+        .transpose()
+}
+
 /// The claim's facts of a record, when it has them.
 pub(super) fn facts(record: &[u8]) -> Result<Option<Claim>> {
     match frames(record)? {
-        Frames::One(frame) => match split(&unframe(Dict::Claims, frame, MAX_PLAIN)?).1 {
-            None => Ok(None),
-            Some(json) => serde_json::from_slice(json).map(Some).map_err(corrupt),
-        },
+        Frames::One(frame) => json_facts(split(&unframe(Dict::Claims, frame, MAX_PLAIN)?).1),
         Frames::Two { facts: None, .. } => Ok(None),
         Frames::Two {
             facts: Some(frame), ..
@@ -256,10 +259,10 @@ pub(super) fn decision_and_facts(record: &[u8]) -> Result<(String, Option<Claim>
     };
     let plain = unframe(Dict::Claims, frame, MAX_PLAIN)?;
     let (json, facts) = split(&plain);
-    let facts = facts
-        .map(|f| serde_json::from_slice(f).map_err(corrupt))
-        .transpose()?;
-    Ok((String::from_utf8(json.to_vec()).map_err(corrupt)?, facts))
+    Ok((
+        String::from_utf8(json.to_vec()).map_err(corrupt)?,
+        json_facts(facts)?,
+    ))
 }
 
 /// A batch chunk's claims (`batch_chunks.data`): their JSON, one a line,

@@ -186,9 +186,7 @@ const READY_AHEAD: usize = 2;
 fn decide_pages(sets: Sets, mut pages: mpsc::Receiver<ReadyPage>) -> Replay {
     let mut replay = Replay::new();
     while let Some(page) = pages.blocking_recv() {
-        for _ in 0..page.without_facts {
-            replay.without_facts();
-        }
+        replay.without_facts(page.without_facts);
         for a in page.authorizations {
             replay.add_authorization(a);
         }
@@ -329,10 +327,8 @@ impl Store {
                 }
             };
             if let Some(page) = decoding.take() {
-                let page = self.ready_page(conn, sets, &mut loaded, page).await?;
-                if ready.send(page).await.is_err() {
-                    return Err(decider_stopped());
-                }
+                self.hand_over(conn, sets, &mut loaded, page, &ready)
+                    .await?;
             }
             decoding = next;
             if !full {
@@ -340,12 +336,24 @@ impl Store {
             }
         }
         if let Some(page) = decoding.take() {
-            let page = self.ready_page(conn, sets, &mut loaded, page).await?;
-            if ready.send(page).await.is_err() {
-                return Err(decider_stopped());
-            }
+            self.hand_over(conn, sets, &mut loaded, page, &ready)
+                .await?;
         }
         Ok(())
+    }
+
+    /// A decoded page made ready ([`Store::ready_page`]) and sent to the
+    /// decider.
+    async fn hand_over(
+        &self,
+        conn: &mut AnyConnection,
+        sets: &Sets,
+        loaded: &mut Loaded,
+        decoding: Decoding,
+        ready: &mpsc::Sender<ReadyPage>,
+    ) -> Result<()> {
+        let page = self.ready_page(conn, sets, loaded, decoding).await?;
+        ready.send(page).await.map_err(|_| decider_stopped())
     }
 
     /// A page of claims to replay. On SQLite the page comes back as one
@@ -416,11 +424,7 @@ impl Store {
                 }
             })
             .collect::<Vec<_>>();
-        if at > bodies.len() {
-            return Err(StoreError::Corrupt(
-                "a replay page: records cut short".into(),
-            ));
-        }
+        // A record cut short is found where it is decoded.
         // Both aggregates take the rows in one pass, so the ids and the
         // records pair up; the pass's order is SQLite's to choose (an
         // aggregate's own ORDER BY costs a sort of the records), so the
